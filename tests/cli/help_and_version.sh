@@ -19,8 +19,9 @@ done
 # Tools that need a URL say so.
 for tool in "$SIO_CLI" "$SIO_BENCH"; do
   expect_exit 2 "$tool"
-  contains "$err" "url"
+  contains "$err" "missing argument URL"
 done
 expect_exit 2 "$SIO_INSPECT"
+contains "$err" "missing argument COMMAND"
 expect_exit 2 "$SIO_SERVE" --port notaport
 echo ok

@@ -4,6 +4,7 @@
 
 #include <fmt/core.h>
 
+#include <cctype>
 #include <cstdio>
 #include <exception>
 #include <sstream>
@@ -50,6 +51,16 @@ std::optional<int> parse_command_line(int argc, const char* const argv[], const 
             return exit_ok;
         }
         po::notify(vm);
+    } catch (const po::required_option& e) {
+        // A missing positional argument is named as the user knows it (URL), not as the
+        // internal option that holds it (--url).
+        std::string name = e.get_option_name();
+        name.erase(0, name.find_first_not_of('-'));
+        if (cmd.hidden.find_nothrow(name, false) != nullptr) {
+            for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            return usage_error(info, fmt::format("missing argument {}", name));
+        }
+        return usage_error(info, e.what());
     } catch (const po::error& e) {
         return usage_error(info, e.what());
     } catch (const std::exception& e) {
