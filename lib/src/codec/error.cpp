@@ -24,6 +24,8 @@ public:
         case errc::unexpected_binary: return "unexpected binary frame";
         case errc::unexpected_text: return "unexpected text frame while awaiting attachments";
         case errc::invalid_handshake: return "invalid handshake";
+        case errc::too_many_packets: return "too many packets in payload";
+        case errc::invalid_utf8: return "invalid UTF-8";
         }
         return "unknown sio.codec error";
     }

@@ -28,6 +28,8 @@ enum class errc {
     unexpected_binary,    // a binary frame arrived while no binary packet was being reconstructed
     unexpected_text,      // a text frame arrived while attachments were still expected
     invalid_handshake,    // open packet data is not a valid handshake object
+    too_many_packets,     // a payload holds more packets than the configured limit
+    invalid_utf8,         // text that must be UTF-8 (Engine.IO v3 payloads) is not
 };
 
 const std::error_category& codec_category() noexcept;
