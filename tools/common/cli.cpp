@@ -42,8 +42,8 @@ std::optional<int> parse_command_line(int argc, const char* const argv[], const 
         if (vm.count("help") != 0) {
             std::ostringstream text;
             text << cmd.visible;
-            fmt::print("{} - {}\n\nUsage: {}\n\n{}", info.name, info.summary, info.usage,
-                       text.str());
+            fmt::print("{} - {}\n\nUsage: {}\n\n{}{}{}", info.name, info.summary, info.usage,
+                       info.details, info.details.empty() ? "" : "\n", text.str());
             return exit_ok;
         }
         if (vm.count("version") != 0) {

@@ -21,6 +21,7 @@ struct tool_info {
     std::string_view name;     // "sio-cli"
     std::string_view summary;  // one line: what the tool is for
     std::string_view usage;    // "sio-cli [options] URL"
+    std::string_view details = {};  // optional text shown by --help between usage and options
 };
 
 // Parses argv into `vm`. Handles --help and --version itself. Returns an exit code when the

@@ -1,0 +1,48 @@
+// Shared by the interop scripts: start a server binary on port 0 and learn its port, bounded
+// waits, and a failure that names what went wrong.
+"use strict";
+const { spawn } = require("child_process");
+
+function fail(message) {
+  console.error("FAIL: " + message);
+  process.exit(1);
+}
+
+// Starts `binary args...`, resolves with { child, port, url } once it prints
+// "listening on http://HOST:PORT" (stdout or stderr). Kills it when this process exits.
+function startServer(binary, args = [], { timeoutMs = 10000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error(`${binary} did not report its port in ${timeoutMs} ms; output: ${seen}`)), timeoutMs);
+    const onData = (chunk) => {
+      seen += chunk.toString();
+      const m = seen.match(/listening on (https?:\/\/[^\s:]+:(\d+))/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(m[2]), url: m[1], output: () => seen });
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`${binary} exited with ${code}: ${seen}`)); });
+    process.on("exit", () => child.kill("SIGKILL"));
+  });
+}
+
+// Resolves when `predicate()` holds, polling every 20 ms; rejects after `ms` with `what`.
+async function until(predicate, what, ms = 5000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await predicate()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error("timed out waiting for " + what);
+}
+
+// Fails the whole script if it has not finished within `ms`.
+function deadline(ms) {
+  setTimeout(() => fail(`did not finish within ${ms} ms`), ms).unref();
+}
+
+module.exports = { fail, startServer, until, deadline };

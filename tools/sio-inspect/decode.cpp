@@ -1,0 +1,229 @@
+#include "decode.hpp"
+
+#include <sio/codec/base64.hpp>
+#include <sio/codec/engine_io.hpp>
+#include <sio/codec/json.hpp>
+#include <sio/codec/socket_io.hpp>
+
+#include <fmt/core.h>
+
+#include <cctype>
+#include <ostream>
+#include <vector>
+
+namespace sio::inspect {
+namespace {
+
+using codec::json;
+namespace eio = codec::eio;
+namespace sp = codec::socketio;
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string hex_dump(std::string_view bytes, std::size_t max = 64) {
+    std::string out;
+    for (std::size_t i = 0; i < bytes.size() && i < max; ++i) {
+        if (i != 0) out += ' ';
+        out += fmt::format("{:02x}", static_cast<unsigned char>(bytes[i]));
+    }
+    if (bytes.size() > max) out += fmt::format(" ... ({} bytes)", bytes.size());
+    return out;
+}
+
+// JSON for display: binary values as {"<binary>": "hex"} so nothing is hidden.
+json displayable(const json& v) {
+    if (v.is_binary()) {
+        const auto& b = v.get_binary();
+        return json{{"<binary>", hex_dump(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()))}};
+    }
+    if (v.is_array()) {
+        json out = json::array();
+        for (const auto& e : v) out.push_back(displayable(e));
+        return out;
+    }
+    if (v.is_object()) {
+        json out = json::object();
+        for (auto it = v.begin(); it != v.end(); ++it) out[it.key()] = displayable(it.value());
+        return out;
+    }
+    return v;
+}
+
+std::string dump(const json& v) { return displayable(v).dump(-1, ' ', false, json::error_handler_t::replace); }
+
+class explainer {
+public:
+    explainer(const decode_options& o, std::ostream& out, std::ostream& err)
+        : options_(o), out_(out), err_(err),
+          decoder_(sp::decoder_options{o.eio == 3 ? sp::protocol::v4 : sp::protocol::v5, 10, 100'000'000}) {}
+
+    void engine_packet(std::size_t index, const eio::packet& p) {
+        json line{{"index", index}, {"engine.io", std::string(eio::to_string(p.type))}};
+        if (p.binary) line["binary"] = true;
+        if (!options_.json) {
+            out_ << fmt::format("#{} engine.io {} ({}){}\n", index, eio::to_string(p.type),
+                                static_cast<int>(p.type), p.binary ? " binary" : "");
+        }
+        if (p.type == eio::packet_type::open) open_packet(p, line);
+        else if (p.type == eio::packet_type::message && options_.socket_io) message(p, line);
+        else if (!p.data.empty()) {
+            line["data"] = p.binary ? hex_dump(p.data) : p.data;
+            if (!options_.json) out_ << "  data      " << (p.binary ? hex_dump(p.data) : p.data) << "\n";
+        }
+        if (options_.json) out_ << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    }
+
+    bool finish() {
+        if (decoder_.awaiting_attachments()) {
+            problem("the last BINARY packet is missing attachments");
+            return false;
+        }
+        return ok_;
+    }
+
+    void problem(const std::string& what) {
+        ok_ = false;
+        err_ << "sio-inspect: " << what << "\n";
+    }
+
+private:
+    void open_packet(const eio::packet& p, json& line) {
+        auto hs = eio::decode_handshake(p.data);
+        if (!hs) {
+            problem("open packet: " + hs.err().reason);
+            return;
+        }
+        json h{{"sid", hs->sid}, {"upgrades", hs->upgrades}, {"pingInterval", hs->ping_interval_ms},
+               {"pingTimeout", hs->ping_timeout_ms}};
+        if (hs->max_payload) h["maxPayload"] = *hs->max_payload;
+        line["handshake"] = h;
+        if (options_.json) return;
+        out_ << "  sid           " << hs->sid << "  (session id; sent back as ?sid=)\n";
+        out_ << "  upgrades      " << json(hs->upgrades).dump() << "  (transports the client may upgrade to)\n";
+        out_ << "  pingInterval  " << hs->ping_interval_ms << " ms  (the server pings this often)\n";
+        out_ << "  pingTimeout   " << hs->ping_timeout_ms
+             << " ms  (the client must answer a ping within this time)\n";
+        if (hs->max_payload)
+            out_ << "  maxPayload    " << *hs->max_payload << " bytes  (largest polling body the server accepts)\n";
+        else
+            out_ << "  maxPayload    absent  (an Engine.IO v3 server)\n";
+    }
+
+    void message(const eio::packet& p, json& line) {
+        auto st = p.binary ? decoder_.feed_binary(p.data) : decoder_.feed_text(p.data);
+        switch (st) {
+        case sp::decode_status::need_more:
+            if (p.binary) {
+                line["attachment"] = hex_dump(p.data);
+                if (!options_.json) out_ << "  attachment  " << hex_dump(p.data) << "\n";
+            } else if (!options_.json) {
+                out_ << "  socket.io   binary packet header; attachments follow\n";
+            }
+            return;
+        case sp::decode_status::bad:
+            problem(fmt::format("socket.io: {} (in {})", decoder_.last_error().reason,
+                                p.binary ? hex_dump(p.data) : p.data));
+            line["error"] = decoder_.last_error().reason;
+            return;
+        case sp::decode_status::done: socket_packet(decoder_.take(), line); return;
+        }
+    }
+
+    void socket_packet(const sp::packet& sp_packet, json& line) {
+        json s{{"type", std::string(sp::to_string(sp_packet.type))}, {"nsp", sp_packet.nsp}};
+        if (sp_packet.id) s["id"] = *sp_packet.id;
+        if (sp_packet.data) s["data"] = displayable(*sp_packet.data);
+        line["socket.io"] = s;
+        if (options_.json) return;
+        out_ << fmt::format("  socket.io   {} ({})\n", sp::to_string(sp_packet.type),
+                            static_cast<int>(sp_packet.type));
+        out_ << "  namespace   " << sp_packet.nsp << "\n";
+        if (sp_packet.id) out_ << "  ack id      " << *sp_packet.id << "\n";
+        if (!sp_packet.data) return;
+        const json& d = *sp_packet.data;
+        bool is_event = sp_packet.type == sp::packet_type::event || sp_packet.type == sp::packet_type::binary_event;
+        if (is_event && d.is_array() && !d.empty()) {
+            out_ << "  event       " << dump(d[0]) << "\n";
+            for (std::size_t i = 1; i < d.size(); ++i) out_ << fmt::format("  arg {:<7} ", i) << dump(d[i]) << "\n";
+        } else {
+            out_ << "  data        " << dump(d) << "\n";
+        }
+    }
+
+    const decode_options& options_;
+    std::ostream& out_;
+    std::ostream& err_;
+    sp::decoder decoder_;
+    bool ok_ = true;
+};
+
+bool looks_like_v3_text_payload(std::string_view s) {
+    std::size_t i = 0;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+    return i > 0 && i < s.size() && s[i] == ':';
+}
+
+}  // namespace
+
+std::string unescape_input(const std::string& text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '\\' || i + 1 >= text.size()) {
+            out += text[i];
+            continue;
+        }
+        char c = text[i + 1];
+        if (c == 'x' && i + 3 < text.size() && hex_value(text[i + 2]) >= 0 && hex_value(text[i + 3]) >= 0) {
+            out += static_cast<char>(hex_value(text[i + 2]) * 16 + hex_value(text[i + 3]));
+            i += 3;
+        } else if (c == 'u' && i + 5 < text.size() && text.compare(i + 2, 2, "00") == 0 &&
+                   hex_value(text[i + 4]) >= 0 && hex_value(text[i + 5]) >= 0 &&
+                   hex_value(text[i + 4]) < 2) {
+            // only \u0000-\u001f: the control characters a payload separator needs
+            out += static_cast<char>(hex_value(text[i + 4]) * 16 + hex_value(text[i + 5]));
+            i += 5;
+        } else if (c == 'n') {
+            out += '\n';
+            ++i;
+        } else if (c == 't') {
+            out += '\t';
+            ++i;
+        } else {
+            out += text[i];  // leave JSON escapes such as \" alone
+        }
+    }
+    return out;
+}
+
+int run_decode(const decode_options& options, std::ostream& out, std::ostream& err) {
+    explainer ex(options, out, err);
+    std::string_view input = options.input;
+    while (!input.empty() && (input.back() == '\n' || input.back() == '\r')) input.remove_suffix(1);
+    if (input.empty()) {
+        ex.problem("nothing to decode");
+        return 1;
+    }
+    eio::limits limits{100'000'000, 1'000'000};
+    codec::result<std::vector<eio::packet>> packets = std::vector<eio::packet>{};
+    if (options.eio == 3 && looks_like_v3_text_payload(input)) {
+        packets = eio::v3::decode_text_payload(input, limits);
+    } else if (options.eio == 3 && !input.empty() && (input[0] == '\0' || input[0] == '\1')) {
+        packets = eio::v3::decode_binary_payload(input, limits);
+    } else {
+        packets = eio::decode_payload(input, limits);  // one packet is a payload of one
+    }
+    if (!packets) {
+        ex.problem("engine.io: " + packets.err().reason);
+        return 1;
+    }
+    for (std::size_t i = 0; i < packets->size(); ++i) ex.engine_packet(i, (*packets)[i]);
+    return ex.finish() ? 0 : 1;
+}
+
+}  // namespace sio::inspect
