@@ -75,6 +75,9 @@ struct vector_case {
     std::string text;
     std::vector<std::string> attachments;
 };
+// Named by its case name, so test names (and CTest's list) stay short and readable.
+void PrintTo(const vector_case& c, std::ostream* os) { *os << c.name; }
+
 
 std::vector<vector_case> spec_vectors() {
     using pt = packet_type;
@@ -270,6 +273,9 @@ struct bad_case {
     protocol version = protocol::v5;
     std::size_t max_attachments = 10;
 };
+// Named by its case name, so test names (and CTest's list) stay short and readable.
+void PrintTo(const bad_case& c, std::ostream* os) { *os << c.name; }
+
 
 const std::string ph0 = R"({"_placeholder":true,"num":0})";
 const std::string ph1 = R"({"_placeholder":true,"num":1})";
@@ -424,6 +430,9 @@ struct good_case {
     packet expected;
     protocol version = protocol::v5;
 };
+// Named by its case name, so test names (and CTest's list) stay short and readable.
+void PrintTo(const good_case& c, std::ostream* os) { *os << c.name; }
+
 
 std::vector<good_case> accepted_inputs() {
     using pt = packet_type;

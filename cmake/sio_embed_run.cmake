@@ -1,0 +1,10 @@
+# Script mode: writes OUT (C++) holding the bytes of IN as SYMBOL.
+set(hex "")
+if(EXISTS ${IN})
+  file(READ ${IN} hex HEX)
+endif()
+string(LENGTH "${hex}" n)
+math(EXPR size "${n} / 2")
+string(REGEX REPLACE "([0-9a-f][0-9a-f])" "'\\\\x\\1'," bytes "${hex}")
+string(REGEX REPLACE "(('[^']+',){32})" "\\1\n" bytes "${bytes}")
+file(WRITE ${OUT} "// Generated from ${IN}; do not edit.\n#include <string_view>\nnamespace {\nconst char data[] = {${bytes} 0};\n}\nextern const std::string_view ${SYMBOL};\nconst std::string_view ${SYMBOL}{data, ${size}};\n")

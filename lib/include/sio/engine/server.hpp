@@ -1,0 +1,135 @@
+// The Engine.IO v4 server: HTTP long-polling, WebSocket and the upgrade between them, on Beast.
+//
+// Each session runs on its own strand and is driven by the pure state machine of
+// server_session.hpp; this file owns the sockets, the timers and the sid registry. The upper
+// layer (Socket.IO) sees a session through a weak `session_handle` and receives its messages
+// through a `session_listener` it returns from the open handler; every listener call runs on the
+// session's strand, one at a time.
+#pragma once
+
+#include "sio/engine/server_session.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sio::engine {
+
+class session;
+class server;
+
+struct server_options {
+    std::string path = "/socket.io/";  // requests below this path are Engine.IO's
+    server_session_config session;
+    bool allow_polling = true;
+    bool allow_websocket = true;
+    bool allow_upgrades = true;
+    // Origins allowed to make cross-origin requests (CORS) and WebSocket connections; empty
+    // allows any origin.
+    std::vector<std::string> allowed_origins;
+    std::chrono::milliseconds request_timeout{10000};  // headers, body and WebSocket handshake
+    std::size_t max_header_bytes = 16 * 1024;
+};
+
+// What the open handler learns about the request that created a session.
+struct handshake_request {
+    std::string remote_address;
+    std::string transport;  // "polling" or "websocket"
+    std::map<std::string, std::string> query;
+    std::map<std::string, std::string> headers;  // lower-case names
+};
+
+// A weak reference to a session for the upper layer. Calls from any thread are posted to the
+// session's strand; calls on a destroyed or closed session do nothing and return false.
+class session_handle {
+public:
+    session_handle() = default;
+    explicit session_handle(std::weak_ptr<session> s) : session_(std::move(s)) {}
+
+    // Queues a message packet (data shared, so one broadcast buffer serves every session).
+    // A text message containing '\x1e' is refused (false) while the session is on polling: the
+    // v4 payload format has no escape for it (send it as binary, or after the upgrade).
+    bool send(std::shared_ptr<const std::string> data, bool binary = false) const;
+    bool send(std::string data, bool binary = false) const;
+    // Closes the session; the listener's on_close receives `reason`.
+    void close(std::string reason = std::string(close_reasons::forced_close)) const;
+
+    const std::string& sid() const noexcept { return sid_; }
+    bool expired() const noexcept { return session_.expired(); }
+
+private:
+    friend class session;
+    std::weak_ptr<session> session_;
+    std::string sid_;
+};
+
+class session_listener {
+public:
+    virtual ~session_listener() = default;
+    virtual void on_message(codec::eio::packet message) = 0;
+    virtual void on_close(std::string_view reason) = 0;
+};
+
+// Called on the new session's strand; returns the listener for it (null refuses the session).
+using open_handler =
+    std::function<std::shared_ptr<session_listener>(session_handle, const handshake_request&)>;
+// Answers requests outside the Engine.IO path (a page, a health check).
+using http_handler = std::function<boost::beast::http::response<boost::beast::http::string_body>(
+    const boost::beast::http::request<boost::beast::http::string_body>&)>;
+
+class server : public std::enable_shared_from_this<server> {
+public:
+    // Sessions and connections get strands of `executor`'s context, which must outlive the
+    // server object (destroy the server, or let it go, before the io_context).
+    static std::shared_ptr<server> create(boost::asio::any_io_executor executor, server_options options);
+    ~server();
+
+    void set_open_handler(open_handler handler);
+    void set_http_handler(http_handler handler);
+
+    // Binds and starts accepting. Port 0 picks a free port: see local_endpoint().
+    boost::system::error_code listen(const boost::asio::ip::tcp::endpoint& endpoint);
+    boost::asio::ip::tcp::endpoint local_endpoint() const;
+    // Stops accepting, closes idle connections and closes every session ("forced server close").
+    // A polling session is not kept waiting for a GET to collect its close packet. Safe from any
+    // thread; the destructor calls it.
+    void stop();
+
+    std::size_t session_count() const;
+    const server_options& options() const noexcept { return options_; }
+
+    struct impl;  // shared with the coroutines and sessions, which may outlive the server object
+
+private:
+    friend class session;
+    server(boost::asio::any_io_executor executor, server_options options);
+    std::shared_ptr<impl> impl_;
+    server_options options_;
+};
+
+// Engine.IO handshake errors: the reference's codes, messages and HTTP statuses.
+enum class handshake_error : int {
+    unknown_transport = 0,
+    unknown_sid = 1,
+    bad_handshake_method = 2,
+    bad_request = 3,
+    forbidden = 4,
+    unsupported_protocol_version = 5,
+};
+std::string_view message(handshake_error) noexcept;
+unsigned http_status(handshake_error) noexcept;
+
+// A session id: 20 URL-safe characters from 15 bytes of a CSPRNG (the reference's shape).
+std::string generate_sid();
+
+}  // namespace sio::engine

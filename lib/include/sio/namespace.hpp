@@ -1,0 +1,111 @@
+// A Socket.IO namespace on the server: its middleware, its connection handlers, its rooms and
+// broadcasts. Namespaces are declared with server::of() and live as long as the server.
+#pragma once
+
+#include "sio/adapter/in_memory.hpp"
+#include "sio/socket.hpp"
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sio {
+
+class server;
+
+// What a middleware refuses a connection with: the client gets CONNECT_ERROR
+// {"message": message, "data": data} (data only when set).
+struct connect_error {
+    std::string message;
+    std::optional<json> data;
+};
+
+// Continues the chain: nullopt lets the socket through, an error refuses it. Call it exactly
+// once, from any thread, now or later (a middleware may look things up asynchronously); further
+// calls are ignored.
+using next_fn = std::function<void(std::optional<connect_error>)>;
+using middleware = std::function<void(const std::shared_ptr<socket>&, next_fn next)>;
+using connection_handler = std::function<void(const std::shared_ptr<socket>&)>;
+
+// Which sockets of a namespace a broadcast reaches: `to` rooms (none: all), minus `except`
+// rooms. Cheap to copy; every call returns a new operator.
+class broadcast_operator {
+public:
+    broadcast_operator(std::shared_ptr<namespace_> nsp, adapter::broadcast_options options);
+
+    broadcast_operator to(std::string room) const;
+    broadcast_operator in(std::string room) const { return to(std::move(room)); }
+    broadcast_operator except(std::string room) const;
+    // May be dropped for a target that cannot take it (kept in the flags for adapters that can
+    // tell; the in-memory path currently sends it like any other packet).
+    broadcast_operator volatile_packet() const;
+    broadcast_operator local() const;
+
+    // Encodes the event once and queues the same buffers to every target. Returns the refusal
+    // (reserved_event_name, invalid_arguments) or success; `reached`, when given, receives the
+    // number of sockets the packet was queued to.
+    std::error_code emit(std::string_view event, json args = json::array(),
+                         std::size_t* reached = nullptr) const;
+
+    std::vector<std::string> socket_ids() const;  // the targets, sorted
+    void sockets_join(std::string_view room) const;
+    void sockets_leave(std::string_view room) const;
+    void disconnect_sockets(bool close_underlying = false) const;
+
+    const adapter::broadcast_options& options() const noexcept { return options_; }
+
+private:
+    std::shared_ptr<namespace_> nsp_;
+    adapter::broadcast_options options_;
+};
+
+class namespace_ : public std::enable_shared_from_this<namespace_> {
+    struct passkey {
+        explicit passkey() = default;
+    };
+
+public:
+    namespace_(passkey, std::string name);
+    namespace_(const namespace_&) = delete;
+    namespace_& operator=(const namespace_&) = delete;
+
+    const std::string& name() const noexcept { return name_; }
+
+    // Middleware runs in the order added, for every CONNECT to this namespace, before the socket
+    // joins it; the first refusal ends the chain.
+    namespace_& use(middleware mw);
+    namespace_& on_connection(connection_handler handler);
+
+    broadcast_operator to(std::string room);
+    broadcast_operator in(std::string room) { return to(std::move(room)); }
+    broadcast_operator except(std::string room);
+    // To every socket of the namespace.
+    std::error_code emit(std::string_view event, json args = json::array());
+    void disconnect_sockets(bool close_underlying = false);
+
+    std::size_t socket_count() const { return adapter_.socket_count(); }
+    adapter::in_memory& adapter() noexcept { return adapter_; }
+    const adapter::in_memory& adapter() const noexcept { return adapter_; }
+
+private:
+    friend class server;
+    friend class detail::connection;
+
+    static std::shared_ptr<namespace_> create(std::string name);
+    // Runs the middleware on `s`, then calls `done` with the outcome (possibly on another thread).
+    void run_middleware(const std::shared_ptr<socket>& s,
+                        std::function<void(std::optional<connect_error>)> done);
+    void notify_connection(const std::shared_ptr<socket>& s);
+
+    const std::string name_;
+    adapter::in_memory adapter_;
+    mutable std::mutex mutex_;  // guards the two lists
+    std::vector<middleware> middleware_;
+    std::vector<connection_handler> connection_handlers_;
+};
+
+}  // namespace sio

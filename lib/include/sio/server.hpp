@@ -1,0 +1,85 @@
+// The Socket.IO v5 server: attaches to an Engine.IO server and multiplexes namespaces over each
+// of its sessions.
+//
+//     auto eio = sio::engine::server::create(ex, {});
+//     auto io = sio::server::create(ex, eio);
+//     io->of("/").on_connection([](const std::shared_ptr<sio::socket>& s) {
+//         s->on("echo", [](sio::json args, sio::ack_fn ack) { if (ack) ack(std::move(args)); });
+//     });
+//     eio->listen({boost::asio::ip::make_address("127.0.0.1"), 0});
+//
+// A session that does not CONNECT to any namespace within `connect_timeout` is closed. A CONNECT
+// to a namespace that was not declared with of() is answered with CONNECT_ERROR
+// {"message":"Invalid namespace"}. A packet the decoder refuses, or one that makes no sense in
+// the connection's state (an event for a namespace not joined), closes that
+// session only ("parse error" / "invalid state"), logged with the decoder's reason.
+#pragma once
+
+#include "sio/codec/socket_io.hpp"
+#include "sio/engine/server.hpp"
+#include "sio/namespace.hpp"
+#include "sio/socket.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace sio {
+
+struct server_options {
+    std::chrono::milliseconds connect_timeout{45000};  // the reference's default
+    // Default for emit_with_ack; zero waits until the socket disconnects (the reference has no
+    // default timeout either).
+    std::chrono::milliseconds ack_timeout{0};
+    codec::socketio::decoder_options decoder;
+    // Diagnostics (refused packets, closed sessions); none when empty. Called from any thread.
+    std::function<void(std::string_view)> log;
+};
+
+class server : public std::enable_shared_from_this<server> {
+    struct passkey {
+        explicit passkey() = default;
+    };
+
+public:
+    // Sets the engine server's open handler. `executor` runs the timers (connect and ack
+    // timeouts); each session gets its own strand of it.
+    static std::shared_ptr<server> create(boost::asio::any_io_executor executor,
+                                          std::shared_ptr<engine::server> engine,
+                                          server_options options = {});
+    server(passkey, boost::asio::any_io_executor executor, std::shared_ptr<engine::server> engine,
+           server_options options);
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    // Declares a namespace (or returns the existing one). "/" always exists. A name without a
+    // leading '/' gets one.
+    namespace_& of(std::string_view name);
+    std::shared_ptr<namespace_> find(std::string_view name) const;
+
+    // Sessions with a Socket.IO connection object (connected to a namespace or not yet).
+    std::size_t connection_count() const noexcept { return connections_->load(); }
+    const server_options& options() const noexcept { return *options_; }
+    engine::server& engine() const noexcept { return *engine_; }
+
+private:
+    friend class detail::connection;
+    void log(std::string_view what) const;
+
+    boost::asio::any_io_executor executor_;
+    std::shared_ptr<engine::server> engine_;
+    std::shared_ptr<const server_options> options_;
+    std::shared_ptr<std::atomic<std::size_t>> connections_ =
+        std::make_shared<std::atomic<std::size_t>>(0);
+    mutable std::mutex mutex_;
+    std::map<std::string, std::shared_ptr<namespace_>, std::less<>> namespaces_;
+};
+
+}  // namespace sio

@@ -1,0 +1,76 @@
+// One Engine.IO session as the Socket.IO server sees it: the decoder for its messages and its
+// sockets, one per namespace joined. Internal to the library.
+#pragma once
+
+#include "sio/codec/socket_io.hpp"
+#include "sio/engine/server.hpp"
+#include "sio/server.hpp"
+#include "sio/socket.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace sio::detail {
+
+class connection final : public engine::session_listener,
+                         public std::enable_shared_from_this<connection> {
+public:
+    connection(const std::shared_ptr<server>& srv, engine::session_handle session,
+               const engine::handshake_request& request, boost::asio::any_io_executor strand);
+    ~connection() override;
+
+    // Arms the connect timeout.
+    void start();
+
+    // engine::session_listener, on the session's strand.
+    void on_message(codec::eio::packet message) override;
+    void on_close(std::string_view reason) override;
+
+    // From any thread. The frames of one packet reach the session contiguously.
+    void send(const codec::socketio::packet& p);
+    void send(const adapter::frame& f);
+    // Closes the Engine.IO session; on_close follows with `reason`.
+    void close(std::string_view reason);
+    // A socket left its namespace (its own disconnect, or the client's).
+    void remove(const socket& s);
+    // socket::disconnect(true): every socket leaves, then the session closes.
+    void disconnect_all();
+
+    const boost::asio::any_io_executor& strand() const noexcept { return strand_; }
+    const std::string& sid() const noexcept { return session_.sid(); }
+
+private:
+    void on_packet(codec::socketio::packet p);
+    void on_connect_packet(codec::socketio::packet p);
+    void finish_connect(const std::shared_ptr<socket>& s, std::optional<connect_error> err);
+    void invalid_state(std::string_view why);
+    void cancel_connect_timer();
+    void log(std::string_view what) const;
+
+    const std::weak_ptr<server> server_;
+    const engine::session_handle session_;
+    const std::shared_ptr<const server_options> options_;  // shared: may outlive the server
+    handshake handshake_;  // template for the sockets (auth filled per CONNECT)
+    const boost::asio::any_io_executor strand_;
+    boost::asio::steady_timer connect_timer_;  // only touched on strand_
+    std::shared_ptr<std::atomic<std::size_t>> counter_;
+
+    codec::socketio::decoder decoder_;  // only touched on the session's strand
+
+    std::atomic<bool> closed_{false};
+    std::recursive_mutex send_mutex_;  // recursive: a send may close the session synchronously
+    mutable std::mutex mutex_;         // guards the two members below
+    std::map<std::string, std::shared_ptr<socket>, std::less<>> sockets_;  // by namespace
+    std::set<std::string, std::less<>> connecting_;  // namespaces in middleware
+    bool joined_any_ = false;
+};
+
+}  // namespace sio::detail

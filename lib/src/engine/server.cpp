@@ -1,0 +1,1163 @@
+// The Engine.IO v4 server driver: sockets, HTTP requests, WebSockets, timers and the sid
+// registry around the pure state machine of server_session.hpp.
+//
+// Threads and strands. Every accepted connection gets its own strand and one coroutine that
+// reads its HTTP requests. Every session gets its own strand too; a connection reaches a session
+// only by running a piece of code on the session's strand (co_spawn ... use_awaitable) and then
+// writes the answer itself. A WebSocket belongs to its session: its socket is moved onto the
+// session's strand, where exactly one reader and one writer coroutine use it.
+// GCC 12 at -O3 inlines Asio's coroutine frame allocator and then misreads its recycling
+// allocation as a new/free mismatch (a false positive); the warning is off for this file only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+// Clang 14's -fsanitize=function (part of UBSan) emits prologue data that its assembler cannot
+// place in split coroutine functions ("Cannot represent a difference across sections"); it is off
+// for this file's functions, Asio's coroutine machinery included, hence before the includes.
+#if defined(__clang__) && __clang_major__ < 15
+#pragma clang attribute push(__attribute__((no_sanitize("function"))), apply_to = function)
+#endif
+
+#include "sio/engine/server.hpp"
+
+#include "sio/codec/json.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <unordered_map>
+#include <utility>
+
+namespace sio::engine {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace eio = codec::eio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto tok = asio::as_tuple(asio::use_awaitable);
+using strand_type = asio::strand<asio::any_io_executor>;
+using request_type = http::request<http::string_body>;
+using response_type = http::response<http::string_body>;
+using clock_type = server_session::clock;
+
+constexpr std::string_view forced_server_close = "forced server close";
+constexpr std::size_t shard_count = 16;
+
+std::string lower(std::string_view s) {
+    std::string out{s};
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// application/x-www-form-urlencoded decoding; a malformed escape is kept as written.
+std::string url_decode(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+') {
+            out.push_back(' ');
+        } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
+                   hex_value(s[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+            i += 2;
+        } else {
+            out.push_back(s[i]);
+        }
+    }
+    return out;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view q) {
+    std::map<std::string, std::string> out;
+    while (!q.empty()) {
+        const auto amp = q.find('&');
+        const auto part = q.substr(0, amp);
+        q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+        if (part.empty()) continue;
+        const auto eq = part.find('=');
+        auto key = url_decode(part.substr(0, eq));
+        auto value = eq == std::string_view::npos ? std::string{} : url_decode(part.substr(eq + 1));
+        out.emplace(std::move(key), std::move(value));  // the first occurrence wins
+    }
+    return out;
+}
+
+std::string query_value(const std::map<std::string, std::string>& q, const std::string& key) {
+    const auto it = q.find(key);
+    return it == q.end() ? std::string{} : it->second;
+}
+
+response_type make_response(http::status status, unsigned version, bool keep_alive,
+                            std::string body, std::string_view content_type) {
+    response_type res{status, version};
+    if (!content_type.empty()) res.set(http::field::content_type, content_type);
+    res.body() = std::move(body);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    return res;
+}
+
+response_type error_response(handshake_error e, unsigned version, bool keep_alive) {
+    codec::json j;
+    j["code"] = static_cast<int>(e);
+    j["message"] = std::string{message(e)};
+    return make_response(static_cast<http::status>(http_status(e)), version, keep_alive, j.dump(),
+                         "application/json");
+}
+
+}  // namespace
+
+// --- handshake errors, sids --------------------------------------------------------------------
+
+std::string_view message(handshake_error e) noexcept {
+    switch (e) {
+    case handshake_error::unknown_transport: return "Transport unknown";
+    case handshake_error::unknown_sid: return "Session ID unknown";
+    case handshake_error::bad_handshake_method: return "Bad handshake method";
+    case handshake_error::bad_request: return "Bad request";
+    case handshake_error::forbidden: return "Forbidden";
+    case handshake_error::unsupported_protocol_version: return "Unsupported protocol version";
+    }
+    return "Bad request";
+}
+
+unsigned http_status(handshake_error e) noexcept { return e == handshake_error::forbidden ? 403 : 400; }
+
+std::string generate_sid() {
+    std::array<unsigned char, 15> bytes{};
+    if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
+        throw std::runtime_error("RAND_bytes failed: no entropy for a session id");
+    static constexpr char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    out.reserve(20);
+    // 15 bytes are exactly 5 groups of 3: 20 characters, no padding.
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+        const std::uint32_t v = (std::uint32_t{bytes[i]} << 16) | (std::uint32_t{bytes[i + 1]} << 8) |
+                                std::uint32_t{bytes[i + 2]};
+        out.push_back(alphabet[(v >> 18) & 63]);
+        out.push_back(alphabet[(v >> 12) & 63]);
+        out.push_back(alphabet[(v >> 6) & 63]);
+        out.push_back(alphabet[v & 63]);
+    }
+    return out;
+}
+
+// --- shared server state -----------------------------------------------------------------------
+
+namespace {
+
+// One accepted TCP connection serving HTTP requests (until it becomes a WebSocket).
+struct connection {
+    explicit connection(tcp::socket s, std::uint64_t connection_id)
+        : stream(std::move(s)), id(connection_id) {}
+    beast::tcp_stream stream;
+    beast::flat_buffer buffer;
+    std::uint64_t id;
+};
+
+}  // namespace
+
+struct server::impl {
+    impl(asio::any_io_executor ex, server_options opts)
+        : executor(ex), options(std::move(opts)), acceptor_strand(asio::make_strand(ex)),
+          acceptor(acceptor_strand) {
+        // Requests below the path are Engine.IO's: normalise it to end with '/'.
+        if (options.path.empty() || options.path.back() != '/') options.path.push_back('/');
+        // Nothing to offer when WebSocket or upgrades are off.
+        if (!options.allow_websocket || !options.allow_upgrades) options.session.upgrades.clear();
+    }
+
+    asio::any_io_executor executor;
+    server_options options;
+    strand_type acceptor_strand;
+    tcp::acceptor acceptor;
+    std::atomic<bool> stopped{false};
+    mutable std::mutex endpoint_mutex;
+    tcp::endpoint local;
+
+    mutable std::mutex handlers_mutex;
+    open_handler on_open;
+    http_handler on_http;
+
+    // sid -> session, sharded so that threads creating and finding sessions rarely meet on a lock.
+    struct shard {
+        mutable std::mutex mutex;
+        std::unordered_map<std::string, std::weak_ptr<session>> sessions;
+    };
+    std::array<shard, shard_count> shards;
+
+    std::mutex connections_mutex;
+    std::unordered_map<std::uint64_t, std::weak_ptr<connection>> connections;
+    std::uint64_t next_connection_id = 0;
+
+    shard& shard_for(const std::string& sid) { return shards[std::hash<std::string>{}(sid) % shard_count]; }
+
+    void add_session(const std::string& sid, std::weak_ptr<session> s) {
+        auto& sh = shard_for(sid);
+        std::lock_guard lock{sh.mutex};
+        sh.sessions[sid] = std::move(s);
+    }
+    void remove_session(const std::string& sid) {
+        auto& sh = shard_for(sid);
+        std::lock_guard lock{sh.mutex};
+        sh.sessions.erase(sid);
+    }
+    std::shared_ptr<session> find_session(const std::string& sid) {
+        auto& sh = shard_for(sid);
+        std::lock_guard lock{sh.mutex};
+        const auto it = sh.sessions.find(sid);
+        return it == sh.sessions.end() ? nullptr : it->second.lock();
+    }
+
+    open_handler get_open_handler() const {
+        std::lock_guard lock{handlers_mutex};
+        return on_open;
+    }
+    http_handler get_http_handler() const {
+        std::lock_guard lock{handlers_mutex};
+        return on_http;
+    }
+
+    bool origin_allowed(std::string_view origin) const {
+        if (origin.empty() || options.allowed_origins.empty()) return true;
+        return std::find(options.allowed_origins.begin(), options.allowed_origins.end(), origin) !=
+               options.allowed_origins.end();
+    }
+};
+
+// --- session -----------------------------------------------------------------------------------
+
+namespace {
+
+// A session's WebSocket (the probe or the main transport).
+struct ws_conn {
+    ws_conn(tcp::socket s, const strand_type& strand) : ws(std::move(s)), signal(strand) {}
+    websocket::stream<beast::tcp_stream> ws;
+    asio::steady_timer signal;  // wakes the writer
+    std::deque<outgoing> outbox;  // frames taken from the machine, not yet written
+    bool close_requested = false;
+    bool failed = false;
+};
+
+}  // namespace
+
+class session : public std::enable_shared_from_this<session> {
+public:
+    using time_point = server_session::time_point;
+
+    session(std::shared_ptr<server::impl> core, strand_type strand, transport_kind transport)
+        : core_(std::move(core)), strand_(std::move(strand)),
+          sm_(generate_sid(), transport, core_->options.session, clock_type::now()),
+          timer_(strand_), get_signal_(strand_) {
+        sid_ = sm_.sid();
+        get_parked_ = transport == transport_kind::polling;  // the handshake GET
+        on_websocket_ = transport == transport_kind::websocket;
+        ws_pending_ = transport == transport_kind::websocket;  // its socket is on the way
+    }
+
+    const strand_type& strand() const noexcept { return strand_; }
+    const std::string& sid() const noexcept { return sid_; }
+    bool closed() const noexcept { return closed_.load(); }
+    bool on_websocket() const noexcept { return on_websocket_.load(); }
+
+    // Asks the open handler for a listener; false when it refused the session. On the strand.
+    asio::awaitable<bool> start(handshake_request hreq, std::uint64_t connection_id) {
+        auto self = shared_from_this();
+        get_owner_ = connection_id;
+        session_handle handle{weak_from_this()};
+        handle.sid_ = sid_;
+        auto handler = core_->get_open_handler();
+        std::shared_ptr<session_listener> listener;
+        if (handler) listener = handler(handle, hreq);
+        if (!listener) {
+            // Refused: the session never existed for anyone; no listener, no on_close.
+            closed_ = true;
+            finished_ = true;
+            co_return false;
+        }
+        listener_ = std::move(listener);
+        core_->add_session(sid_, weak_from_this());
+        asio::co_spawn(strand_, timer_loop(), asio::detached);
+        pump();
+        co_return true;
+    }
+
+    // --- polling (each on the strand) ----------------------------------------------------------
+
+    struct get_result {
+        request_status status = request_status::ok;
+        std::optional<std::string> body;  // the payload to answer with; nullopt: the GET is lost
+    };
+
+    asio::awaitable<get_result> polling_get(std::uint64_t connection_id) {
+        auto self = shared_from_this();
+        // An overlapping GET fails the session in the machine; the parked one gets the answer.
+        const auto st = sm_.on_polling_get();
+        if (st != request_status::ok || get_parked_) {
+            pump();
+            co_return get_result{st, std::nullopt};
+        }
+        get_parked_ = true;
+        get_owner_ = connection_id;
+        pump();
+        co_return co_await wait_parked_get();
+    }
+
+    asio::awaitable<get_result> wait_parked_get() {
+        auto self = shared_from_this();
+        while (!get_answer_ && !get_lost_) {
+            get_signal_.expires_at(asio::steady_timer::time_point::max());
+            co_await get_signal_.async_wait(tok);
+        }
+        get_result r{request_status::ok, std::move(get_answer_)};
+        get_answer_.reset();
+        get_lost_ = false;
+        get_parked_ = false;
+        co_return r;
+    }
+
+    // The connection of the parked GET closed before its answer.
+    void polling_get_lost(std::uint64_t connection_id) {
+        if (!get_parked_ || get_owner_ != connection_id || get_answer_) return;
+        get_lost_ = true;
+        get_signal_.cancel();
+        sm_.on_polling_get_failed();
+        pump();
+    }
+
+    asio::awaitable<request_status> begin_post() {
+        auto self = shared_from_this();
+        const auto st = sm_.begin_polling_post();
+        pump();
+        co_return st;
+    }
+    asio::awaitable<request_status> finish_post(std::string body) {
+        auto self = shared_from_this();
+        const auto st = sm_.finish_polling_post(clock_type::now(), body);
+        pump();
+        co_return st;
+    }
+    asio::awaitable<void> abandon_post(bool failed) {
+        auto self = shared_from_this();
+        if (failed) {
+            sm_.on_polling_post_failed();
+        } else {
+            sm_.abandon_polling_post();
+        }
+        pump();
+        co_return;
+    }
+
+    // --- WebSocket -----------------------------------------------------------------------------
+
+    // A WebSocket request naming this sid; true when it becomes the probe. On the strand.
+    asio::awaitable<bool> attach_probe() {
+        auto self = shared_from_this();
+        if (ws_ || ws_pending_) co_return false;  // a previous WebSocket is still attached
+        const auto st = sm_.on_websocket_upgrade(clock_type::now());
+        if (st == upgrade_status::accepted) {
+            ws_pending_ = true;
+            ws_pending_close_ = false;
+        }
+        pump();
+        co_return st == upgrade_status::accepted;
+    }
+
+    // Runs a WebSocket of this session: accept, then one reader (here) and one writer.
+    asio::awaitable<void> run_websocket(std::shared_ptr<ws_conn> w, request_type req) {
+        auto self = shared_from_this();
+        if (ws_pending_) {
+            ws_pending_ = false;
+            // The machine may have given up on this WebSocket before its socket arrived.
+            if (ws_pending_close_) {
+                w->close_requested = true;
+            } else {
+                ws_ = w;
+            }
+        }
+        websocket::stream_base::timeout t{};
+        t.handshake_timeout = core_->options.request_timeout;  // opening and closing handshakes
+        t.idle_timeout = websocket::stream_base::none();       // Engine.IO has its own heartbeat
+        t.keep_alive_pings = false;
+        w->ws.set_option(t);
+        w->ws.read_message_max(core_->options.session.max_payload);
+        auto [ec] = co_await w->ws.async_accept(req, tok);
+        if (ec) {
+            websocket_failed(w, false);
+            co_return;
+        }
+        asio::co_spawn(strand_, writer(w), asio::detached);
+        pump();  // frames queued meanwhile (the open packet of a WebSocket session)
+
+        beast::flat_buffer buffer;
+        for (;;) {
+            auto [rec, n] = co_await w->ws.async_read(buffer, tok);
+            (void)n;
+            if (rec) {
+                const bool clean = rec == websocket::error::closed || rec == asio::error::eof ||
+                                   rec == asio::error::connection_reset;
+                websocket_failed(w, clean);
+                co_return;
+            }
+            if (ws_ == w) {
+                const std::string_view data{static_cast<const char*>(buffer.data().data()),
+                                            buffer.size()};
+                sm_.on_websocket_frame(clock_type::now(), data, w->ws.got_binary());
+                pump();
+            }
+            buffer.consume(buffer.size());
+        }
+    }
+
+    // --- upper layer ---------------------------------------------------------------------------
+
+    bool send_here(std::shared_ptr<const std::string> data, bool binary) {
+        if (!binary && data && data->find('\x1e') != std::string::npos &&
+            sm_.transport() == transport_kind::polling)
+            return false;
+        const auto st = sm_.send(std::move(data), binary);
+        pump();
+        return st == send_status::queued;
+    }
+
+    void close_here(std::string_view reason) {
+        sm_.close(clock_type::now(), reason);
+        pump();
+    }
+
+    // Server stop: close without waiting for the client to collect the close packet.
+    void force_close() {
+        sm_.close(clock_type::now(), forced_server_close);
+        if (sm_.state() == session_state::closing) {
+            // Only the close timeout is left to wait for: let it pass now.
+            if (auto d = sm_.next_deadline()) sm_.on_timer(*d);
+        }
+        pump();
+    }
+
+private:
+    asio::awaitable<void> timer_loop() {
+        auto self = shared_from_this();
+        while (!finished_) {
+            auto [ec] = co_await timer_.async_wait(tok);
+            if (finished_) break;
+            if (!ec) {
+                armed_.reset();
+                sm_.on_timer(clock_type::now());
+                pump();
+            }
+            // Cancelled: the deadline moved; wait for the new one.
+        }
+    }
+
+    asio::awaitable<void> writer(std::shared_ptr<ws_conn> w) {
+        auto self = shared_from_this();
+        std::array<char, 1> type_char{};
+        for (;;) {
+            if (w->failed) co_return;
+            // Frames are taken only when idle, so that a backlog stays in the machine and counts
+            // against max_queue_bytes.
+            if (w->outbox.empty() && ws_ == w) {
+                for (auto& o : sm_.take_websocket_frames()) w->outbox.push_back(std::move(o));
+            }
+            if (w->outbox.empty()) {
+                if (w->close_requested) break;
+                w->signal.expires_at(asio::steady_timer::time_point::max());
+                co_await w->signal.async_wait(tok);
+                continue;
+            }
+            const outgoing o = std::move(w->outbox.front());
+            w->outbox.pop_front();
+            error_code ec;
+            if (o.binary) {
+                w->ws.binary(true);
+                std::tie(ec, std::ignore) =
+                    co_await w->ws.async_write(asio::buffer(o.view().data(), o.view().size()), tok);
+            } else {
+                // The type digit and the shared data as one gather write: no per-session copy.
+                w->ws.text(true);
+                type_char[0] = static_cast<char>('0' + static_cast<int>(o.type));
+                const std::array<asio::const_buffer, 2> bufs{
+                    asio::buffer(type_char), asio::buffer(o.view().data(), o.view().size())};
+                std::tie(ec, std::ignore) = co_await w->ws.async_write(bufs, tok);
+            }
+            if (ec) {
+                websocket_failed(w, false);
+                co_return;
+            }
+        }
+        auto [ec] = co_await w->ws.async_close(websocket::close_code::normal, tok);
+        (void)ec;
+    }
+
+    static void wake(const std::shared_ptr<ws_conn>& w) { w->signal.cancel(); }
+
+    // The WebSocket `w` ended; `clean` when the peer closed it.
+    void websocket_failed(const std::shared_ptr<ws_conn>& w, bool clean) {
+        w->failed = true;
+        wake(w);
+        error_code ignored;
+        beast::get_lowest_layer(w->ws).socket().close(ignored);
+        if (ws_ != w) return;  // already detached: the machine is done with it
+        ws_.reset();
+        if (clean) {
+            sm_.on_websocket_closed();
+        } else {
+            sm_.on_websocket_error();
+        }
+        pump();
+    }
+
+    // Pulls every output of the machine, in the documented order, until nothing changes. A
+    // listener may call send() or close() from on_message on this strand: that input lands here
+    // again, and is handled by another turn of the loop instead of recursion.
+    void pump() {
+        if (pumping_) {
+            repump_ = true;
+            return;
+        }
+        pumping_ = true;
+        do {
+            repump_ = false;
+            // 1. WebSocket frames: the writer takes them when idle.
+            if (ws_ && sm_.has_websocket_frames()) wake(ws_);
+            // 2. Close that WebSocket after what is queued for it.
+            if (sm_.take_websocket_close()) {
+                if (ws_) {
+                    auto w = std::exchange(ws_, nullptr);
+                    for (auto& o : sm_.take_websocket_frames()) w->outbox.push_back(std::move(o));
+                    w->close_requested = true;
+                    wake(w);
+                } else if (ws_pending_) {
+                    ws_pending_close_ = true;
+                }
+            }
+            // 3. The parked GET.
+            if (get_parked_ && !get_answer_ && !get_lost_) {
+                if (auto answer = sm_.take_polling_response()) {
+                    get_answer_ = encode_answer(*answer);
+                    get_signal_.cancel();
+                }
+            }
+            // 4. Messages for the upper layer.
+            auto delivered = sm_.take_delivered();
+            for (auto& p : delivered) {
+                if (!listener_) break;
+                try {
+                    listener_->on_message(std::move(p));
+                } catch (...) {
+                    // A failing listener ends its own session, nothing else.
+                    sm_.close(clock_type::now(), close_reasons::transport_error);
+                    repump_ = true;
+                    break;
+                }
+            }
+            // 5. The end, reported once.
+            if (auto reason = sm_.take_close_reason()) {
+                finished_ = true;
+                closed_ = true;
+                core_->remove_session(sid_);
+                timer_.cancel();
+                if (get_parked_ && !get_answer_) {
+                    get_lost_ = true;
+                    get_signal_.cancel();
+                }
+                if (auto l = std::exchange(listener_, nullptr)) {
+                    try {
+                        l->on_close(*reason);
+                    } catch (...) {
+                    }
+                }
+            }
+            // 6. The timer.
+            if (!finished_) {
+                const auto d = sm_.next_deadline();
+                if (d != armed_) {
+                    armed_ = d;
+                    timer_.expires_at(d ? *d : asio::steady_timer::time_point::max());
+                }
+            }
+            on_websocket_ = sm_.transport() == transport_kind::websocket;
+        } while (repump_);
+        pumping_ = false;
+    }
+
+    static std::string encode_answer(const std::vector<outgoing>& answer) {
+        // Text containing '\x1e' is refused by send() while on polling, so every packet here
+        // can be encoded; a payload with one would be split wrongly by the client.
+        return eio::encode_payload(to_packets(answer));
+    }
+
+    std::shared_ptr<server::impl> core_;
+    strand_type strand_;
+    server_session sm_;
+    std::string sid_;
+    std::shared_ptr<session_listener> listener_;
+    asio::steady_timer timer_;
+    std::optional<time_point> armed_;
+    bool pumping_ = false;
+    bool repump_ = false;
+    bool finished_ = false;
+    std::atomic<bool> closed_{false};
+    std::atomic<bool> on_websocket_{false};
+
+    // The GET waiting for an answer.
+    bool get_parked_ = false;
+    bool get_lost_ = false;
+    std::uint64_t get_owner_ = 0;
+    std::optional<std::string> get_answer_;
+    asio::steady_timer get_signal_;
+
+    std::shared_ptr<ws_conn> ws_;  // the attached WebSocket, if any
+    bool ws_pending_ = false;        // accepted by the machine, socket not handed over yet
+    bool ws_pending_close_ = false;  // ... and the machine wants it closed already
+};
+
+// --- session_handle ----------------------------------------------------------------------------
+
+bool session_handle::send(std::shared_ptr<const std::string> data, bool binary) const {
+    auto s = session_.lock();
+    if (!s || s->closed()) return false;
+    if (s->strand().running_in_this_thread()) return s->send_here(std::move(data), binary);
+    // Transports only move from polling to WebSocket, so this refusal cannot be stale.
+    if (!binary && data && data->find('\x1e') != std::string::npos && !s->on_websocket())
+        return false;
+    asio::post(s->strand(), [s, data = std::move(data), binary]() mutable {
+        s->send_here(std::move(data), binary);
+    });
+    return true;
+}
+
+bool session_handle::send(std::string data, bool binary) const {
+    return send(std::make_shared<const std::string>(std::move(data)), binary);
+}
+
+void session_handle::close(std::string reason) const {
+    auto s = session_.lock();
+    if (!s || s->closed()) return;
+    if (s->strand().running_in_this_thread()) {
+        s->close_here(reason);
+        return;
+    }
+    asio::post(s->strand(), [s, reason = std::move(reason)] { s->close_here(reason); });
+}
+
+// --- connections -------------------------------------------------------------------------------
+
+namespace {
+
+using core_ptr = std::shared_ptr<server::impl>;
+
+void add_cors(const server::impl& core, const request_type& req, response_type& res) {
+    const auto origin = req[http::field::origin];
+    if (origin.empty() || !core.origin_allowed(origin)) return;
+    res.set(http::field::access_control_allow_origin, origin);
+    res.set(http::field::access_control_allow_credentials, "true");
+    res.set(http::field::vary, "Origin");
+}
+
+// Watches the connection of a parked GET: if the client goes away, the session learns it at once
+// (as the reference does) rather than at the next ping timeout.
+void watch_parked_get(std::shared_ptr<connection> c, std::shared_ptr<session> s,
+                      std::shared_ptr<bool> done) {
+    auto& sock = c->stream.socket();
+    sock.async_wait(tcp::socket::wait_read, [c, s, done](error_code ec) {
+        if (*done || ec == asio::error::operation_aborted) return;
+        if (!ec) {
+            // Readable: either the peer closed or it sent the next request early (pipelining).
+            char probe = 0;
+            error_code rec;
+            c->stream.socket().non_blocking(true, rec);
+            const auto n = c->stream.socket().receive(asio::buffer(&probe, 1),
+                                                      tcp::socket::message_peek, rec);
+            if (!rec && n > 0) return;  // data: the client is alive
+            if (rec == asio::error::would_block) return;
+        }
+        asio::post(s->strand(), [s, id = c->id] { s->polling_get_lost(id); });
+    });
+}
+
+handshake_request make_handshake_request(const connection& c, const request_type& req,
+                                         std::map<std::string, std::string> query,
+                                         std::string transport) {
+    handshake_request h;
+    error_code ec;
+    const auto ep = c.stream.socket().remote_endpoint(ec);
+    if (!ec) h.remote_address = ep.address().to_string();
+    h.transport = std::move(transport);
+    h.query = std::move(query);
+    for (const auto& f : req) h.headers[lower(f.name_string())] = std::string{f.value()};
+    return h;
+}
+
+// What one request amounted to, for the connection loop.
+enum class next_step { keep_alive, close, handed_over };
+
+asio::awaitable<bool> write_response(connection& c, response_type res, const server::impl& core) {
+    c.stream.expires_after(core.options.request_timeout);
+    auto [ec, n] = co_await http::async_write(c.stream, res, tok);
+    (void)n;
+    co_return !ec;
+}
+
+asio::awaitable<next_step> respond(connection& c, const server::impl& core, const request_type& req,
+                                   response_type res, bool keep_alive = true) {
+    add_cors(core, req, res);
+    keep_alive = keep_alive && req.keep_alive() && res.keep_alive();
+    res.keep_alive(keep_alive);
+    const bool ok = co_await write_response(c, std::move(res), core);
+    co_return ok && keep_alive ? next_step::keep_alive : next_step::close;
+}
+
+// Reads the rest of a request whose headers are in `parser`. False on any failure; `too_large`
+// tells the body limit apart.
+asio::awaitable<bool> read_body(connection& c, http::request_parser<http::string_body>& parser,
+                                std::uint64_t limit, const server::impl& core, bool& too_large) {
+    too_large = false;
+    parser.body_limit(limit);
+    if (parser.is_done()) co_return true;
+    if (const auto len = parser.content_length(); len && *len > limit) {
+        too_large = true;
+        co_return false;
+    }
+    c.stream.expires_after(core.options.request_timeout);
+    auto [ec, n] = co_await http::async_read(c.stream, c.buffer, parser, tok);
+    (void)n;
+    if (ec == http::error::body_limit) too_large = true;
+    co_return !ec;
+}
+
+// Moves the socket of `c` onto `strand` as a WebSocket stream (the request was read, nothing
+// else is pending on the socket).
+std::shared_ptr<ws_conn> take_socket(connection& c, const strand_type& strand) {
+    c.stream.expires_never();
+    error_code ec;
+    auto& old = c.stream.socket();
+    const auto protocol = old.local_endpoint(ec).protocol();
+    if (ec) return nullptr;
+    const auto fd = old.release(ec);
+    if (ec) return nullptr;
+    tcp::socket sock{strand};
+    sock.assign(protocol, fd, ec);
+    if (ec) return nullptr;
+    return std::make_shared<ws_conn>(std::move(sock), strand);
+}
+
+asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connection> c,
+                                         http::request_parser<http::string_body>& parser,
+                                         std::string_view query_text) {
+    const auto& opts = core->options;
+    auto& req = parser.get();
+    const unsigned version = req.version();
+    const auto fail = [&](handshake_error e) { return error_response(e, version, true); };
+    const bool upgrade = websocket::is_upgrade(req);
+    const auto query = parse_query(query_text);
+    const auto transport = query_value(query, "transport");
+    const auto sid = query_value(query, "sid");
+    const std::string origin{req[http::field::origin]};
+
+    // A request for something this path does not serve must not leave a body unread.
+    bool too_large = false;
+    const auto body_limit = opts.session.max_payload;
+
+    if (req.method() == http::verb::options) {
+        // CORS preflight.
+        if (!core->origin_allowed(origin)) {
+            co_return co_await respond(*c, *core, req, fail(handshake_error::forbidden), false);
+        }
+        response_type res{http::status::no_content, version};
+        res.set(http::field::access_control_allow_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
+        if (const auto h = req[http::field::access_control_request_headers]; !h.empty())
+            res.set(http::field::access_control_allow_headers, h);
+        res.keep_alive(true);
+        res.prepare_payload();
+        const bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
+        co_return co_await respond(*c, *core, req, std::move(res), drained);
+    }
+
+    // The reference's verify(), in its order.
+    const bool transport_ok = (transport == "polling" && opts.allow_polling) ||
+                              (transport == "websocket" && opts.allow_websocket);
+    std::optional<handshake_error> error;
+    if (!transport_ok) {
+        error = handshake_error::unknown_transport;
+    } else if (!core->origin_allowed(origin)) {
+        error = handshake_error::forbidden;
+    }
+    std::shared_ptr<session> existing;
+    if (!error && !sid.empty()) {
+        existing = core->find_session(sid);
+        if (!existing) error = handshake_error::unknown_sid;
+    } else if (!error) {
+        if (req.method() != http::verb::get) {
+            error = handshake_error::bad_handshake_method;
+        } else if (transport == "websocket" && !upgrade) {
+            error = handshake_error::bad_request;
+        } else if (query_value(query, "EIO") != "4") {
+            error = handshake_error::unsupported_protocol_version;
+        }
+    }
+    if (!error && upgrade && transport != "websocket") error = handshake_error::bad_request;
+    if (!error && !upgrade && transport == "websocket") error = handshake_error::bad_request;
+    if (error) {
+        const bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
+        co_return co_await respond(*c, *core, req, fail(*error), drained);
+    }
+
+    // --- WebSocket ---------------------------------------------------------------------------
+    if (upgrade) {
+        bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
+        if (!drained) co_return next_step::close;
+        if (existing) {
+            if (!opts.allow_upgrades ||
+                !co_await asio::co_spawn(existing->strand(), existing->attach_probe(),
+                                         asio::use_awaitable)) {
+                co_return co_await respond(*c, *core, req, fail(handshake_error::bad_request));
+            }
+            auto w = take_socket(*c, existing->strand());
+            if (!w) {
+                // The probe was attached; let the session see it fail.
+                co_return next_step::close;
+            }
+            asio::co_spawn(existing->strand(), existing->run_websocket(w, parser.release()),
+                           asio::detached);
+            co_return next_step::handed_over;
+        }
+        auto strand = asio::make_strand(core->executor);
+        auto s = std::make_shared<session>(core, strand, transport_kind::websocket);
+        const bool accepted = co_await asio::co_spawn(
+            strand, s->start(make_handshake_request(*c, req, query, "websocket"), c->id),
+            asio::use_awaitable);
+        if (!accepted) co_return co_await respond(*c, *core, req, fail(handshake_error::forbidden));
+        auto w = take_socket(*c, strand);
+        if (!w) {
+            asio::post(strand, [s] { s->close_here(close_reasons::transport_error); });
+            co_return next_step::close;
+        }
+        asio::co_spawn(strand, s->run_websocket(w, parser.release()), asio::detached);
+        co_return next_step::handed_over;
+    }
+
+    // --- polling -----------------------------------------------------------------------------
+    const auto status_response = [&](request_status st) -> response_type {
+        switch (st) {
+        case request_status::ok: break;
+        case request_status::overlap: return make_response(http::status::bad_request, version, true, {}, {});
+        case request_status::transport_mismatch: return fail(handshake_error::bad_request);
+        case request_status::payload_too_large:
+            return make_response(http::status::payload_too_large, version, false, {}, {});
+        case request_status::session_closed: return fail(handshake_error::unknown_sid);
+        }
+        return make_response(http::status::ok, version, true, "ok", "text/html");
+    };
+
+    auto answer_get = [&](std::shared_ptr<session> s, bool handshake) -> asio::awaitable<next_step> {
+        // The GET may wait up to a ping interval: no request timeout while parked.
+        c->stream.expires_never();
+        auto done = std::make_shared<bool>(false);
+        session::get_result r;
+        if (handshake) {
+            r = co_await asio::co_spawn(s->strand(), s->wait_parked_get(), asio::use_awaitable);
+        } else {
+            watch_parked_get(c, s, done);
+            r = co_await asio::co_spawn(s->strand(), s->polling_get(c->id), asio::use_awaitable);
+            *done = true;
+            error_code ignored;
+            c->stream.socket().cancel(ignored);
+        }
+        if (r.status != request_status::ok)
+            co_return co_await respond(*c, *core, req, status_response(r.status));
+        if (!r.body) co_return next_step::close;
+        co_return co_await respond(
+            *c, *core, req,
+            make_response(http::status::ok, version, true, std::move(*r.body), "text/plain; charset=UTF-8"));
+    };
+
+    if (req.method() == http::verb::get) {
+        const bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
+        if (!drained) co_return next_step::close;
+        if (existing) co_return co_await answer_get(existing, false);
+        auto strand = asio::make_strand(core->executor);
+        auto s = std::make_shared<session>(core, strand, transport_kind::polling);
+        const bool accepted = co_await asio::co_spawn(
+            strand, s->start(make_handshake_request(*c, req, query, "polling"), c->id),
+            asio::use_awaitable);
+        if (!accepted) co_return co_await respond(*c, *core, req, fail(handshake_error::forbidden));
+        co_return co_await answer_get(s, true);
+    }
+
+    if (req.method() == http::verb::post) {
+        const auto st =
+            co_await asio::co_spawn(existing->strand(), existing->begin_post(), asio::use_awaitable);
+        if (st != request_status::ok) {
+            const bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
+            co_return co_await respond(*c, *core, req, status_response(st), drained);
+        }
+        const bool ok = co_await read_body(*c, parser, body_limit, *core, too_large);
+        if (!ok) {
+            co_await asio::co_spawn(existing->strand(), existing->abandon_post(!too_large),
+                                    asio::use_awaitable);
+            if (!too_large) co_return next_step::close;
+            // The rest of the body is unread: answer, then close the connection.
+            co_return co_await respond(*c, *core, req,
+                                       status_response(request_status::payload_too_large), false);
+        }
+        const auto fst = co_await asio::co_spawn(
+            existing->strand(), existing->finish_post(std::move(parser.get().body())),
+            asio::use_awaitable);
+        co_return co_await respond(*c, *core, req, status_response(fst));
+    }
+
+    const bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
+    co_return co_await respond(*c, *core, req, fail(handshake_error::bad_request), drained);
+}
+
+asio::awaitable<next_step> handle_other(core_ptr core, std::shared_ptr<connection> c,
+                                        http::request_parser<http::string_body>& parser) {
+    bool too_large = false;
+    const bool ok = co_await read_body(*c, parser, core->options.session.max_payload, *core, too_large);
+    auto& req = parser.get();
+    if (!ok) {
+        if (!too_large) co_return next_step::close;
+        co_return co_await respond(*c, *core, req,
+                                   make_response(http::status::payload_too_large, req.version(),
+                                                 false, "Payload Too Large\n", "text/plain"),
+                                   false);
+    }
+    response_type res;
+    if (auto handler = core->get_http_handler()) {
+        try {
+            res = handler(req);
+            res.prepare_payload();
+        } catch (const std::exception&) {
+            res = make_response(http::status::internal_server_error, req.version(), false,
+                                "Internal Server Error\n", "text/plain");
+        }
+    } else {
+        res = make_response(http::status::not_found, req.version(), true, "Not Found\n",
+                            "text/plain");
+    }
+    if (res.version() == 0) res.version(req.version());
+    co_return co_await respond(*c, *core, req, std::move(res), true);
+}
+
+asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> c) {
+    struct unregister {
+        core_ptr core;
+        std::uint64_t id;
+        ~unregister() {
+            std::lock_guard lock{core->connections_mutex};
+            core->connections.erase(id);
+        }
+    } guard{core, c->id};
+    try {
+        for (;;) {
+            http::request_parser<http::string_body> parser;
+            parser.header_limit(static_cast<std::uint32_t>(
+                std::min<std::size_t>(core->options.max_header_bytes, UINT32_MAX)));
+            // The body limit depends on the route (read_body sets it); Beast would otherwise
+            // reject a large Content-Length while reading the headers, before routing.
+            parser.body_limit(boost::none);
+            c->stream.expires_after(core->options.request_timeout);
+            auto [ec, n] = co_await http::async_read_header(c->stream, c->buffer, parser, tok);
+            (void)n;
+            if (ec) {
+                if (ec == http::error::header_limit) {
+                    request_type dummy;
+                    co_await respond(*c, *core, dummy,
+                                     make_response(http::status::request_header_fields_too_large,
+                                                   11, false, "Request Header Fields Too Large\n",
+                                                   "text/plain"),
+                                     false);
+                } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+                           ec != http::error::end_of_stream && ec != http::error::partial_message) {
+                    // Unparseable request: answer it and drop the connection.
+                    request_type dummy;
+                    co_await respond(*c, *core, dummy,
+                                     make_response(http::status::bad_request, 11, false,
+                                                   "Bad Request\n", "text/plain"),
+                                     false);
+                }
+                break;
+            }
+            if (core->stopped) break;
+            const std::string_view target{parser.get().target()};
+            const auto qpos = target.find('?');
+            const auto path = target.substr(0, qpos);
+            const auto query = qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1);
+            const auto& prefix = core->options.path;
+            // Engine.IO answers the path itself; what lies below it (the browser client at
+            // /socket.io/socket.io.js, as the reference serves it) goes to the HTTP handler.
+            const bool engine = path == prefix || path == std::string_view{prefix}.substr(0, prefix.size() - 1);
+            const auto step = engine ? co_await handle_engine(core, c, parser, query)
+                                     : co_await handle_other(core, c, parser);
+            if (step == next_step::handed_over) co_return;
+            if (step == next_step::close) break;
+        }
+    } catch (const std::exception&) {
+        // Nothing a peer sends may take the server down; this connection just ends.
+    }
+    error_code ignored;
+    c->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    c->stream.close();
+}
+
+asio::awaitable<void> accept_loop(core_ptr core) {
+    asio::steady_timer backoff{core->acceptor_strand};
+    for (;;) {
+        asio::any_io_executor conn_strand = asio::make_strand(core->executor);
+        auto [ec, sock] = co_await core->acceptor.async_accept(conn_strand, tok);
+        if (core->stopped || !core->acceptor.is_open()) break;
+        if (ec) {
+            // Out of descriptors and the like: do not spin, try again shortly.
+            backoff.expires_after(std::chrono::milliseconds(50));
+            co_await backoff.async_wait(tok);
+            continue;
+        }
+        std::shared_ptr<connection> c;
+        {
+            std::lock_guard lock{core->connections_mutex};
+            c = std::make_shared<connection>(std::move(sock), ++core->next_connection_id);
+            core->connections.emplace(c->id, c);
+        }
+        asio::co_spawn(c->stream.get_executor(), run_connection(core, c), asio::detached);
+    }
+}
+
+}  // namespace
+
+// --- server ------------------------------------------------------------------------------------
+
+server::server(asio::any_io_executor executor, server_options options)
+    : impl_(std::make_shared<impl>(executor, options)), options_(std::move(options)) {}
+
+std::shared_ptr<server> server::create(asio::any_io_executor executor, server_options options) {
+    return std::shared_ptr<server>(new server(std::move(executor), std::move(options)));
+}
+
+server::~server() { stop(); }
+
+void server::set_open_handler(open_handler handler) {
+    std::lock_guard lock{impl_->handlers_mutex};
+    impl_->on_open = std::move(handler);
+}
+
+void server::set_http_handler(http_handler handler) {
+    std::lock_guard lock{impl_->handlers_mutex};
+    impl_->on_http = std::move(handler);
+}
+
+error_code server::listen(const tcp::endpoint& endpoint) {
+    auto core = impl_;
+    error_code ec;
+    // Not yet shared with any coroutine: safe to set up from this thread.
+    auto& a = core->acceptor;
+    if (a.is_open()) return asio::error::already_open;
+    a.open(endpoint.protocol(), ec);
+    if (ec) return ec;
+    a.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) a.bind(endpoint, ec);
+    if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+        error_code ignored;
+        a.close(ignored);
+        return ec;
+    }
+    {
+        std::lock_guard lock{core->endpoint_mutex};
+        core->local = a.local_endpoint(ec);
+    }
+    asio::co_spawn(core->acceptor_strand, accept_loop(core), asio::detached);
+    return {};
+}
+
+tcp::endpoint server::local_endpoint() const {
+    std::lock_guard lock{impl_->endpoint_mutex};
+    return impl_->local;
+}
+
+void server::stop() {
+    auto core = impl_;
+    if (core->stopped.exchange(true)) return;
+    asio::post(core->acceptor_strand, [core] {
+        error_code ignored;
+        core->acceptor.close(ignored);
+    });
+    for (auto& sh : core->shards) {
+        std::vector<std::shared_ptr<session>> sessions;
+        {
+            std::lock_guard lock{sh.mutex};
+            for (auto& [sid, weak] : sh.sessions)
+                if (auto s = weak.lock()) sessions.push_back(std::move(s));
+        }
+        for (auto& s : sessions) asio::post(s->strand(), [s] { s->force_close(); });
+    }
+    std::vector<std::shared_ptr<connection>> conns;
+    {
+        std::lock_guard lock{core->connections_mutex};
+        for (auto& [id, weak] : core->connections)
+            if (auto c = weak.lock()) conns.push_back(std::move(c));
+    }
+    for (auto& c : conns) {
+        asio::post(c->stream.get_executor(), [c] {
+            error_code ignored;
+            c->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+            c->stream.socket().close(ignored);
+        });
+    }
+}
+
+std::size_t server::session_count() const {
+    std::size_t n = 0;
+    for (auto& sh : impl_->shards) {
+        std::lock_guard lock{sh.mutex};
+        n += sh.sessions.size();
+    }
+    return n;
+}
+
+}  // namespace sio::engine
+
+#if defined(__clang__) && __clang_major__ < 15
+#pragma clang attribute pop
+#endif

@@ -1,0 +1,178 @@
+#include "sio/namespace.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+namespace sio {
+
+namespace sp = codec::socketio;
+
+// --- broadcast_operator ----------------------------------------------------------------------
+
+broadcast_operator::broadcast_operator(std::shared_ptr<namespace_> nsp,
+                                       adapter::broadcast_options options)
+    : nsp_(std::move(nsp)), options_(std::move(options)) {}
+
+broadcast_operator broadcast_operator::to(std::string room) const {
+    auto copy = *this;
+    copy.options_.rooms.insert(std::move(room));
+    return copy;
+}
+
+broadcast_operator broadcast_operator::except(std::string room) const {
+    auto copy = *this;
+    copy.options_.except.insert(std::move(room));
+    return copy;
+}
+
+broadcast_operator broadcast_operator::volatile_packet() const {
+    auto copy = *this;
+    copy.options_.flags.volatile_packet = true;
+    return copy;
+}
+
+broadcast_operator broadcast_operator::local() const {
+    auto copy = *this;
+    copy.options_.flags.local = true;
+    return copy;
+}
+
+std::error_code broadcast_operator::emit(std::string_view event, json args,
+                                         std::size_t* reached) const {
+    if (reached) *reached = 0;
+    if (sp::is_reserved_event_name(event)) return socket_errc::reserved_event_name;
+    if (!args.is_array()) return socket_errc::invalid_arguments;
+
+    json data = json::array();
+    data.push_back(std::string(event));
+    for (auto& a : args) data.push_back(std::move(a));
+    // Encoded once; every target gets the same shared buffers.
+    auto encoded = sp::encode(sp::packet{sp::packet_type::event, nsp_->name(), std::nullopt,
+                                         std::move(data)});
+    adapter::frame f;
+    f.text = std::make_shared<const std::string>(std::move(encoded.text));
+    for (auto& a : encoded.attachments) {
+        f.attachments.push_back(std::make_shared<const std::string>(std::move(a)));
+    }
+    const auto n = nsp_->adapter().broadcast(f, options_);
+    if (reached) *reached = n;
+    return {};
+}
+
+std::vector<std::string> broadcast_operator::socket_ids() const {
+    auto ids = nsp_->adapter().targets(options_);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+namespace {
+
+void for_each_socket(const namespace_& nsp, const adapter::broadcast_options& options,
+                     const std::function<void(socket&)>& fn) {
+    nsp.adapter().for_each_target(options, [&](const std::shared_ptr<adapter::member>& m) {
+        // Every member of a namespace's adapter is a socket.
+        if (auto s = std::dynamic_pointer_cast<socket>(m)) fn(*s);
+    });
+}
+
+}  // namespace
+
+void broadcast_operator::sockets_join(std::string_view room) const {
+    for_each_socket(*nsp_, options_, [&](socket& s) { s.join(room); });
+}
+
+void broadcast_operator::sockets_leave(std::string_view room) const {
+    for_each_socket(*nsp_, options_, [&](socket& s) { s.leave(room); });
+}
+
+void broadcast_operator::disconnect_sockets(bool close_underlying) const {
+    for_each_socket(*nsp_, options_, [&](socket& s) { s.disconnect(close_underlying); });
+}
+
+// --- namespace_ ------------------------------------------------------------------------------
+
+namespace_::namespace_(passkey, std::string name) : name_(std::move(name)) {}
+
+std::shared_ptr<namespace_> namespace_::create(std::string name) {
+    return std::make_shared<namespace_>(passkey{}, std::move(name));
+}
+
+namespace_& namespace_::use(middleware mw) {
+    std::lock_guard lock(mutex_);
+    middleware_.push_back(std::move(mw));
+    return *this;
+}
+
+namespace_& namespace_::on_connection(connection_handler handler) {
+    std::lock_guard lock(mutex_);
+    connection_handlers_.push_back(std::move(handler));
+    return *this;
+}
+
+broadcast_operator namespace_::to(std::string room) {
+    return broadcast_operator(shared_from_this(), {}).to(std::move(room));
+}
+
+broadcast_operator namespace_::except(std::string room) {
+    return broadcast_operator(shared_from_this(), {}).except(std::move(room));
+}
+
+std::error_code namespace_::emit(std::string_view event, json args) {
+    return broadcast_operator(shared_from_this(), {}).emit(event, std::move(args));
+}
+
+void namespace_::disconnect_sockets(bool close_underlying) {
+    broadcast_operator(shared_from_this(), {}).disconnect_sockets(close_underlying);
+}
+
+namespace {
+
+// One run of the middleware chain; `next` may be called from any thread, once per step.
+struct middleware_chain : std::enable_shared_from_this<middleware_chain> {
+    std::vector<middleware> steps;
+    std::shared_ptr<socket> target;
+    std::function<void(std::optional<connect_error>)> done;
+
+    void run(std::size_t i) {
+        if (i == steps.size()) {
+            done(std::nullopt);
+            return;
+        }
+        auto called = std::make_shared<std::atomic<bool>>(false);
+        auto self = shared_from_this();
+        steps[i](target, [self, i, called](std::optional<connect_error> err) {
+            if (called->exchange(true)) return;
+            if (err) {
+                self->done(std::move(err));
+                return;
+            }
+            self->run(i + 1);
+        });
+    }
+};
+
+}  // namespace
+
+void namespace_::run_middleware(const std::shared_ptr<socket>& s,
+                                std::function<void(std::optional<connect_error>)> done) {
+    auto chain = std::make_shared<middleware_chain>();
+    {
+        std::lock_guard lock(mutex_);
+        chain->steps = middleware_;
+    }
+    chain->target = s;
+    chain->done = std::move(done);
+    chain->run(0);
+}
+
+void namespace_::notify_connection(const std::shared_ptr<socket>& s) {
+    std::vector<connection_handler> handlers;
+    {
+        std::lock_guard lock(mutex_);
+        handlers = connection_handlers_;
+    }
+    for (auto& h : handlers) h(s);
+}
+
+}  // namespace sio

@@ -1,0 +1,289 @@
+#include "sio/server.hpp"
+
+#include "connection.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <fmt/format.h>
+
+#include <utility>
+
+namespace sio {
+
+namespace asio = boost::asio;
+namespace sp = codec::socketio;
+
+namespace {
+
+std::string normalize_nsp(std::string_view name) {
+    if (name.empty()) return "/";
+    if (name.front() == '/') return std::string(name);
+    std::string out = "/";
+    out += name;
+    return out;
+}
+
+}  // namespace
+
+// --- server ----------------------------------------------------------------------------------
+
+std::shared_ptr<server> server::create(asio::any_io_executor executor,
+                                       std::shared_ptr<engine::server> engine,
+                                       server_options options) {
+    auto self = std::make_shared<server>(passkey{}, std::move(executor), std::move(engine),
+                                         std::move(options));
+    self->of("/");
+    std::weak_ptr<server> weak = self;
+    self->engine_->set_open_handler(
+        [weak](engine::session_handle session,
+               const engine::handshake_request& request) -> std::shared_ptr<engine::session_listener> {
+            auto srv = weak.lock();
+            if (!srv) return nullptr;  // the Socket.IO server is gone: refuse the session
+            auto conn = std::make_shared<detail::connection>(srv, std::move(session), request,
+                                                             asio::make_strand(srv->executor_));
+            conn->start();
+            return conn;
+        });
+    return self;
+}
+
+server::server(passkey, asio::any_io_executor executor, std::shared_ptr<engine::server> engine,
+               server_options options)
+    : executor_(std::move(executor)),
+      engine_(std::move(engine)),
+      options_(std::make_shared<const server_options>(std::move(options))) {}
+
+namespace_& server::of(std::string_view name) {
+    auto key = normalize_nsp(name);
+    std::lock_guard lock(mutex_);
+    auto it = namespaces_.find(key);
+    if (it == namespaces_.end()) {
+        it = namespaces_.emplace(key, namespace_::create(key)).first;
+    }
+    return *it->second;
+}
+
+std::shared_ptr<namespace_> server::find(std::string_view name) const {
+    std::lock_guard lock(mutex_);
+    auto it = namespaces_.find(name);
+    return it == namespaces_.end() ? nullptr : it->second;
+}
+
+void server::log(std::string_view what) const {
+    if (options_->log) options_->log(what);
+}
+
+}  // namespace sio
+
+namespace sio::detail {
+
+namespace asio = boost::asio;
+namespace sp = codec::socketio;
+
+connection::connection(const std::shared_ptr<server>& srv, engine::session_handle session,
+                       const engine::handshake_request& request, asio::any_io_executor strand)
+    : server_(srv),
+      session_(std::move(session)),
+      options_(srv->options_),
+      strand_(std::move(strand)),
+      connect_timer_(strand_),
+      counter_(srv->connections_),
+      decoder_(options_->decoder) {
+    handshake_.address = request.remote_address;
+    handshake_.transport = request.transport;
+    handshake_.query = request.query;
+    handshake_.headers = request.headers;
+    handshake_.session_id = session_.sid();
+    handshake_.time = std::chrono::system_clock::now();
+    counter_->fetch_add(1);
+}
+
+connection::~connection() { counter_->fetch_sub(1); }
+
+void connection::start() {
+    connect_timer_.expires_after(options_->connect_timeout);
+    std::weak_ptr<connection> weak = shared_from_this();
+    connect_timer_.async_wait([weak](boost::system::error_code ec) {
+        if (ec) return;  // cancelled: a namespace was joined or the session closed
+        auto self = weak.lock();
+        if (!self || self->closed_.load()) return;
+        {
+            std::lock_guard lock(self->mutex_);
+            if (self->joined_any_) return;
+        }
+        self->log("no namespace joined within the connect timeout");
+        self->close(engine::close_reasons::forced_close);
+    });
+}
+
+void connection::cancel_connect_timer() {
+    std::weak_ptr<connection> weak = shared_from_this();
+    // The timer belongs to the strand: cancel it there, not from the caller's thread.
+    asio::post(strand_, [weak] {
+        if (auto self = weak.lock()) self->connect_timer_.cancel();
+    });
+}
+
+void connection::log(std::string_view what) const {
+    if (options_->log) options_->log(fmt::format("session {}: {}", session_.sid(), what));
+}
+
+void connection::on_message(codec::eio::packet message) {
+    if (closed_.load()) return;
+    const auto status =
+        message.binary ? decoder_.feed_binary(message.data) : decoder_.feed_text(message.data);
+    switch (status) {
+    case sp::decode_status::need_more:
+        return;
+    case sp::decode_status::bad:
+        log(fmt::format("closing: undecodable packet: {}", decoder_.last_error().reason));
+        close(engine::close_reasons::parse_error);
+        return;
+    case sp::decode_status::done:
+        on_packet(decoder_.take());
+        return;
+    }
+}
+
+void connection::on_packet(sp::packet p) {
+    using t = sp::packet_type;
+    if (p.type == t::connect) {
+        on_connect_packet(std::move(p));
+        return;
+    }
+    std::shared_ptr<socket> s;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = sockets_.find(p.nsp); it != sockets_.end()) s = it->second;
+    }
+    if (!s || p.type == t::connect_error) {
+        invalid_state(fmt::format("{} for namespace {} which is not joined", sp::to_string(p.type),
+                                  p.nsp));
+        return;
+    }
+    s->on_packet(std::move(p));
+}
+
+void connection::invalid_state(std::string_view why) {
+    // The reference closes the whole connection on a packet that makes no sense in its state.
+    log(fmt::format("closing: invalid state: {}", why));
+    close(disconnect_reasons::forced_server_close);
+}
+
+void connection::on_connect_packet(sp::packet p) {
+    auto srv = server_.lock();
+    auto nsp = srv ? srv->find(p.nsp) : nullptr;
+    if (!nsp) {
+        sp::packet answer{sp::packet_type::connect_error, p.nsp, std::nullopt,
+                          json{{"message", "Invalid namespace"}}};
+        send(answer);
+        return;
+    }
+    bool repeated = false;
+    {
+        std::lock_guard lock(mutex_);
+        repeated = sockets_.count(p.nsp) != 0 || !connecting_.insert(p.nsp).second;
+    }
+    if (repeated) {
+        // socket.io-client sends CONNECT twice when connect() is called on a socket that is
+        // already connecting (manager.socket("/x") connects by itself; then .connect()). The
+        // reference creates both sockets when the two arrive together; answering the first
+        // serves the client, so the repeat is dropped rather than failing the whole session.
+        log(fmt::format("repeated CONNECT to {} ignored", p.nsp));
+        return;
+    }
+    auto hs = handshake_;
+    if (p.data && p.data->is_object()) hs.auth = std::move(*p.data);
+    auto s = std::make_shared<socket>(socket::passkey{}, nsp, weak_from_this(), engine::generate_sid(),
+                                      std::move(hs), strand_, options_->ack_timeout);
+    std::weak_ptr<connection> weak = shared_from_this();
+    nsp->run_middleware(s, [weak, s](std::optional<connect_error> err) {
+        if (auto self = weak.lock()) self->finish_connect(s, std::move(err));
+    });
+}
+
+void connection::finish_connect(const std::shared_ptr<socket>& s, std::optional<connect_error> err) {
+    const auto& name = s->nsp().name();
+    {
+        std::lock_guard lock(mutex_);
+        connecting_.erase(name);
+        if (closed_.load()) return;
+        if (!err) {
+            // In sockets_ before anything is sent, so that a concurrent on_close finds it; its
+            // packets are buffered until ready().
+            sockets_.emplace(name, s);
+            joined_any_ = true;
+        }
+    }
+    if (err) {
+        json data{{"message", err->message}};
+        if (err->data) data["data"] = std::move(*err->data);
+        send(sp::packet{sp::packet_type::connect_error, name, std::nullopt, std::move(data)});
+        return;
+    }
+    // CONNECT goes out before the socket joins the adapter: a broadcast from another thread
+    // must not reach the client ahead of it.
+    s->send_connect();
+    if (!s->attach()) return;  // the session closed meanwhile
+    cancel_connect_timer();
+    s->nsp().notify_connection(s);
+    s->ready();
+}
+
+void connection::on_close(std::string_view reason) {
+    if (closed_.exchange(true)) return;
+    std::map<std::string, std::shared_ptr<socket>, std::less<>> sockets;
+    {
+        std::lock_guard lock(mutex_);
+        sockets.swap(sockets_);
+    }
+    decoder_.reset();
+    cancel_connect_timer();
+    for (auto& [name, s] : sockets) s->on_close(reason);
+}
+
+void connection::send(const sp::packet& p) {
+    auto e = sp::encode(p);
+    adapter::frame f;
+    f.text = std::make_shared<const std::string>(std::move(e.text));
+    f.attachments.reserve(e.attachments.size());
+    for (auto& a : e.attachments) f.attachments.push_back(std::make_shared<const std::string>(std::move(a)));
+    send(f);
+}
+
+void connection::send(const adapter::frame& f) {
+    if (closed_.load() || !f.text) return;
+    // Held across the frames of one packet: another thread's packet must not land between a
+    // text frame and its attachments (the client would take it for an attachment).
+    std::lock_guard lock(send_mutex_);
+    if (!session_.send(f.text, false)) {
+        // Closed, or refused (text with a record separator on polling): attachments without
+        // their header would be misread, so none go out.
+        if (!closed_.load()) log("packet refused by the Engine.IO session");
+        return;
+    }
+    for (const auto& a : f.attachments) session_.send(a, true);
+}
+
+void connection::close(std::string_view reason) {
+    session_.close(std::string(reason));
+}
+
+void connection::remove(const socket& s) {
+    std::lock_guard lock(mutex_);
+    auto it = sockets_.find(s.nsp().name());
+    if (it != sockets_.end() && it->second.get() == &s) sockets_.erase(it);
+}
+
+void connection::disconnect_all() {
+    std::map<std::string, std::shared_ptr<socket>, std::less<>> sockets;
+    {
+        std::lock_guard lock(mutex_);
+        sockets = sockets_;
+    }
+    for (auto& [name, s] : sockets) s->disconnect(false);
+    close(engine::close_reasons::forced_close);
+}
+
+}  // namespace sio::detail

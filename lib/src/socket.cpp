@@ -1,0 +1,338 @@
+#include "sio/socket.hpp"
+
+#include "connection.hpp"
+#include "sio/namespace.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <utility>
+
+namespace sio {
+
+namespace asio = boost::asio;
+namespace sp = codec::socketio;
+
+// --- errors ----------------------------------------------------------------------------------
+
+namespace {
+
+class socket_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "sio.socket"; }
+    std::string message(int ev) const override {
+        switch (static_cast<socket_errc>(ev)) {
+        case socket_errc::ok: return "success";
+        case socket_errc::reserved_event_name: return "reserved event name";
+        case socket_errc::invalid_arguments: return "event arguments must be a JSON array";
+        case socket_errc::not_connected: return "socket is not connected";
+        case socket_errc::ack_timeout: return "operation has timed out";  // the reference's words
+        case socket_errc::disconnected: return "socket has been disconnected";
+        }
+        return "unknown sio.socket error";
+    }
+};
+
+}  // namespace
+
+const std::error_category& socket_category() noexcept {
+    static const socket_category_impl category;
+    return category;
+}
+
+// --- socket ----------------------------------------------------------------------------------
+
+socket::socket(passkey, std::shared_ptr<namespace_> nsp, std::weak_ptr<detail::connection> conn,
+               std::string id, struct handshake hs, asio::any_io_executor timer_executor,
+               std::chrono::milliseconds default_ack_timeout)
+    : nsp_(std::move(nsp)),
+      conn_(std::move(conn)),
+      id_(std::move(id)),
+      handshake_(std::move(hs)),
+      timer_executor_(std::move(timer_executor)),
+      default_ack_timeout_(default_ack_timeout) {}
+
+socket::~socket() {
+    // A socket dropped without on_close (its connection vanished first) must not stay in rooms.
+    if (connected_.load()) nsp_->adapter().remove(id_);
+}
+
+void socket::on(std::string event, event_handler handler) {
+    std::lock_guard lock(mutex_);
+    handlers_[std::move(event)].push_back(std::move(handler));
+}
+
+void socket::on_any(any_handler handler) {
+    std::lock_guard lock(mutex_);
+    any_handlers_.push_back(std::move(handler));
+}
+
+void socket::on_disconnect(disconnect_handler handler) {
+    std::lock_guard lock(mutex_);
+    disconnect_handlers_.push_back(std::move(handler));
+}
+
+std::error_code socket::emit(std::string_view event, json args) {
+    return emit_impl(event, std::move(args), nullptr, std::nullopt);
+}
+
+std::error_code socket::emit_with_ack(std::string_view event, json args, ack_callback callback,
+                                      std::optional<std::chrono::milliseconds> timeout) {
+    if (!callback) return emit_impl(event, std::move(args), nullptr, std::nullopt);
+    return emit_impl(event, std::move(args), std::move(callback), timeout);
+}
+
+std::error_code socket::emit_impl(std::string_view event, json args, ack_callback callback,
+                                  std::optional<std::chrono::milliseconds> timeout) {
+    if (sp::is_reserved_event_name(event)) return socket_errc::reserved_event_name;
+    if (!args.is_array()) return socket_errc::invalid_arguments;
+    auto conn = conn_.lock();
+    if (!conn || !connected_.load()) return socket_errc::not_connected;
+
+    json data = json::array();
+    data.push_back(std::string(event));
+    for (auto& a : args) data.push_back(std::move(a));
+    sp::packet p{sp::packet_type::event, nsp_->name(), std::nullopt, std::move(data)};
+
+    if (callback) {
+        const auto wait = timeout.value_or(default_ack_timeout_);
+        std::shared_ptr<asio::steady_timer> timer;
+        if (wait.count() > 0) timer = std::make_shared<asio::steady_timer>(timer_executor_, wait);
+        std::uint64_t id = 0;
+        {
+            std::lock_guard lock(mutex_);
+            id = next_ack_id_++;
+            pending_acks_.emplace(id, pending_ack{std::move(callback), timer});
+        }
+        p.id = id;
+        if (timer) {
+            std::weak_ptr<socket> weak = shared_from_this();
+            timer->async_wait([weak, id](boost::system::error_code ec) {
+                if (ec) return;  // cancelled: the ack arrived or the socket closed
+                if (auto self = weak.lock()) self->expire_ack(id);
+            });
+        }
+    }
+    conn->send(p);
+    return {};
+}
+
+void socket::expire_ack(std::uint64_t id) {
+    ack_callback cb;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = pending_acks_.find(id);
+        if (it == pending_acks_.end()) return;
+        cb = std::move(it->second.callback);
+        pending_acks_.erase(it);
+    }
+    cb(socket_errc::ack_timeout, json());
+}
+
+namespace {
+
+// The timer belongs to the socket's strand: cancel it there.
+void cancel_timer(const asio::any_io_executor& ex, const std::shared_ptr<void>& timer) {
+    if (!timer) return;
+    asio::post(ex, [t = std::static_pointer_cast<asio::steady_timer>(timer)] { t->cancel(); });
+}
+
+}  // namespace
+
+void socket::join(std::string_view room) {
+    if (connected_.load()) nsp_->adapter().join(id_, room);
+}
+
+void socket::leave(std::string_view room) { nsp_->adapter().leave(id_, room); }
+
+std::vector<std::string> socket::rooms() const { return nsp_->adapter().rooms_of(id_); }
+
+broadcast_operator socket::to(std::string room) const { return broadcast().to(std::move(room)); }
+
+broadcast_operator socket::except(std::string room) const {
+    return broadcast().except(std::move(room));
+}
+
+broadcast_operator socket::broadcast() const {
+    adapter::broadcast_options options;
+    options.except.insert(id_);
+    return broadcast_operator(nsp_, std::move(options));
+}
+
+void socket::disconnect(bool close_underlying) {
+    if (!connected_.load()) return;
+    auto conn = conn_.lock();
+    if (close_underlying && conn) {
+        conn->disconnect_all();
+        return;
+    }
+    if (conn) {
+        conn->send(sp::packet{sp::packet_type::disconnect, nsp_->name(), std::nullopt, std::nullopt});
+        conn->remove(*this);
+    }
+    on_close(disconnect_reasons::server_namespace_disconnect);
+}
+
+void socket::deliver(const adapter::frame& f, const adapter::broadcast_flags&) {
+    if (!connected_.load()) return;
+    if (auto conn = conn_.lock()) conn->send(f);
+}
+
+bool socket::attach() {
+    if (closed_.load()) return false;
+    std::weak_ptr<adapter::member> self = shared_from_this();
+    nsp_->adapter().add(id_, std::move(self));
+    connected_ = true;
+    // on_close stores closed_ then reads connected_; we stored connected_ and now read closed_
+    // (all sequentially consistent): at least one of us sees the other, so a close racing with
+    // the attach never leaves the socket in the adapter.
+    if (closed_.load()) {
+        connected_ = false;
+        nsp_->adapter().remove(id_);
+        return false;
+    }
+    return true;
+}
+
+void socket::send_connect() {
+    send_packet(sp::packet{sp::packet_type::connect, nsp_->name(), std::nullopt, json{{"sid", id_}}});
+}
+
+void socket::on_packet(sp::packet p) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!ready_) {
+            early_packets_.push_back(std::move(p));
+            return;
+        }
+    }
+    handle(p);
+}
+
+void socket::ready() {
+    // Drain what arrived while the connection handlers ran, then let packets through directly;
+    // the loop keeps the order if more arrive while a batch is handled.
+    for (;;) {
+        std::vector<sp::packet> batch;
+        {
+            std::lock_guard lock(mutex_);
+            if (early_packets_.empty()) {
+                ready_ = true;
+                return;
+            }
+            batch.swap(early_packets_);
+        }
+        for (auto& p : batch) handle(p);
+    }
+}
+
+void socket::handle(sp::packet& p) {
+    if (!connected_.load()) return;
+    using t = sp::packet_type;
+    switch (p.type) {
+    case t::event:
+    case t::binary_event:
+        on_event(p);
+        return;
+    case t::ack:
+    case t::binary_ack:
+        on_ack(p);
+        return;
+    case t::disconnect:
+        if (auto conn = conn_.lock()) conn->remove(*this);
+        on_close(disconnect_reasons::client_namespace_disconnect);
+        return;
+    case t::connect:
+    case t::connect_error:
+        return;  // the connection filters these out
+    }
+}
+
+void socket::on_event(sp::packet& p) {
+    // The decoder guarantees a non-empty array starting with a string or a number.
+    if (!p.data || !p.data->is_array() || p.data->empty()) return;
+    auto& data = *p.data;
+    std::string event = data[0].is_string() ? data[0].get<std::string>() : data[0].dump();
+    json args = json::array();
+    for (std::size_t i = 1; i < data.size(); ++i) args.push_back(std::move(data[i]));
+
+    ack_fn ack;
+    if (p.id) {
+        std::weak_ptr<socket> weak = shared_from_this();
+        auto sent = std::make_shared<std::atomic<bool>>(false);
+        ack = [weak, id = *p.id, sent](json reply) {
+            if (sent->exchange(true)) return;  // a second answer is ignored, as in the reference
+            if (auto self = weak.lock()) self->send_ack(id, std::move(reply));
+        };
+    }
+
+    std::vector<any_handler> any;
+    std::vector<event_handler> handlers;
+    {
+        std::lock_guard lock(mutex_);
+        any = any_handlers_;
+        if (auto it = handlers_.find(event); it != handlers_.end()) handlers = it->second;
+    }
+    for (auto& h : any) h(event, args);
+    if (handlers.empty()) return;
+    // The last handler gets the arguments by move; the others get copies.
+    for (std::size_t i = 0; i + 1 < handlers.size(); ++i) handlers[i](args, ack);
+    handlers.back()(std::move(args), std::move(ack));
+}
+
+void socket::send_ack(std::uint64_t id, json args) {
+    if (!connected_.load()) return;
+    if (!args.is_array()) {
+        // A single value is one argument: ack("ok") answers ["ok"].
+        json wrapped = json::array();
+        wrapped.push_back(std::move(args));
+        args = std::move(wrapped);
+    }
+    send_packet(sp::packet{sp::packet_type::ack, nsp_->name(), id, std::move(args)});
+}
+
+void socket::on_ack(sp::packet& p) {
+    if (!p.id) return;
+    pending_ack pending;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = pending_acks_.find(*p.id);
+        if (it == pending_acks_.end()) return;  // unknown or already timed out: ignored
+        pending = std::move(it->second);
+        pending_acks_.erase(it);
+    }
+    cancel_timer(timer_executor_, pending.timer);
+    pending.callback({}, p.data ? std::move(*p.data) : json::array());
+}
+
+void socket::send_packet(const sp::packet& p) {
+    if (auto conn = conn_.lock()) conn->send(p);
+}
+
+void socket::on_close(std::string_view reason) {
+    closed_ = true;
+    if (!connected_.exchange(false)) return;
+    nsp_->adapter().remove(id_);
+
+    std::unordered_map<std::uint64_t, pending_ack> pending;
+    std::vector<disconnect_handler> handlers;
+    {
+        std::lock_guard lock(mutex_);
+        pending.swap(pending_acks_);
+        handlers.swap(disconnect_handlers_);
+        early_packets_.clear();
+        // Handlers often capture the socket itself; dropping them breaks that cycle, so a
+        // disconnected socket is freed once the application lets go of it.
+        handlers_.clear();
+        any_handlers_.clear();
+    }
+    const std::string why(reason);
+    for (auto& h : handlers) h(why);
+    // Pending acknowledgements can no longer arrive: settle them instead of leaking them.
+    for (auto& [id, a] : pending) {
+        cancel_timer(timer_executor_, a.timer);
+        a.callback(socket_errc::disconnected, json());
+    }
+}
+
+}  // namespace sio
