@@ -43,6 +43,9 @@ public:
     void remove(const socket& s);
     // socket::disconnect(true): every socket leaves, then the session closes.
     void disconnect_all();
+    // Server shutdown: every socket gets DISCONNECT, then the session closes with
+    // "forced server close".
+    void shutdown();
 
     const boost::asio::any_io_executor& strand() const noexcept { return strand_; }
     const std::string& sid() const noexcept { return session_.sid(); }
@@ -54,6 +57,8 @@ private:
     void invalid_state(std::string_view why);
     void cancel_connect_timer();
     void log(std::string_view what) const;
+    void report(server_event::kind type, std::string_view nsp, std::string_view socket_id,
+                std::string_view reason) const;
 
     const std::weak_ptr<server> server_;
     const engine::session_handle session_;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <utility>
+#include <vector>
 
 namespace sio {
 
@@ -40,8 +41,15 @@ std::shared_ptr<server> server::create(asio::any_io_executor executor,
                const engine::handshake_request& request) -> std::shared_ptr<engine::session_listener> {
             auto srv = weak.lock();
             if (!srv) return nullptr;  // the Socket.IO server is gone: refuse the session
+            if (srv->closing_) return nullptr;  // shutting down
             auto conn = std::make_shared<detail::connection>(srv, std::move(session), request,
                                                              asio::make_strand(srv->executor_));
+            {
+                std::lock_guard lock(srv->mutex_);
+                // Drop the entries of connections that are gone, so the map stays small.
+                std::erase_if(srv->live_, [](const auto& e) { return e.second.expired(); });
+                srv->live_.emplace(conn.get(), conn);
+            }
             conn->start();
             return conn;
         });
@@ -68,6 +76,37 @@ std::shared_ptr<namespace_> server::find(std::string_view name) const {
     std::lock_guard lock(mutex_);
     auto it = namespaces_.find(name);
     return it == namespaces_.end() ? nullptr : it->second;
+}
+
+std::size_t server::namespace_count() const {
+    std::lock_guard lock(mutex_);
+    return namespaces_.size();
+}
+
+std::size_t server::room_count() const {
+    std::vector<std::shared_ptr<namespace_>> all;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [name, nsp] : namespaces_) all.push_back(nsp);
+    }
+    std::size_t n = 0;
+    for (const auto& nsp : all) {
+        const auto rooms = nsp->adapter().room_count();
+        const auto own = nsp->adapter().socket_count();  // one private room per socket
+        n += rooms > own ? rooms - own : 0;
+    }
+    return n;
+}
+
+void server::close() {
+    closing_ = true;
+    std::vector<std::shared_ptr<detail::connection>> conns;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [key, weak] : live_)
+            if (auto c = weak.lock()) conns.push_back(std::move(c));
+    }
+    for (const auto& c : conns) c->shutdown();
 }
 
 void server::log(std::string_view what) const {
@@ -177,6 +216,7 @@ void connection::on_connect_packet(sp::packet p) {
     if (!nsp) {
         sp::packet answer{sp::packet_type::connect_error, p.nsp, std::nullopt,
                           json{{"message", "Invalid namespace"}}};
+        report(server_event::kind::connect_refused, p.nsp, {}, "Invalid namespace");
         send(answer);
         return;
     }
@@ -217,6 +257,7 @@ void connection::finish_connect(const std::shared_ptr<socket>& s, std::optional<
         }
     }
     if (err) {
+        report(server_event::kind::connect_refused, name, {}, err->message);
         json data{{"message", err->message}};
         if (err->data) data["data"] = std::move(*err->data);
         send(sp::packet{sp::packet_type::connect_error, name, std::nullopt, std::move(data)});
@@ -225,7 +266,16 @@ void connection::finish_connect(const std::shared_ptr<socket>& s, std::optional<
     // CONNECT goes out before the socket joins the adapter: a broadcast from another thread
     // must not reach the client ahead of it.
     s->send_connect();
+    if (options_->on_event) {
+        // Registered before attach(), so that a disconnect racing the attach is reported too.
+        std::weak_ptr<connection> weak = shared_from_this();
+        s->on_disconnect([weak, nsp = name, id = s->id()](const std::string& reason) {
+            if (auto self = weak.lock())
+                self->report(server_event::kind::socket_disconnect, nsp, id, reason);
+        });
+    }
     if (!s->attach()) return;  // the session closed meanwhile
+    report(server_event::kind::socket_connect, name, s->id(), {});
     cancel_connect_timer();
     s->nsp().notify_connection(s);
     s->ready();
@@ -274,6 +324,34 @@ void connection::remove(const socket& s) {
     std::lock_guard lock(mutex_);
     auto it = sockets_.find(s.nsp().name());
     if (it != sockets_.end() && it->second.get() == &s) sockets_.erase(it);
+}
+
+void connection::report(server_event::kind type, std::string_view nsp,
+                        std::string_view socket_id, std::string_view reason) const {
+    if (!options_->on_event) return;
+    server_event e;
+    e.type = type;
+    e.nsp = nsp;
+    e.socket_id = socket_id;
+    e.sid = session_.sid();
+    e.reason = reason;
+    try {
+        options_->on_event(e);
+    } catch (...) {
+        // A failing logger must not take the session down.
+    }
+}
+
+void connection::shutdown() {
+    std::map<std::string, std::shared_ptr<socket>, std::less<>> sockets;
+    {
+        std::lock_guard lock(mutex_);
+        sockets = sockets_;
+    }
+    // disconnect(false) sends DISCONNECT through the session's queue; the close queued after it
+    // on the same strand goes out after it.
+    for (auto& [name, s] : sockets) s->disconnect(false);
+    close(disconnect_reasons::forced_server_close);
 }
 
 void connection::disconnect_all() {

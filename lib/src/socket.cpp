@@ -67,6 +67,11 @@ void socket::on_any(any_handler handler) {
     any_handlers_.push_back(std::move(handler));
 }
 
+void socket::on_any_with_ack(any_ack_handler handler) {
+    std::lock_guard lock(mutex_);
+    any_ack_handlers_.push_back(std::move(handler));
+}
+
 void socket::on_disconnect(disconnect_handler handler) {
     std::lock_guard lock(mutex_);
     disconnect_handlers_.push_back(std::move(handler));
@@ -267,13 +272,16 @@ void socket::on_event(sp::packet& p) {
     }
 
     std::vector<any_handler> any;
+    std::vector<any_ack_handler> any_ack;
     std::vector<event_handler> handlers;
     {
         std::lock_guard lock(mutex_);
         any = any_handlers_;
+        any_ack = any_ack_handlers_;
         if (auto it = handlers_.find(event); it != handlers_.end()) handlers = it->second;
     }
     for (auto& h : any) h(event, args);
+    for (auto& h : any_ack) h(event, args, ack);
     if (handlers.empty()) return;
     // The last handler gets the arguments by move; the others get copies.
     for (std::size_t i = 0; i + 1 < handlers.size(); ++i) handlers[i](args, ack);
@@ -325,6 +333,7 @@ void socket::on_close(std::string_view reason) {
         // disconnected socket is freed once the application lets go of it.
         handlers_.clear();
         any_handlers_.clear();
+        any_ack_handlers_.clear();
     }
     const std::string why(reason);
     for (auto& h : handlers) h(why);

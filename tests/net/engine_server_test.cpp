@@ -37,8 +37,11 @@
 #include <boost/beast/websocket/stream.hpp>
 #include <gtest/gtest.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <optional>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -498,6 +501,7 @@ TEST_F(engine_server, second_concurrent_get_is_refused_and_closes_the_session) {
 TEST_F(engine_server, handshake_errors_have_the_reference_codes) {
     engine::server_options o;
     o.allowed_origins = {"http://good.example"};
+    o.cors_origins = {"http://good.example"};
     start(o);
     run_client([&]() -> asio::awaitable<void> {
         const auto cases = error_cases();
@@ -823,6 +827,260 @@ TEST_F(engine_server, stop_closes_every_session) {
         EXPECT_TRUE(l1 && l1->wait_close() == "forced server close");
     });
     EXPECT_EQ(server_->session_count(), 0u);
+}
+
+// --- operations: metrics, CORS, events ---------------------------------------------------------
+
+// Waits (bounded) for a condition another thread makes true.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = wait_limit) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() >= end) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+std::uint64_t get(const std::atomic<std::uint64_t>& c) { return c.load(); }
+std::int64_t get(const std::atomic<std::int64_t>& c) { return c.load(); }
+
+// An owned copy of a server_event (whose views last only for the call).
+struct recorded_event {
+    engine::server_event::kind type;
+    std::string sid, transport, reason, detail;
+    std::optional<engine::handshake_error> error;
+    unsigned http_status = 0;
+};
+
+class event_log {
+public:
+    engine::event_handler handler() {
+        return [this](const engine::server_event& e) {
+            std::lock_guard lock{mutex_};
+            events_.push_back({e.type, std::string{e.sid}, std::string{e.transport},
+                               std::string{e.reason}, e.detail, e.error, e.http_status});
+        };
+    }
+    std::optional<recorded_event> find(const std::function<bool(const recorded_event&)>& pred) {
+        std::optional<recorded_event> found;
+        eventually([&] {
+            std::lock_guard lock{mutex_};
+            for (const auto& e : events_)
+                if (pred(e)) found = e;
+            return found.has_value();
+        });
+        return found;
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<recorded_event> events_;
+};
+
+TEST_F(engine_server, metrics_count_handshake_errors_by_code) {
+    engine::server_options o;
+    o.allowed_origins = {"http://good.example"};
+    start(o);
+    run_client([&]() -> asio::awaitable<void> {
+        const auto cases = error_cases();
+        for (const auto& c : cases) {
+            fields extra;
+            if (!c.origin.empty()) extra.emplace_back(http::field::origin, c.origin);
+            (void)co_await fetch(port_, c.method, c.target, c.method == http::verb::post ? "4x" : "", extra);
+        }
+    });
+    const auto& m = server_->metrics();
+    // One case per code, two for code 5 (EIO=3 and no EIO at all).
+    const std::array<std::uint64_t, 6> want{1, 1, 1, 1, 1, 2};
+    for (std::size_t code = 0; code < want.size(); ++code)
+        EXPECT_EQ(get(m.handshake_errors[code]), want[code]) << "code " << code;
+    EXPECT_EQ(get(m.sessions_opened), 0u);
+}
+
+TEST_F(engine_server, metrics_count_messages_bytes_upgrades_and_transports) {
+    start();
+    const auto& m = server_->metrics();
+    run_client([&]() -> asio::awaitable<void> {
+        const auto sid = co_await handshake(port_);
+        EXPECT_TRUE(eventually([&] { return get(m.polling_sessions) == 1; }));
+        EXPECT_EQ(get(m.websocket_sessions), 0);
+        auto l = listener(0);
+        if (!l) throw std::runtime_error("no listener");
+        const auto poll = eio_path("transport=polling&sid=" + sid);
+        // In: two messages of 5 and 3 bytes; a ping-free body, control packets are not counted.
+        auto post = co_await fetch(port_, http::verb::post, poll, "4hello\x1e" "4abc");
+        EXPECT_EQ(post.result(), http::status::ok);
+        EXPECT_TRUE(l->wait_messages(2));
+        EXPECT_EQ(get(m.packets_in), 2u);
+        EXPECT_EQ(get(m.bytes_in), 8u);
+        // Out: one message of 3 bytes.
+        EXPECT_TRUE(l->handle.send("one"));
+        auto got = co_await fetch(port_, http::verb::get, poll);
+        EXPECT_EQ(got.body(), "4one");
+        EXPECT_EQ(get(m.packets_out), 1u);
+        EXPECT_EQ(get(m.bytes_out), 3u);
+
+        // The upgrade moves the session from one gauge to the other.
+        bool get_done = false;
+        auto ex = co_await asio::this_coro::executor;
+        asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+            (void)co_await fetch(port_, http::verb::get, poll);
+            get_done = true;
+        }, asio::detached);
+        auto ws = co_await ws_connect(port_, eio_path("transport=websocket&sid=" + sid));
+        co_await ws_write(ws, "2probe");
+        (void)co_await ws_read(ws);
+        asio::steady_timer t{ex};
+        for (int i = 0; i < 500 && !get_done; ++i) {
+            t.expires_after(10ms);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        EXPECT_EQ(get(m.upgrades), 0u);  // probing is not upgrading yet
+        co_await ws_write(ws, "5");
+        co_await ws_write(ws, "4xy");
+        EXPECT_TRUE(l->wait_messages(3));
+        EXPECT_EQ(get(m.upgrades), 1u);
+        EXPECT_EQ(get(m.polling_sessions), 0);
+        EXPECT_EQ(get(m.websocket_sessions), 1);
+        EXPECT_EQ(get(m.packets_in), 3u);
+        EXPECT_EQ(get(m.bytes_in), 10u);
+
+        // A WebSocket-only session counts there too, and closing sessions lowers the gauge.
+        auto ws2 = co_await ws_connect(port_, eio_path("transport=websocket"));
+        (void)co_await ws_read(ws2);
+        EXPECT_TRUE(eventually([&] { return get(m.websocket_sessions) == 2; }));
+        EXPECT_EQ(get(m.sessions_opened), 2u);
+        co_await ws2.async_close(websocket::close_code::normal, asio::use_awaitable);
+        EXPECT_TRUE(eventually([&] { return get(m.websocket_sessions) == 1; }));
+        l->handle.close();
+        (void)co_await ws_read(ws);  // the close packet
+        EXPECT_TRUE(eventually([&] { return get(m.websocket_sessions) == 0; }));
+        EXPECT_EQ(get(m.polling_sessions), 0);
+        EXPECT_EQ(get(m.upgrades), 1u);
+    });
+}
+
+TEST_F(engine_server, no_cors_headers_without_cors_origins) {
+    start();  // any origin served, none given CORS headers: browsers elsewhere are refused
+    run_client([&]() -> asio::awaitable<void> {
+        auto res = co_await fetch(port_, http::verb::get, eio_path("transport=polling"), {},
+                                  hdr(http::field::origin, "http://other.example"));
+        EXPECT_EQ(res.result(), http::status::ok);
+        EXPECT_EQ(res.count(http::field::access_control_allow_origin), 0u);
+        EXPECT_EQ(res.count(http::field::access_control_allow_credentials), 0u);
+        auto pre = co_await fetch(port_, http::verb::options, eio_path("transport=polling"), {},
+                                  hdr(http::field::origin, "http://other.example",
+                                      http::field::access_control_request_headers, "content-type"));
+        EXPECT_EQ(pre.result(), http::status::no_content);
+        EXPECT_EQ(pre.count(http::field::access_control_allow_origin), 0u);
+        EXPECT_EQ(pre.count(http::field::access_control_allow_methods), 0u);
+        EXPECT_EQ(pre.count(http::field::access_control_allow_headers), 0u);
+    });
+}
+
+TEST_F(engine_server, cors_headers_for_listed_origins_only) {
+    engine::server_options o;
+    o.cors_origins = {"http://good.example"};
+    start(o);
+    run_client([&]() -> asio::awaitable<void> {
+        auto good = co_await fetch(port_, http::verb::get, eio_path("transport=polling"), {},
+                                   hdr(http::field::origin, "http://good.example"));
+        EXPECT_EQ(good.result(), http::status::ok);
+        EXPECT_EQ(good[http::field::access_control_allow_origin], "http://good.example");
+        EXPECT_EQ(good[http::field::access_control_allow_credentials], "true");
+        EXPECT_EQ(good[http::field::vary], "Origin");
+        // Not listed: served (no allowed_origins), but without CORS headers.
+        auto other = co_await fetch(port_, http::verb::get, eio_path("transport=polling"), {},
+                                    hdr(http::field::origin, "http://other.example"));
+        EXPECT_EQ(other.result(), http::status::ok);
+        EXPECT_EQ(other.count(http::field::access_control_allow_origin), 0u);
+        EXPECT_EQ(other[http::field::vary], "Origin");
+        // Error answers carry them too, so a browser can read the error.
+        auto err = co_await fetch(port_, http::verb::get, eio_path("transport=polling&sid=nope"), {},
+                                  hdr(http::field::origin, "http://good.example"));
+        EXPECT_EQ(err.result(), http::status::bad_request);
+        EXPECT_EQ(err[http::field::access_control_allow_origin], "http://good.example");
+        auto pre = co_await fetch(port_, http::verb::options, eio_path("transport=polling"), {},
+                                  hdr(http::field::origin, "http://good.example",
+                                      http::field::access_control_request_headers, "content-type"));
+        EXPECT_EQ(pre.result(), http::status::no_content);
+        EXPECT_EQ(pre[http::field::access_control_allow_origin], "http://good.example");
+        EXPECT_EQ(pre[http::field::access_control_allow_credentials], "true");
+        EXPECT_NE(pre[http::field::access_control_allow_methods].find("POST"), std::string_view::npos);
+        EXPECT_EQ(pre[http::field::access_control_allow_headers], "content-type");
+        auto bad_pre = co_await fetch(port_, http::verb::options, eio_path("transport=polling"), {},
+                                      hdr(http::field::origin, "http://other.example"));
+        EXPECT_EQ(bad_pre.result(), http::status::no_content);
+        EXPECT_EQ(bad_pre.count(http::field::access_control_allow_origin), 0u);
+        EXPECT_EQ(bad_pre.count(http::field::access_control_allow_methods), 0u);
+    });
+}
+
+TEST_F(engine_server, cors_star_echoes_any_origin_with_credentials) {
+    engine::server_options o;
+    o.cors_origins = {"*"};
+    start(o);
+    run_client([&]() -> asio::awaitable<void> {
+        auto res = co_await fetch(port_, http::verb::get, eio_path("transport=polling"), {},
+                                  hdr(http::field::origin, "http://anywhere.example"));
+        EXPECT_EQ(res[http::field::access_control_allow_origin], "http://anywhere.example");
+        EXPECT_EQ(res[http::field::access_control_allow_credentials], "true");
+        auto pre = co_await fetch(port_, http::verb::options, eio_path("transport=polling"), {},
+                                  hdr(http::field::origin, "http://anywhere.example"));
+        EXPECT_EQ(pre.result(), http::status::no_content);
+        EXPECT_EQ(pre[http::field::access_control_allow_origin], "http://anywhere.example");
+        EXPECT_EQ(pre[http::field::access_control_allow_credentials], "true");
+        // No Origin (not a browser, or same-origin): nothing to echo.
+        auto plain = co_await fetch(port_, http::verb::get, eio_path("transport=polling"));
+        EXPECT_EQ(plain.count(http::field::access_control_allow_origin), 0u);
+    });
+}
+
+TEST_F(engine_server, events_report_sessions_unknown_sids_and_oversized_payloads) {
+    beast::flat_buffer close_buffer;
+    event_log events;
+    engine::server_options o;
+    o.session.max_payload = 100;
+    o.on_event = events.handler();
+    start(o);
+    using k = engine::server_event::kind;
+    run_client([&]() -> asio::awaitable<void> {
+        const auto sid = co_await handshake(port_);
+        auto unknown = co_await fetch(port_, http::verb::get, eio_path("transport=polling&sid=nope"));
+        EXPECT_EQ(unknown.result(), http::status::bad_request);
+        auto big = co_await fetch(port_, http::verb::post, eio_path("transport=polling&sid=" + sid),
+                                  "4" + std::string(200, 'x'));
+        EXPECT_EQ(big.result(), http::status::payload_too_large);
+        // Over a WebSocket: the session ends.
+        auto ws = co_await ws_connect(port_, eio_path("transport=websocket"));
+        (void)co_await ws_read(ws);
+        co_await ws_write(ws, "4" + std::string(300, 'y'));
+        // The server closes this WebSocket (close code 1009); wait for that.
+        auto [ec, n] = co_await ws.async_read(close_buffer, asio::as_tuple(asio::use_awaitable));
+        (void)n;
+        EXPECT_TRUE(ec);
+    });
+    auto open = events.find([](const recorded_event& e) { return e.type == k::session_open && e.transport == "polling"; });
+    ASSERT_TRUE(open);
+    EXPECT_EQ(open->sid.size(), 20u);
+    auto unknown = events.find([](const recorded_event& e) { return e.type == k::request_refused && e.sid == "nope"; });
+    ASSERT_TRUE(unknown);
+    EXPECT_EQ(unknown->error, engine::handshake_error::unknown_sid);
+    EXPECT_EQ(unknown->http_status, 400u);
+    EXPECT_NE(unknown->detail.find("load balancer"), std::string::npos) << unknown->detail;
+    auto big = events.find([](const recorded_event& e) { return e.type == k::request_refused && e.http_status == 413; });
+    ASSERT_TRUE(big);
+    EXPECT_EQ(big->sid, open->sid);
+    EXPECT_NE(big->detail.find("201 bytes"), std::string::npos) << big->detail;  // the size
+    EXPECT_NE(big->detail.find("maxPayload (100 bytes)"), std::string::npos) << big->detail;  // the limit
+    auto ws_big = events.find([](const recorded_event& e) {
+        return e.type == k::request_refused && e.transport == "websocket";
+    });
+    ASSERT_TRUE(ws_big);
+    EXPECT_NE(ws_big->detail.find("maxPayload (100 bytes)"), std::string::npos) << ws_big->detail;
+    auto closed = events.find([&](const recorded_event& e) { return e.type == k::session_close && e.sid == ws_big->sid; });
+    ASSERT_TRUE(closed);
+    EXPECT_EQ(closed->reason, "transport error");
 }
 
 }  // namespace

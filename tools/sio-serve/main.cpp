@@ -1,5 +1,7 @@
 // sio-serve: a zero-code Socket.IO v4 server with a chat demo and a browser page.
 #include "chat.hpp"
+#include "ops.hpp"
+#include "rules.hpp"
 #include "common/cli.hpp"
 
 #include <sio/engine/server.hpp>
@@ -35,9 +37,13 @@ constexpr tool_info info{
     "sio-serve", "zero-code Socket.IO server: chat demo, rooms, namespaces, acks",
     "sio-serve [options]",
     "Serves Socket.IO v4 clients (Engine.IO v4 over WebSocket and HTTP long-polling) on\n"
-    "PATH, the chat page on /, the browser client on /socket.io/socket.io.js and /health.\n"
-    "Every namespace runs the chat demo: events 'chat message', 'join', 'leave',\n"
-    "'set name', 'echo' (acks its arguments) and 'broadcast'; see sio-serve(1).\n"};
+    "PATH, the chat page on /, the browser client on /socket.io/socket.io.js, /healthz\n"
+    "and Prometheus metrics on /metrics.\n"
+    "Every namespace runs the chat demo: 'set name', 'chat message', 'join', 'leave',\n"
+    "typing, private messages, call signaling, read receipts and 'echo' (acks its\n"
+    "arguments); see THE CHAT DEMO in sio-serve(1).\n"
+    "--mode echo answers every event instead; --on and --on-connect add rules on top of any\n"
+    "mode (see MODES AND RULES in sio-serve(1)).\n"};
 
 struct serve_options {
     std::string host = "127.0.0.1";
@@ -51,30 +57,16 @@ struct serve_options {
     unsigned connect_timeout_ms = 45000;
     std::string transports = "polling,websocket";
     std::string auth_token;
-    std::vector<std::string> allowed_origins;
+    std::size_t max_message_len = 500;  // chat demo: longest message text, in characters
+    unsigned rate_limit = 20;           // chat demo: messages per second per socket; 0: off
+    std::string mode = "chat";
+    std::vector<std::string> on_rules;          // --on [/NSP:]EVENT=ACTION
+    std::vector<std::string> on_connect_rules;  // --on-connect [/NSP:]emit:NAME[:FIELD]
+    std::vector<std::string> cors_origins;  // --cors-origin; "*": every origin, echoed
+    std::string log_format = "text";
+    unsigned shutdown_timeout_ms = 5000;
     bool quiet = false;
-};
-
-// Log lines go to stderr, one at a time, with control characters escaped so a client's name
-// cannot forge a line or drive the terminal.
-class logger {
-public:
-    explicit logger(bool quiet) : quiet_(quiet) {}
-    void operator()(std::string_view line) {
-        if (quiet_) return;
-        std::string safe;
-        safe.reserve(line.size());
-        for (unsigned char c : line) {
-            if (c < 0x20 || c == 0x7f) safe += fmt::format("\\x{:02x}", c);
-            else safe += static_cast<char>(c);
-        }
-        std::lock_guard lock(mutex_);
-        fmt::print(stderr, "sio-serve: {}\n", safe);
-    }
-
-private:
-    bool quiet_;
-    std::mutex mutex_;
+    bool verbose = false;
 };
 
 http::response<http::string_body> respond(const http::request<http::string_body>& req, http::status status,
@@ -144,22 +136,43 @@ int run_serve(const serve_options& options) {
         return usage_error(info, fmt::format("--transports '{}': use polling, websocket or both, "
                                              "comma-separated", options.transports));
     }
+    const auto mode = sio::serve::parse_mode(options.mode);
+    if (!mode) {
+        return usage_error(info, fmt::format("--mode '{}': use chat, echo, none or engine-echo", options.mode));
+    }
+    if (*mode == sio::serve::serve_mode::engine_echo &&
+        (!options.on_rules.empty() || !options.on_connect_rules.empty())) {
+        return usage_error(info, "--on and --on-connect need Socket.IO: --mode engine-echo has no events");
+    }
+    std::vector<std::string> declared{"/"};
+    for (const auto& n : options.namespaces) declared.push_back(n.empty() || n.front() != '/' ? "/" + n : n);
+    auto rules = sio::serve::parse_rules(options.on_rules, options.on_connect_rules, declared);
+    if (!rules.value) return usage_error(info, rules.error);
     eo.path = options.path.back() == '/' ? options.path : options.path + "/";
     eo.session.ping_interval = std::chrono::milliseconds(options.ping_interval_ms);
     eo.session.ping_timeout = std::chrono::milliseconds(options.ping_timeout_ms);
     eo.session.max_payload = options.max_payload;
-    eo.allowed_origins = options.allowed_origins;
+    eo.cors_origins = options.cors_origins;
 
     const unsigned threads = options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     asio::io_context ioc(static_cast<int>(threads));
-    logger log(options.quiet);
+    if (options.log_format != "text" && options.log_format != "json") {
+        return usage_error(info, fmt::format("--log-format '{}': use text or json", options.log_format));
+    }
+    if (options.quiet && options.verbose) return usage_error(info, "-q and -v exclude each other");
+    sio::serve::log_sink log(options.log_format == "json" ? sio::serve::log_format::json : sio::serve::log_format::text,
+                             options.quiet     ? sio::serve::log_level::error
+                             : options.verbose ? sio::serve::log_level::debug
+                                               : sio::serve::log_level::info);
+    eo.on_event = [&log](const sio::engine::server_event& e) { log.engine_event(e); };
 
     auto engine = sio::engine::server::create(ioc.get_executor(), eo);
     sio::server_options so;
     so.connect_timeout = std::chrono::milliseconds(options.connect_timeout_ms);
     so.log = [&log](std::string_view line) { log(line); };
+    so.on_event = [&log](const sio::server_event& e) { log.socket_event(e); };
     auto io = sio::server::create(ioc.get_executor(), engine, so);
-    engine->set_http_handler(serve_page);
+    engine->set_http_handler(sio::serve::ops_http_handler(serve_page, engine, io));
 
     std::vector<std::string> names{"/"};
     for (const auto& n : options.namespaces) {
@@ -172,16 +185,30 @@ int run_serve(const serve_options& options) {
         if (!options.auth_token.empty()) {
             nsp.use([token = options.auth_token](const std::shared_ptr<sio::socket>& s, sio::next_fn next) {
                 const auto& auth = s->handshake().auth;
-                const auto* given = auth.is_object() && auth.contains("token") && auth["token"].is_string()
-                                        ? &auth["token"].get_ref<const std::string&>()
-                                        : nullptr;
+                const sio::json* given = auth.is_object() && auth.contains("token") ? &auth["token"] : nullptr;
+                // No token at all (absent, null or "") and a wrong one are told apart, as a client
+                // prompting for a token needs to know which.
+                if (given == nullptr || given->is_null() || (given->is_string() && given->get_ref<const std::string&>().empty())) {
+                    return next(sio::connect_error{"Authentication required", std::nullopt});
+                }
+                const auto* text = given->is_string() ? &given->get_ref<const std::string&>() : nullptr;
                 // Compared in constant time, so the answer's timing does not reveal the token.
-                bool ok = given != nullptr && given->size() == token.size() &&
-                          CRYPTO_memcmp(given->data(), token.data(), token.size()) == 0;
-                next(ok ? std::nullopt : std::optional<sio::connect_error>(sio::connect_error{"not authorized", std::nullopt}));
+                bool ok = text != nullptr && text->size() == token.size() &&
+                          CRYPTO_memcmp(text->data(), token.data(), token.size()) == 0;
+                next(ok ? std::nullopt : std::optional<sio::connect_error>(sio::connect_error{"Invalid token", std::nullopt}));
             });
         }
-        chats.push_back(sio::serve::install_chat(nsp, {.log = [&log](std::string_view line) { log(line); }}));
+        if (*mode == sio::serve::serve_mode::chat) {
+            chats.push_back(sio::serve::install_chat(nsp, {.max_message_len = options.max_message_len,
+                                                           .rate_limit = options.rate_limit,
+                                                           .log = [&log](std::string_view line) { log(line); }}));
+        }
+        sio::serve::install_rules(nsp, {.mode = *mode, .rules = &*rules.value,
+                                        .log = [&log](std::string_view line) { log(line); }});
+    }
+    // Replaces the open handler the Socket.IO server set: sessions never reach its namespaces.
+    if (*mode == sio::serve::serve_mode::engine_echo) {
+        sio::serve::install_engine_echo(*engine, [&log](std::string_view line) { log(line); });
     }
 
     ec = engine->listen({address, options.port});
@@ -193,19 +220,16 @@ int run_serve(const serve_options& options) {
     const std::string host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
     std::string nsp_list;
     for (const auto& n : names) nsp_list += (nsp_list.empty() ? "" : ", ") + n;
-    fmt::print(stderr, "{}: listening on http://{}:{} (path {}, namespaces {}, {} thread{})\n", info.name, host,
-               ep.port(), eo.path, nsp_list, threads, threads == 1 ? "" : "s");
+    const auto url = fmt::format("http://{}:{}", host, ep.port());
+    log.notice("listening",
+               fmt::format("listening on {} (path {}, namespaces {}, {} thread{})", url, eo.path, nsp_list,
+                           threads, threads == 1 ? "" : "s"),
+               {{"url", url}});
 
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     asio::steady_timer grace(ioc);
-    signals.async_wait([&](const boost::system::error_code& error, int signal) {
-        if (error) return;
-        log(fmt::format("signal {}: closing {} session(s)", signal, engine->session_count()));
-        engine->stop();
-        // Sessions say goodbye; whatever is still running after a moment is cut off.
-        grace.expires_after(std::chrono::seconds(2));
-        grace.async_wait([&ioc](const boost::system::error_code&) { ioc.stop(); });
-    });
+    sio::serve::shutdown_on_signal(signals, grace, engine, io, std::chrono::milliseconds(options.shutdown_timeout_ms),
+                                   log, [&ioc] { ioc.stop(); });
 
     std::vector<std::thread> pool;
     for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
@@ -237,9 +261,27 @@ int main(int argc, char* argv[]) {
         ("connect-timeout", po::value(&options.connect_timeout_ms)->default_value(options.connect_timeout_ms),
          "milliseconds a client has to connect to a namespace")
         ("auth-token", po::value(&options.auth_token), "refuse clients whose auth payload lacks {\"token\": TOKEN}")
-        ("allowed-origin", po::value(&options.allowed_origins)->composing(),
-         "origin allowed for CORS and WebSocket (repeatable; default: any)")
-        ("quiet,q", po::bool_switch(&options.quiet), "no log lines on stderr");
+        ("max-message-len", po::value(&options.max_message_len)->default_value(options.max_message_len),
+         "chat demo: longest message text in characters")
+        ("rate-limit", po::value(&options.rate_limit)->default_value(options.rate_limit),
+         "chat demo: messages per second one client may send (0: no limit)")
+        ("cors-origin", po::value(&options.cors_origins)->composing(),
+         "origin whose browsers may connect cross-origin, with credentials (repeatable; * for any; "
+         "default: none)")
+        ("mode", po::value(&options.mode)->default_value(options.mode),
+         "chat, echo (answer every event), none (rules only) or engine-echo (bare Engine.IO)")
+        ("on", po::value(&options.on_rules)->composing(),
+         "[/NSP:]EVENT=ACTION rule: echo, ack, emit:NAME, broadcast[:NAME], to-room[:NAME], join, "
+         "leave (repeatable)")
+        ("on-connect", po::value(&options.on_connect_rules)->composing(),
+         "[/NSP:]emit:NAME[:FIELD]: send FIELD (auth, query, headers, handshake) to each new socket "
+         "(repeatable)")
+        ("log-format", po::value(&options.log_format)->default_value(options.log_format),
+         "log lines as text or json (one JSON object per line)")
+        ("shutdown-timeout", po::value(&options.shutdown_timeout_ms)->default_value(options.shutdown_timeout_ms),
+         "milliseconds SIGINT/SIGTERM waits for clients to be disconnected before exiting")
+        ("quiet,q", po::bool_switch(&options.quiet), "log errors only")
+        ("verbose,v", po::bool_switch(&options.verbose), "log debug details too (every refused request)");
     cmd.visible.add(serve);
     po::variables_map vm;
     if (auto code = parse_command_line(argc, argv, info, cmd, vm)) return *code;
@@ -247,6 +289,7 @@ int main(int argc, char* argv[]) {
         return usage_error(info, "--ping-interval and --ping-timeout must be positive");
     }
     if (options.max_payload == 0) return usage_error(info, "--max-payload must be positive");
+    if (options.max_message_len == 0) return usage_error(info, "--max-message-len must be positive");
     if (options.threads > 256) return usage_error(info, "--threads must be at most 256");
     return run_serve(options);
 }

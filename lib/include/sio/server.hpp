@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,6 +34,20 @@
 
 namespace sio {
 
+// A Socket.IO event an operator may want to log; see server_options::on_event.
+struct server_event {
+    enum class kind : std::uint8_t {
+        socket_connect,     // a socket joined a namespace
+        socket_disconnect,  // a socket left its namespace; `reason` says why
+        connect_refused,    // a CONNECT was answered with CONNECT_ERROR; `reason` is its message
+    };
+    kind type = kind::socket_connect;
+    std::string_view nsp;
+    std::string_view socket_id;  // empty for connect_refused
+    std::string_view sid;        // the Engine.IO session
+    std::string_view reason;
+};
+
 struct server_options {
     std::chrono::milliseconds connect_timeout{45000};  // the reference's default
     // Default for emit_with_ack; zero waits until the socket disconnects (the reference has no
@@ -41,6 +56,9 @@ struct server_options {
     codec::socketio::decoder_options decoder;
     // Diagnostics (refused packets, closed sessions); none when empty. Called from any thread.
     std::function<void(std::string_view)> log;
+    // Connects, disconnects and refused CONNECTs; none when empty. Called from any thread, one
+    // call per event; must not call back into the server.
+    std::function<void(const server_event&)> on_event;
 };
 
 class server : public std::enable_shared_from_this<server> {
@@ -66,6 +84,17 @@ public:
 
     // Sessions with a Socket.IO connection object (connected to a namespace or not yet).
     std::size_t connection_count() const noexcept { return connections_->load(); }
+    // Namespaces declared with of(), "/" included.
+    std::size_t namespace_count() const;
+    // Rooms over every namespace, each socket's own room (named after its id) not counted.
+    std::size_t room_count() const;
+
+    // Graceful shutdown, first step: every connected socket gets a DISCONNECT packet, then its
+    // Engine.IO session closes with "forced server close" (sent after the DISCONNECT), and new
+    // sessions are refused (403). The engine keeps serving HTTP, so that a polling client can
+    // still collect its DISCONNECT; call engine().stop_accepting() once session_count() is 0.
+    // Safe from any thread; returns at once, the sessions close on their strands.
+    void close();
     const server_options& options() const noexcept { return *options_; }
     engine::server& engine() const noexcept { return *engine_; }
 
@@ -80,6 +109,9 @@ private:
         std::make_shared<std::atomic<std::size_t>>(0);
     mutable std::mutex mutex_;
     std::map<std::string, std::shared_ptr<namespace_>, std::less<>> namespaces_;
+    // Every live connection, for close(). Touched once per session, not per message.
+    std::map<const detail::connection*, std::weak_ptr<detail::connection>> live_;
+    std::atomic<bool> closing_{false};  // close() was called: refuse new sessions
 };
 
 }  // namespace sio

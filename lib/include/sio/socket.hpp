@@ -59,6 +59,9 @@ using ack_fn = std::function<void(json args)>;
 using event_handler = std::function<void(json args, ack_fn ack)>;
 // Sees every incoming event before its handlers.
 using any_handler = std::function<void(const std::string& event, const json& args)>;
+// As any_handler, with the event's ack (empty when none was asked for), as the reference's onAny
+// listeners get it: lets a catch-all answer events it has no handler for.
+using any_ack_handler = std::function<void(const std::string& event, const json& args, const ack_fn& ack)>;
 // The result of an acknowledgement the server asked for: an error (ack_timeout, disconnected)
 // or the client's arguments (a JSON array).
 using ack_callback = std::function<void(std::error_code ec, json args)>;
@@ -95,6 +98,7 @@ public:
     // Handlers. An event may have several; they run in the order added.
     void on(std::string event, event_handler handler);
     void on_any(any_handler handler);
+    void on_any_with_ack(any_ack_handler handler);  // runs after the on_any handlers
     void on_disconnect(disconnect_handler handler);
 
     // Sends an event with arguments (a JSON array; json::binary_t values travel as binary
@@ -165,6 +169,7 @@ private:
     mutable std::mutex mutex_;  // guards everything below
     std::unordered_map<std::string, std::vector<event_handler>> handlers_;
     std::vector<any_handler> any_handlers_;
+    std::vector<any_ack_handler> any_ack_handlers_;
     std::vector<disconnect_handler> disconnect_handlers_;
     std::uint64_t next_ack_id_ = 0;
     std::unordered_map<std::uint64_t, pending_ack> pending_acks_;

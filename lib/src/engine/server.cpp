@@ -23,6 +23,8 @@
 
 #include "sio/codec/json.hpp"
 
+#include <fmt/format.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -160,6 +162,18 @@ std::string_view message(handshake_error e) noexcept {
     return "Bad request";
 }
 
+std::string_view name(handshake_error e) noexcept {
+    switch (e) {
+    case handshake_error::unknown_transport: return "UNKNOWN_TRANSPORT";
+    case handshake_error::unknown_sid: return "UNKNOWN_SID";
+    case handshake_error::bad_handshake_method: return "BAD_HANDSHAKE_METHOD";
+    case handshake_error::bad_request: return "BAD_REQUEST";
+    case handshake_error::forbidden: return "FORBIDDEN";
+    case handshake_error::unsupported_protocol_version: return "UNSUPPORTED_PROTOCOL_VERSION";
+    }
+    return "BAD_REQUEST";
+}
+
 unsigned http_status(handshake_error e) noexcept { return e == handshake_error::forbidden ? 403 : 400; }
 
 std::string generate_sid() {
@@ -193,6 +207,7 @@ struct connection {
     beast::tcp_stream stream;
     beast::flat_buffer buffer;
     std::uint64_t id;
+    bool busy = false;  // between a request's headers and its response; only on the strand
 };
 
 }  // namespace
@@ -212,6 +227,7 @@ struct server::impl {
     strand_type acceptor_strand;
     tcp::acceptor acceptor;
     std::atomic<bool> stopped{false};
+    std::atomic<bool> draining{false};  // stop_accepting(): connections end after their request
     mutable std::mutex endpoint_mutex;
     tcp::endpoint local;
 
@@ -263,6 +279,24 @@ struct server::impl {
         return std::find(options.allowed_origins.begin(), options.allowed_origins.end(), origin) !=
                options.allowed_origins.end();
     }
+    // Whether `origin` gets CORS headers.
+    bool cors_allowed(std::string_view origin) const {
+        if (origin.empty()) return false;
+        return std::any_of(options.cors_origins.begin(), options.cors_origins.end(),
+                           [&](const std::string& o) { return o == "*" || o == origin; });
+    }
+
+    server_metrics metrics;
+    std::atomic<std::size_t> live_websockets{0};
+
+    void emit(const server_event& e) const {
+        if (!options.on_event) return;
+        try {
+            options.on_event(e);
+        } catch (...) {
+            // A failing logger must not take a session or a connection down.
+        }
+    }
 };
 
 // --- session -----------------------------------------------------------------------------------
@@ -271,12 +305,19 @@ namespace {
 
 // A session's WebSocket (the probe or the main transport).
 struct ws_conn {
-    ws_conn(tcp::socket s, const strand_type& strand) : ws(std::move(s)), signal(strand) {}
+    ws_conn(tcp::socket s, const strand_type& strand, std::shared_ptr<server::impl> c)
+        : ws(std::move(s)), signal(strand), core(std::move(c)) {
+        core->live_websockets.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~ws_conn() { core->live_websockets.fetch_sub(1, std::memory_order_relaxed); }
+    ws_conn(const ws_conn&) = delete;
+    ws_conn& operator=(const ws_conn&) = delete;
     websocket::stream<beast::tcp_stream> ws;
     asio::steady_timer signal;  // wakes the writer
     std::deque<outgoing> outbox;  // frames taken from the machine, not yet written
     bool close_requested = false;
     bool failed = false;
+    std::shared_ptr<server::impl> core;  // counts this WebSocket as live
 };
 
 }  // namespace
@@ -316,6 +357,18 @@ public:
             co_return false;
         }
         listener_ = std::move(listener);
+        remote_address_ = hreq.remote_address;
+        counted_ = sm_.transport();
+        server_metrics::add(gauge(*counted_), 1);
+        server_metrics::add(core_->metrics.sessions_opened);
+        {
+            server_event e;
+            e.type = server_event::kind::session_open;
+            e.sid = sid_;
+            e.transport = to_string(sm_.transport());
+            e.remote_address = remote_address_;
+            core_->emit(e);
+        }
         core_->add_session(sid_, weak_from_this());
         asio::co_spawn(strand_, timer_loop(), asio::detached);
         pump();
@@ -434,6 +487,18 @@ public:
             auto [rec, n] = co_await w->ws.async_read(buffer, tok);
             (void)n;
             if (rec) {
+                if (rec == websocket::error::message_too_big && ws_ == w) {
+                    server_event e;
+                    e.type = server_event::kind::request_refused;
+                    e.sid = sid_;
+                    e.transport = "websocket";
+                    e.remote_address = remote_address_;
+                    e.detail = fmt::format(
+                        "WebSocket message of more than {} bytes is over maxPayload ({} bytes); "
+                        "closing the session",
+                        core_->options.session.max_payload, core_->options.session.max_payload);
+                    core_->emit(e);
+                }
                 const bool clean = rec == websocket::error::closed || rec == asio::error::eof ||
                                    rec == asio::error::connection_reset;
                 websocket_failed(w, clean);
@@ -455,19 +520,44 @@ public:
         if (!binary && data && data->find('\x1e') != std::string::npos &&
             sm_.transport() == transport_kind::polling)
             return false;
+        const std::size_t size = data ? data->size() : 0;
         const auto st = sm_.send(std::move(data), binary);
+        if (st == send_status::queued) {
+            server_metrics::add(core_->metrics.packets_out);
+            server_metrics::add(core_->metrics.bytes_out, size);
+        }
         pump();
         return st == send_status::queued;
     }
 
     void close_here(std::string_view reason) {
-        sm_.close(clock_type::now(), reason);
+        if (sm_.transport() == transport_kind::polling && sm_.state() == session_state::open &&
+            sm_.queued_bytes() > 0) {
+            // Messages are waiting for the next GET. The machine would answer it with them and
+            // the close packet in one payload, and socket.io-client handles a payload's messages
+            // on the next tick but its close packet at once: the close would overtake them (a
+            // DISCONNECT would be reported as "transport close"). So the close waits until a GET
+            // has taken the messages, and then travels in a payload of its own. Bounded by the
+            // heartbeat: a client that stops polling times out.
+            if (!deferred_close_) deferred_close_ = std::string{reason};
+            return;
+        }
+        server_close(reason);
         pump();
+    }
+
+    // sm_.close(), remembering that the server ended the session: a polling client that answers
+    // the server's DISCONNECT with its own close packet before it collected the server's close
+    // packet ends the session too, but it only completed what the server started.
+    void server_close(std::string_view reason) {
+        if (!requested_close_ && sm_.state() != session_state::closed)
+            requested_close_ = std::string{reason};
+        sm_.close(clock_type::now(), reason);
     }
 
     // Server stop: close without waiting for the client to collect the close packet.
     void force_close() {
-        sm_.close(clock_type::now(), forced_server_close);
+        server_close(forced_server_close);
         if (sm_.state() == session_state::closing) {
             // Only the close timeout is left to wait for: let it pass now.
             if (auto d = sm_.next_deadline()) sm_.on_timer(*d);
@@ -577,10 +667,17 @@ private:
                 if (auto answer = sm_.take_polling_response()) {
                     get_answer_ = encode_answer(*answer);
                     get_signal_.cancel();
+                    if (deferred_close_) deferred_close_ready_ = true;
                 }
             }
             // 4. Messages for the upper layer.
             auto delivered = sm_.take_delivered();
+            if (!delivered.empty()) {
+                std::uint64_t bytes = 0;
+                for (const auto& p : delivered) bytes += p.data.size();
+                server_metrics::add(core_->metrics.packets_in, delivered.size());
+                server_metrics::add(core_->metrics.bytes_in, bytes);
+            }
             for (auto& p : delivered) {
                 if (!listener_) break;
                 try {
@@ -594,9 +691,20 @@ private:
             }
             // 5. The end, reported once.
             if (auto reason = sm_.take_close_reason()) {
+                if (requested_close_ && *reason == close_reasons::transport_close) reason = requested_close_;
                 finished_ = true;
                 closed_ = true;
                 core_->remove_session(sid_);
+                if (counted_) server_metrics::add(gauge(*std::exchange(counted_, std::nullopt)), -1);
+                {
+                    server_event e;
+                    e.type = server_event::kind::session_close;
+                    e.sid = sid_;
+                    e.transport = to_string(sm_.transport());
+                    e.reason = *reason;
+                    e.remote_address = remote_address_;
+                    core_->emit(e);
+                }
                 timer_.cancel();
                 if (get_parked_ && !get_answer_) {
                     get_lost_ = true;
@@ -618,6 +726,26 @@ private:
                 }
             }
             on_websocket_ = sm_.transport() == transport_kind::websocket;
+            if (deferred_close_ && !finished_ &&
+                (deferred_close_ready_ || sm_.transport() == transport_kind::websocket)) {
+                // The messages are on their way (or the session upgraded): now the close. Any
+                // queued since then were sent after the close was asked for; they may go with it.
+                server_close(*std::exchange(deferred_close_, std::nullopt));
+                repump_ = true;
+            }
+            if (counted_ && *counted_ != sm_.transport()) {
+                // The upgrade completed: the session moves from one gauge to the other.
+                server_metrics::add(gauge(*counted_), -1);
+                counted_ = sm_.transport();
+                server_metrics::add(gauge(*counted_), 1);
+                server_metrics::add(core_->metrics.upgrades);
+                server_event e;
+                e.type = server_event::kind::session_upgrade;
+                e.sid = sid_;
+                e.transport = to_string(sm_.transport());
+                e.remote_address = remote_address_;
+                core_->emit(e);
+            }
         } while (repump_);
         pumping_ = false;
     }
@@ -628,10 +756,20 @@ private:
         return eio::encode_payload(to_packets(answer));
     }
 
+    std::atomic<std::int64_t>& gauge(transport_kind t) const noexcept {
+        return t == transport_kind::websocket ? core_->metrics.websocket_sessions
+                                              : core_->metrics.polling_sessions;
+    }
+
     std::shared_ptr<server::impl> core_;
     strand_type strand_;
     server_session sm_;
     std::string sid_;
+    std::string remote_address_;
+    std::optional<transport_kind> counted_;  // the gauge this session counts in, while open
+    std::optional<std::string> deferred_close_;  // close_here() waiting for a GET
+    bool deferred_close_ready_ = false;          // ... which has taken the messages
+    std::optional<std::string> requested_close_;  // the server's close reason, once asked
     std::shared_ptr<session_listener> listener_;
     asio::steady_timer timer_;
     std::optional<time_point> armed_;
@@ -689,11 +827,14 @@ namespace {
 using core_ptr = std::shared_ptr<server::impl>;
 
 void add_cors(const server::impl& core, const request_type& req, response_type& res) {
+    if (core.options.cors_origins.empty()) return;
+    // The answer depends on the Origin header whenever CORS is configured: caches must know.
+    res.set(http::field::vary, "Origin");
     const auto origin = req[http::field::origin];
-    if (origin.empty() || !core.origin_allowed(origin)) return;
+    if (!core.cors_allowed(origin)) return;
+    // Echoed even for "*": a literal "*" is refused by browsers on credentialed requests.
     res.set(http::field::access_control_allow_origin, origin);
     res.set(http::field::access_control_allow_credentials, "true");
-    res.set(http::field::vary, "Origin");
 }
 
 // Watches the connection of a parked GET: if the client goes away, the session learns it at once
@@ -769,7 +910,8 @@ asio::awaitable<bool> read_body(connection& c, http::request_parser<http::string
 
 // Moves the socket of `c` onto `strand` as a WebSocket stream (the request was read, nothing
 // else is pending on the socket).
-std::shared_ptr<ws_conn> take_socket(connection& c, const strand_type& strand) {
+std::shared_ptr<ws_conn> take_socket(connection& c, const strand_type& strand,
+                                     const std::shared_ptr<server::impl>& core) {
     c.stream.expires_never();
     error_code ec;
     auto& old = c.stream.socket();
@@ -780,7 +922,7 @@ std::shared_ptr<ws_conn> take_socket(connection& c, const strand_type& strand) {
     tcp::socket sock{strand};
     sock.assign(protocol, fd, ec);
     if (ec) return nullptr;
-    return std::make_shared<ws_conn>(std::move(sock), strand);
+    return std::make_shared<ws_conn>(std::move(sock), strand, core);
 }
 
 asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connection> c,
@@ -789,26 +931,88 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
     const auto& opts = core->options;
     auto& req = parser.get();
     const unsigned version = req.version();
-    const auto fail = [&](handshake_error e) { return error_response(e, version, true); };
     const bool upgrade = websocket::is_upgrade(req);
     const auto query = parse_query(query_text);
     const auto transport = query_value(query, "transport");
     const auto sid = query_value(query, "sid");
     const std::string origin{req[http::field::origin]};
+    std::string remote;
+    {
+        error_code rec;
+        const auto ep = c->stream.socket().remote_endpoint(rec);
+        if (!rec) remote = ep.address().to_string();
+    }
+    const auto refused = [&](std::optional<handshake_error> e, unsigned status, std::string detail) {
+        server_event ev;
+        ev.type = server_event::kind::request_refused;
+        ev.sid = sid;
+        ev.transport = transport;
+        ev.remote_address = remote;
+        ev.error = e;
+        ev.http_status = status;
+        ev.detail = std::move(detail);
+        core->emit(ev);
+    };
+    // Every Engine.IO error answer goes through here: counted by code and reported with why.
+    const auto fail = [&](handshake_error e, std::string why = {}) {
+        server_metrics::add(core->metrics.handshake_errors[static_cast<std::size_t>(e)]);
+        if (why.empty()) {
+            switch (e) {
+            case handshake_error::unknown_transport:
+                why = fmt::format("unknown or disabled transport \"{}\"", transport);
+                break;
+            case handshake_error::unknown_sid:
+                why = fmt::format("unknown sid \"{}\" (expired, or a load balancer without "
+                                  "sticky sessions?)",
+                                  sid);
+                break;
+            case handshake_error::bad_handshake_method:
+                why = fmt::format("handshake with method {} (only GET opens a session)",
+                                  std::string_view{req.method_string()});
+                break;
+            case handshake_error::forbidden:
+                why = origin.empty() ? std::string{"refused by the server"}
+                                     : fmt::format("forbidden origin \"{}\"", origin);
+                break;
+            case handshake_error::unsupported_protocol_version:
+                why = fmt::format("unsupported protocol version EIO=\"{}\" (this server speaks 4)",
+                                  query_value(query, "EIO"));
+                break;
+            case handshake_error::bad_request: why = "bad request"; break;
+            }
+        }
+        refused(e, http_status(e), std::move(why));
+        return error_response(e, version, true);
+    };
+    const auto too_large_detail = [&](const char* what) {
+        const auto len = parser.content_length();
+        return len ? fmt::format("{} of {} bytes is over maxPayload ({} bytes)", what, *len,
+                                 opts.session.max_payload)
+                   : fmt::format("{} of more than {} bytes is over maxPayload ({} bytes)", what,
+                                 opts.session.max_payload, opts.session.max_payload);
+    };
 
     // A request for something this path does not serve must not leave a body unread.
     bool too_large = false;
     const auto body_limit = opts.session.max_payload;
 
     if (req.method() == http::verb::options) {
-        // CORS preflight.
+        // CORS preflight. Without a CORS match it is answered without CORS headers, which is
+        // how the browser learns that the real request is not allowed.
         if (!core->origin_allowed(origin)) {
             co_return co_await respond(*c, *core, req, fail(handshake_error::forbidden), false);
         }
         response_type res{http::status::no_content, version};
-        res.set(http::field::access_control_allow_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
-        if (const auto h = req[http::field::access_control_request_headers]; !h.empty())
-            res.set(http::field::access_control_allow_headers, h);
+        if (core->cors_allowed(origin)) {
+            res.set(http::field::access_control_allow_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
+            if (const auto h = req[http::field::access_control_request_headers]; !h.empty())
+                res.set(http::field::access_control_allow_headers, h);
+        } else if (!origin.empty()) {
+            refused(std::nullopt, 204,
+                    fmt::format("CORS preflight from origin \"{}\" not in the CORS origins "
+                                "(answered without CORS headers)",
+                                origin));
+        }
         res.keep_alive(true);
         res.prepare_payload();
         const bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
@@ -852,9 +1056,13 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
             if (!opts.allow_upgrades ||
                 !co_await asio::co_spawn(existing->strand(), existing->attach_probe(),
                                          asio::use_awaitable)) {
-                co_return co_await respond(*c, *core, req, fail(handshake_error::bad_request));
+                co_return co_await respond(
+                    *c, *core, req,
+                    fail(handshake_error::bad_request,
+                         "WebSocket upgrade refused (upgrades off, or the session is already "
+                         "upgrading or on WebSocket)"));
             }
-            auto w = take_socket(*c, existing->strand());
+            auto w = take_socket(*c, existing->strand(), core);
             if (!w) {
                 // The probe was attached; let the session see it fail.
                 co_return next_step::close;
@@ -868,8 +1076,10 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
         const bool accepted = co_await asio::co_spawn(
             strand, s->start(make_handshake_request(*c, req, query, "websocket"), c->id),
             asio::use_awaitable);
-        if (!accepted) co_return co_await respond(*c, *core, req, fail(handshake_error::forbidden));
-        auto w = take_socket(*c, strand);
+        if (!accepted)
+            co_return co_await respond(*c, *core, req,
+                                       fail(handshake_error::forbidden, "session refused by the server"));
+        auto w = take_socket(*c, strand, core);
         if (!w) {
             asio::post(strand, [s] { s->close_here(close_reasons::transport_error); });
             co_return next_step::close;
@@ -882,9 +1092,15 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
     const auto status_response = [&](request_status st) -> response_type {
         switch (st) {
         case request_status::ok: break;
-        case request_status::overlap: return make_response(http::status::bad_request, version, true, {}, {});
-        case request_status::transport_mismatch: return fail(handshake_error::bad_request);
+        case request_status::overlap:
+            refused(std::nullopt, 400,
+                    fmt::format("overlapping polling {} (one at a time per session); closing the session",
+                                std::string_view{req.method_string()}));
+            return make_response(http::status::bad_request, version, true, {}, {});
+        case request_status::transport_mismatch:
+            return fail(handshake_error::bad_request, "polling request for a session on WebSocket");
         case request_status::payload_too_large:
+            refused(std::nullopt, 413, too_large_detail("polling POST body"));
             return make_response(http::status::payload_too_large, version, false, {}, {});
         case request_status::session_closed: return fail(handshake_error::unknown_sid);
         }
@@ -922,7 +1138,9 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
         const bool accepted = co_await asio::co_spawn(
             strand, s->start(make_handshake_request(*c, req, query, "polling"), c->id),
             asio::use_awaitable);
-        if (!accepted) co_return co_await respond(*c, *core, req, fail(handshake_error::forbidden));
+        if (!accepted)
+            co_return co_await respond(*c, *core, req,
+                                       fail(handshake_error::forbidden, "session refused by the server"));
         co_return co_await answer_get(s, true);
     }
 
@@ -992,6 +1210,8 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
     } guard{core, c->id};
     try {
         for (;;) {
+            c->busy = false;
+            if (core->draining) break;
             http::request_parser<http::string_body> parser;
             parser.header_limit(static_cast<std::uint32_t>(
                 std::min<std::size_t>(core->options.max_header_bytes, UINT32_MAX)));
@@ -1020,7 +1240,8 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
                 }
                 break;
             }
-            if (core->stopped) break;
+            if (core->stopped || core->draining) break;
+            c->busy = true;
             const std::string_view target{parser.get().target()};
             const auto qpos = target.find('?');
             const auto path = target.substr(0, qpos);
@@ -1146,6 +1367,39 @@ void server::stop() {
         });
     }
 }
+
+void server::stop_accepting() {
+    auto core = impl_;
+    if (core->draining.exchange(true)) return;
+    asio::post(core->acceptor_strand, [core] {
+        error_code ignored;
+        core->acceptor.close(ignored);
+    });
+    std::vector<std::shared_ptr<connection>> conns;
+    {
+        std::lock_guard lock{core->connections_mutex};
+        for (auto& [id, weak] : core->connections)
+            if (auto c = weak.lock()) conns.push_back(std::move(c));
+    }
+    for (auto& c : conns) {
+        // On the connection's strand, `busy` is stable: an idle connection (waiting for the next
+        // request) is closed now, a busy one ends after its response.
+        asio::post(c->stream.get_executor(), [c] {
+            if (c->busy) return;
+            error_code ignored;
+            c->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+            c->stream.socket().close(ignored);
+        });
+    }
+}
+
+std::size_t server::transport_count() const {
+    std::size_t n = impl_->live_websockets.load(std::memory_order_relaxed);
+    std::lock_guard lock{impl_->connections_mutex};
+    return n + impl_->connections.size();
+}
+
+const server_metrics& server::metrics() const noexcept { return impl_->metrics; }
 
 std::size_t server::session_count() const {
     std::size_t n = 0;

@@ -7,6 +7,7 @@
 // session's strand, one at a time.
 #pragma once
 
+#include "sio/engine/metrics.hpp"
 #include "sio/engine/server_session.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -15,6 +16,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -27,6 +29,28 @@ namespace sio::engine {
 
 class session;
 class server;
+enum class handshake_error : int;
+
+// Something an operator may want to log. Reported through server_options::on_event, from any
+// thread (the session's strand or a connection's), one call per event; the callback must be
+// cheap and must not call back into the server.
+struct server_event {
+    enum class kind : std::uint8_t {
+        session_open,     // a handshake created a session
+        session_upgrade,  // a polling session moved to WebSocket
+        session_close,    // a session ended; `reason` says why
+        request_refused,  // a request was answered with an error; `detail` says why
+    };
+    kind type = kind::session_open;
+    std::string_view sid;             // empty when the refused request named no session
+    std::string_view transport;       // "polling" or "websocket"
+    std::string_view reason;          // session_close: the close reason ("ping timeout", ...)
+    std::string_view remote_address;  // when known
+    std::optional<handshake_error> error;  // request_refused with an Engine.IO error code
+    unsigned http_status = 0;              // request_refused: the status answered
+    std::string detail;  // a sentence for a person (sizes and limits included); may be empty
+};
+using event_handler = std::function<void(const server_event&)>;
 
 struct server_options {
     std::string path = "/socket.io/";  // requests below this path are Engine.IO's
@@ -34,11 +58,18 @@ struct server_options {
     bool allow_polling = true;
     bool allow_websocket = true;
     bool allow_upgrades = true;
-    // Origins allowed to make cross-origin requests (CORS) and WebSocket connections; empty
-    // allows any origin.
+    // Origins whose requests are served at all (others get 403 "Forbidden", WebSocket
+    // included); empty allows any origin. This is a refusal list, it adds no CORS header.
     std::vector<std::string> allowed_origins;
+    // Origins that get CORS headers (Access-Control-Allow-Origin echoing the request's Origin,
+    // Access-Control-Allow-Credentials: true, Vary: Origin), on responses and preflights. "*"
+    // matches every origin and is still answered by echoing it, because browsers refuse a
+    // literal "*" together with credentials (the reference's `cors: {origin: true,
+    // credentials: true}`). Empty: no CORS headers, so browsers on other origins are refused.
+    std::vector<std::string> cors_origins;
     std::chrono::milliseconds request_timeout{10000};  // headers, body and WebSocket handshake
     std::size_t max_header_bytes = 16 * 1024;
+    event_handler on_event;  // none when empty
 };
 
 // What the open handler learns about the request that created a session.
@@ -104,8 +135,17 @@ public:
     // A polling session is not kept waiting for a GET to collect its close packet. Safe from any
     // thread; the destructor calls it.
     void stop();
+    // Graceful end of HTTP service: closes the acceptor and idle connections; a connection busy
+    // with a request (a parked GET included) ends after its response. Sessions are not touched:
+    // close them first and call this once they are gone. Safe from any thread.
+    void stop_accepting();
 
     std::size_t session_count() const;
+    // Connections still open: HTTP connections and WebSockets (a graceful shutdown waits for
+    // them to flush what they were sending).
+    std::size_t transport_count() const;
+    // Live counters; valid as long as the server object.
+    const server_metrics& metrics() const noexcept;
     const server_options& options() const noexcept { return options_; }
 
     struct impl;  // shared with the coroutines and sessions, which may outlive the server object
@@ -127,6 +167,8 @@ enum class handshake_error : int {
     unsupported_protocol_version = 5,
 };
 std::string_view message(handshake_error) noexcept;
+// The reference's name for the code ("UNKNOWN_SID", ...).
+std::string_view name(handshake_error) noexcept;
 unsigned http_status(handshake_error) noexcept;
 
 // A session id: 20 URL-safe characters from 15 bytes of a CSPRNG (the reference's shape).

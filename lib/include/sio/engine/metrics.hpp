@@ -1,0 +1,40 @@
+// Counters of an Engine.IO server, for a metrics endpoint.
+//
+// Updated on the hot path (every message in and out), so every field is a relaxed atomic: no
+// lock per message, and a reader may see one counter a message ahead of another. Gauges are
+// signed so that a reader racing an update never sees a wrap-around.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+namespace sio::engine {
+
+struct server_metrics {
+    static constexpr std::size_t handshake_error_codes = 6;  // handshake_error 0..5
+
+    std::atomic<std::int64_t> polling_sessions{0};    // gauge: open sessions on polling
+    std::atomic<std::int64_t> websocket_sessions{0};  // gauge: open sessions on WebSocket
+    std::atomic<std::uint64_t> sessions_opened{0};
+    std::atomic<std::uint64_t> upgrades{0};  // polling sessions moved to WebSocket
+    // Message packets (Engine.IO type 4) and their data bytes; control packets are not counted.
+    std::atomic<std::uint64_t> packets_in{0};
+    std::atomic<std::uint64_t> packets_out{0};
+    std::atomic<std::uint64_t> bytes_in{0};
+    std::atomic<std::uint64_t> bytes_out{0};
+    std::array<std::atomic<std::uint64_t>, handshake_error_codes> handshake_errors{};
+
+    static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+        c.fetch_add(n, std::memory_order_relaxed);
+    }
+    static void add(std::atomic<std::int64_t>& c, std::int64_t n) noexcept {
+        c.fetch_add(n, std::memory_order_relaxed);
+    }
+    template <class T>
+    static T get(const std::atomic<T>& c) noexcept {
+        return c.load(std::memory_order_relaxed);
+    }
+};
+
+}  // namespace sio::engine

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# sio-serve refuses bad --mode, --on and --on-connect values with a usage error (exit 2) that
+# names the rule and what is wrong, before it listens.
+source "$(dirname "$0")/lib.sh"
+serve=$SIO_SERVE
+
+# refused EXPECTED-SUBSTRING ARGS...: exit 2, the message names the problem.
+refused() {
+  local want=$1; shift
+  expect_exit 2 "$serve" --port 0 "$@"
+  contains "$err" "$want"
+  [[ $err != *"listening on"* ]] || fail "'$*' started listening: $err"
+}
+
+refused "--mode 'loud'" --mode loud
+refused "--on 'x=shout': unknown action 'shout'" --on x=shout
+refused "--on '=echo': empty event" --on =echo
+refused "--on 'x': expected EVENT=ACTION" --on x
+refused "--on 'x=emit': expected emit:NAME" --on x=emit
+refused "--on 'x=emit:': empty event name after 'emit:'" --on x=emit:
+refused "--on 'x=ack:y': action 'ack' takes no ':NAME'" --on x=ack:y
+refused "--on 'disconnect=echo': event 'disconnect' is reserved" --on disconnect=echo
+refused "--on 'x=emit:connect'" --on x=emit:connect
+refused "--on '/admin:x=echo': namespace '/admin' is not declared (add --namespace /admin)" --on /admin:x=echo
+refused "--on '/admin': expected /NAMESPACE:EVENT=ACTION" --namespace /admin --on /admin
+refused "--on-connect 'emit:hello:cookies': bad FIELD 'cookies' (use auth, query, headers or handshake)" \
+  --on-connect emit:hello:cookies
+refused "--on-connect 'send:hello': unknown action 'send'" --on-connect send:hello
+refused "--on-connect 'emit:': empty event name" --on-connect emit:
+refused "--on-connect '/x:emit:hi': namespace '/x' is not declared" --on-connect /x:emit:hi
+# The first bad rule is named even after good ones.
+refused "--on 'b=nope'" --on a=echo --on b=nope
+# engine-echo has no Socket.IO events for rules to act on.
+refused "--mode engine-echo has no events" --mode engine-echo --on x=echo
+refused "--mode engine-echo has no events" --mode engine-echo --on-connect emit:hi
+
+# --help documents both flags.
+expect_exit 0 "$serve" --help
+for opt in --mode --on --on-connect; do contains "$out" "$opt"; done
+echo ok
