@@ -18,6 +18,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -57,6 +59,7 @@ struct serve_options {
     unsigned connect_timeout_ms = 45000;
     std::string transports = "polling,websocket";
     std::string auth_token;
+    std::string client_js;  // file served as /socket.io/socket.io.js instead of the built-in one
     std::size_t max_message_len = 500;  // chat demo: longest message text, in characters
     unsigned rate_limit = 20;           // chat demo: messages per second per socket; 0: off
     std::string mode = "chat";
@@ -80,7 +83,10 @@ http::response<http::string_body> respond(const http::request<http::string_body>
     return res;
 }
 
-http::response<http::string_body> serve_page(const http::request<http::string_body>& req) {
+// `client_js` is the Socket.IO browser client served under the Engine.IO path: the bundle built
+// in, or the file given with --client-js.
+http::response<http::string_body> serve_page(const http::request<http::string_body>& req,
+                                             std::string_view client_js) {
     std::string_view target = req.target();
     target = target.substr(0, target.find('?'));
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
@@ -93,13 +99,13 @@ http::response<http::string_body> serve_page(const http::request<http::string_bo
         return respond(req, http::status::ok, "text/html; charset=utf-8", std::string(sio_serve_index_html));
     }
     if (target == "/socket.io/socket.io.js" || target == "/socket.io/socket.io.min.js") {
-        if (sio_serve_client_bundle.empty()) {
+        if (client_js.empty()) {
             return respond(req, http::status::not_found, "text/plain; charset=utf-8",
                            "this sio-serve was built without the Socket.IO browser client "
-                           "(run scripts/setup, which installs it, and rebuild)\n");
+                           "(run scripts/setup, which installs it, and rebuild, or use --client-js)\n");
         }
         auto res = respond(req, http::status::ok, "application/javascript; charset=utf-8",
-                           std::string(sio_serve_client_bundle));
+                           std::string(client_js));
         res.set(http::field::cache_control, "public, max-age=3600");
         return res;
     }
@@ -172,7 +178,21 @@ int run_serve(const serve_options& options) {
     so.log = [&log](std::string_view line) { log(line); };
     so.on_event = [&log](const sio::server_event& e) { log.socket_event(e); };
     auto io = sio::server::create(ioc.get_executor(), engine, so);
-    engine->set_http_handler(sio::serve::ops_http_handler(serve_page, engine, io));
+    auto client_js = std::make_shared<std::string>(sio_serve_client_bundle);
+    if (!options.client_js.empty()) {
+        std::ifstream file(options.client_js, std::ios::binary);
+        std::ostringstream text;
+        text << file.rdbuf();
+        if (!file || text.str().empty()) {
+            fmt::print(stderr, "{}: --client-js {}: cannot read the file, or it is empty\n", info.name,
+                       options.client_js);
+            return exit_failure;
+        }
+        *client_js = std::move(text).str();
+    }
+    engine->set_http_handler(sio::serve::ops_http_handler(
+        [client_js](const http::request<http::string_body>& req) { return serve_page(req, *client_js); },
+        engine, io));
 
     std::vector<std::string> names{"/"};
     for (const auto& n : options.namespaces) {
@@ -260,6 +280,8 @@ int main(int argc, char* argv[]) {
          "largest message or polling body in bytes")
         ("connect-timeout", po::value(&options.connect_timeout_ms)->default_value(options.connect_timeout_ms),
          "milliseconds a client has to connect to a namespace")
+        ("client-js", po::value(&options.client_js),
+         "serve this file as /socket.io/socket.io.js instead of the built-in socket.io-client bundle")
         ("auth-token", po::value(&options.auth_token), "refuse clients whose auth payload lacks {\"token\": TOKEN}")
         ("max-message-len", po::value(&options.max_message_len)->default_value(options.max_message_len),
          "chat demo: longest message text in characters")
