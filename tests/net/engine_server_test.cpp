@@ -852,20 +852,22 @@ struct recorded_event {
     unsigned http_status = 0;
 };
 
+// Records the server's events. The records are shared with the handler, because the server
+// (stopped in TearDown, after the test body's locals are gone) may still report a close.
 class event_log {
 public:
     engine::event_handler handler() {
-        return [this](const engine::server_event& e) {
-            std::lock_guard lock{mutex_};
-            events_.push_back({e.type, std::string{e.sid}, std::string{e.transport},
-                               std::string{e.reason}, e.detail, e.error, e.http_status});
+        return [state = state_](const engine::server_event& e) {
+            std::lock_guard lock{state->mutex};
+            state->events.push_back({e.type, std::string{e.sid}, std::string{e.transport},
+                                     std::string{e.reason}, e.detail, e.error, e.http_status});
         };
     }
     std::optional<recorded_event> find(const std::function<bool(const recorded_event&)>& pred) {
         std::optional<recorded_event> found;
         eventually([&] {
-            std::lock_guard lock{mutex_};
-            for (const auto& e : events_)
+            std::lock_guard lock{state_->mutex};
+            for (const auto& e : state_->events)
                 if (pred(e)) found = e;
             return found.has_value();
         });
@@ -873,8 +875,11 @@ public:
     }
 
 private:
-    std::mutex mutex_;
-    std::vector<recorded_event> events_;
+    struct state {
+        std::mutex mutex;
+        std::vector<recorded_event> events;
+    };
+    std::shared_ptr<state> state_ = std::make_shared<state>();
 };
 
 TEST_F(engine_server, metrics_count_handshake_errors_by_code) {
