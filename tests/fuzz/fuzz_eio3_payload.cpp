@@ -3,6 +3,8 @@
 // the decoder (bits 0-1) and tight limits (bits 2-3); the other bytes are the input. Whatever
 // decodes must encode again, in both payload formats, into something that decodes to the same
 // packets.
+#include "fuzz_common.hpp"
+
 #include <sio/codec/engine_io.hpp>
 
 #include <cstddef>
@@ -16,18 +18,9 @@ namespace {
 namespace eio = sio::codec::eio;
 
 constexpr int v3 = eio::protocol_v3;
-constexpr eio::limits unlimited{std::numeric_limits<std::size_t>::max(), std::numeric_limits<std::size_t>::max()};
-
-void check(bool ok) {
-    if (!ok) __builtin_trap();
-}
-
-template <class Result>
-bool rejected_with_reason(const Result& r) {
-    if (r) return false;
-    check(r.err().code && !r.err().reason.empty());
-    return true;
-}
+using sio::fuzz::check;
+using sio::fuzz::rejected_with_reason;
+using sio::fuzz::unlimited;
 
 // Both payload formats carry every packet a v3 payload decoder can produce.
 void check_round_trips(const std::vector<eio::packet>& packets) {

@@ -2,6 +2,8 @@
 // binary frames and the handshake. Byte 0 chooses the decoder (bits 0-1) and tight limits
 // (bits 2-3); the other bytes are the input. Whatever decodes must encode again into something
 // that decodes to the same value.
+#include "fuzz_common.hpp"
+
 #include <sio/codec/engine_io.hpp>
 
 #include <cstddef>
@@ -13,18 +15,9 @@ namespace {
 
 namespace eio = sio::codec::eio;
 
-constexpr eio::limits unlimited{std::numeric_limits<std::size_t>::max(), std::numeric_limits<std::size_t>::max()};
-
-void check(bool ok) {
-    if (!ok) __builtin_trap();
-}
-
-template <class Result>
-bool rejected_with_reason(const Result& r) {
-    if (r) return false;
-    check(r.err().code && !r.err().reason.empty());
-    return true;
-}
+using sio::fuzz::check;
+using sio::fuzz::rejected_with_reason;
+using sio::fuzz::unlimited;
 
 void payload(std::string_view in, const eio::limits& lim) {
     auto first = eio::decode_payload(in, lim);

@@ -361,14 +361,7 @@ public:
         counted_ = sm_.transport();
         server_metrics::add(gauge(*counted_), 1);
         server_metrics::add(core_->metrics.sessions_opened);
-        {
-            server_event e;
-            e.type = server_event::kind::session_open;
-            e.sid = sid_;
-            e.transport = to_string(sm_.transport());
-            e.remote_address = remote_address_;
-            core_->emit(e);
-        }
+        core_->emit(event(server_event::kind::session_open));
         core_->add_session(sid_, weak_from_this());
         asio::co_spawn(strand_, timer_loop(), asio::detached);
         pump();
@@ -488,11 +481,8 @@ public:
             (void)n;
             if (rec) {
                 if (rec == websocket::error::message_too_big && ws_ == w) {
-                    server_event e;
-                    e.type = server_event::kind::request_refused;
-                    e.sid = sid_;
+                    server_event e = event(server_event::kind::request_refused);
                     e.transport = "websocket";
-                    e.remote_address = remote_address_;
                     e.detail = fmt::format(
                         "WebSocket message of more than {} bytes is over maxPayload ({} bytes); "
                         "closing the session",
@@ -622,6 +612,16 @@ private:
 
     static void wake(const std::shared_ptr<ws_conn>& w) { w->signal.cancel(); }
 
+    // An event about this session, on its current transport; the caller adds the details.
+    server_event event(server_event::kind type) const {
+        server_event e;
+        e.type = type;
+        e.sid = sid_;
+        e.transport = to_string(sm_.transport());
+        e.remote_address = remote_address_;
+        return e;
+    }
+
     // The WebSocket `w` ended; `clean` when the peer closed it.
     void websocket_failed(const std::shared_ptr<ws_conn>& w, bool clean) {
         w->failed = true;
@@ -697,12 +697,8 @@ private:
                 core_->remove_session(sid_);
                 if (counted_) server_metrics::add(gauge(*std::exchange(counted_, std::nullopt)), -1);
                 {
-                    server_event e;
-                    e.type = server_event::kind::session_close;
-                    e.sid = sid_;
-                    e.transport = to_string(sm_.transport());
+                    server_event e = event(server_event::kind::session_close);
                     e.reason = *reason;
-                    e.remote_address = remote_address_;
                     core_->emit(e);
                 }
                 timer_.cancel();
@@ -739,12 +735,7 @@ private:
                 counted_ = sm_.transport();
                 server_metrics::add(gauge(*counted_), 1);
                 server_metrics::add(core_->metrics.upgrades);
-                server_event e;
-                e.type = server_event::kind::session_upgrade;
-                e.sid = sid_;
-                e.transport = to_string(sm_.transport());
-                e.remote_address = remote_address_;
-                core_->emit(e);
+                core_->emit(event(server_event::kind::session_upgrade));
             }
         } while (repump_);
         pumping_ = false;
