@@ -6,6 +6,7 @@
 
 #include <sio/engine/server.hpp>
 #include <sio/server.hpp>
+#include <sio/transport/server_tls.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -19,6 +20,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <mutex>
 #include <string>
@@ -59,6 +61,8 @@ struct serve_options {
     unsigned connect_timeout_ms = 45000;
     std::string transports = "polling,websocket";
     std::string auth_token;
+    std::string tls_cert;  // --tls-cert/--tls-key: serve https and wss
+    std::string tls_key;
     std::string client_js;  // file served as /socket.io/socket.io.js instead of the built-in one
     std::size_t max_message_len = 500;  // chat demo: longest message text, in characters
     unsigned rate_limit = 20;           // chat demo: messages per second per socket; 0: off
@@ -159,6 +163,16 @@ int run_serve(const serve_options& options) {
     eo.session.ping_timeout = std::chrono::milliseconds(options.ping_timeout_ms);
     eo.session.max_payload = options.max_payload;
     eo.cors_origins = options.cors_origins;
+    if (options.tls_cert.empty() != options.tls_key.empty())
+        return usage_error(info, "--tls-cert and --tls-key go together");
+    if (!options.tls_cert.empty()) {
+        std::string error;
+        eo.tls = sio::transport::make_server_tls_context({options.tls_cert, options.tls_key}, error);
+        if (!eo.tls) {
+            fmt::print(stderr, "{}: TLS: {}\n", info.name, error);
+            return exit_failure;
+        }
+    }
 
     const unsigned threads = options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     asio::io_context ioc(static_cast<int>(threads));
@@ -240,7 +254,7 @@ int run_serve(const serve_options& options) {
     const std::string host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
     std::string nsp_list;
     for (const auto& n : names) nsp_list += (nsp_list.empty() ? "" : ", ") + n;
-    const auto url = fmt::format("http://{}:{}", host, ep.port());
+    const auto url = fmt::format("{}://{}:{}", eo.tls ? "https" : "http", host, ep.port());
     log.notice("listening",
                fmt::format("listening on {} (path {}, namespaces {}, {} thread{})", url, eo.path, nsp_list,
                            threads, threads == 1 ? "" : "s"),
@@ -250,6 +264,29 @@ int run_serve(const serve_options& options) {
     asio::steady_timer grace(ioc);
     sio::serve::shutdown_on_signal(signals, grace, engine, io, std::chrono::milliseconds(options.shutdown_timeout_ms),
                                    log, [&ioc] { ioc.stop(); });
+
+    // SIGHUP: read the certificate and key again (a renewed certificate); connections already open
+    // keep the one they started with.
+    asio::signal_set hangup(ioc);
+    std::function<void()> wait_hangup;  // outlives ioc.run(): its handlers call it again
+    if (eo.tls) {
+        hangup.add(SIGHUP);
+        wait_hangup = [&] {
+            hangup.async_wait([&](boost::system::error_code sec, int) {
+                if (sec) return;
+                std::string error;
+                if (auto ctx = sio::transport::make_server_tls_context({options.tls_cert, options.tls_key}, error)) {
+                    engine->set_tls_context(std::move(ctx));
+                    log.notice("tls_reload", "SIGHUP: certificate and key reloaded", {});
+                } else {
+                    log.notice("tls_reload_failed",
+                               fmt::format("SIGHUP: keeping the current certificate: {}", error), {});
+                }
+                wait_hangup();
+            });
+        };
+        wait_hangup();
+    }
 
     std::vector<std::thread> pool;
     for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
@@ -280,6 +317,9 @@ int main(int argc, char* argv[]) {
          "largest message or polling body in bytes")
         ("connect-timeout", po::value(&options.connect_timeout_ms)->default_value(options.connect_timeout_ms),
          "milliseconds a client has to connect to a namespace")
+        ("tls-cert", po::value(&options.tls_cert),
+         "PEM certificate chain: serve https and wss (with --tls-key; SIGHUP reloads both)")
+        ("tls-key", po::value(&options.tls_key), "PEM private key of --tls-cert")
         ("client-js", po::value(&options.client_js),
          "serve this file as /socket.io/socket.io.js instead of the built-in socket.io-client bundle")
         ("auth-token", po::value(&options.auth_token), "refuse clients whose auth payload lacks {\"token\": TOKEN}")

@@ -33,13 +33,16 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 #include <openssl/rand.h>
@@ -200,11 +203,29 @@ std::string generate_sid() {
 
 namespace {
 
-// One accepted TCP connection serving HTTP requests (until it becomes a WebSocket).
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+// One accepted TCP connection serving HTTP requests (until it becomes a WebSocket), in the clear
+// or over TLS. Operations on the stream go through std::visit: both alternatives complete with
+// the same awaitable type, so the plain path pays no indirection beyond the visit.
 struct connection {
-    explicit connection(tcp::socket s, std::uint64_t connection_id)
-        : stream(std::move(s)), id(connection_id) {}
-    beast::tcp_stream stream;
+    connection(tcp::socket s, std::uint64_t connection_id)
+        : stream(std::in_place_type<plain_stream>, std::move(s)), id(connection_id) {}
+    connection(tcp::socket s, std::shared_ptr<asio::ssl::context> context, std::uint64_t connection_id)
+        : tls(std::move(context)), stream(std::in_place_type<tls_stream>, std::move(s), *tls), id(connection_id) {}
+    beast::tcp_stream& lowest() noexcept {
+        return std::visit([](auto& st) -> beast::tcp_stream& { return beast::get_lowest_layer(st); }, stream);
+    }
+    const beast::tcp_stream& lowest() const noexcept {
+        return std::visit([](const auto& st) -> const beast::tcp_stream& { return beast::get_lowest_layer(st); },
+                          stream);
+    }
+    tcp::socket& socket() noexcept { return lowest().socket(); }
+    const tcp::socket& socket() const noexcept { return lowest().socket(); }
+    bool is_tls() const noexcept { return std::holds_alternative<tls_stream>(stream); }
+    std::shared_ptr<asio::ssl::context> tls;  // declared before the stream that uses it
+    std::variant<plain_stream, tls_stream> stream;
     beast::flat_buffer buffer;
     std::uint64_t id;
     bool busy = false;  // between a request's headers and its response; only on the strand
@@ -215,7 +236,7 @@ struct connection {
 struct server::impl {
     impl(asio::any_io_executor ex, server_options opts)
         : executor(ex), options(std::move(opts)), acceptor_strand(asio::make_strand(ex)),
-          acceptor(acceptor_strand) {
+          acceptor(acceptor_strand), tls(options.tls) {
         // Requests below the path are Engine.IO's: normalise it to end with '/'.
         if (options.path.empty() || options.path.back() != '/') options.path.push_back('/');
         // Nothing to offer when WebSocket or upgrades are off.
@@ -228,6 +249,12 @@ struct server::impl {
     tcp::acceptor acceptor;
     std::atomic<bool> stopped{false};
     std::atomic<bool> draining{false};  // stop_accepting(): connections end after their request
+    mutable std::mutex tls_mutex;
+    std::shared_ptr<asio::ssl::context> tls;  // null: plain HTTP; replaced by set_tls_context()
+    std::shared_ptr<asio::ssl::context> tls_context() const {
+        std::lock_guard lock{tls_mutex};
+        return tls;
+    }
     mutable std::mutex endpoint_mutex;
     tcp::endpoint local;
 
@@ -304,15 +331,36 @@ struct server::impl {
 namespace {
 
 // A session's WebSocket (the probe or the main transport).
+//
+// A plain WebSocket's socket is moved onto the session's strand, so Beast's handshake timeouts
+// run there. A TLS stream cannot change executors: it keeps the connection's strand, every
+// operation is still started from the session's strand (where the completions then run, as the
+// awaiting coroutine's executor), and Beast's own timers stay off (they would run on the other
+// strand); the handshakes are bounded by a watchdog on the session's strand instead.
 struct ws_conn {
+    using plain_ws = websocket::stream<plain_stream>;
+    using tls_ws = websocket::stream<tls_stream>;
     ws_conn(tcp::socket s, const strand_type& strand, std::shared_ptr<server::impl> c)
-        : ws(std::move(s)), signal(strand), core(std::move(c)) {
+        : ws(std::in_place_type<plain_ws>, std::move(s)), signal(strand), core(std::move(c)) {
         core->live_websockets.fetch_add(1, std::memory_order_relaxed);
+    }
+    ws_conn(tls_stream s, const strand_type& strand, std::shared_ptr<server::impl> c)
+        : ws(std::in_place_type<tls_ws>, std::move(s)), signal(strand), core(std::move(c)) {
+        core->live_websockets.fetch_add(1, std::memory_order_relaxed);
+    }
+    template <class F>
+    decltype(auto) visit(F&& f) {
+        return std::visit(std::forward<F>(f), ws);
+    }
+    bool is_tls() const noexcept { return std::holds_alternative<tls_ws>(ws); }
+    void close_socket() {
+        error_code ignored;
+        visit([&](auto& s) { beast::get_lowest_layer(s).socket().close(ignored); });
     }
     ~ws_conn() { core->live_websockets.fetch_sub(1, std::memory_order_relaxed); }
     ws_conn(const ws_conn&) = delete;
     ws_conn& operator=(const ws_conn&) = delete;
-    websocket::stream<beast::tcp_stream> ws;
+    std::variant<plain_ws, tls_ws> ws;
     asio::steady_timer signal;  // wakes the writer
     std::deque<outgoing> outbox;  // frames taken from the machine, not yet written
     bool close_requested = false;
@@ -462,12 +510,18 @@ public:
             }
         }
         websocket::stream_base::timeout t{};
-        t.handshake_timeout = core_->options.request_timeout;  // opening and closing handshakes
-        t.idle_timeout = websocket::stream_base::none();       // Engine.IO has its own heartbeat
+        // Opening and closing handshakes (see ws_conn for TLS).
+        t.handshake_timeout = w->is_tls() ? websocket::stream_base::none() : core_->options.request_timeout;
+        t.idle_timeout = websocket::stream_base::none();  // Engine.IO has its own heartbeat
         t.keep_alive_pings = false;
-        w->ws.set_option(t);
-        w->ws.read_message_max(core_->options.session.max_payload);
-        auto [ec] = co_await w->ws.async_accept(req, tok);
+        const auto max = core_->options.session.max_payload;
+        w->visit([&](auto& ws) {
+            ws.set_option(t);
+            ws.read_message_max(max);
+        });
+        auto watchdog = tls_watchdog(w);
+        auto [ec] = co_await w->visit([&](auto& ws) { return ws.async_accept(req, tok); });
+        if (watchdog) watchdog->cancel();
         if (ec) {
             websocket_failed(w, false);
             co_return;
@@ -477,7 +531,7 @@ public:
 
         beast::flat_buffer buffer;
         for (;;) {
-            auto [rec, n] = co_await w->ws.async_read(buffer, tok);
+            auto [rec, n] = co_await w->visit([&](auto& ws) { return ws.async_read(buffer, tok); });
             (void)n;
             if (rec) {
                 if (rec == websocket::error::message_too_big && ws_ == w) {
@@ -497,7 +551,8 @@ public:
             if (ws_ == w) {
                 const std::string_view data{static_cast<const char*>(buffer.data().data()),
                                             buffer.size()};
-                sm_.on_websocket_frame(clock_type::now(), data, w->ws.got_binary());
+                const bool binary = w->visit([](auto& ws) { return ws.got_binary(); });
+                sm_.on_websocket_frame(clock_type::now(), data, binary);
                 pump();
             }
             buffer.consume(buffer.size());
@@ -590,24 +645,41 @@ private:
             w->outbox.pop_front();
             error_code ec;
             if (o.binary) {
-                w->ws.binary(true);
-                std::tie(ec, std::ignore) =
-                    co_await w->ws.async_write(asio::buffer(o.view().data(), o.view().size()), tok);
+                const auto buf = asio::buffer(o.view().data(), o.view().size());
+                std::tie(ec, std::ignore) = co_await w->visit([&](auto& ws) {
+                    ws.binary(true);
+                    return ws.async_write(buf, tok);
+                });
             } else {
                 // The type digit and the shared data as one gather write: no per-session copy.
-                w->ws.text(true);
                 type_char[0] = static_cast<char>('0' + static_cast<int>(o.type));
                 const std::array<asio::const_buffer, 2> bufs{
                     asio::buffer(type_char), asio::buffer(o.view().data(), o.view().size())};
-                std::tie(ec, std::ignore) = co_await w->ws.async_write(bufs, tok);
+                std::tie(ec, std::ignore) = co_await w->visit([&](auto& ws) {
+                    ws.text(true);
+                    return ws.async_write(bufs, tok);
+                });
             }
             if (ec) {
                 websocket_failed(w, false);
                 co_return;
             }
         }
-        auto [ec] = co_await w->ws.async_close(websocket::close_code::normal, tok);
+        auto watchdog = tls_watchdog(w);
+        auto [ec] = co_await w->visit([](auto& ws) { return ws.async_close(websocket::close_code::normal, tok); });
         (void)ec;
+        if (watchdog) watchdog->cancel();
+    }
+
+    // For a TLS WebSocket, whose Beast timers are off: closes the socket if a handshake is not
+    // done within the request timeout. Null for a plain one. Cancel it when the handshake ends.
+    std::shared_ptr<asio::steady_timer> tls_watchdog(const std::shared_ptr<ws_conn>& w) {
+        if (!w->is_tls()) return nullptr;
+        auto timer = std::make_shared<asio::steady_timer>(strand_, core_->options.request_timeout);
+        timer->async_wait([w](error_code ec) {
+            if (!ec) w->close_socket();
+        });
+        return timer;
     }
 
     static void wake(const std::shared_ptr<ws_conn>& w) { w->signal.cancel(); }
@@ -626,8 +698,7 @@ private:
     void websocket_failed(const std::shared_ptr<ws_conn>& w, bool clean) {
         w->failed = true;
         wake(w);
-        error_code ignored;
-        beast::get_lowest_layer(w->ws).socket().close(ignored);
+        w->close_socket();
         if (ws_ != w) return;  // already detached: the machine is done with it
         ws_.reset();
         if (clean) {
@@ -832,15 +903,15 @@ void add_cors(const server::impl& core, const request_type& req, response_type& 
 // (as the reference does) rather than at the next ping timeout.
 void watch_parked_get(std::shared_ptr<connection> c, std::shared_ptr<session> s,
                       std::shared_ptr<bool> done) {
-    auto& sock = c->stream.socket();
+    auto& sock = c->socket();
     sock.async_wait(tcp::socket::wait_read, [c, s, done](error_code ec) {
         if (*done || ec == asio::error::operation_aborted) return;
         if (!ec) {
             // Readable: either the peer closed or it sent the next request early (pipelining).
             char probe = 0;
             error_code rec;
-            c->stream.socket().non_blocking(true, rec);
-            const auto n = c->stream.socket().receive(asio::buffer(&probe, 1),
+            c->socket().non_blocking(true, rec);
+            const auto n = c->socket().receive(asio::buffer(&probe, 1),
                                                       tcp::socket::message_peek, rec);
             if (!rec && n > 0) return;  // data: the client is alive
             if (rec == asio::error::would_block) return;
@@ -854,7 +925,7 @@ handshake_request make_handshake_request(const connection& c, const request_type
                                          std::string transport) {
     handshake_request h;
     error_code ec;
-    const auto ep = c.stream.socket().remote_endpoint(ec);
+    const auto ep = c.socket().remote_endpoint(ec);
     if (!ec) h.remote_address = ep.address().to_string();
     h.transport = std::move(transport);
     h.query = std::move(query);
@@ -866,8 +937,8 @@ handshake_request make_handshake_request(const connection& c, const request_type
 enum class next_step { keep_alive, close, handed_over };
 
 asio::awaitable<bool> write_response(connection& c, response_type res, const server::impl& core) {
-    c.stream.expires_after(core.options.request_timeout);
-    auto [ec, n] = co_await http::async_write(c.stream, res, tok);
+    c.lowest().expires_after(core.options.request_timeout);
+    auto [ec, n] = co_await std::visit([&](auto& st) { return http::async_write(st, res, tok); }, c.stream);
     (void)n;
     co_return !ec;
 }
@@ -892,8 +963,9 @@ asio::awaitable<bool> read_body(connection& c, http::request_parser<http::string
         too_large = true;
         co_return false;
     }
-    c.stream.expires_after(core.options.request_timeout);
-    auto [ec, n] = co_await http::async_read(c.stream, c.buffer, parser, tok);
+    c.lowest().expires_after(core.options.request_timeout);
+    auto [ec, n] = co_await std::visit([&](auto& st) { return http::async_read(st, c.buffer, parser, tok); },
+                                       c.stream);
     (void)n;
     if (ec == http::error::body_limit) too_large = true;
     co_return !ec;
@@ -903,9 +975,11 @@ asio::awaitable<bool> read_body(connection& c, http::request_parser<http::string
 // else is pending on the socket).
 std::shared_ptr<ws_conn> take_socket(connection& c, const strand_type& strand,
                                      const std::shared_ptr<server::impl>& core) {
-    c.stream.expires_never();
+    c.lowest().expires_never();
+    if (auto* tls = std::get_if<tls_stream>(&c.stream))
+        return std::make_shared<ws_conn>(std::move(*tls), strand, core);
     error_code ec;
-    auto& old = c.stream.socket();
+    auto& old = c.socket();
     const auto protocol = old.local_endpoint(ec).protocol();
     if (ec) return nullptr;
     const auto fd = old.release(ec);
@@ -930,7 +1004,7 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
     std::string remote;
     {
         error_code rec;
-        const auto ep = c->stream.socket().remote_endpoint(rec);
+        const auto ep = c->socket().remote_endpoint(rec);
         if (!rec) remote = ep.address().to_string();
     }
     const auto refused = [&](std::optional<handshake_error> e, unsigned status, std::string detail) {
@@ -1100,7 +1174,7 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
 
     auto answer_get = [&](std::shared_ptr<session> s, bool handshake) -> asio::awaitable<next_step> {
         // The GET may wait up to a ping interval: no request timeout while parked.
-        c->stream.expires_never();
+        c->lowest().expires_never();
         auto done = std::make_shared<bool>(false);
         session::get_result r;
         if (handshake) {
@@ -1110,7 +1184,7 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
             r = co_await asio::co_spawn(s->strand(), s->polling_get(c->id), asio::use_awaitable);
             *done = true;
             error_code ignored;
-            c->stream.socket().cancel(ignored);
+            c->socket().cancel(ignored);
         }
         if (r.status != request_status::ok)
             co_return co_await respond(*c, *core, req, status_response(r.status));
@@ -1200,6 +1274,53 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
         }
     } guard{core, c->id};
     try {
+        if (auto* tls = std::get_if<tls_stream>(&c->stream)) {
+            c->lowest().expires_after(core->options.request_timeout);
+            // Plain HTTP sent to the TLS port: answer in plain HTTP, so that curl or a browser
+            // shows why instead of an empty reply.
+            auto [dec, is_tls] = co_await beast::async_detect_ssl(c->lowest(), c->buffer, tok);
+            if (!dec && !is_tls) {
+                server_event e;
+                e.type = server_event::kind::request_refused;
+                error_code aec;
+                const auto ep = c->socket().remote_endpoint(aec);
+                const std::string address = aec ? std::string{} : ep.address().to_string();
+                e.remote_address = address;
+                e.http_status = 400;
+                e.detail = "plain HTTP request on the TLS port (use https:// or wss://)";
+                core->emit(e);
+                auto res = make_response(http::status::bad_request, 11, false,
+                                         "This server speaks TLS only: use https:// or wss://\n",
+                                         "text/plain; charset=utf-8");
+                co_await http::async_write(c->lowest(), res, tok);
+            }
+            if (dec || !is_tls) {
+                error_code ignored;
+                c->socket().close(ignored);
+                co_return;
+            }
+            auto [ec, n] = co_await tls->async_handshake(asio::ssl::stream_base::server, c->buffer.data(), tok);
+            if (!ec) {
+                c->buffer.consume(n);
+            } else if (ec != asio::error::eof && ec != asio::error::connection_reset &&
+                       ec != asio::ssl::error::stream_truncated) {
+                // A plain HTTP request, an old protocol version, a client refusing the
+                // certificate: say why, since the client often shows nothing useful.
+                server_event e;
+                e.type = server_event::kind::request_refused;
+                error_code aec;
+                const auto ep = c->socket().remote_endpoint(aec);
+                const std::string address = aec ? std::string{} : ep.address().to_string();
+                e.remote_address = address;
+                e.detail = fmt::format("TLS handshake failed: {}", ec.message());
+                core->emit(e);
+            }
+            if (ec) {
+                error_code ignored;
+                c->socket().close(ignored);
+                co_return;
+            }
+        }
         for (;;) {
             c->busy = false;
             if (core->draining) break;
@@ -1209,8 +1330,9 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
             // The body limit depends on the route (read_body sets it); Beast would otherwise
             // reject a large Content-Length while reading the headers, before routing.
             parser.body_limit(boost::none);
-            c->stream.expires_after(core->options.request_timeout);
-            auto [ec, n] = co_await http::async_read_header(c->stream, c->buffer, parser, tok);
+            c->lowest().expires_after(core->options.request_timeout);
+            auto [ec, n] = co_await std::visit(
+                [&](auto& st) { return http::async_read_header(st, c->buffer, parser, tok); }, c->stream);
             (void)n;
             if (ec) {
                 if (ec == http::error::header_limit) {
@@ -1250,8 +1372,8 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
         // Nothing a peer sends may take the server down; this connection just ends.
     }
     error_code ignored;
-    c->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    c->stream.close();
+    c->socket().shutdown(tcp::socket::shutdown_both, ignored);
+    c->lowest().close();
 }
 
 asio::awaitable<void> accept_loop(core_ptr core) {
@@ -1269,10 +1391,15 @@ asio::awaitable<void> accept_loop(core_ptr core) {
         std::shared_ptr<connection> c;
         {
             std::lock_guard lock{core->connections_mutex};
-            c = std::make_shared<connection>(std::move(sock), ++core->next_connection_id);
+            const auto id = ++core->next_connection_id;
+            if (auto tls = core->tls_context()) {
+                c = std::make_shared<connection>(std::move(sock), std::move(tls), id);
+            } else {
+                c = std::make_shared<connection>(std::move(sock), id);
+            }
             core->connections.emplace(c->id, c);
         }
-        asio::co_spawn(c->stream.get_executor(), run_connection(core, c), asio::detached);
+        asio::co_spawn(c->lowest().get_executor(), run_connection(core, c), asio::detached);
     }
 }
 
@@ -1351,10 +1478,10 @@ void server::stop() {
             if (auto c = weak.lock()) conns.push_back(std::move(c));
     }
     for (auto& c : conns) {
-        asio::post(c->stream.get_executor(), [c] {
+        asio::post(c->lowest().get_executor(), [c] {
             error_code ignored;
-            c->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-            c->stream.socket().close(ignored);
+            c->socket().shutdown(tcp::socket::shutdown_both, ignored);
+            c->socket().close(ignored);
         });
     }
 }
@@ -1375,11 +1502,11 @@ void server::stop_accepting() {
     for (auto& c : conns) {
         // On the connection's strand, `busy` is stable: an idle connection (waiting for the next
         // request) is closed now, a busy one ends after its response.
-        asio::post(c->stream.get_executor(), [c] {
+        asio::post(c->lowest().get_executor(), [c] {
             if (c->busy) return;
             error_code ignored;
-            c->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-            c->stream.socket().close(ignored);
+            c->socket().shutdown(tcp::socket::shutdown_both, ignored);
+            c->socket().close(ignored);
         });
     }
 }
@@ -1391,6 +1518,13 @@ std::size_t server::transport_count() const {
 }
 
 const server_metrics& server::metrics() const noexcept { return impl_->metrics; }
+
+bool server::set_tls_context(std::shared_ptr<asio::ssl::context> context) {
+    std::lock_guard lock{impl_->tls_mutex};
+    if (!impl_->tls || !context) return false;
+    impl_->tls = std::move(context);
+    return true;
+}
 
 std::size_t server::session_count() const {
     std::size_t n = 0;

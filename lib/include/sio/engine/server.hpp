@@ -12,6 +12,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -69,6 +70,9 @@ struct server_options {
     std::vector<std::string> cors_origins;
     std::chrono::milliseconds request_timeout{10000};  // headers, body and WebSocket handshake
     std::size_t max_header_bytes = 16 * 1024;
+    // Serve HTTPS and WSS only (every connection starts with a TLS handshake); null: plain
+    // HTTP and WS. See transport/server_tls.hpp for a context with safe settings.
+    std::shared_ptr<boost::asio::ssl::context> tls;
     event_handler on_event;  // none when empty
 };
 
@@ -139,6 +143,11 @@ public:
     // with a request (a parked GET included) ends after its response. Sessions are not touched:
     // close them first and call this once they are gone. Safe from any thread.
     void stop_accepting();
+
+    // Replaces the TLS context for connections accepted from now on (a renewed certificate);
+    // connections already open keep theirs. Ignored (false) when the server was created
+    // without TLS. Safe from any thread.
+    bool set_tls_context(std::shared_ptr<boost::asio::ssl::context> context);
 
     std::size_t session_count() const;
     // Connections still open: HTTP connections and WebSockets (a graceful shutdown waits for
