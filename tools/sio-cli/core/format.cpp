@@ -1,0 +1,220 @@
+#include "sio-cli/core/format.hpp"
+
+#include "sio/codec/base64.hpp"
+
+#include <fmt/core.h>
+
+#include <ctime>
+
+namespace sio::cli {
+
+namespace {
+
+constexpr std::string_view reset = "\x1b[0m";
+constexpr std::string_view dim = "\x1b[2m";
+constexpr std::string_view bold = "\x1b[1m";
+constexpr std::string_view red = "\x1b[31m";
+constexpr std::string_view green = "\x1b[32m";
+constexpr std::string_view yellow = "\x1b[33m";
+constexpr std::string_view blue = "\x1b[34m";
+constexpr std::string_view magenta = "\x1b[35m";
+constexpr std::string_view cyan = "\x1b[36m";
+
+// Length of the UTF-8 sequence starting at s[i] and its code point; 0 when malformed.
+std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t& cp) {
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    std::size_t n;
+    if (b0 < 0x80) {
+        cp = b0;
+        return 1;
+    }
+    if (b0 >= 0xc2 && b0 <= 0xdf) {
+        n = 2;
+        cp = b0 & 0x1f;
+    } else if (b0 >= 0xe0 && b0 <= 0xef) {
+        n = 3;
+        cp = b0 & 0x0f;
+    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+        n = 4;
+        cp = b0 & 0x07;
+    } else {
+        return 0;
+    }
+    if (i + n > s.size()) return 0;
+    for (std::size_t k = 1; k < n; ++k) {
+        const auto b = static_cast<unsigned char>(s[i + k]);
+        if ((b & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (b & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
+    }
+    return n;
+}
+
+std::string paint(std::string_view color, std::string_view text, bool on) {
+    if (!on) return std::string(text);
+    return fmt::format("{}{}{}", color, text, reset);
+}
+
+std::string dump_string(const std::string& s) {
+    return neutralize(json(s).dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+void render(const json& v, bool color, std::string& out) {
+    switch (v.type()) {
+    case json::value_t::object: {
+        out += '{';
+        bool first = true;
+        for (auto it = v.begin(); it != v.end(); ++it) {
+            if (!first) out += ',';
+            first = false;
+            out += paint(blue, dump_string(it.key()), color);
+            out += ':';
+            render(it.value(), color, out);
+        }
+        out += '}';
+        break;
+    }
+    case json::value_t::array: {
+        out += '[';
+        bool first = true;
+        for (const auto& e : v) {
+            if (!first) out += ',';
+            first = false;
+            render(e, color, out);
+        }
+        out += ']';
+        break;
+    }
+    case json::value_t::string:
+        out += paint(green, dump_string(v.get_ref<const std::string&>()), color);
+        break;
+    case json::value_t::binary: {
+        const auto& bytes = v.get_binary();
+        std::string text = fmt::format("<{} byte{}", bytes.size(), bytes.size() == 1 ? "" : "s");
+        if (!bytes.empty()) text += ':';
+        for (std::size_t i = 0; i < bytes.size() && i < 16; ++i) text += fmt::format(" {:02x}", bytes[i]);
+        if (bytes.size() > 16) text += " ...";
+        text += '>';
+        out += paint(magenta, text, color);
+        break;
+    }
+    case json::value_t::boolean:
+    case json::value_t::null:
+        out += paint(magenta, v.dump(), color);
+        break;
+    default:
+        out += paint(yellow, v.dump(), color);
+        break;
+    }
+}
+
+std::string local_time(std::chrono::system_clock::time_point ts) {
+    const auto t = std::chrono::system_clock::to_time_t(ts);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(ts.time_since_epoch()).count() % 1000;
+    return fmt::format("{:02}:{:02}:{:02}.{:03}", tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+}  // namespace
+
+std::string neutralize(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    std::size_t i = 0;
+    while (i < text.size()) {
+        char32_t cp = 0;
+        const std::size_t n = utf8_sequence(text, i, cp);
+        if (n == 0) {
+            out += "\xef\xbf\xbd";  // U+FFFD
+            ++i;
+            continue;
+        }
+        if (cp == '\n') out += "\\n";
+        else if (cp == '\r') out += "\\r";
+        else if (cp == '\t') out += "\\t";
+        else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+                 (cp >= 0x2066 && cp <= 0x2069)) {
+            out += fmt::format("\\u{:04x}", static_cast<unsigned>(cp));
+        } else {
+            out.append(text.substr(i, n));
+        }
+        i += n;
+    }
+    return out;
+}
+
+json portable(const json& value) {
+    switch (value.type()) {
+    case json::value_t::binary: {
+        const auto& bytes = value.get_binary();
+        return json{{"$binary", codec::base64_encode(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()))}};
+    }
+    case json::value_t::array: {
+        json out = json::array();
+        for (const auto& e : value) out.push_back(portable(e));
+        return out;
+    }
+    case json::value_t::object: {
+        json out = json::object();
+        for (auto it = value.begin(); it != value.end(); ++it) out[it.key()] = portable(it.value());
+        return out;
+    }
+    default:
+        return value;
+    }
+}
+
+std::string render_json(const json& value, bool color) {
+    std::string out;
+    render(value, color, out);
+    return out;
+}
+
+std::string format_json(const record& r) {
+    json o = json::object();
+    o["ts"] = std::chrono::duration_cast<std::chrono::milliseconds>(r.ts.time_since_epoch()).count();
+    o["dir"] = r.dir;
+    o["nsp"] = r.nsp;
+    o["type"] = r.type;
+    o["event"] = r.event ? json(*r.event) : json(nullptr);
+    o["args"] = r.args.is_array() ? portable(r.args) : json::array({portable(r.args)});
+    o["id"] = r.id ? json(*r.id) : json(nullptr);
+    o["transport"] = r.transport.empty() ? json(nullptr) : json(r.transport);
+    // Non-ASCII kept as UTF-8, but what a terminal would act on is escaped: still valid JSON.
+    return neutralize(o.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+std::string format_human(const record& r, bool color) {
+    std::string line = paint(dim, local_time(r.ts), color);
+    line += ' ';
+    if (r.dir == "info") {
+        const bool bad = r.type == "error" || r.type == "connect_error";
+        line += paint(bad ? red : yellow, "-- " + neutralize(r.text), color);
+        return line;
+    }
+    line += paint(cyan, neutralize(r.nsp), color);
+    line += ' ';
+    line += r.dir == "in" ? "<-" : "->";
+    line += ' ';
+    if (r.type == "event") {
+        line += paint(bold, neutralize(r.event.value_or("")), color);
+    } else {
+        line += paint(r.type == "connect_error" ? red : dim, r.type, color);
+    }
+    if (r.args.is_array()) {
+        for (const auto& a : r.args) {
+            line += ' ';
+            line += render_json(a, color);
+        }
+    } else if (!r.args.is_null()) {
+        line += ' ';
+        line += render_json(r.args, color);
+    }
+    if (r.id) line += paint(dim, fmt::format(" #{}", *r.id), color);
+    return line;
+}
+
+}  // namespace sio::cli

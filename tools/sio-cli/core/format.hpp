@@ -1,0 +1,49 @@
+// What sio-cli prints: one line per event sent or received and per outcome, for people (colours,
+// local time) or for programs (--json, one object per line).
+#pragma once
+
+#include "sio/codec/json.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sio::cli {
+
+using json = codec::json;
+
+// Text from the network made harmless on a terminal: C0 controls, DEL, C1 controls (CSI U+009B
+// among them) and the bidirectional overrides (U+202A-202E, U+2066-2069) are written as \uXXXX
+// (\n \r \t as such), bytes that are not UTF-8 as U+FFFD. Everything else is kept, so
+// neutralising a JSON text gives a JSON text with the same value.
+std::string neutralize(std::string_view text);
+
+// Binary values (json::binary_t) replaced by {"$binary": "<base64>"}, so the value can be
+// written as JSON.
+json portable(const json& value);
+
+// A JSON value on one line: keys, strings, numbers and literals in colours when `color`, binary
+// as <N bytes: 01 02 ...>, every string neutralised.
+std::string render_json(const json& value, bool color);
+
+struct record {
+    std::chrono::system_clock::time_point ts = std::chrono::system_clock::now();
+    std::string dir = "info";       // "in", "out", "info"
+    std::string nsp = "/";
+    std::string type = "event";     // event, ack, connect, connect_error, disconnect, reconnect, error, message
+    std::optional<std::string> event;
+    json args = json::array();
+    std::optional<std::uint64_t> id;
+    std::string transport;          // "websocket", "polling"; empty: null
+    std::string text;               // for people: what an info line says (args hold it for --json)
+};
+
+// {"ts":…,"dir":…,"nsp":…,"type":…,"event":…,"args":[…],"id":…,"transport":…} on one line.
+std::string format_json(const record& r);
+
+// "12:34:56.789 / <- chat message "hi" #3" (local time).
+std::string format_human(const record& r, bool color);
+
+}  // namespace sio::cli
