@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http.hpp>
 #include <openssl/crypto.h>
+#include <sys/resource.h>
 
 #include <fmt/core.h>
 
@@ -72,6 +73,9 @@ struct serve_options {
     std::vector<std::string> cors_origins;  // --cors-origin; "*": every origin, echoed
     std::string log_format = "text";
     unsigned shutdown_timeout_ms = 5000;
+    std::size_t max_connections = 10000;   // 0: no limit
+    std::size_t max_connections_per_ip = 0;  // 0: no limit (behind a proxy every client shares its address)
+    unsigned request_timeout_ms = 10000;
     bool quiet = false;
     bool verbose = false;
 };
@@ -134,6 +138,26 @@ bool parse_transports(const std::string& list, sio::engine::server_options& eo) 
     return eo.allow_polling || eo.allow_websocket;
 }
 
+// Each connection is a descriptor: raise the soft limit toward the hard one so that
+// --max-connections, not the descriptor limit, is what refuses clients; warn when it cannot.
+void raise_descriptor_limit(std::size_t max_connections, sio::serve::log_sink& log) {
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+    const rlim_t want = max_connections == 0 ? lim.rlim_max : static_cast<rlim_t>(max_connections) + 256;
+    if (lim.rlim_cur < want) {
+        lim.rlim_cur = std::min(want, lim.rlim_max);
+        setrlimit(RLIMIT_NOFILE, &lim);
+        getrlimit(RLIMIT_NOFILE, &lim);
+    }
+    if (max_connections != 0 && lim.rlim_cur < want) {
+        log.notice("descriptor_limit",
+                   fmt::format("the descriptor limit ({}) is below --max-connections ({}) plus a margin: "
+                               "connections beyond it will fail to be accepted (raise `ulimit -n`)",
+                               static_cast<unsigned long long>(lim.rlim_cur), max_connections),
+                   {});
+    }
+}
+
 int run_serve(const serve_options& options) {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(options.host, ec);
@@ -163,6 +187,9 @@ int run_serve(const serve_options& options) {
     eo.session.ping_timeout = std::chrono::milliseconds(options.ping_timeout_ms);
     eo.session.max_payload = options.max_payload;
     eo.cors_origins = options.cors_origins;
+    eo.max_connections = options.max_connections;
+    eo.max_connections_per_ip = options.max_connections_per_ip;
+    eo.request_timeout = std::chrono::milliseconds(options.request_timeout_ms);
     if (options.tls_cert.empty() != options.tls_key.empty())
         return usage_error(info, "--tls-cert and --tls-key go together");
     if (!options.tls_cert.empty()) {
@@ -250,6 +277,7 @@ int run_serve(const serve_options& options) {
         fmt::print(stderr, "{}: cannot listen on {}:{}: {}\n", info.name, options.host, options.port, ec.message());
         return exit_failure;
     }
+    raise_descriptor_limit(options.max_connections, log);
     const auto ep = engine->local_endpoint();
     const std::string host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
     std::string nsp_list;
@@ -342,6 +370,12 @@ int main(int argc, char* argv[]) {
          "log lines as text or json (one JSON object per line)")
         ("shutdown-timeout", po::value(&options.shutdown_timeout_ms)->default_value(options.shutdown_timeout_ms),
          "milliseconds SIGINT/SIGTERM waits for clients to be disconnected before exiting")
+        ("max-connections", po::value(&options.max_connections)->default_value(options.max_connections),
+         "open connections at once; more are answered 503 (0: no limit)")
+        ("max-connections-per-ip", po::value(&options.max_connections_per_ip)->default_value(options.max_connections_per_ip),
+         "open connections from one address; more are answered 503 (0: no limit)")
+        ("request-timeout", po::value(&options.request_timeout_ms)->default_value(options.request_timeout_ms),
+         "milliseconds a client has to send a request's headers and body, or finish a WebSocket handshake")
         ("quiet,q", po::bool_switch(&options.quiet), "log errors only")
         ("verbose,v", po::bool_switch(&options.verbose), "log debug details too (every refused request)");
     cmd.visible.add(serve);
@@ -351,6 +385,7 @@ int main(int argc, char* argv[]) {
         return usage_error(info, "--ping-interval and --ping-timeout must be positive");
     }
     if (options.max_payload == 0) return usage_error(info, "--max-payload must be positive");
+    if (options.request_timeout_ms == 0) return usage_error(info, "--request-timeout must be positive");
     if (options.max_message_len == 0) return usage_error(info, "--max-message-len must be positive");
     if (options.threads > 256) return usage_error(info, "--threads must be at most 256");
     return run_serve(options);

@@ -138,7 +138,7 @@ void log_sink::engine_event(const engine::server_event& e) {
         // preflights) only with -v.
         const bool notable = (e.error && (*e.error == engine::handshake_error::unknown_sid ||
                                           *e.error == engine::handshake_error::forbidden)) ||
-                             e.http_status == 413 || (e.transport == "websocket" && !e.error && e.http_status == 0);
+                             e.http_status == 413 || e.http_status == 503 || (e.transport == "websocket" && !e.error && e.http_status == 0);
         write(notable ? log_level::warn : log_level::debug, "refused", "refused: " + e.detail, f);
         return;
     }
@@ -199,6 +199,23 @@ std::string render_metrics(const engine::server& engine, const sio::server& io) 
     for (std::size_t code = 0; code < m.handshake_errors.size(); ++code)
         out += fmt::format("sio_handshake_errors_total{{code=\"{}\"}} {}\n", code,
                            server_metrics::get(m.handshake_errors[code]));
+    metric("sio_open_connections", "gauge", "Open TCP connections (HTTP and WebSocket).");
+    out += fmt::format("sio_open_connections {}\n", std::max<std::int64_t>(0, server_metrics::get(m.open_connections)));
+    metric("sio_limit_hits_total", "counter",
+           "Requests and sessions refused or closed by a limit: max_connections and "
+           "max_connections_per_ip (503), request_timeout, header_size (431), max_payload (413 or "
+           "close 1009), slow_consumer (send queue full), tls_handshake.");
+    const std::pair<std::string_view, const std::atomic<std::uint64_t>*> limits[] = {
+        {"max_connections", &m.refused_max_connections},
+        {"max_connections_per_ip", &m.refused_max_connections_per_ip},
+        {"request_timeout", &m.request_timeouts},
+        {"header_size", &m.headers_too_large},
+        {"max_payload", &m.payloads_too_large},
+        {"slow_consumer", &m.slow_consumers},
+        {"tls_handshake", &m.tls_handshake_failures},
+    };
+    for (const auto& [name, counter] : limits)
+        out += fmt::format("sio_limit_hits_total{{limit=\"{}\"}} {}\n", name, server_metrics::get(*counter));
     return out;
 }
 

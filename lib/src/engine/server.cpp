@@ -206,6 +206,14 @@ namespace {
 using plain_stream = beast::tcp_stream;
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
+// One open TCP connection counted against max_connections and max_connections_per_ip; held by
+// the HTTP connection, then by the WebSocket it becomes. Releases its place when destroyed.
+struct connection_slot {
+    std::shared_ptr<server::impl> core;
+    std::string address;
+    ~connection_slot();
+};
+
 // One accepted TCP connection serving HTTP requests (until it becomes a WebSocket), in the clear
 // or over TLS. Operations on the stream go through std::visit: both alternatives complete with
 // the same awaitable type, so the plain path pays no indirection beyond the visit.
@@ -228,6 +236,10 @@ struct connection {
     std::variant<plain_stream, tls_stream> stream;
     beast::flat_buffer buffer;
     std::uint64_t id;
+    std::shared_ptr<connection_slot> slot;
+    // Over a connection limit: its request is answered with 503 and this reason.
+    std::string refusal;
+    std::atomic<std::uint64_t>* refusal_counter = nullptr;
     bool busy = false;  // between a request's headers and its response; only on the strand
 };
 
@@ -271,6 +283,9 @@ struct server::impl {
 
     std::mutex connections_mutex;
     std::unordered_map<std::uint64_t, std::weak_ptr<connection>> connections;
+    // Open TCP connections by remote address (only when max_connections_per_ip is set).
+    std::mutex per_ip_mutex;
+    std::unordered_map<std::string, std::size_t> per_ip;
     std::uint64_t next_connection_id = 0;
 
     shard& shard_for(const std::string& sid) { return shards[std::hash<std::string>{}(sid) % shard_count]; }
@@ -313,7 +328,7 @@ struct server::impl {
                            [&](const std::string& o) { return o == "*" || o == origin; });
     }
 
-    server_metrics metrics;
+    mutable server_metrics metrics;  // counted from const paths too
     std::atomic<std::size_t> live_websockets{0};
 
     void emit(const server_event& e) const {
@@ -325,6 +340,16 @@ struct server::impl {
         }
     }
 };
+
+namespace {
+connection_slot::~connection_slot() {
+    server_metrics::add(core->metrics.open_connections, -1);
+    if (core->options.max_connections_per_ip == 0) return;
+    std::lock_guard lock{core->per_ip_mutex};
+    const auto it = core->per_ip.find(address);
+    if (it != core->per_ip.end() && --it->second == 0) core->per_ip.erase(it);
+}
+}  // namespace
 
 // --- session -----------------------------------------------------------------------------------
 
@@ -361,6 +386,7 @@ struct ws_conn {
     ws_conn(const ws_conn&) = delete;
     ws_conn& operator=(const ws_conn&) = delete;
     std::variant<plain_ws, tls_ws> ws;
+    std::shared_ptr<connection_slot> slot;  // the connection's place under the limits
     asio::steady_timer signal;  // wakes the writer
     std::deque<outgoing> outbox;  // frames taken from the machine, not yet written
     bool close_requested = false;
@@ -535,6 +561,7 @@ public:
             (void)n;
             if (rec) {
                 if (rec == websocket::error::message_too_big && ws_ == w) {
+                    server_metrics::add(core_->metrics.payloads_too_large);
                     server_event e = event(server_event::kind::request_refused);
                     e.transport = "websocket";
                     e.detail = fmt::format(
@@ -770,6 +797,7 @@ private:
                 {
                     server_event e = event(server_event::kind::session_close);
                     e.reason = *reason;
+                    if (*reason == close_reasons::slow_consumer) server_metrics::add(core_->metrics.slow_consumers);
                     core_->emit(e);
                 }
                 timer_.cancel();
@@ -968,6 +996,7 @@ asio::awaitable<bool> read_body(connection& c, http::request_parser<http::string
                                        c.stream);
     (void)n;
     if (ec == http::error::body_limit) too_large = true;
+    if (ec == beast::error::timeout) server_metrics::add(core.metrics.request_timeouts);
     co_return !ec;
 }
 
@@ -976,8 +1005,11 @@ asio::awaitable<bool> read_body(connection& c, http::request_parser<http::string
 std::shared_ptr<ws_conn> take_socket(connection& c, const strand_type& strand,
                                      const std::shared_ptr<server::impl>& core) {
     c.lowest().expires_never();
-    if (auto* tls = std::get_if<tls_stream>(&c.stream))
-        return std::make_shared<ws_conn>(std::move(*tls), strand, core);
+    if (auto* tls = std::get_if<tls_stream>(&c.stream)) {
+        auto w = std::make_shared<ws_conn>(std::move(*tls), strand, core);
+        w->slot = std::move(c.slot);
+        return w;
+    }
     error_code ec;
     auto& old = c.socket();
     const auto protocol = old.local_endpoint(ec).protocol();
@@ -987,7 +1019,9 @@ std::shared_ptr<ws_conn> take_socket(connection& c, const strand_type& strand,
     tcp::socket sock{strand};
     sock.assign(protocol, fd, ec);
     if (ec) return nullptr;
-    return std::make_shared<ws_conn>(std::move(sock), strand, core);
+    auto w = std::make_shared<ws_conn>(std::move(sock), strand, core);
+    w->slot = std::move(c.slot);
+    return w;
 }
 
 asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connection> c,
@@ -1050,6 +1084,7 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
         return error_response(e, version, true);
     };
     const auto too_large_detail = [&](const char* what) {
+        server_metrics::add(core->metrics.payloads_too_large);
         const auto len = parser.content_length();
         return len ? fmt::format("{} of {} bytes is over maxPayload ({} bytes)", what, *len,
                                  opts.session.max_payload)
@@ -1306,6 +1341,7 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
                        ec != asio::ssl::error::stream_truncated) {
                 // A plain HTTP request, an old protocol version, a client refusing the
                 // certificate: say why, since the client often shows nothing useful.
+                server_metrics::add(core->metrics.tls_handshake_failures);
                 server_event e;
                 e.type = server_event::kind::request_refused;
                 error_code aec;
@@ -1335,7 +1371,9 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
                 [&](auto& st) { return http::async_read_header(st, c->buffer, parser, tok); }, c->stream);
             (void)n;
             if (ec) {
+                if (ec == beast::error::timeout) server_metrics::add(core->metrics.request_timeouts);
                 if (ec == http::error::header_limit) {
+                    server_metrics::add(core->metrics.headers_too_large);
                     request_type dummy;
                     co_await respond(*c, *core, dummy,
                                      make_response(http::status::request_header_fields_too_large,
@@ -1355,6 +1393,21 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
             }
             if (core->stopped || core->draining) break;
             c->busy = true;
+            if (!c->refusal.empty()) {
+                server_metrics::add(*c->refusal_counter);
+                server_event e;
+                e.type = server_event::kind::request_refused;
+                e.remote_address = c->slot ? std::string_view{c->slot->address} : std::string_view{};
+                e.http_status = 503;
+                e.detail = c->refusal;
+                core->emit(e);
+                auto res = make_response(http::status::service_unavailable, parser.get().version(), false,
+                                         c->refusal + "\n", "text/plain; charset=utf-8");
+                res.set(http::field::retry_after, "5");
+                add_cors(*core, parser.get(), res);
+                co_await write_response(*c, std::move(res), *core);
+                break;
+            }
             const std::string_view target{parser.get().target()};
             const auto qpos = target.find('?');
             const auto path = target.substr(0, qpos);
@@ -1388,6 +1441,44 @@ asio::awaitable<void> accept_loop(core_ptr core) {
             co_await backoff.async_wait(tok);
             continue;
         }
+        // Limits: over one, the request is answered with 503; far over it (a flood), the
+        // connection is not worth a descriptor for the length of a request.
+        auto slot = std::make_shared<connection_slot>();
+        slot->core = core;
+        std::string refusal;
+        std::atomic<std::uint64_t>* refusal_counter = nullptr;
+        bool drop = false;
+        {
+            const auto& o = core->options;
+            const auto total = static_cast<std::size_t>(
+                core->metrics.open_connections.fetch_add(1, std::memory_order_relaxed) + 1);
+            if (o.max_connections != 0 && total > o.max_connections) {
+                refusal = fmt::format("server busy: {} connections open, the limit is {} (--max-connections)",
+                                      total - 1, o.max_connections);
+                refusal_counter = &core->metrics.refused_max_connections;
+                drop = total > o.max_connections + o.max_connections / 8 + 16;
+            }
+            if (o.max_connections_per_ip != 0) {
+                error_code aec;
+                const auto ep = sock.remote_endpoint(aec);
+                slot->address = aec ? std::string{} : ep.address().to_string();
+                std::lock_guard lock{core->per_ip_mutex};
+                const auto n = ++core->per_ip[slot->address];
+                if (refusal.empty() && n > o.max_connections_per_ip) {
+                    refusal = fmt::format("too many connections from {}: {} open, the limit is {} "
+                                          "(--max-connections-per-ip)",
+                                          slot->address, n - 1, o.max_connections_per_ip);
+                    refusal_counter = &core->metrics.refused_max_connections_per_ip;
+                    drop = n > 2 * o.max_connections_per_ip + 16;
+                }
+            }
+        }
+        if (drop) {
+            server_metrics::add(*refusal_counter);
+            error_code ignored;
+            sock.close(ignored);
+            continue;  // the slot releases its place
+        }
         std::shared_ptr<connection> c;
         {
             std::lock_guard lock{core->connections_mutex};
@@ -1397,6 +1488,9 @@ asio::awaitable<void> accept_loop(core_ptr core) {
             } else {
                 c = std::make_shared<connection>(std::move(sock), id);
             }
+            c->slot = std::move(slot);
+            c->refusal = std::move(refusal);
+            c->refusal_counter = refusal_counter;
             core->connections.emplace(c->id, c);
         }
         asio::co_spawn(c->lowest().get_executor(), run_connection(core, c), asio::detached);

@@ -69,6 +69,12 @@ struct server_options {
     // credentials: true}`). Empty: no CORS headers, so browsers on other origins are refused.
     std::vector<std::string> cors_origins;
     std::chrono::milliseconds request_timeout{10000};  // headers, body and WebSocket handshake
+    // Open TCP connections (HTTP keep-alive and WebSocket, TLS or not), in all and from one
+    // remote address; 0: no limit. A connection over a limit has its request answered with 503
+    // and the reason (a WebSocket upgrade included), then closed; one far over it (a flood) is
+    // closed at once.
+    std::size_t max_connections = 0;
+    std::size_t max_connections_per_ip = 0;
     std::size_t max_header_bytes = 16 * 1024;
     // Serve HTTPS and WSS only (every connection starts with a TLS handshake); null: plain
     // HTTP and WS. See transport/server_tls.hpp for a context with safe settings.
