@@ -24,6 +24,7 @@
 #include <functional>
 #include <sstream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -76,6 +77,9 @@ struct serve_options {
     std::size_t max_connections = 10000;   // 0: no limit
     std::size_t max_connections_per_ip = 0;  // 0: no limit (behind a proxy every client shares its address)
     unsigned request_timeout_ms = 10000;
+    std::vector<std::string> allowed_origins;  // --allowed-origin: others are refused (403)
+    std::string metrics_listen;                // HOST:PORT serving /metrics instead of the main port
+    std::string metrics_token;                 // /metrics needs "Authorization: Bearer TOKEN"
     bool quiet = false;
     bool verbose = false;
 };
@@ -138,6 +142,24 @@ bool parse_transports(const std::string& list, sio::engine::server_options& eo) 
     return eo.allow_polling || eo.allow_websocket;
 }
 
+// "HOST:PORT" or "[V6]:PORT" as an endpoint; nullopt when it is neither.
+std::optional<asio::ip::tcp::endpoint> parse_host_port(const std::string& text) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return std::nullopt;
+    std::string host = text.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(host, ec);
+    if (ec) return std::nullopt;
+    unsigned port = 0;
+    for (const char c : text.substr(colon + 1)) {
+        if (c < '0' || c > '9' || port > 65535) return std::nullopt;
+        port = port * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (port > 65535) return std::nullopt;
+    return asio::ip::tcp::endpoint{address, static_cast<unsigned short>(port)};
+}
+
 // Each connection is a descriptor: raise the soft limit toward the hard one so that
 // --max-connections, not the descriptor limit, is what refuses clients; warn when it cannot.
 void raise_descriptor_limit(std::size_t max_connections, sio::serve::log_sink& log) {
@@ -187,6 +209,7 @@ int run_serve(const serve_options& options) {
     eo.session.ping_timeout = std::chrono::milliseconds(options.ping_timeout_ms);
     eo.session.max_payload = options.max_payload;
     eo.cors_origins = options.cors_origins;
+    eo.allowed_origins = options.allowed_origins;
     eo.max_connections = options.max_connections;
     eo.max_connections_per_ip = options.max_connections_per_ip;
     eo.request_timeout = std::chrono::milliseconds(options.request_timeout_ms);
@@ -231,9 +254,37 @@ int run_serve(const serve_options& options) {
         }
         *client_js = std::move(text).str();
     }
+    std::optional<asio::ip::tcp::endpoint> metrics_endpoint;
+    if (!options.metrics_listen.empty()) {
+        metrics_endpoint = parse_host_port(options.metrics_listen);
+        if (!metrics_endpoint)
+            return usage_error(info, fmt::format("--metrics-listen '{}': use HOST:PORT, e.g. 127.0.0.1:9100",
+                                                 options.metrics_listen));
+    }
+    const sio::serve::metrics_access here{!metrics_endpoint, options.metrics_token};
     engine->set_http_handler(sio::serve::ops_http_handler(
         [client_js](const http::request<http::string_body>& req) { return serve_page(req, *client_js); },
-        engine, io));
+        engine, io, here));
+    // --metrics-listen: /metrics and /healthz on a listener of their own (no Engine.IO there).
+    std::shared_ptr<sio::engine::server> metrics_server;
+    if (metrics_endpoint) {
+        sio::engine::server_options mo;
+        mo.allow_polling = mo.allow_websocket = false;
+        mo.tls = eo.tls;
+        metrics_server = sio::engine::server::create(ioc.get_executor(), mo);
+        metrics_server->set_http_handler(sio::serve::ops_http_handler(
+            [](const http::request<http::string_body>& req) {
+                return respond(req, http::status::not_found, "text/plain; charset=utf-8",
+                               "this listener serves /metrics and /healthz only\n");
+            },
+            engine, io, {true, options.metrics_token}));
+        ec = metrics_server->listen(*metrics_endpoint);
+        if (ec) {
+            fmt::print(stderr, "{}: cannot listen on {} (--metrics-listen): {}\n", info.name,
+                       options.metrics_listen, ec.message());
+            return exit_failure;
+        }
+    }
 
     std::vector<std::string> names{"/"};
     for (const auto& n : options.namespaces) {
@@ -287,6 +338,12 @@ int run_serve(const serve_options& options) {
                fmt::format("listening on {} (path {}, namespaces {}, {} thread{})", url, eo.path, nsp_list,
                            threads, threads == 1 ? "" : "s"),
                {{"url", url}});
+    if (metrics_server) {
+        const auto mep = metrics_server->local_endpoint();
+        const std::string mhost = mep.address().is_v6() ? "[" + mep.address().to_string() + "]" : mep.address().to_string();
+        const auto murl = fmt::format("{}://{}:{}/metrics", eo.tls ? "https" : "http", mhost, mep.port());
+        log.notice("metrics", fmt::format("metrics on {}", murl), {{"url", murl}});
+    }
 
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     asio::steady_timer grace(ioc);
@@ -376,6 +433,13 @@ int main(int argc, char* argv[]) {
          "open connections from one address; more are answered 503 (0: no limit)")
         ("request-timeout", po::value(&options.request_timeout_ms)->default_value(options.request_timeout_ms),
          "milliseconds a client has to send a request's headers and body, or finish a WebSocket handshake")
+        ("allowed-origin", po::value(&options.allowed_origins)->composing(),
+         "serve only requests from this browser origin, WebSocket upgrades included; others get 403 "
+         "(repeatable; default: any)")
+        ("metrics-listen", po::value(&options.metrics_listen),
+         "HOST:PORT serving /metrics (and /healthz) instead of the main port")
+        ("metrics-token", po::value(&options.metrics_token),
+         "/metrics needs the header 'Authorization: Bearer TOKEN'")
         ("quiet,q", po::bool_switch(&options.quiet), "log errors only")
         ("verbose,v", po::bool_switch(&options.verbose), "log debug details too (every refused request)");
     cmd.visible.add(serve);

@@ -1,5 +1,7 @@
 #include "ops.hpp"
 
+#include <openssl/crypto.h>
+
 #include <sio/codec/json.hpp>
 
 #include <boost/beast/http.hpp>
@@ -220,8 +222,8 @@ std::string render_metrics(const engine::server& engine, const sio::server& io) 
 }
 
 engine::http_handler ops_http_handler(engine::http_handler next, std::weak_ptr<engine::server> engine,
-                                      std::weak_ptr<sio::server> io) {
-    return [next = std::move(next), engine = std::move(engine), io = std::move(io)](
+                                      std::weak_ptr<sio::server> io, metrics_access access) {
+    return [next = std::move(next), engine = std::move(engine), io = std::move(io), access = std::move(access)](
                const http::request<http::string_body>& req) -> http::response<http::string_body> {
         std::string_view target = req.target();
         target = target.substr(0, target.find('?'));
@@ -238,7 +240,20 @@ engine::http_handler ops_http_handler(engine::http_handler next, std::weak_ptr<e
         };
         if (get && (target == "/healthz" || target == "/health"))
             return reply("text/plain; charset=utf-8", "ok\n");
-        if (get && target == "/metrics") {
+        if (get && target == "/metrics" && access.here) {
+            if (!access.token.empty()) {
+                // Compared in constant time: the answer's timing must not reveal the token.
+                const std::string_view given = req[http::field::authorization];
+                const std::string expected = "Bearer " + access.token;
+                const bool ok = given.size() == expected.size() &&
+                                CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
+                if (!ok) {
+                    auto res = reply("text/plain; charset=utf-8", "/metrics needs Authorization: Bearer TOKEN (--metrics-token)\n");
+                    res.result(http::status::unauthorized);
+                    res.set(http::field::www_authenticate, "Bearer realm=\"sio-serve metrics\"");
+                    return res;
+                }
+            }
             auto e = engine.lock();
             auto s = io.lock();
             if (e && s) return reply("text/plain; version=0.0.4; charset=utf-8", render_metrics(*e, *s));

@@ -64,8 +64,12 @@ std::string render_metrics(const engine::server& engine, const sio::server& io);
 
 // Answers /healthz (and its older alias /health) and /metrics; hands anything else to `next`.
 // The servers are held weakly: the handler lives inside the engine server.
+struct metrics_access {
+    bool here = true;   // false: /metrics is served on another listener (--metrics-listen)
+    std::string token;  // non-empty: /metrics needs "Authorization: Bearer TOKEN"
+};
 engine::http_handler ops_http_handler(engine::http_handler next, std::weak_ptr<engine::server> engine,
-                                      std::weak_ptr<sio::server> io);
+                                      std::weak_ptr<sio::server> io, metrics_access metrics = {});
 
 // On SIGINT or SIGTERM (as set up in `signals`): stop accepting, send DISCONNECT to every socket
 // and close its session ("forced server close"), wait until every session and connection has
