@@ -177,7 +177,7 @@ std::string format_json(const record& r) {
     json o = json::object();
     o["ts"] = std::chrono::duration_cast<std::chrono::milliseconds>(r.ts.time_since_epoch()).count();
     o["dir"] = r.dir;
-    o["nsp"] = r.nsp;
+    o["nsp"] = r.nsp.empty() ? json(nullptr) : json(r.nsp);
     o["type"] = r.type;
     o["event"] = r.event ? json(*r.event) : json(nullptr);
     o["args"] = r.args.is_array() ? portable(r.args) : json::array({portable(r.args)});
@@ -195,8 +195,10 @@ std::string format_human(const record& r, bool color) {
         line += paint(bad ? red : yellow, "-- " + neutralize(r.text), color);
         return line;
     }
-    line += paint(cyan, neutralize(r.nsp), color);
-    line += ' ';
+    if (!r.nsp.empty()) {
+        line += paint(cyan, neutralize(r.nsp), color);
+        line += ' ';
+    }
     line += r.dir == "in" ? "<-" : "->";
     line += ' ';
     if (r.type == "event") {

@@ -31,8 +31,10 @@ std::string render_json(const json& value, bool color);
 struct record {
     std::chrono::system_clock::time_point ts = std::chrono::system_clock::now();
     std::string dir = "info";       // "in", "out", "info"
-    std::string nsp = "/";
-    std::string type = "event";     // event, ack, connect, connect_error, disconnect, reconnect, error, message
+    std::string nsp = "/";          // empty (raw WebSocket): null
+    // event, ack, connect, connect_error, disconnect, reconnect, error; raw mode: message;
+    // with --show-ping: ping, pong
+    std::string type = "event";
     std::optional<std::string> event;
     json args = json::array();
     std::optional<std::uint64_t> id;
