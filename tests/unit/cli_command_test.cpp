@@ -173,6 +173,11 @@ TEST(cli_command, raw_decodes_the_packet_as_written) {
     EXPECT_EQ(c.packet->nsp, "/admin");
     EXPECT_EQ(c.packet->id, 7u);
     EXPECT_EQ(*c.packet->data, json::parse(R"(["hi",{"a":1}])"));
+    EXPECT_EQ(c.nsp, "/admin");
+    // Without a namespace in the packet the REPL sends it on the current one.
+    EXPECT_EQ(parsed(R"(raw 2["hi"])").nsp, "");
+    // Attachments cannot be typed: binary packets are refused.
+    EXPECT_NE(refused(R"(raw 51-["bin",{"_placeholder":true,"num":0}])").find("not a Socket.IO packet"), std::string::npos);
     EXPECT_NE(refused("raw").find("needs a packet"), std::string::npos);
     EXPECT_NE(refused("raw 9x").find("not a Socket.IO packet"), std::string::npos);
 }

@@ -56,6 +56,13 @@ struct line_editor::impl {
             stop = interrupted;
         }
         if (p) prompt = *p;
+        if (stop) {
+            // Leaves no half-drawn prompt behind.
+            std::string out = "\r\x1b[K";
+            for (const auto& l : lines) out += l + "\n";
+            write_all(out);
+            return false;
+        }
         if (!lines.empty() || p) {
             std::string out = "\r\x1b[K";
             for (const auto& l : lines) {

@@ -191,6 +191,12 @@ parse_result parse_command(std::string_view line) {
         if (!p) return fail(fmt::format("raw: not a Socket.IO packet: {}", p.err().reason));
         command c;
         c.kind = command_kind::raw;
+        // The namespace written in the packet, if any ("2/admin,[...]"); else the current one.
+        std::size_t at = 1;
+        while (at < rest.size() && rest[at] >= '0' && rest[at] <= '9') ++at;
+        if (at < rest.size() && rest[at] == '-') ++at;
+        else at = 1;
+        if (at < rest.size() && rest[at] == '/') c.nsp = p->nsp;
         c.packet = std::move(*p);
         return ok(std::move(c));
     }

@@ -41,7 +41,8 @@ struct command {
     json args = json::array();     // emit
     bool ack = false;              // emit: ask for an acknowledgement
     std::optional<std::chrono::milliseconds> ack_timeout;  // emit --ack=TIMEOUT / "ack": "2s"
-    std::string nsp;               // ns; emit from NDJSON ("nsp"); empty: the current namespace
+    // ns; emit from NDJSON ("nsp"); raw when the packet names one; empty: the current namespace
+    std::string nsp;
     std::optional<codec::socketio::packet> packet;  // raw
 };
 
