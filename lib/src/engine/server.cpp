@@ -1441,6 +1441,13 @@ asio::awaitable<void> accept_loop(core_ptr core) {
             co_await backoff.async_wait(tok);
             continue;
         }
+        // Engine.IO sends small frames back to back (a binary packet is a text frame and then
+        // its attachments): without TCP_NODELAY, Nagle holds the second one until the peer's
+        // delayed ACK, some 40 ms later.
+        {
+            error_code ignored;
+            sock.set_option(tcp::no_delay(true), ignored);
+        }
         // Limits: over one, the request is answered with 503; far over it (a flood), the
         // connection is not worth a descriptor for the length of a request.
         auto slot = std::make_shared<connection_slot>();
