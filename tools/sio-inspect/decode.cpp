@@ -1,4 +1,5 @@
 #include "decode.hpp"
+#include "traffic.hpp"
 
 #include <sio/codec/base64.hpp>
 #include <sio/codec/engine_io.hpp>
@@ -23,35 +24,6 @@ int hex_value(char c) {
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
-}
-
-std::string hex_dump(std::string_view bytes, std::size_t max = 64) {
-    std::string out;
-    for (std::size_t i = 0; i < bytes.size() && i < max; ++i) {
-        if (i != 0) out += ' ';
-        out += fmt::format("{:02x}", static_cast<unsigned char>(bytes[i]));
-    }
-    if (bytes.size() > max) out += fmt::format(" ... ({} bytes)", bytes.size());
-    return out;
-}
-
-// JSON for display: binary values as {"<binary>": "hex"} so nothing is hidden.
-json displayable(const json& v) {
-    if (v.is_binary()) {
-        const auto& b = v.get_binary();
-        return json{{"<binary>", hex_dump(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()))}};
-    }
-    if (v.is_array()) {
-        json out = json::array();
-        for (const auto& e : v) out.push_back(displayable(e));
-        return out;
-    }
-    if (v.is_object()) {
-        json out = json::object();
-        for (auto it = v.begin(); it != v.end(); ++it) out[it.key()] = displayable(it.value());
-        return out;
-    }
-    return v;
 }
 
 std::string dump(const json& v) { return displayable(v).dump(-1, ' ', false, json::error_handler_t::replace); }

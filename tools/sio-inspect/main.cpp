@@ -1,12 +1,14 @@
 // sio-inspect: handshake inspector, traffic decoder, decoding proxy and doctor.
 #include "common/cli.hpp"
 #include "decode.hpp"
+#include "proxy.hpp"
 
 #include <fmt/core.h>
 
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -21,13 +23,27 @@ constexpr tool_info info{"sio-inspect",
                          "Commands:\n"
                          "  decode [PACKET | -]  explain a raw Engine.IO/Socket.IO packet or polling\n"
                          "                       payload (\\x1e separates packets; - reads stdin)\n"
-                         "  handshake, watch, proxy, replay, doctor: not available in this version\n"};
+                         "  proxy --upstream URL [--listen HOST:PORT]\n"
+                         "                       a decoding man-in-the-middle: point clients at it, see\n"
+                         "                       every packet both ways decoded (--record FILE: NDJSON)\n"
+                         "  handshake, watch, replay, doctor: not available in this version\n"};
 
 struct inspect_options {
     std::string command;
     std::vector<std::string> args;
     sio::inspect::decode_options decode;
+    sio::inspect::proxy_options proxy;
+    bool no_color = false;
 };
+
+int run_proxy_command(inspect_options& options) {
+    if (!options.args.empty()) return usage_error(info, "proxy takes no arguments (use --upstream URL)");
+    if (options.proxy.upstream.empty()) return usage_error(info, "proxy needs --upstream URL (the real server)");
+    options.proxy.traffic.json = options.decode.json;
+    options.proxy.traffic.eio = options.decode.eio;
+    options.proxy.traffic.color = !options.no_color && !options.decode.json && isatty(STDOUT_FILENO) == 1;
+    return sio::inspect::run_proxy(options.proxy, std::cout, std::cerr);
+}
 
 int run_decode_command(inspect_options& options) {
     if (options.args.size() > 1) {
@@ -43,7 +59,8 @@ int run_decode_command(inspect_options& options) {
 
 int run_inspect(inspect_options& options) {
     if (options.command == "decode") return run_decode_command(options);
-    if (options.command == "handshake" || options.command == "watch" || options.command == "proxy" ||
+    if (options.command == "proxy") return run_proxy_command(options);
+    if (options.command == "handshake" || options.command == "watch" ||
         options.command == "replay" || options.command == "doctor") {
         fmt::print(stderr, "{}: '{}' is not available in this version\n", info.name, options.command);
         return exit_failure;
@@ -66,6 +83,18 @@ int main(int argc, char* argv[]) {
         ("json", po::bool_switch(&options.decode.json), "one JSON object per packet")
         ("engine-only", "do not decode message data as Socket.IO");
     cmd.visible.add(decode);
+    po::options_description proxy("proxy options (sio-inspect proxy --upstream URL)");
+    proxy.add_options()
+        ("upstream", po::value(&options.proxy.upstream), "the real server: http(s)://HOST:PORT or ws(s)://HOST:PORT")
+        ("listen", po::value(&options.proxy.listen)->default_value(options.proxy.listen),
+         "HOST:PORT clients connect to (port 0: any free port, printed on the first line)")
+        ("path", po::value(&options.proxy.path)->default_value(options.proxy.path), "Engine.IO path whose traffic is decoded")
+        ("record", po::value(&options.proxy.record_file), "write every packet to FILE as NDJSON (for replay)")
+        ("ca", po::value(&options.proxy.ca_file), "verify an https upstream against this PEM CA bundle")
+        ("insecure,k", po::bool_switch(&options.proxy.insecure), "do not verify an https upstream's certificate")
+        ("duration", po::value(&options.proxy.duration_s)->default_value(0), "stop after this many seconds (0: on SIGINT/SIGTERM)")
+        ("no-color", po::bool_switch(&options.no_color), "no colours, even on a terminal");
+    cmd.visible.add(proxy);
     cmd.hidden.add_options()
         ("command", po::value(&options.command)->required(), "subcommand")
         ("args", po::value(&options.args), "arguments of the subcommand");
