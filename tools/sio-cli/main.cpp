@@ -1,5 +1,5 @@
 // sio-cli: interactive and scriptable Socket.IO / WebSocket client
-#include "options.hpp"
+#include "sio-cli/core/options.hpp"
 #include "run.hpp"
 #include "common/cli.hpp"
 

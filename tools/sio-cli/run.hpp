@@ -2,7 +2,7 @@
 // commands on stdin) or raw WebSocket mode. Returns the exit code.
 #pragma once
 
-#include "options.hpp"
+#include "sio-cli/core/options.hpp"
 
 namespace sio::cli {
 

@@ -3,7 +3,7 @@
 // post_* only.
 #pragma once
 
-#include "options.hpp"
+#include "sio-cli/core/options.hpp"
 #include "printer.hpp"
 #include "sio-cli/core/completion.hpp"
 

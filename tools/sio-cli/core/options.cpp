@@ -1,4 +1,4 @@
-#include "options.hpp"
+#include "sio-cli/core/options.hpp"
 
 #include "sio-cli/core/command.hpp"
 #include "sio-cli/core/duration.hpp"
