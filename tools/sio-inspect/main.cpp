@@ -1,6 +1,7 @@
 // sio-inspect: handshake inspector, traffic decoder, decoding proxy and doctor.
 #include "common/cli.hpp"
 #include "decode.hpp"
+#include "handshake.hpp"
 #include "proxy.hpp"
 
 #include <fmt/core.h>
@@ -26,15 +27,43 @@ constexpr tool_info info{"sio-inspect",
                          "  proxy --upstream URL [--listen HOST:PORT]\n"
                          "                       a decoding man-in-the-middle: point clients at it, see\n"
                          "                       every packet both ways decoded (--record FILE: NDJSON)\n"
-                         "  handshake, watch, replay, doctor: not available in this version\n"};
+                         "  handshake URL        connect step by step and show every phase with its\n"
+                         "                       timing: DNS, TCP, TLS, Engine.IO open, CONNECT, WebSocket\n"
+                         "                       upgrade, probe, first ping\n"
+                         "  watch, replay, doctor: not available in this version\n"};
 
 struct inspect_options {
     std::string command;
     std::vector<std::string> args;
     sio::inspect::decode_options decode;
     sio::inspect::proxy_options proxy;
+    sio::inspect::net_options net;
     bool no_color = false;
+    bool no_ping = false;
 };
+
+int run_net_command(inspect_options& options, bool doctor) {
+    if (options.args.size() != 1) return usage_error(info, fmt::format("{} takes one URL", options.command));
+    auto& n = options.net;
+    n.url = options.args[0];
+    n.eio = options.decode.eio;
+    n.json = options.decode.json;
+    n.color = !options.no_color && !n.json && isatty(STDOUT_FILENO) == 1;
+    n.path = options.proxy.path;
+    n.tls.ca_file = options.proxy.ca_file;
+    n.tls.insecure = options.proxy.insecure;
+    n.wait_ping = !options.no_ping;
+    for (const auto& h : n.headers) {
+        if (h.find(':') == std::string::npos || h.front() == ':')
+            return usage_error(info, fmt::format("-H '{}': use 'Name: value'", h));
+    }
+    for (const auto& q : n.query) {
+        if (q.find('=') == std::string::npos || q.front() == '=') return usage_error(info, fmt::format("--query '{}': use key=value", q));
+    }
+    if (n.timeout_ms == 0) return usage_error(info, "--timeout must be positive");
+    (void)doctor;
+    return sio::inspect::run_handshake(n, std::cout, std::cerr);
+}
 
 int run_proxy_command(inspect_options& options) {
     if (!options.args.empty()) return usage_error(info, "proxy takes no arguments (use --upstream URL)");
@@ -60,7 +89,8 @@ int run_decode_command(inspect_options& options) {
 int run_inspect(inspect_options& options) {
     if (options.command == "decode") return run_decode_command(options);
     if (options.command == "proxy") return run_proxy_command(options);
-    if (options.command == "handshake" || options.command == "watch" ||
+    if (options.command == "handshake") return run_net_command(options, false);
+    if (options.command == "watch" ||
         options.command == "replay" || options.command == "doctor") {
         fmt::print(stderr, "{}: '{}' is not available in this version\n", info.name, options.command);
         return exit_failure;
@@ -95,6 +125,18 @@ int main(int argc, char* argv[]) {
         ("duration", po::value(&options.proxy.duration_s)->default_value(0), "stop after this many seconds (0: on SIGINT/SIGTERM)")
         ("no-color", po::bool_switch(&options.no_color), "no colours, even on a terminal");
     cmd.visible.add(proxy);
+    po::options_description net("handshake and doctor options (sio-inspect handshake|doctor URL)");
+    net.add_options()
+        ("transport", po::value(&options.net.transport)->default_value(options.net.transport),
+         "handshake: polling, websocket (direct) or upgrade (polling, then probe and upgrade)")
+        ("auth", po::value(&options.net.auth), "JSON object sent with the Socket.IO CONNECT")
+        ("namespace,n", po::value(&options.net.nsp), "namespace to connect to (default: the URL's path, or /)")
+        ("header,H", po::value(&options.net.headers)->composing(), "extra request header 'Name: value' (repeatable)")
+        ("query", po::value(&options.net.query)->composing(), "extra query parameter key=value (repeatable)")
+        ("origin", po::value(&options.net.origin), "doctor: check that browsers on this origin are allowed (CORS)")
+        ("timeout", po::value(&options.net.timeout_ms)->default_value(options.net.timeout_ms), "milliseconds allowed per step")
+        ("no-ping", po::bool_switch(&options.no_ping), "handshake: do not wait for the first heartbeat");
+    cmd.visible.add(net);
     cmd.hidden.add_options()
         ("command", po::value(&options.command)->required(), "subcommand")
         ("args", po::value(&options.args), "arguments of the subcommand");

@@ -1,0 +1,359 @@
+#include "probe.hpp"
+
+#include <sio/codec/base64.hpp>
+#include <sio/version.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+#include <fmt/core.h>
+#include <openssl/bio.h>
+#include <openssl/sha.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+namespace sio::inspect {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto tok = asio::as_tuple(asio::use_awaitable);
+using clock_type = std::chrono::steady_clock;
+
+ms since(clock_type::time_point t) { return clock_type::now() - t; }
+
+std::string name_text(const X509_NAME* name) {
+    BIO* bio = BIO_new(BIO_s_mem());
+    X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    std::string out(data, static_cast<std::size_t>(n));
+    BIO_free(bio);
+    return out;
+}
+
+std::string time_text(const ASN1_TIME* t) {
+    BIO* bio = BIO_new(BIO_s_mem());
+    ASN1_TIME_print(bio, t);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    std::string out(data, static_cast<std::size_t>(n));
+    BIO_free(bio);
+    return out;
+}
+
+certificate_info describe(X509* cert) {
+    certificate_info c;
+    c.subject = name_text(X509_get_subject_name(cert));
+    c.issuer = name_text(X509_get_issuer_name(cert));
+    c.not_before = time_text(X509_get0_notBefore(cert));
+    c.not_after = time_text(X509_get0_notAfter(cert));
+    c.expired = X509_cmp_current_time(X509_get0_notAfter(cert)) < 0;
+    c.not_yet_valid = X509_cmp_current_time(X509_get0_notBefore(cert)) > 0;
+    c.self_signed = X509_check_issued(cert, cert) == X509_V_OK;
+    return c;
+}
+
+bool is_ip(const std::string& host) {
+    error_code ec;
+    asio::ip::make_address(host, ec);
+    return !ec;
+}
+
+}  // namespace
+
+std::optional<target> parse_target(const std::string& url, std::string& why) {
+    target t;
+    std::string_view rest = url;
+    const auto scheme_end = rest.find("://");
+    if (scheme_end == std::string_view::npos) {
+        why = "no scheme (use http://HOST:PORT, https://, ws:// or wss://)";
+        return std::nullopt;
+    }
+    t.scheme = std::string{rest.substr(0, scheme_end)};
+    if (t.scheme == "https" || t.scheme == "wss") t.tls = true;
+    else if (t.scheme != "http" && t.scheme != "ws") {
+        why = fmt::format("scheme '{}' (use http, https, ws or wss)", t.scheme);
+        return std::nullopt;
+    }
+    rest.remove_prefix(scheme_end + 3);
+    const auto authority = rest.substr(0, rest.find_first_of("/?#"));
+    rest.remove_prefix(authority.size());
+    if (authority.empty() || authority.find('@') != std::string_view::npos) {
+        why = authority.empty() ? "no host" : "user information in the URL is not supported";
+        return std::nullopt;
+    }
+    if (authority.front() == '[') {
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) {
+            why = "unterminated [IPv6] host";
+            return std::nullopt;
+        }
+        t.host = std::string{authority.substr(1, close - 1)};
+        if (close + 1 < authority.size()) {
+            if (authority[close + 1] != ':') {
+                why = "garbage after the [IPv6] host";
+                return std::nullopt;
+            }
+            t.port = std::string{authority.substr(close + 2)};
+        }
+    } else {
+        const auto colon = authority.rfind(':');
+        t.host = std::string{authority.substr(0, colon)};
+        if (colon != std::string_view::npos) t.port = std::string{authority.substr(colon + 1)};
+    }
+    if (t.port.empty()) t.port = t.tls ? "443" : "80";
+    if (t.host.empty() || t.port.size() > 5 || t.port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(t.port) > 65535 || std::stoul(t.port) == 0) {
+        why = "bad host or port";
+        return std::nullopt;
+    }
+    t.host_header = std::string{authority};
+    const auto path = rest.substr(0, rest.find_first_of("?#"));
+    if (!path.empty() && path != "/") t.nsp = std::string{path};
+    if (const auto q = rest.find('?'); q != std::string_view::npos) {
+        t.query = std::string{rest.substr(q + 1, rest.find('#', q) == std::string_view::npos ? std::string_view::npos
+                                                                                           : rest.find('#', q) - q - 1)};
+    }
+    return t;
+}
+
+probe_connection::probe_connection(target t, std::variant<plain_stream, tls_stream> s)
+    : target_(std::move(t)), stream_(std::move(s)) {}
+probe_connection::~probe_connection() = default;
+
+beast::tcp_stream& probe_connection::lowest() {
+    return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); }, stream_);
+}
+
+asio::awaitable<std::unique_ptr<probe_connection>> probe_connection::open(const target& t, const tls_settings& s,
+                                                                          connect_report& report,
+                                                                          std::chrono::milliseconds timeout,
+                                                                          bool continue_unverified) {
+    auto ex = co_await asio::this_coro::executor;
+    tcp::resolver resolver{ex};
+    auto start = clock_type::now();
+    auto [rec, results] = co_await resolver.async_resolve(t.host, t.port, tok);
+    report.dns = since(start);
+    if (rec) {
+        report.failed_phase = "dns";
+        report.error = fmt::format("cannot resolve {}: {}", t.host, rec.message());
+        co_return nullptr;
+    }
+    for (const auto& r : results) report.addresses.push_back(r.endpoint().address().to_string());
+
+    beast::tcp_stream tcp_stream{ex};
+    tcp_stream.expires_after(timeout);
+    start = clock_type::now();
+    auto [cec, ep] = co_await tcp_stream.async_connect(results, tok);
+    report.tcp = since(start);
+    if (cec) {
+        report.failed_phase = "tcp";
+        report.error = cec == beast::error::timeout
+                           ? fmt::format("no answer from {}:{} within {} ms (a firewall dropping packets?)", t.host,
+                                         t.port, timeout.count())
+                           : fmt::format("cannot connect to {}:{}: {}", t.host, t.port, cec.message());
+        co_return nullptr;
+    }
+    report.connected_to = ep.address().to_string();
+    error_code ignored;
+    tcp_stream.socket().set_option(tcp::no_delay(true), ignored);
+    if (!t.tls) {
+        report.ok = true;
+        co_return std::unique_ptr<probe_connection>(
+            new probe_connection(t, std::variant<plain_stream, tls_stream>{std::in_place_type<plain_stream>, std::move(tcp_stream)}));
+    }
+
+    // TLS: the handshake itself never fails on verification (the chain is wanted either way);
+    // OpenSSL still verifies it, with the host name, and the result decides what happens next.
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    ctx->set_verify_mode(asio::ssl::verify_none);
+    error_code vec;
+    if (!s.ca_file.empty()) ctx->load_verify_file(s.ca_file, vec);
+    else ctx->set_default_verify_paths(vec);
+    if (vec) {
+        report.failed_phase = "tls";
+        report.error = fmt::format("cannot load the CA bundle {}: {}", s.ca_file.empty() ? "(system)" : s.ca_file, vec.message());
+        co_return nullptr;
+    }
+    std::variant<plain_stream, tls_stream> v{std::in_place_type<tls_stream>, std::move(tcp_stream), *ctx};
+    auto& ssl = std::get<tls_stream>(v);
+    SSL* native = ssl.native_handle();
+    if (!is_ip(t.host)) SSL_set_tlsext_host_name(native, t.host.c_str());
+    SSL_set1_host(native, t.host.c_str());
+    static constexpr unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    SSL_set_alpn_protos(native, alpn, sizeof alpn);
+    start = clock_type::now();
+    auto [hec] = co_await ssl.async_handshake(asio::ssl::stream_base::client, tok);
+    report.tls = since(start);
+    if (hec) {
+        report.failed_phase = "tls";
+        report.error = fmt::format("TLS handshake failed: {}", hec.message());
+        co_return nullptr;
+    }
+    tls_report tr;
+    tr.version = SSL_get_version(native);
+    tr.cipher = SSL_get_cipher_name(native);
+    const unsigned char* selected = nullptr;
+    unsigned selected_len = 0;
+    SSL_get0_alpn_selected(native, &selected, &selected_len);
+    tr.alpn.assign(reinterpret_cast<const char*>(selected), selected_len);
+    if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(native)) {
+        for (int i = 0; i < sk_X509_num(chain); ++i) tr.chain.push_back(describe(sk_X509_value(chain, i)));
+    }
+    if (X509* leaf = SSL_get1_peer_certificate(native)) {
+        tr.host_matches = is_ip(t.host) ? X509_check_ip_asc(leaf, t.host.c_str(), 0) == 1
+                                         : X509_check_host(leaf, t.host.c_str(), t.host.size(), 0, nullptr) == 1;
+        X509_free(leaf);
+    }
+    const long verify = SSL_get_verify_result(native);
+    tr.verified = verify == X509_V_OK;
+    if (!tr.verified) tr.verify_error = X509_verify_cert_error_string(verify);
+    report.tls_details = tr;
+    if (!tr.verified && !s.insecure && !continue_unverified) {
+        report.failed_phase = "tls";
+        report.error = fmt::format("the server's certificate is not trusted: {}", tr.verify_error);
+        co_return nullptr;
+    }
+    report.ok = true;
+    auto conn = std::unique_ptr<probe_connection>(new probe_connection(t, std::move(v)));
+    conn->context_ = std::move(ctx);
+    co_return conn;
+}
+
+asio::awaitable<probe_connection::exchange_result> probe_connection::exchange(http::request<http::string_body> req,
+                                                                             std::chrono::milliseconds timeout) {
+    exchange_result r;
+    req.set(http::field::host, target_.host_header);
+    if (req[http::field::user_agent].empty())
+        req.set(http::field::user_agent, fmt::format("sio-inspect/{}", sio::version_string));
+    req.prepare_payload();
+    const auto start = clock_type::now();
+    lowest().expires_after(timeout);
+    auto [wec, w] = co_await std::visit([&](auto& s) { return http::async_write(s, req, tok); }, stream_);
+    (void)w;
+    if (wec) {
+        r.error = "cannot send the request: " + wec.message();
+        co_return r;
+    }
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64u << 20);
+    if (req.method() == http::verb::head) parser.skip(true);
+    auto [rec, n] = co_await std::visit([&](auto& s) { return http::async_read(s, buffer_, parser, tok); }, stream_);
+    (void)n;
+    r.elapsed = since(start);
+    lowest().expires_never();
+    if (rec) {
+        r.error = rec == beast::error::timeout ? fmt::format("no answer within {} ms", timeout.count())
+                  : rec == http::error::end_of_stream ? "the server closed the connection without answering"
+                                                      : "no HTTP answer: " + rec.message();
+        co_return r;
+    }
+    r.response = parser.release();
+    r.ok = true;
+    co_return r;
+}
+
+asio::awaitable<probe_connection::upgrade_result> probe_connection::upgrade(
+    const std::string& target_path, const std::vector<std::pair<std::string, std::string>>& headers,
+    std::chrono::milliseconds timeout) {
+    upgrade_result r;
+    auto sent = std::make_shared<websocket::request_type>();
+    auto decorate = [sent, headers](websocket::request_type& req) {
+        req.set(http::field::user_agent, fmt::format("sio-inspect/{}", sio::version_string));
+        for (const auto& [k, v] : headers) req.set(k, v);
+        *sent = req;
+    };
+    if (std::holds_alternative<plain_stream>(stream_)) {
+        ws_ = std::make_unique<std::variant<websocket::stream<plain_stream>, websocket::stream<tls_stream>>>(
+            std::in_place_index<0>, std::move(std::get<plain_stream>(stream_)));
+    } else {
+        ws_ = std::make_unique<std::variant<websocket::stream<plain_stream>, websocket::stream<tls_stream>>>(
+            std::in_place_index<1>, std::move(std::get<tls_stream>(stream_)));
+    }
+    websocket::response_type res;
+    const auto start = clock_type::now();
+    auto [ec] = co_await std::visit(
+        [&](auto& ws) {
+            ws.set_option(websocket::stream_base::decorator(decorate));
+            ws.read_message_max(64u << 20);
+            beast::get_lowest_layer(ws).expires_after(timeout);
+            return ws.async_handshake(res, target_.host_header, target_path, tok);
+        },
+        *ws_);
+    r.elapsed = since(start);
+    std::visit([](auto& ws) { beast::get_lowest_layer(ws).expires_never(); }, *ws_);
+    r.request = *sent;
+    r.response = std::move(res);
+    const std::string key{r.request[http::field::sec_websocket_key]};
+    if (!key.empty()) {
+        const std::string input = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+        unsigned char digest[SHA_DIGEST_LENGTH];
+        SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+        r.expected_accept = codec::base64_encode(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
+        r.accept_matches = r.response[http::field::sec_websocket_accept] == r.expected_accept;
+    }
+    if (ec) {
+        r.error = r.response.result_int() != 0 && r.response.result() != http::status::switching_protocols
+                      ? fmt::format("the server answered HTTP {} instead of 101", r.response.result_int())
+                      : "WebSocket handshake failed: " + ec.message();
+        co_return r;
+    }
+    r.ok = true;
+    co_return r;
+}
+
+asio::awaitable<probe_connection::frame> probe_connection::read_frame(std::chrono::milliseconds timeout) {
+    frame f;
+    if (!ws_) {
+        f.error = "not a WebSocket";
+        co_return f;
+    }
+    beast::flat_buffer buffer;
+    const auto start = clock_type::now();
+    auto [ec, n] = co_await std::visit(
+        [&](auto& ws) {
+            beast::get_lowest_layer(ws).expires_after(timeout);
+            return ws.async_read(buffer, tok);
+        },
+        *ws_);
+    (void)n;
+    f.elapsed = since(start);
+    if (ec) {
+        f.error = ec == beast::error::timeout ? fmt::format("nothing within {} ms", timeout.count())
+                  : ec == websocket::error::closed ? "the server closed the WebSocket"
+                                                   : ec.message();
+        co_return f;
+    }
+    std::visit([](auto& ws) { beast::get_lowest_layer(ws).expires_never(); }, *ws_);
+    f.binary = std::visit([](auto& ws) { return ws.got_binary(); }, *ws_);
+    f.data = beast::buffers_to_string(buffer.data());
+    f.ok = true;
+    co_return f;
+}
+
+asio::awaitable<std::string> probe_connection::write_frame(const std::string& data, bool binary) {
+    if (!ws_) co_return "not a WebSocket";
+    auto [ec, n] = co_await std::visit(
+        [&](auto& ws) {
+            ws.binary(binary);
+            return ws.async_write(asio::buffer(data), tok);
+        },
+        *ws_);
+    (void)n;
+    co_return ec ? ec.message() : std::string{};
+}
+
+}  // namespace sio::inspect
