@@ -1,5 +1,6 @@
 #include "handshake.hpp"
 
+#include "engine_steps.hpp"
 #include "traffic.hpp"
 
 #include <sio/codec/engine_io.hpp>
@@ -111,6 +112,33 @@ std::string sio_connect_text(const net_options& o, const std::string& nsp, std::
     return sp::encode(p, o.eio == 3 ? sp::protocol::v4 : sp::protocol::v5).text;
 }
 
+// The Socket.IO answer to CONNECT among `packets`: true when found (`ok` tells which).
+bool connect_answer(const net_options& o, const std::string& nsp, const std::vector<eio::packet>& packets, bool& ok,
+                    json& data) {
+    for (const auto& p : packets) {
+        if (p.type != eio::packet_type::message || p.binary) continue;
+        auto sp_packet = sp::decode_text(p.data, {o.eio == 3 ? sp::protocol::v4 : sp::protocol::v5});
+        if (!sp_packet || sp_packet->nsp != nsp) continue;
+        if (sp_packet->type == sp::packet_type::connect) {
+            ok = true;
+            data = sp_packet->data.value_or(json::object());
+            return true;
+        }
+        if (sp_packet->type == sp::packet_type::connect_error) {
+            ok = false;
+            data = sp_packet->data.value_or(json(nullptr));
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string connect_error_message(const json& data) {
+    if (data.is_object() && data.contains("message") && data["message"].is_string()) return data["message"].get<std::string>();
+    if (data.is_string()) return data.get<std::string>();
+    return data.dump();
+}
+
 }  // namespace detail
 
 using namespace detail;
@@ -212,33 +240,6 @@ json open_json(const eio::handshake& h) {
     json j{{"sid", h.sid}, {"upgrades", h.upgrades}, {"pingInterval", h.ping_interval_ms}, {"pingTimeout", h.ping_timeout_ms}};
     if (h.max_payload) j["maxPayload"] = *h.max_payload;
     return j;
-}
-
-// The Socket.IO answer to CONNECT among `packets`: true when found (`ok` tells which).
-bool connect_answer(const net_options& o, const std::string& nsp, const std::vector<eio::packet>& packets, bool& ok,
-                    json& data) {
-    for (const auto& p : packets) {
-        if (p.type != eio::packet_type::message || p.binary) continue;
-        auto sp_packet = sp::decode_text(p.data, {o.eio == 3 ? sp::protocol::v4 : sp::protocol::v5});
-        if (!sp_packet || sp_packet->nsp != nsp) continue;
-        if (sp_packet->type == sp::packet_type::connect) {
-            ok = true;
-            data = sp_packet->data.value_or(json::object());
-            return true;
-        }
-        if (sp_packet->type == sp::packet_type::connect_error) {
-            ok = false;
-            data = sp_packet->data.value_or(json(nullptr));
-            return true;
-        }
-    }
-    return false;
-}
-
-std::string connect_error_message(const json& data) {
-    if (data.is_object() && data.contains("message") && data["message"].is_string()) return data["message"].get<std::string>();
-    if (data.is_string()) return data.get<std::string>();
-    return data.dump();
 }
 
 asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) {

@@ -40,6 +40,7 @@ enum inspect_exit : int {
 };
 
 int run_handshake(const net_options& options, std::ostream& out, std::ostream& err);
+int run_doctor(const net_options& options, std::ostream& out, std::ostream& err);
 
 
 }  // namespace sio::inspect

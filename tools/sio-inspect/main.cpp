@@ -30,7 +30,9 @@ constexpr tool_info info{"sio-inspect",
                          "  handshake URL        connect step by step and show every phase with its\n"
                          "                       timing: DNS, TCP, TLS, Engine.IO open, CONNECT, WebSocket\n"
                          "                       upgrade, probe, first ping\n"
-                         "  watch, replay, doctor: not available in this version\n"};
+                         "  doctor URL           run the checks of the Socket.IO troubleshooting guide:\n"
+                         "                       say what is wrong, what it means and how to fix it\n"
+                         "  watch, replay: not available in this version\n"};
 
 struct inspect_options {
     std::string command;
@@ -61,8 +63,7 @@ int run_net_command(inspect_options& options, bool doctor) {
         if (q.find('=') == std::string::npos || q.front() == '=') return usage_error(info, fmt::format("--query '{}': use key=value", q));
     }
     if (n.timeout_ms == 0) return usage_error(info, "--timeout must be positive");
-    (void)doctor;
-    return sio::inspect::run_handshake(n, std::cout, std::cerr);
+    return doctor ? sio::inspect::run_doctor(n, std::cout, std::cerr) : sio::inspect::run_handshake(n, std::cout, std::cerr);
 }
 
 int run_proxy_command(inspect_options& options) {
@@ -90,8 +91,8 @@ int run_inspect(inspect_options& options) {
     if (options.command == "decode") return run_decode_command(options);
     if (options.command == "proxy") return run_proxy_command(options);
     if (options.command == "handshake") return run_net_command(options, false);
-    if (options.command == "watch" ||
-        options.command == "replay" || options.command == "doctor") {
+    if (options.command == "doctor") return run_net_command(options, true);
+    if (options.command == "watch" || options.command == "replay") {
         fmt::print(stderr, "{}: '{}' is not available in this version\n", info.name, options.command);
         return exit_failure;
     }
