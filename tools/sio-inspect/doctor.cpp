@@ -391,21 +391,7 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
 }  // namespace
 
 int run_doctor(const net_options& options, std::ostream& out, std::ostream& err) {
-    std::string why;
-    auto t = parse_target(options.url, why);
-    if (!t) {
-        err << "sio-inspect: URL '" << options.url << "': " << why << "\n";
-        return inspect_usage;
-    }
-    asio::io_context ioc;
-    auto result = asio::co_spawn(ioc, doctor_flow(options, *t, out), asio::use_future);
-    ioc.run();
-    try {
-        return result.get();
-    } catch (const std::exception& e) {
-        err << "sio-inspect: " << e.what() << "\n";
-        return inspect_runtime;
-    }
+    return run_flow(options, err, [&out](net_options o, target t) { return doctor_flow(std::move(o), std::move(t), out); });
 }
 
 }  // namespace sio::inspect

@@ -10,6 +10,10 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,5 +38,9 @@ std::string sio_connect_text(const net_options& o, const std::string& nsp, std::
 bool connect_answer(const net_options& o, const std::string& nsp, const std::vector<codec::eio::packet>& packets,
                     bool& ok, codec::json& data);
 std::string connect_error_message(const codec::json& data);
+
+// Parses options.url and runs `flow` on a fresh io_context; its result is the exit status.
+int run_flow(const net_options& options, std::ostream& err,
+             const std::function<boost::asio::awaitable<int>(net_options, target)>& flow);
 
 }  // namespace sio::inspect::detail

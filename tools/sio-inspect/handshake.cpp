@@ -139,6 +139,25 @@ std::string connect_error_message(const json& data) {
     return data.dump();
 }
 
+int run_flow(const net_options& options, std::ostream& err,
+             const std::function<asio::awaitable<int>(net_options, target)>& flow) {
+    std::string why;
+    auto t = parse_target(options.url, why);
+    if (!t) {
+        err << "sio-inspect: URL '" << options.url << "': " << why << "\n";
+        return inspect_usage;
+    }
+    asio::io_context ioc;
+    auto result = asio::co_spawn(ioc, flow(options, *t), asio::use_future);
+    ioc.run();
+    try {
+        return result.get();
+    } catch (const std::exception& e) {
+        err << "sio-inspect: " << e.what() << "\n";
+        return inspect_runtime;
+    }
+}
+
 }  // namespace detail
 
 using namespace detail;
@@ -468,25 +487,11 @@ asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) 
 }  // namespace
 
 int run_handshake(const net_options& options, std::ostream& out, std::ostream& err) {
-    std::string why;
-    auto t = parse_target(options.url, why);
-    if (!t) {
-        err << "sio-inspect: URL '" << options.url << "': " << why << "\n";
-        return inspect_usage;
-    }
     if (options.transport != "polling" && options.transport != "websocket" && options.transport != "upgrade") {
         err << "sio-inspect: --transport '" << options.transport << "': use polling, websocket or upgrade\n";
         return inspect_usage;
     }
-    asio::io_context ioc;
-    auto result = asio::co_spawn(ioc, handshake_flow(options, *t, out), asio::use_future);
-    ioc.run();
-    try {
-        return result.get();
-    } catch (const std::exception& e) {
-        err << "sio-inspect: " << e.what() << "\n";
-        return inspect_runtime;
-    }
+    return run_flow(options, err, [&out](net_options o, target t) { return handshake_flow(std::move(o), std::move(t), out); });
 }
 
 }  // namespace sio::inspect

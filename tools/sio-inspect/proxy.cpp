@@ -1,5 +1,7 @@
 #include "proxy.hpp"
 
+#include "probe.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -43,57 +45,6 @@ namespace {
 constexpr auto tok = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint64_t body_limit = 256u << 20;  // the proxy must not be stricter than servers
 
-struct upstream_url {
-    bool tls = false;
-    std::string host;
-    std::string port;
-    std::string host_header;  // host[:port] as the upstream expects it in Host
-};
-
-// http://, https://, ws://, wss:// with a host and an optional port; the path is ignored (the
-// client's request targets are forwarded as they are).
-std::optional<upstream_url> parse_upstream(const std::string& url, std::string& why) {
-    upstream_url u;
-    std::string_view rest = url;
-    const auto scheme_end = rest.find("://");
-    if (scheme_end == std::string_view::npos) {
-        why = "no scheme (use http://HOST:PORT or https://HOST:PORT)";
-        return std::nullopt;
-    }
-    const auto scheme = rest.substr(0, scheme_end);
-    if (scheme == "https" || scheme == "wss") u.tls = true;
-    else if (scheme != "http" && scheme != "ws") {
-        why = fmt::format("scheme '{}' (use http, https, ws or wss)", scheme);
-        return std::nullopt;
-    }
-    rest.remove_prefix(scheme_end + 3);
-    const auto authority = rest.substr(0, rest.find_first_of("/?#"));
-    if (authority.empty()) {
-        why = "no host";
-        return std::nullopt;
-    }
-    if (authority.front() == '[') {
-        const auto close = authority.find(']');
-        if (close == std::string_view::npos) {
-            why = "unterminated [IPv6] host";
-            return std::nullopt;
-        }
-        u.host = std::string{authority.substr(1, close - 1)};
-        if (close + 1 < authority.size() && authority[close + 1] == ':') u.port = std::string{authority.substr(close + 2)};
-    } else {
-        const auto colon = authority.rfind(':');
-        u.host = std::string{authority.substr(0, colon)};
-        if (colon != std::string_view::npos) u.port = std::string{authority.substr(colon + 1)};
-    }
-    if (u.port.empty()) u.port = u.tls ? "443" : "80";
-    if (u.host.empty() || u.port.find_first_not_of("0123456789") != std::string::npos) {
-        why = "bad host or port";
-        return std::nullopt;
-    }
-    u.host_header = std::string{authority};
-    return u;
-}
-
 bool hop_by_hop(http::field f, std::string_view name) {
     switch (f) {
     case http::field::connection:
@@ -136,7 +87,7 @@ std::string query_value(std::string_view target, std::string_view key) {
 
 struct shared_state {
     proxy_options options;
-    upstream_url upstream;
+    target upstream;
     asio::ssl::context tls{asio::ssl::context::tls_client};
     traffic_log* log = nullptr;
     std::ostream* err = nullptr;
@@ -434,7 +385,7 @@ int run_proxy(const proxy_options& options, std::ostream& out, std::ostream& err
     auto st = std::make_shared<shared_state>();
     st->options = options;
     std::string why;
-    auto upstream = parse_upstream(options.upstream, why);
+    auto upstream = parse_target(options.upstream, why);
     if (!upstream) {
         err << "sio-inspect: --upstream '" << options.upstream << "': " << why << "\n";
         return 2;

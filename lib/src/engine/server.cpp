@@ -1308,6 +1308,18 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
             core->connections.erase(id);
         }
     } guard{core, c->id};
+    // A connection refused before any request was read (TLS trouble), for the log.
+    const auto refuse = [&](unsigned status, std::string detail) {
+        server_event e;
+        e.type = server_event::kind::request_refused;
+        error_code aec;
+        const auto ep = c->socket().remote_endpoint(aec);
+        const std::string address = aec ? std::string{} : ep.address().to_string();
+        e.remote_address = address;
+        e.http_status = status;
+        e.detail = std::move(detail);
+        core->emit(e);
+    };
     try {
         if (auto* tls = std::get_if<tls_stream>(&c->stream)) {
             c->lowest().expires_after(core->options.request_timeout);
@@ -1315,15 +1327,7 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
             // shows why instead of an empty reply.
             auto [dec, is_tls] = co_await beast::async_detect_ssl(c->lowest(), c->buffer, tok);
             if (!dec && !is_tls) {
-                server_event e;
-                e.type = server_event::kind::request_refused;
-                error_code aec;
-                const auto ep = c->socket().remote_endpoint(aec);
-                const std::string address = aec ? std::string{} : ep.address().to_string();
-                e.remote_address = address;
-                e.http_status = 400;
-                e.detail = "plain HTTP request on the TLS port (use https:// or wss://)";
-                core->emit(e);
+                refuse(400, "plain HTTP request on the TLS port (use https:// or wss://)");
                 auto res = make_response(http::status::bad_request, 11, false,
                                          "This server speaks TLS only: use https:// or wss://\n",
                                          "text/plain; charset=utf-8");
@@ -1342,14 +1346,7 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
                 // A plain HTTP request, an old protocol version, a client refusing the
                 // certificate: say why, since the client often shows nothing useful.
                 server_metrics::add(core->metrics.tls_handshake_failures);
-                server_event e;
-                e.type = server_event::kind::request_refused;
-                error_code aec;
-                const auto ep = c->socket().remote_endpoint(aec);
-                const std::string address = aec ? std::string{} : ep.address().to_string();
-                e.remote_address = address;
-                e.detail = fmt::format("TLS handshake failed: {}", ec.message());
-                core->emit(e);
+                refuse(0, fmt::format("TLS handshake failed: {}", ec.message()));
             }
             if (ec) {
                 error_code ignored;
