@@ -1,0 +1,102 @@
+// Client side of layer 1: URLs, and a connected byte stream to a server (resolve, TCP, an
+// optional HTTP CONNECT proxy, optional TLS with verification and SNI).
+//
+// Everything here runs inside the caller's coroutine and strand; nothing is spawned. Failures
+// come back as a `failure` kind and a sentence for a person, never as exceptions.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace sio::transport {
+
+// Why a client connection failed or ended. The values match sio::client_errc one for one (the
+// Socket.IO layer turns one into the other), connect_error excepted, which is not a transport
+// matter.
+enum class failure : int {
+    none = 0,
+    bad_url,
+    resolve_failed,
+    connect_failed,
+    timeout,
+    tls_failed,
+    proxy_failed,
+    handshake_failed,
+    protocol_error,
+    ping_timeout,
+    transport_closed,
+};
+
+struct url {
+    std::string scheme;  // "http", "https", "ws" or "wss" (lower case)
+    bool secure = false; // https or wss
+    std::string host;    // without the brackets of an IPv6 literal
+    std::string port;    // always set: from the URL, else 80 / 443
+    std::string path;    // "/" when absent
+    std::string query;   // without the '?', still percent-encoded
+    std::string user;    // user info, percent-decoded (proxies)
+    std::string password;
+
+    // "host:port", with brackets around an IPv6 literal: the Host header and the CONNECT target.
+    std::string authority() const;
+    bool default_port() const;
+};
+
+// Parses an absolute http(s)/ws(s) URL. Fragments are dropped. Empty result and `error` set when
+// the scheme is another one, the host is missing, or the port is not a number 1-65535.
+std::optional<url> parse_url(std::string_view text, std::string& error);
+
+// application/x-www-form-urlencoded style escaping of a query key or value.
+std::string url_encode(std::string_view);
+
+struct tls_settings {
+    bool verify = true;
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+    std::string server_name;  // SNI and the name verified; default: the URL's host
+};
+
+// A TLS client context for these settings (TLS 1.2+, peer verified unless verify is off).
+// Null with `error` set when a file cannot be used.
+std::shared_ptr<boost::asio::ssl::context> make_client_tls_context(const tls_settings&, std::string& error);
+
+using plain_stream = boost::beast::tcp_stream;
+using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+using any_stream = std::variant<plain_stream, tls_stream>;
+
+struct connect_request {
+    url target;                                   // where to go (secure: TLS)
+    std::optional<url> proxy;                     // HTTP CONNECT proxy, if any
+    std::shared_ptr<boost::asio::ssl::context> tls;  // required when target.secure
+    std::string server_name;                      // empty: target.host
+    bool verify = true;
+    std::chrono::steady_clock::time_point deadline;
+};
+
+struct connect_result {
+    failure error = failure::none;
+    std::string message;             // set when error != none
+    std::unique_ptr<any_stream> stream;
+};
+
+// Resolves, connects (through the proxy when given), and runs the TLS handshake with SNI and
+// host name verification. The stream's timeout is left at `deadline`; callers reset it.
+boost::asio::awaitable<connect_result> connect(connect_request request);
+
+// The lowest layer of either alternative.
+plain_stream& lowest(any_stream&) noexcept;
+
+}  // namespace sio::transport

@@ -1,0 +1,318 @@
+// Client connections: URL parsing, resolve + TCP connect, HTTP CONNECT proxy, TLS handshake.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+#if defined(__clang__) && __clang_major__ < 15
+#pragma clang attribute push(__attribute__((no_sanitize("function"))), apply_to = function)
+#endif
+
+#include "sio/transport/client_connect.hpp"
+
+#include "sio/codec/base64.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace sio::transport {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto tok = asio::as_tuple(asio::use_awaitable);
+
+int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string percent_decode(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
+            hex_value(s[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+            i += 2;
+        } else {
+            out.push_back(s[i]);
+        }
+    }
+    return out;
+}
+
+bool is_ip_literal(const std::string& host) {
+    boost::system::error_code ec;
+    (void)asio::ip::make_address(host, ec);
+    return !ec;
+}
+
+std::string describe_tls_failure(tls_stream& s, const boost::system::error_code& ec) {
+    const long verify = SSL_get_verify_result(s.native_handle());
+    if (verify != X509_V_OK)
+        return std::string{"TLS certificate verification failed: "} + X509_verify_cert_error_string(verify);
+    return "TLS handshake failed: " + ec.message();
+}
+
+}  // namespace
+
+std::string url::authority() const {
+    const bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ":" + port;
+}
+
+bool url::default_port() const { return port == (secure ? "443" : "80"); }
+
+std::optional<url> parse_url(std::string_view text, std::string& error) {
+    url u;
+    const auto colon = text.find("://");
+    if (colon == std::string_view::npos) {
+        error = "not an absolute URL (expected http://, https://, ws:// or wss://): " + std::string{text};
+        return std::nullopt;
+    }
+    for (char c : text.substr(0, colon)) u.scheme.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    if (u.scheme == "http" || u.scheme == "ws") {
+        u.secure = false;
+    } else if (u.scheme == "https" || u.scheme == "wss") {
+        u.secure = true;
+    } else {
+        error = "unsupported URL scheme '" + u.scheme + "' (expected http, https, ws or wss)";
+        return std::nullopt;
+    }
+    std::string_view rest = text.substr(colon + 3);
+    if (const auto hash = rest.find('#'); hash != std::string_view::npos) rest = rest.substr(0, hash);
+    const auto auth_end = rest.find_first_of("/?");
+    std::string_view authority = rest.substr(0, auth_end);
+    std::string_view tail = auth_end == std::string_view::npos ? std::string_view{} : rest.substr(auth_end);
+    if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+        const auto info = authority.substr(0, at);
+        const auto sep = info.find(':');
+        u.user = percent_decode(info.substr(0, sep));
+        if (sep != std::string_view::npos) u.password = percent_decode(info.substr(sep + 1));
+        authority = authority.substr(at + 1);
+    }
+    std::string_view port;
+    if (!authority.empty() && authority.front() == '[') {
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) {
+            error = "unterminated IPv6 address in URL";
+            return std::nullopt;
+        }
+        u.host = std::string{authority.substr(1, close - 1)};
+        const auto after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') {
+                error = "unexpected text after the IPv6 address in URL";
+                return std::nullopt;
+            }
+            port = after.substr(1);
+        }
+    } else {
+        const auto sep = authority.rfind(':');
+        u.host = std::string{authority.substr(0, sep)};
+        if (sep != std::string_view::npos) port = authority.substr(sep + 1);
+    }
+    if (u.host.empty()) {
+        error = "URL has no host: " + std::string{text};
+        return std::nullopt;
+    }
+    if (port.empty()) {
+        u.port = u.secure ? "443" : "80";
+    } else {
+        if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+            std::stoul(std::string{port}) == 0 || std::stoul(std::string{port}) > 65535) {
+            error = "invalid port '" + std::string{port} + "' in URL";
+            return std::nullopt;
+        }
+        u.port = std::string{port};
+    }
+    const auto q = tail.find('?');
+    u.path = std::string{tail.substr(0, q)};
+    if (u.path.empty()) u.path = "/";
+    if (q != std::string_view::npos) u.query = std::string{tail.substr(q + 1)};
+    return u;
+}
+
+std::string url_encode(std::string_view s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out.push_back('%');
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
+        }
+    }
+    return out;
+}
+
+std::shared_ptr<asio::ssl::context> make_client_tls_context(const tls_settings& s, std::string& error) {
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1 | asio::ssl::context::no_compression);
+    boost::system::error_code ec;
+    if (!s.ca_file.empty()) {
+        ctx->load_verify_file(s.ca_file, ec);
+        if (ec) {
+            error = "cannot load CA file '" + s.ca_file + "': " + ec.message();
+            return nullptr;
+        }
+    } else if (s.verify) {
+        ctx->set_default_verify_paths(ec);
+        if (ec) {
+            error = "cannot load the system CA store: " + ec.message();
+            return nullptr;
+        }
+    }
+    if (!s.cert_file.empty() || !s.key_file.empty()) {
+        if (s.cert_file.empty() || s.key_file.empty()) {
+            error = "a client certificate needs both a certificate file and a key file";
+            return nullptr;
+        }
+        ctx->use_certificate_chain_file(s.cert_file, ec);
+        if (ec) {
+            error = "cannot load client certificate '" + s.cert_file + "': " + ec.message();
+            return nullptr;
+        }
+        ctx->use_private_key_file(s.key_file, asio::ssl::context::pem, ec);
+        if (ec) {
+            error = "cannot load client key '" + s.key_file + "': " + ec.message();
+            return nullptr;
+        }
+    }
+    ctx->set_verify_mode(s.verify ? asio::ssl::verify_peer : asio::ssl::verify_none);
+    return ctx;
+}
+
+plain_stream& lowest(any_stream& s) noexcept {
+    return std::visit([](auto& st) -> plain_stream& { return beast::get_lowest_layer(st); }, s);
+}
+
+asio::awaitable<connect_result> connect(connect_request req) {
+    connect_result out;
+    auto ex = co_await asio::this_coro::executor;
+    const url& hop = req.proxy ? *req.proxy : req.target;
+
+    // Resolve, bounded by the deadline.
+    tcp::resolver resolver{ex};
+    asio::steady_timer timer{ex};
+    timer.expires_at(req.deadline);
+    auto raced = co_await (resolver.async_resolve(hop.host, hop.port, tok) || timer.async_wait(tok));
+    if (raced.index() == 1) {
+        resolver.cancel();
+        out.error = failure::timeout;
+        out.message = "timed out resolving " + hop.host;
+        co_return out;
+    }
+    auto [rec, endpoints] = std::get<0>(std::move(raced));
+    if (rec) {
+        out.error = failure::resolve_failed;
+        out.message = "cannot resolve " + hop.host + ": " + rec.message();
+        co_return out;
+    }
+
+    plain_stream tcp_stream{ex};
+    tcp_stream.expires_at(req.deadline);
+    auto [cec, ep] = co_await tcp_stream.async_connect(endpoints, tok);
+    if (cec) {
+        out.error = cec == beast::error::timeout ? failure::timeout : failure::connect_failed;
+        out.message = (req.proxy ? "cannot connect to proxy " : "cannot connect to ") + hop.authority() + ": " +
+                      (cec == beast::error::timeout ? std::string{"timed out"} : cec.message());
+        co_return out;
+    }
+    tcp_stream.socket().set_option(tcp::no_delay(true), cec);
+
+    if (req.proxy) {
+        http::request<http::empty_body> creq{http::verb::connect, req.target.authority(), 11};
+        creq.set(http::field::host, req.target.authority());
+        if (!req.proxy->user.empty())
+            creq.set(http::field::proxy_authorization,
+                     "Basic " + codec::base64_encode(req.proxy->user + ":" + req.proxy->password));
+        auto [wec, wn] = co_await http::async_write(tcp_stream, creq, tok);
+        (void)wn;
+        beast::flat_buffer buf;
+        http::response_parser<http::empty_body> parser;
+        parser.skip(true);  // a CONNECT answer has no body to wait for
+        boost::system::error_code pec = wec;
+        if (!pec) {
+            auto [ec2, n2] = co_await http::async_read_header(tcp_stream, buf, parser, tok);
+            (void)n2;
+            pec = ec2;
+        }
+        if (pec) {
+            out.error = pec == beast::error::timeout ? failure::timeout : failure::proxy_failed;
+            out.message = "proxy " + req.proxy->authority() + " failed: " + pec.message();
+            co_return out;
+        }
+        const auto status = parser.get().result_int();
+        if (status / 100 != 2) {
+            out.error = failure::proxy_failed;
+            out.message = "proxy " + req.proxy->authority() + " refused CONNECT " + req.target.authority() + ": " +
+                          std::to_string(status) + " " + std::string{parser.get().reason()};
+            co_return out;
+        }
+        if (buf.size() != 0) {
+            out.error = failure::proxy_failed;
+            out.message = "proxy sent data before the tunnel was established";
+            co_return out;
+        }
+    }
+
+    if (!req.target.secure) {
+        out.stream = std::make_unique<any_stream>(std::in_place_type<plain_stream>, std::move(tcp_stream));
+        co_return out;
+    }
+
+    if (!req.tls) {
+        out.error = failure::tls_failed;
+        out.message = "no TLS context";
+        co_return out;
+    }
+    tls_stream tls{std::move(tcp_stream), *req.tls};
+    const std::string name = req.server_name.empty() ? req.target.host : req.server_name;
+    if (!is_ip_literal(name)) SSL_set_tlsext_host_name(tls.native_handle(), name.c_str());
+    if (req.verify) {
+        X509_VERIFY_PARAM* param = SSL_get0_param(tls.native_handle());
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        if (is_ip_literal(name))
+            X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+        else
+            X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
+    }
+    auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::client, tok);
+    if (hec) {
+        out.error = hec == beast::error::timeout ? failure::timeout : failure::tls_failed;
+        out.message = hec == beast::error::timeout ? "timed out in the TLS handshake with " + req.target.authority()
+                                                   : describe_tls_failure(tls, hec);
+        co_return out;
+    }
+    out.stream = std::make_unique<any_stream>(std::in_place_type<tls_stream>, std::move(tls));
+    co_return out;
+}
+
+}  // namespace sio::transport
