@@ -210,6 +210,7 @@ private:
     bool active_ = false;            // wants to be connected
     bool connected_local_ = false;   // strand's view of connected_
     std::deque<sp::packet> buffer_;  // emits waiting for a connection
+    std::deque<sp::packet> received_;  // events that came before our CONNECT answer (recovery)
     std::map<std::uint64_t, pending_ack> acks_;
     std::uint64_t next_ack_id_ = 0;
     std::optional<std::string> pid_;          // recovery: the server's private session id
@@ -806,6 +807,11 @@ void socket_impl::on_packet(sp::packet p, const std::string& engine_sid) {
         if (!pid_) last_offset_.reset();
         const bool was = connected_local_;
         set_connected(true, std::move(id));
+        // As the reference does: events received before the CONNECT answer (missed packets of a
+        // recovered session) first, then our buffered emits, then the connect handler.
+        auto early = std::move(received_);
+        received_.clear();
+        for (auto& e : early) handle_event(std::move(e));
         auto pending = std::move(buffer_);
         buffer_.clear();
         for (auto& b : pending) transmit(b);
@@ -836,7 +842,11 @@ void socket_impl::on_packet(sp::packet p, const std::string& engine_sid) {
 }
 
 void socket_impl::handle_event(sp::packet p) {
-    if (!connected_local_ || !p.data || !p.data->is_array() || p.data->empty()) return;
+    if (!p.data || !p.data->is_array() || p.data->empty()) return;
+    if (!connected_local_) {
+        if (active_ && received_.size() < max_buffered) received_.push_back(std::move(p));
+        return;
+    }
     json& all = *p.data;
     const std::string event = all[0].is_string() ? all[0].get<std::string>() : all[0].dump();
     json args = json::array();
@@ -879,6 +889,7 @@ void socket_impl::handle_ack(sp::packet p) {
 }
 
 void socket_impl::on_close(const std::string& reason) {
+    received_.clear();
     if (!connected_local_) return;
     set_connected(false, id());
     {
