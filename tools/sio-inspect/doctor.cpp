@@ -32,6 +32,8 @@ using dur = std::chrono::milliseconds;
 enum class level { ok, info, warn, fail };
 
 struct finding {
+    finding(std::string c, level l, std::string s, std::string m = {}, std::string f = {}, int exit_code = inspect_ok)
+        : check(std::move(c)), status(l), seen(std::move(s)), meaning(std::move(m)), fix(std::move(f)), code(exit_code) {}
     std::string check;
     level status = level::ok;
     std::string seen;
@@ -114,7 +116,7 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
     connect_report cr;
     auto conn = co_await probe_connection::open(t, o.tls, cr, timeout, true);
     if (!conn) {
-        finding f{"reachable", level::fail, cr.error, {}, {}, inspect_unreachable};
+        finding f{"reachable", level::fail, cr.error, "", "", inspect_unreachable};
         if (cr.failed_phase == "dns") {
             f.meaning = "the host name does not resolve";
             f.fix = "check the URL's host name (and the resolver)";
@@ -131,13 +133,13 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
         rep.add(f);
         co_return rep.finish();
     }
-    rep.add({"reachable", level::ok, fmt::format("{} accepts connections ({:.1f} ms)", where, cr.tcp.count())});
+    rep.add(finding{"reachable", level::ok, fmt::format("{} accepts connections ({:.1f} ms)", where, cr.tcp.count())});
     if (cr.tls_details) {
         const auto& tls = *cr.tls_details;
         if (tls.verified) {
-            rep.add({"tls", level::ok, fmt::format("{} with a certificate trusted for {}", tls.version, t.host)});
+            rep.add(finding{"tls", level::ok, fmt::format("{} with a certificate trusted for {}", tls.version, t.host)});
         } else {
-            finding f{"tls", level::fail, "the certificate is not trusted: " + tls.verify_error, {}, {}, inspect_tls};
+            finding f{"tls", level::fail, "the certificate is not trusted: " + tls.verify_error, "", "", inspect_tls};
             const auto* leaf = tls.chain.empty() ? nullptr : &tls.chain.front();
             if (leaf && leaf->expired) {
                 f.meaning = fmt::format("the certificate expired on {}; clients refuse it", leaf->not_after);
@@ -166,7 +168,7 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
     std::optional<eio::handshake> hs;
     bool polling_ok = false;
     if (!r.ok) {
-        rep.add({"socket.io", level::fail, fmt::format("GET {}: {}", o.path, r.error),
+        rep.add(finding{"socket.io", level::fail, fmt::format("GET {}: {}", o.path, r.error),
                  "the server accepted the connection but did not answer over HTTP", "check that this port serves HTTP", inspect_not_socketio});
         co_return rep.finish();
     }
@@ -181,7 +183,7 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
             // A socket.io 2.x server answers in the v3 format whatever EIO says.
             auto v3 = eio::v3::decode_text_payload(r.response.body());
             if (v3 && !v3->empty() && v3->front().type == eio::packet_type::open) {
-                rep.add({"socket.io", level::fail, "the server answers in Engine.IO v3: it is a socket.io 2.x server",
+                rep.add(finding{"socket.io", level::fail, "the server answers in Engine.IO v3: it is a socket.io 2.x server",
                          "socket.io-client 3.x and 4.x cannot talk to it (nor can it talk to them)",
                          "upgrade the server to socket.io 4, or use a 2.x client (sio-cli --eio 3, sio-inspect --eio 3)",
                          inspect_not_socketio});
@@ -189,30 +191,30 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
             }
         }
         if (!hs) {
-            rep.add({"socket.io", level::fail, fmt::format("GET {} answered 200 but not with an Engine.IO open packet", o.path),
+            rep.add(finding{"socket.io", level::fail, fmt::format("GET {} answered 200 but not with an Engine.IO open packet", o.path),
                      "something else serves this path (a web page, another application)",
                      "check the path: the client's path option must match the server's (default /socket.io/)", inspect_not_socketio});
             co_return rep.finish();
         }
         polling_ok = true;
-        rep.add({"socket.io", level::ok,
+        rep.add(finding{"socket.io", level::ok,
                  fmt::format("Engine.IO v{} server at {} (sid {}, upgrades [{}])", o.eio, o.path, hs->sid,
                              fmt::format("{}", fmt::join(hs->upgrades, ", ")))});
     } else {
         const int code = json_code(r.response.body());
         const std::string msg = json_message(r.response.body());
         if (code == 0) {
-            rep.add({"polling", level::warn, "HTTP long-polling is refused: " + msg,
+            rep.add(finding{"polling", level::warn, "HTTP long-polling is refused: " + msg,
                      "the server accepts WebSocket only", "clients must use transports: ['websocket'] (sio-cli --transport websocket)"});
         } else if (code == 5) {
-            rep.add({"socket.io", level::fail, "unsupported protocol version: " + msg,
+            rep.add(finding{"socket.io", level::fail, "unsupported protocol version: " + msg,
                      o.eio == 3 ? "a socket.io 3+/4 server refuses Engine.IO v3 clients (socket.io-client 2.x)"
                                 : "the server does not speak Engine.IO v4",
                      o.eio == 3 ? "set allowEIO3: true on the server, or upgrade the client" : "use --eio 3 for a socket.io 2.x server",
                      inspect_not_socketio});
             co_return rep.finish();
         } else if (code == 4 || status == 403) {
-            rep.add({"socket.io", level::fail, "the server refuses the handshake: " + msg,
+            rep.add(finding{"socket.io", level::fail, "the server refuses the handshake: " + msg,
                      o.origin.empty() ? "its allowRequest hook (or an allowed-origin list) rejects this request"
                                       : fmt::format("requests from the origin {} are not allowed", o.origin),
                      "allow this origin on the server (allowRequest, sio-serve --allowed-origin)", inspect_refused});
@@ -230,17 +232,17 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
                     auto f = co_await ws_conn->read_frame(dur(std::min<unsigned>(o.timeout_ms, 2000)));
                     auto p = f.ok ? eio::decode_text(f.data, o.eio) : codec::result<eio::packet>(codec::error{});
                     if (!p || p->type != eio::packet_type::open) {
-                        rep.add({"socket.io", level::fail, what + ", and a WebSocket there is accepted but sends no Engine.IO open packet",
+                        rep.add(finding{"socket.io", level::fail, what + ", and a WebSocket there is accepted but sends no Engine.IO open packet",
                                  "a plain WebSocket server, not Socket.IO: Socket.IO clients cannot talk to it",
                                  "use a WebSocket client (sio-cli --raw, ws://), or run a Socket.IO server there", inspect_not_socketio});
                         co_return rep.finish();
                     }
-                    rep.add({"polling", level::warn, what + ", but WebSocket works",
+                    rep.add(finding{"polling", level::warn, what + ", but WebSocket works",
                              "the server (or a proxy in front) refuses long-polling", "clients must use transports: ['websocket']"});
                     co_return rep.finish();
                 }
             }
-            rep.add({"socket.io", level::fail, what + (r.response.body().empty() ? "" : ": " + r.response.body().substr(0, 120)),
+            rep.add(finding{"socket.io", level::fail, what + (r.response.body().empty() ? "" : ": " + r.response.body().substr(0, 120)),
                      status == 404 ? "nothing serves Engine.IO at this path" : "this is not a Socket.IO server, or it refuses the request",
                      fmt::format("check the path: the client's path option must match the server's (default /socket.io/; "
                                  "--path here)"),
@@ -264,20 +266,20 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
             if (pr.ok && pr.response.result_int() == 400 && json_code(pr.response.body()) == 1) ++unknown;
         }
         if (unknown > 0) {
-            rep.add({"sticky", level::fail,
+            rep.add(finding{"sticky", level::fail,
                      fmt::format("{} of {} requests naming the session were answered \"Session ID unknown\"", unknown, tries),
                      "requests reach several server instances that do not share sessions: a load balancer without sticky sessions",
                      "enable sticky sessions at the load balancer (a cookie, or the client IP), or have clients use "
                      "WebSocket only (no polling requests to spread)",
                      inspect_path});
         } else {
-            rep.add({"sticky", level::ok, fmt::format("{} requests over new connections reached the same session", tries)});
+            rep.add(finding{"sticky", level::ok, fmt::format("{} requests over new connections reached the same session", tries)});
         }
 
         // 4. The namespace, with the auth given.
         const std::string connect_text = sio_connect_text(o, nsp, why);
         if (connect_text.empty()) {
-            rep.add({"namespace", level::fail, why, {}, {}, inspect_usage});
+            rep.add(finding{"namespace", level::fail, why, "", "", inspect_usage});
         } else {
             auto post = make_request(http::verb::post, engine_target(o, t, "polling", hs->sid), o);
             post.set(http::field::content_type, "text/plain;charset=UTF-8");
@@ -296,15 +298,15 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
                 data = nullptr;
             }
             if (ok) {
-                rep.add({"namespace", level::ok, fmt::format("CONNECT {} accepted{}", nsp, o.auth.empty() ? "" : " with the given auth")});
+                rep.add(finding{"namespace", level::ok, fmt::format("CONNECT {} accepted{}", nsp, o.auth.empty() ? "" : " with the given auth")});
             } else if (data.is_null()) {
-                rep.add({"namespace", level::fail, fmt::format("no answer to CONNECT {}", nsp),
+                rep.add(finding{"namespace", level::fail, fmt::format("no answer to CONNECT {}", nsp),
                          "the server does not answer the Socket.IO CONNECT (a bare Engine.IO server, or a slow middleware)",
                          "check the server's namespaces and middlewares", inspect_refused});
             } else {
                 const std::string message = connect_error_message(data);
                 const bool invalid_nsp = message == "Invalid namespace";
-                rep.add({"namespace", level::fail, fmt::format("CONNECT {} refused: {}", nsp, message),
+                rep.add(finding{"namespace", level::fail, fmt::format("CONNECT {} refused: {}", nsp, message),
                          invalid_nsp ? fmt::format("the server has no namespace {}", nsp)
                                      : "a middleware of the namespace refused the connection (usually authentication)",
                          invalid_nsp ? fmt::format("declare it on the server (io.of(\"{}\"), sio-serve -n {}), or fix the URL's path", nsp, nsp)
@@ -318,16 +320,16 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
             const std::string allow{r.response[http::field::access_control_allow_origin]};
             const std::string credentials{r.response[http::field::access_control_allow_credentials]};
             if (allow.empty()) {
-                rep.add({"cors", level::fail, fmt::format("no Access-Control-Allow-Origin for the origin {}", o.origin),
+                rep.add(finding{"cors", level::fail, fmt::format("no Access-Control-Allow-Origin for the origin {}", o.origin),
                          "browsers on that origin cannot read the polling answers (\"xhr poll error\", CORS errors in the console)",
                          fmt::format("allow it on the server: cors: {{ origin: \"{}\", credentials: true }} (sio-serve --cors-origin {})",
                                      o.origin, o.origin),
                          inspect_path});
             } else if (allow != o.origin && allow != "*") {
-                rep.add({"cors", level::fail, fmt::format("Access-Control-Allow-Origin is {}, not {}", allow, o.origin),
+                rep.add(finding{"cors", level::fail, fmt::format("Access-Control-Allow-Origin is {}, not {}", allow, o.origin),
                          "browsers on the given origin are refused", "add this origin to the server's CORS configuration", inspect_path});
             } else {
-                rep.add({"cors", allow == "*" && credentials == "true" ? level::warn : level::ok,
+                rep.add(finding{"cors", allow == "*" && credentials == "true" ? level::warn : level::ok,
                          fmt::format("Access-Control-Allow-Origin: {}{}", allow, credentials == "true" ? ", with credentials" : ""),
                          allow == "*" && credentials == "true" ? "browsers refuse \"*\" together with credentials" : "",
                          allow == "*" && credentials == "true" ? "echo the origin instead of \"*\"" : ""});
@@ -336,7 +338,7 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
 
         // 6. The upgrade.
         if (std::find(hs->upgrades.begin(), hs->upgrades.end(), "websocket") == hs->upgrades.end()) {
-            rep.add({"websocket", level::warn, "the server offers no upgrade to WebSocket",
+            rep.add(finding{"websocket", level::warn, "the server offers no upgrade to WebSocket",
                      "every message travels over HTTP long-polling (two requests per message, more latency)",
                      "allow the websocket transport on the server, unless polling only is intended"});
         } else {
@@ -360,9 +362,9 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
                 }
             }
             if (failure.empty()) {
-                rep.add({"websocket", level::ok, "the upgrade to WebSocket works (101, then 2probe → 3probe)"});
+                rep.add(finding{"websocket", level::ok, "the upgrade to WebSocket works (101, then 2probe → 3probe)"});
             } else {
-                rep.add({"websocket", level::fail, "long-polling works but the WebSocket upgrade fails: " + failure,
+                rep.add(finding{"websocket", level::fail, "long-polling works but the WebSocket upgrade fails: " + failure,
                          "something between the client and the server does not pass WebSocket through; most often a reverse "
                          "proxy that drops the Upgrade and Connection headers",
                          "nginx: proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "
@@ -373,13 +375,13 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
 
         // 7. Limits worth knowing.
         if (hs->max_payload) {
-            rep.add({"limits", level::info,
+            rep.add(finding{"limits", level::info,
                      fmt::format("maxPayload {} bytes; pingInterval {} ms, pingTimeout {} ms", *hs->max_payload, hs->ping_interval_ms,
                                  hs->ping_timeout_ms),
                      "a message or polling body larger than maxPayload closes the connection", ""});
         }
         if (hs->ping_interval_ms + hs->ping_timeout_ms > 60000) {
-            rep.add({"heartbeat", level::warn,
+            rep.add(finding{"heartbeat", level::warn,
                      fmt::format("pingInterval + pingTimeout = {} ms", hs->ping_interval_ms + hs->ping_timeout_ms),
                      "proxies commonly close connections idle for 60 s (nginx proxy_read_timeout) before a dead peer is noticed",
                      "keep pingInterval + pingTimeout under the proxies' idle timeout"});
