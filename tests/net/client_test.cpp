@@ -1,0 +1,276 @@
+// sio's Socket.IO client against sio's own server on loopback (port 0): many namespaces over one
+// connection, ack timeouts and acks failed by a disconnect, emits buffered before the connection,
+// reconnection giving up after max_attempts, the bound of the send buffer, a server that speaks
+// something else, and a client dropped while connected.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+#include "sio/client.hpp"
+#include "sio/engine/server.hpp"
+#include "sio/server.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace asio = boost::asio;
+using sio::json;
+using namespace std::chrono_literals;
+
+// Runs the loop until `done` holds or `limit` passes; returns whether `done` held.
+bool run_until(asio::io_context& ioc, const std::function<bool()>& done, std::chrono::milliseconds limit = 5000ms) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < end) {
+        ioc.run_for(10ms);
+        if (ioc.stopped()) ioc.restart();
+    }
+    return done();
+}
+
+struct loopback {
+    asio::io_context ioc;
+    std::shared_ptr<sio::engine::server> engine;
+    std::shared_ptr<sio::server> io;
+    unsigned short port = 0;
+
+    explicit loopback(const std::function<void(sio::server&)>& setup) {
+        engine = sio::engine::server::create(ioc.get_executor(), {});
+        io = sio::server::create(ioc.get_executor(), engine, {});
+        setup(*io);
+        EXPECT_FALSE(engine->listen({asio::ip::make_address("127.0.0.1"), 0}));
+        port = engine->local_endpoint().port();
+    }
+    ~loopback() {
+        io->close();
+        engine->stop();
+        ioc.run_for(50ms);
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
+};
+
+sio::client_options options_for(const std::string& url, sio::client_transport t) {
+    sio::client_options o;
+    o.url = url;
+    o.transport = t;
+    o.connect_timeout = 3000ms;
+    o.reconnection.delay = 50ms;
+    o.reconnection.delay_max = 200ms;
+    return o;
+}
+
+void echo_on(sio::namespace_& nsp) {
+    nsp.on_connection([](const std::shared_ptr<sio::socket>& s) {
+        s->on("echo", [](json args, sio::ack_fn ack) {
+            if (ack) ack(std::move(args));
+        });
+        std::weak_ptr<sio::socket> w = s;
+        s->on("kick", [w](json, sio::ack_fn) {
+            if (auto self = w.lock()) self->disconnect();
+        });
+    });
+}
+
+class client_loopback : public ::testing::TestWithParam<sio::client_transport> {};
+
+TEST_P(client_loopback, many_namespaces_share_one_connection) {
+    constexpr int count = 25;
+    loopback server([](sio::server& io) {
+        for (int i = 0; i < count; ++i) echo_on(io.of("/n" + std::to_string(i)));
+    });
+    auto client = sio::client::create(server.ioc.get_executor(), options_for(server.url(), GetParam()));
+    auto acks = std::make_shared<std::vector<std::string>>();
+    std::vector<std::shared_ptr<sio::client_socket>> sockets;
+    for (int i = 0; i < count; ++i) {
+        auto s = client->socket("/n" + std::to_string(i));
+        std::weak_ptr<sio::client_socket> w = s;
+        s->on_connect([w, acks, i] {
+            auto self = w.lock();
+            if (!self) return;
+            self->emit_with_ack("echo", json::array({i, json::binary({std::uint8_t(i)})}),
+                                [acks, i](std::error_code ec, json args) {
+                                    EXPECT_FALSE(ec) << ec.message();
+                                    EXPECT_EQ(args[0], i);
+                                    EXPECT_EQ(static_cast<const std::vector<std::uint8_t>&>(args[1].get_binary()), std::vector<std::uint8_t>{std::uint8_t(i)});
+                                    acks->push_back(std::to_string(i));
+                                });
+        });
+        sockets.push_back(s);
+    }
+    client->open();
+    ASSERT_TRUE(run_until(server.ioc, [&] { return acks->size() == count; }));
+    EXPECT_EQ(server.io->connection_count(), 1u) << "one Engine.IO connection for every namespace";
+    for (const auto& s : sockets) EXPECT_TRUE(s->connected());
+    client->close();
+    EXPECT_TRUE(run_until(server.ioc, [&] { return server.io->connection_count() == 0; }));
+}
+
+TEST_P(client_loopback, ack_times_out_and_disconnect_fails_pending_acks) {
+    loopback server([](sio::server& io) { echo_on(io.of("/")); });
+    auto client = sio::client::create(server.ioc.get_executor(), options_for(server.url(), GetParam()));
+    auto s = client->socket("/");
+    auto timed_out = std::make_shared<std::error_code>();
+    auto dropped = std::make_shared<std::error_code>();
+    auto reason = std::make_shared<std::string>();
+    std::weak_ptr<sio::client_socket> w = s;
+    s->on_connect([w, timed_out, dropped] {
+        auto self = w.lock();
+        self->emit_with_ack("nobody-acks", json::array(), [timed_out](std::error_code ec, json) { *timed_out = ec; },
+                            100ms);
+        self->emit_with_ack("nobody-acks-either", json::array(), [dropped](std::error_code ec, json) { *dropped = ec; });
+    });
+    s->on_disconnect([reason](const std::string& r) { *reason = r; });
+    client->open();
+    ASSERT_TRUE(run_until(server.ioc, [&] { return bool(*timed_out); }));
+    EXPECT_EQ(*timed_out, sio::socket_errc::ack_timeout);
+    EXPECT_FALSE(*dropped);
+    s->emit("kick");
+    ASSERT_TRUE(run_until(server.ioc, [&] { return bool(*dropped); }));
+    EXPECT_EQ(*dropped, sio::socket_errc::disconnected);
+    EXPECT_EQ(*reason, "io server disconnect");
+    EXPECT_FALSE(s->connected());
+}
+
+TEST_P(client_loopback, emits_before_the_connection_are_sent_in_order) {
+    auto got = std::make_shared<std::vector<int>>();
+    loopback server([got](sio::server& io) {
+        io.of("/").on_connection([got](const std::shared_ptr<sio::socket>& s) {
+            s->on("n", [got](json args, sio::ack_fn) { got->push_back(args[0].get<int>()); });
+        });
+    });
+    auto client = sio::client::create(server.ioc.get_executor(), options_for(server.url(), GetParam()));
+    auto s = client->socket("/");
+    for (int i = 0; i < 50; ++i) EXPECT_FALSE(s->emit("n", json::array({i})));
+    EXPECT_EQ(s->emit("connect"), sio::socket_errc::reserved_event_name);
+    EXPECT_EQ(s->emit("x", json::object()), sio::socket_errc::invalid_arguments);
+    client->open();
+    ASSERT_TRUE(run_until(server.ioc, [&] { return got->size() == 50; }));
+    for (int i = 0; i < 50; ++i) EXPECT_EQ((*got)[static_cast<std::size_t>(i)], i);
+}
+
+INSTANTIATE_TEST_SUITE_P(transports, client_loopback,
+                         ::testing::Values(sio::client_transport::websocket, sio::client_transport::polling,
+                                           sio::client_transport::upgrade),
+                         [](const auto& p) { return std::string{sio::to_string(p.param)}; });
+
+// A port nobody listens on: found by binding one and closing it.
+unsigned short closed_port(asio::io_context& ioc) {
+    asio::ip::tcp::acceptor a{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
+    const auto p = a.local_endpoint().port();
+    a.close();
+    return p;
+}
+
+TEST(client_reconnect, gives_up_after_max_attempts_with_bounded_delays) {
+    asio::io_context ioc;
+    auto o = options_for("http://127.0.0.1:" + std::to_string(closed_port(ioc)), sio::client_transport::websocket);
+    o.reconnection.max_attempts = 3;
+    o.reconnection.delay = 40ms;
+    o.reconnection.delay_max = 60ms;
+    o.reconnection.randomization = 0.5;
+    auto client = sio::client::create(ioc.get_executor(), o);
+    struct seen {
+        std::vector<std::pair<unsigned, long>> attempts;
+        int failed = 0;
+        std::error_code open_failed;
+        std::string message;
+    };
+    auto st = std::make_shared<seen>();
+    client->on_event([st](const sio::client_event& e) {
+        if (e.type == sio::client_event::kind::reconnect_attempt) st->attempts.emplace_back(e.attempt, e.delay.count());
+        if (e.type == sio::client_event::kind::reconnect_failed) ++st->failed;
+    });
+    client->on_open_failed([st](std::error_code ec, const std::string& m) {
+        st->open_failed = ec;
+        st->message = m;
+    });
+    client->open();
+    ASSERT_TRUE(run_until(ioc, [&] { return bool(st->open_failed); }));
+    EXPECT_EQ(st->open_failed, sio::client_errc::connect_failed);
+    EXPECT_NE(st->message.find("127.0.0.1"), std::string::npos) << st->message;
+    ASSERT_EQ(st->attempts.size(), 3u);
+    for (unsigned i = 0; i < 3; ++i) {
+        EXPECT_EQ(st->attempts[i].first, i + 1);
+        EXPECT_GE(st->attempts[i].second, 20);  // 40 ms less at most half
+        EXPECT_LE(st->attempts[i].second, 60);  // delay_max
+    }
+    EXPECT_EQ(st->failed, 1);
+    EXPECT_EQ(client->status().state, sio::client_state::closed);
+}
+
+TEST(client_buffer, is_bounded_while_never_connected) {
+    asio::io_context ioc;
+    auto o = options_for("http://127.0.0.1:1", sio::client_transport::websocket);
+    auto client = sio::client::create(ioc.get_executor(), o);  // never opened
+    auto s = client->socket("/");
+    auto refused = std::make_shared<int>(0);
+    for (int i = 0; i < 10'005; ++i)
+        s->emit_with_ack("e", json::array({i}), [refused](std::error_code ec, json) {
+            if (ec == sio::socket_errc::not_connected) ++*refused;
+        });
+    ASSERT_TRUE(run_until(ioc, [&] { return *refused == 5; }, 5000ms));
+}
+
+TEST(client_errors, a_server_that_is_not_engine_io_is_a_protocol_error) {
+    asio::io_context ioc;
+    asio::ip::tcp::acceptor acceptor{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
+    const auto port = acceptor.local_endpoint().port();
+    // A peer answering every request with 200 and a body that is no Engine.IO payload.
+    std::thread peer([&acceptor] {
+        for (int i = 0; i < 1; ++i) {
+            boost::system::error_code ec;
+            asio::ip::tcp::socket sock{acceptor.get_executor()};
+            acceptor.accept(sock, ec);
+            if (ec) return;
+            asio::streambuf buf;
+            asio::read_until(sock, buf, "\r\n\r\n", ec);
+            const std::string body = "9{not engine.io";
+            const std::string res = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+                                    std::to_string(body.size()) + "\r\n\r\n" + body;
+            asio::write(sock, asio::buffer(res), ec);
+        }
+    });
+    auto o = options_for("http://127.0.0.1:" + std::to_string(port), sio::client_transport::polling);
+    o.reconnection.enabled = false;
+    auto client = sio::client::create(ioc.get_executor(), o);
+    auto failed = std::make_shared<std::error_code>();
+    auto message = std::make_shared<std::string>();
+    client->on_open_failed([failed, message](std::error_code ec, const std::string& m) {
+        *failed = ec;
+        *message = m;
+    });
+    client->open();
+    const bool done = run_until(ioc, [&] { return bool(*failed); });
+    peer.join();
+    ASSERT_TRUE(done);
+    EXPECT_EQ(*failed, sio::client_errc::protocol_error);
+    EXPECT_NE(message->find("packet"), std::string::npos) << *message;
+}
+
+TEST(client_lifetime, dropping_the_client_closes_the_connection) {
+    loopback server([](sio::server& io) { echo_on(io.of("/")); });
+    auto client = sio::client::create(server.ioc.get_executor(), options_for(server.url(), sio::client_transport::websocket));
+    auto s = client->socket("/");
+    client->open();
+    ASSERT_TRUE(run_until(server.ioc, [&] { return s->connected() && server.io->connection_count() == 1; }));
+    client.reset();  // does not block; the connection ends
+    EXPECT_TRUE(run_until(server.ioc, [&] { return server.io->connection_count() == 0; }));
+    EXPECT_EQ(s->emit("echo"), std::error_code{});  // a socket outliving its client is harmless
+    server.ioc.run_for(20ms);
+}
+
+}  // namespace
