@@ -3,6 +3,7 @@
 #include "decode.hpp"
 #include "handshake.hpp"
 #include "proxy.hpp"
+#include "watch.hpp"
 
 #include <fmt/core.h>
 
@@ -32,7 +33,9 @@ constexpr tool_info info{"sio-inspect",
                          "                       upgrade, probe, first ping\n"
                          "  doctor URL           run the checks of the Socket.IO troubleshooting guide:\n"
                          "                       say what is wrong, what it means and how to fix it\n"
-                         "  watch, replay: not available in this version\n"};
+                         "  watch URL            connect as a client and print every packet both ways,\n"
+                         "                       decoded, with ack round trips and heartbeat health\n"
+                         "  replay: not available in this version\n"};
 
 struct inspect_options {
     std::string command;
@@ -42,6 +45,8 @@ struct inspect_options {
     sio::inspect::net_options net;
     bool no_color = false;
     bool no_ping = false;
+    sio::inspect::watch_options watch;
+    bool no_reconnect = false;
 };
 
 int run_net_command(inspect_options& options, bool doctor) {
@@ -63,6 +68,12 @@ int run_net_command(inspect_options& options, bool doctor) {
         if (q.find('=') == std::string::npos || q.front() == '=') return usage_error(info, fmt::format("--query '{}': use key=value", q));
     }
     if (n.timeout_ms == 0) return usage_error(info, "--timeout must be positive");
+    if (options.command == "watch") {
+        options.watch.net = n;
+        options.watch.reconnect = !options.no_reconnect;
+        options.watch.duration_s = options.proxy.duration_s;
+        return sio::inspect::run_watch(options.watch, std::cout, std::cerr);
+    }
     return doctor ? sio::inspect::run_doctor(n, std::cout, std::cerr) : sio::inspect::run_handshake(n, std::cout, std::cerr);
 }
 
@@ -92,7 +103,8 @@ int run_inspect(inspect_options& options) {
     if (options.command == "proxy") return run_proxy_command(options);
     if (options.command == "handshake") return run_net_command(options, false);
     if (options.command == "doctor") return run_net_command(options, true);
-    if (options.command == "watch" || options.command == "replay") {
+    if (options.command == "watch") return run_net_command(options, false);
+    if (options.command == "replay") {
         fmt::print(stderr, "{}: '{}' is not available in this version\n", info.name, options.command);
         return exit_failure;
     }
@@ -138,6 +150,13 @@ int main(int argc, char* argv[]) {
         ("timeout", po::value(&options.net.timeout_ms)->default_value(options.net.timeout_ms), "milliseconds allowed per step")
         ("no-ping", po::bool_switch(&options.no_ping), "handshake: do not wait for the first heartbeat");
     cmd.visible.add(net);
+    po::options_description watch("watch options (sio-inspect watch URL)");
+    watch.add_options()
+        ("emit", po::value(&options.watch.emit)->composing(),
+         "send EVENT, or EVENT=JSON (an array of arguments, or one value), once connected (repeatable)")
+        ("ack", po::bool_switch(&options.watch.ack), "ask for an acknowledgement of each --emit")
+        ("no-reconnect", po::bool_switch(&options.no_reconnect), "do not reconnect when the connection drops");
+    cmd.visible.add(watch);
     cmd.hidden.add_options()
         ("command", po::value(&options.command)->required(), "subcommand")
         ("args", po::value(&options.args), "arguments of the subcommand");

@@ -150,6 +150,35 @@ std::string traffic_log::websocket_frame(const std::string& sid, direction dir, 
     return engine_packet(sid, "websocket", dir, *p);
 }
 
+namespace {
+std::size_t count_binary(const json& v) {
+    if (v.is_binary()) return 1;
+    std::size_t n = 0;
+    if (v.is_array() || v.is_object())
+        for (const auto& e : v) n += count_binary(e);
+    return n;
+}
+}  // namespace
+
+void traffic_log::socket_io(const std::string& sid, std::string_view transport, direction dir, const sp::packet& p) {
+    std::lock_guard lock{mutex_};
+    ++packets_;
+    auto& st = state_for(sid);
+    st.transport = std::string{transport};
+    socket_packet(st, sid, transport, dir, p, p.data ? count_binary(*p.data) : 0);
+}
+
+void traffic_log::engine_control(const std::string& sid, std::string_view transport, direction dir, std::string_view type,
+                                 std::string_view extra) {
+    std::lock_guard lock{mutex_};
+    json line{{"ts", epoch_ms()}, {"sid", sid}, {"transport", transport}, {"from", sender(dir)}, {"eio_type", type}};
+    if (!extra.empty()) line["detail"] = extra;
+    emit(line,
+         fmt::format("{} {} {:9} {} {}{}{}", wall_clock(), sid.substr(0, 8), transport, to_string(dir), type,
+                     extra.empty() ? "" : "  ", extra),
+         false);
+}
+
 void traffic_log::note(const std::string& sid, std::string_view transport, std::string_view text, bool problem) {
     std::lock_guard lock{mutex_};
     json line{{"ts", epoch_ms()}, {"sid", sid}, {"transport", transport}, {"note", printable(text)}};

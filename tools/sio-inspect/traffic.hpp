@@ -48,6 +48,12 @@ public:
     std::string polling_body(const std::string& sid, direction dir, std::string_view body, bool binary_body = false);
     // One WebSocket message of an Engine.IO session; returns the session id as polling_body.
     std::string websocket_frame(const std::string& sid, direction dir, std::string_view data, bool binary);
+    // A Socket.IO packet already decoded (by a client that reassembled its attachments); ACKs
+    // are matched to their requests as for raw traffic.
+    void socket_io(const std::string& sid, std::string_view transport, direction dir, const codec::socketio::packet& p);
+    // An Engine.IO control packet seen by a client (ping, pong), without payload decoding.
+    void engine_control(const std::string& sid, std::string_view transport, direction dir, std::string_view type,
+                        std::string_view extra = {});
     // Something that is not a packet: an HTTP error answer, an upgrade, a closed connection.
     void note(const std::string& sid, std::string_view transport, std::string_view text, bool problem = false);
 
