@@ -28,3 +28,5 @@ complete -c sio-inspect -l emit -x -d 'watch: send EVENT or EVENT=JSON once conn
 complete -c sio-inspect -l ack -d 'watch: ask for an ack of each --emit'
 complete -c sio-inspect -l no-reconnect -d 'watch: stop at the first disconnection'
 complete -c sio-inspect -f -n '__fish_use_subcommand' -a watch -d 'print every packet of a client connection'
+complete -c sio-inspect -l exact -d 'replay: compare arguments by value'
+complete -c sio-inspect -f -n '__fish_use_subcommand' -a replay -d 'play a recording against a server'

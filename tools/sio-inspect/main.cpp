@@ -3,6 +3,7 @@
 #include "decode.hpp"
 #include "handshake.hpp"
 #include "proxy.hpp"
+#include "replay.hpp"
 #include "watch.hpp"
 
 #include <fmt/core.h>
@@ -35,7 +36,8 @@ constexpr tool_info info{"sio-inspect",
                          "                       say what is wrong, what it means and how to fix it\n"
                          "  watch URL            connect as a client and print every packet both ways,\n"
                          "                       decoded, with ack round trips and heartbeat health\n"
-                         "  replay: not available in this version\n"};
+                         "  replay FILE URL      play the client side of a proxy --record recording\n"
+                         "                       against a server and report what differs\n"};
 
 struct inspect_options {
     std::string command;
@@ -47,7 +49,23 @@ struct inspect_options {
     bool no_ping = false;
     sio::inspect::watch_options watch;
     bool no_reconnect = false;
+    bool exact = false;
 };
+
+int run_replay_command(inspect_options& options) {
+    if (options.args.size() != 2) return usage_error(info, "replay takes a recording FILE and a server URL");
+    sio::inspect::replay_options r;
+    r.file = options.args[0];
+    r.url = options.args[1];
+    r.path = options.proxy.path;
+    r.eio = options.decode.eio;
+    r.timeout_ms = options.net.timeout_ms;
+    r.exact = options.exact;
+    r.ca_file = options.proxy.ca_file;
+    r.insecure = options.proxy.insecure;
+    if (r.timeout_ms == 0) return usage_error(info, "--timeout must be positive");
+    return sio::inspect::run_replay(r, std::cout, std::cerr);
+}
 
 int run_net_command(inspect_options& options, bool doctor) {
     if (options.args.size() != 1) return usage_error(info, fmt::format("{} takes one URL", options.command));
@@ -104,10 +122,7 @@ int run_inspect(inspect_options& options) {
     if (options.command == "handshake") return run_net_command(options, false);
     if (options.command == "doctor") return run_net_command(options, true);
     if (options.command == "watch") return run_net_command(options, false);
-    if (options.command == "replay") {
-        fmt::print(stderr, "{}: '{}' is not available in this version\n", info.name, options.command);
-        return exit_failure;
-    }
+    if (options.command == "replay") return run_replay_command(options);
     return usage_error(info, fmt::format("unknown command '{}' (commands: decode, handshake, "
                                          "watch, proxy, replay, doctor)",
                                          options.command));
@@ -155,7 +170,8 @@ int main(int argc, char* argv[]) {
         ("emit", po::value(&options.watch.emit)->composing(),
          "send EVENT, or EVENT=JSON (an array of arguments, or one value), once connected (repeatable)")
         ("ack", po::bool_switch(&options.watch.ack), "ask for an acknowledgement of each --emit")
-        ("no-reconnect", po::bool_switch(&options.no_reconnect), "do not reconnect when the connection drops");
+        ("no-reconnect", po::bool_switch(&options.no_reconnect), "do not reconnect when the connection drops")
+        ("exact", po::bool_switch(&options.exact), "replay: compare arguments by value, not by shape");
     cmd.visible.add(watch);
     cmd.hidden.add_options()
         ("command", po::value(&options.command)->required(), "subcommand")
