@@ -40,9 +40,22 @@ expect_exit 0 "$I" decode --json '42["chat","hi"]\x1e2'
 [[ $(printf '%s\n' "$out" | wc -l) == 2 ]] || fail "--json printed: $out"
 node -e '
   const lines = require("fs").readFileSync(0, "utf8").trim().split("\n").map(JSON.parse);
-  if (lines[0]["socket.io"].type !== "EVENT" || lines[0]["socket.io"].data[1] !== "hi") process.exit(1);
-  if (lines[1]["engine.io"] !== "ping") process.exit(1);
+  const want = {eio_type: "message", sio_type: "EVENT", nsp: "/", id: null, attachments: 0, event: "chat", args: ["hi"]};
+  if (JSON.stringify(lines[0]) !== JSON.stringify(want)) process.exit(1);
+  if (lines[1].eio_type !== "ping") process.exit(1);
 ' <<<"$out" || fail "--json output not as expected: $out"
+# A binary packet is one object, once its attachments are in; errors are {"error": reason}.
+expect_exit 0 "$I" decode --json '452-/up,7["f",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]\x1ebAQI=\x1ebAw=='
+[[ $(printf '%s\n' "$out" | wc -l) == 1 ]] || fail "--json printed for one binary packet: $out"
+node -e '
+  const l = JSON.parse(require("fs").readFileSync(0, "utf8"));
+  const want = {eio_type: "message", sio_type: "BINARY_EVENT", nsp: "/up", id: 7, attachments: 2, event: "f",
+                args: [{"<binary>": "01 02"}, {"<binary>": "03"}]};
+  if (JSON.stringify(l) !== JSON.stringify(want)) process.exit(1);
+' <<<"$out" || fail "--json binary packet not as expected: $out"
+expect_exit 1 "$I" decode --json '42["chat"'
+node -e 'const l = JSON.parse(require("fs").readFileSync(0, "utf8")); if (typeof l.error !== "string") process.exit(1);' <<<"$out" \
+  || fail "--json error not as expected: $out"
 
 # Invalid input: a clear reason and exit code 1.
 expect_exit 1 "$I" decode '9hello'

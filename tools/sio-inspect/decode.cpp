@@ -10,6 +10,7 @@
 
 #include <cctype>
 #include <ostream>
+#include <utility>
 #include <vector>
 
 namespace sio::inspect {
@@ -35,19 +36,20 @@ public:
           decoder_(sp::decoder_options{o.eio == 3 ? sp::protocol::v4 : sp::protocol::v5, 10, 100'000'000}) {}
 
     void engine_packet(std::size_t index, const eio::packet& p) {
-        json line{{"index", index}, {"engine.io", std::string(eio::to_string(p.type))}};
-        if (p.binary) line["binary"] = true;
+        // --json: the shape documented in sio-inspect(1), one object per (Socket.IO) packet.
+        json line{{"eio_type", std::string(eio::to_string(p.type))}};
+        bool complete = true;
         if (!options_.json) {
             out_ << fmt::format("#{} engine.io {} ({}){}\n", index, eio::to_string(p.type),
                                 static_cast<int>(p.type), p.binary ? " binary" : "");
         }
         if (p.type == eio::packet_type::open) open_packet(p, line);
-        else if (p.type == eio::packet_type::message && options_.socket_io) message(p, line);
+        else if (p.type == eio::packet_type::message && options_.socket_io) complete = message(p, line);
         else if (!p.data.empty()) {
             line["data"] = p.binary ? hex_dump(p.data) : p.data;
             if (!options_.json) out_ << "  data      " << (p.binary ? hex_dump(p.data) : p.data) << "\n";
         }
-        if (options_.json) out_ << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+        if (options_.json && complete) out_ << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     }
 
     bool finish() {
@@ -86,31 +88,53 @@ private:
             out_ << "  maxPayload    absent  (an Engine.IO v3 server)\n";
     }
 
-    void message(const eio::packet& p, json& line) {
+    // False while a binary packet waits for its attachments (nothing to print in JSON yet).
+    bool message(const eio::packet& p, json& line) {
         auto st = p.binary ? decoder_.feed_binary(p.data) : decoder_.feed_text(p.data);
         switch (st) {
         case sp::decode_status::need_more:
             if (p.binary) {
-                line["attachment"] = hex_dump(p.data);
+                ++attachments_;
                 if (!options_.json) out_ << "  attachment  " << hex_dump(p.data) << "\n";
-            } else if (!options_.json) {
-                out_ << "  socket.io   binary packet header; attachments follow\n";
+            } else {
+                attachments_ = 0;
+                if (!options_.json) out_ << "  socket.io   binary packet header; attachments follow\n";
             }
-            return;
+            return false;
         case sp::decode_status::bad:
             problem(fmt::format("socket.io: {} (in {})", decoder_.last_error().reason,
                                 p.binary ? hex_dump(p.data) : p.data));
-            line["error"] = decoder_.last_error().reason;
-            return;
-        case sp::decode_status::done: socket_packet(decoder_.take(), line); return;
+            line = json{{"error", decoder_.last_error().reason}};
+            return true;
+        case sp::decode_status::done:
+            if (p.binary) ++attachments_;
+            socket_packet(decoder_.take(), line, p.binary ? std::exchange(attachments_, 0) : 0);
+            return true;
         }
+        return true;
     }
 
-    void socket_packet(const sp::packet& sp_packet, json& line) {
-        json s{{"type", std::string(sp::to_string(sp_packet.type))}, {"nsp", sp_packet.nsp}};
-        if (sp_packet.id) s["id"] = *sp_packet.id;
-        if (sp_packet.data) s["data"] = displayable(*sp_packet.data);
-        line["socket.io"] = s;
+    void socket_packet(const sp::packet& sp_packet, json& line, std::size_t attachments) {
+        const auto protocol = options_.eio == 3 ? sp::protocol::v4 : sp::protocol::v5;
+        const bool event = sp_packet.type == sp::packet_type::event || sp_packet.type == sp::packet_type::binary_event;
+        const bool ack = sp_packet.type == sp::packet_type::ack || sp_packet.type == sp::packet_type::binary_ack;
+        line["sio_type"] = std::string(sp::to_string(sp_packet.type, protocol));
+        line["nsp"] = sp_packet.nsp;
+        line["id"] = sp_packet.id ? json(*sp_packet.id) : json(nullptr);
+        line["attachments"] = attachments;
+        line["event"] = nullptr;
+        line["args"] = json::array();
+        if (sp_packet.data) {
+            const json& d = *sp_packet.data;
+            if (event && d.is_array() && !d.empty()) {
+                line["event"] = displayable(d[0]);
+                for (std::size_t i = 1; i < d.size(); ++i) line["args"].push_back(displayable(d[i]));
+            } else if (ack) {
+                line["args"] = displayable(d);
+            } else {
+                line["data"] = displayable(d);
+            }
+        }
         if (options_.json) return;
         out_ << fmt::format("  socket.io   {} ({})\n", sp::to_string(sp_packet.type),
                             static_cast<int>(sp_packet.type));
@@ -131,6 +155,7 @@ private:
     std::ostream& out_;
     std::ostream& err_;
     sp::decoder decoder_;
+    std::size_t attachments_ = 0;  // of the binary packet being reassembled
     bool ok_ = true;
 };
 
