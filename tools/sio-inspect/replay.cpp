@@ -76,7 +76,7 @@ std::string label(const sp::packet& p) {
     std::string s = fmt::format("{} {}", sp::to_string(p.type), p.nsp);
     if ((p.type == sp::packet_type::event || p.type == sp::packet_type::binary_event) && p.data && p.data->is_array() &&
         !p.data->empty())
-        s += " " + (*p.data)[0].dump();
+        s.append(" ").append((*p.data)[0].dump());
     return s;
 }
 

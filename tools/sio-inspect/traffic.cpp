@@ -250,10 +250,10 @@ std::string traffic_log::engine_packet(const std::string& sid_in, std::string_vi
     } else if (p.type == eio::packet_type::message) {
         // v3 binary message frames that are not Socket.IO attachments never get here.
         line["data"] = p.binary ? hex_dump(p.data) : printable(p.data);
-        text += " " + (p.binary ? hex_dump(p.data) : printable(p.data));
+        text.append(" ").append((p.binary ? hex_dump(p.data) : printable(p.data)));
     } else if (!p.data.empty()) {
         line["data"] = printable(p.data);
-        text += " " + printable(p.data);
+        text.append(" ").append(printable(p.data));
     }
     emit(line, text, p.type == eio::packet_type::close);
     return sid;
@@ -288,7 +288,7 @@ void traffic_log::socket_packet(session_state& st, const std::string& sid, std::
     } else if (ack) {
         line["event"] = nullptr;
         line["args"] = p.data ? displayable(*p.data) : json::array();
-        text += " " + printable(dump(line["args"]));
+        text.append(" ").append(printable(dump(line["args"])));
         // An ACK answers a request that went the other way.
         auto& asked = st.asked[1 - d];
         if (p.id) {
@@ -306,7 +306,7 @@ void traffic_log::socket_packet(session_state& st, const std::string& sid, std::
         line["event"] = nullptr;
         if (p.data) {
             line["data"] = displayable(*p.data);
-            text += " " + printable(dump(displayable(*p.data)));
+            text.append(" ").append(printable(dump(displayable(*p.data))));
         }
     }
     if (attachments != 0) text += fmt::format("  [{} attachment{}]", attachments, attachments == 1 ? "" : "s");
