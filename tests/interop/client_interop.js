@@ -288,8 +288,10 @@ async function main() {
   for (const mode of modes) {
     step = `eio3 basic ${mode}`;
     const before = serverAcks(v2).length;
-    const r = await runDriver("basic", v2.url, { transport: mode, eio: 3 });
+    const r = await runDriver("basic", v2.url, { transport: mode, eio: 3, token: "t2" });
     await basicChecks(r, mode, { v2: true });
+    const adminWelcome = one(r.events, (e) => e.ev === "event" && e.name === "welcome" && e.nsp === "/admin", "welcome");
+    assert.strictEqual(adminWelcome.args[0].token, "t2", "auth sent as the namespace query in protocol v4");
     const acks = serverAcks(v2).slice(before);
     assert.strictEqual(acks.length, 2, "the v2 server got our acks");
     for (const a of acks) assert.deepStrictEqual(a[0], "thanks");

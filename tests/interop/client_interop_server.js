@@ -41,7 +41,8 @@ if (flag("--ws-echo")) {
   });
   const setup = (nsp) => {
     nsp.on("connection", (socket) => {
-      socket.emit("welcome", { nsp: nsp.name }, Buffer.from([4, 5, 6]), (...a) => console.log("ACK " + JSON.stringify(a)));
+      socket.emit("welcome", { nsp: nsp.name, token: socket.handshake.query.token || null }, Buffer.from([4, 5, 6]),
+                  (...a) => console.log("ACK " + JSON.stringify(a)));
       socket.on("echo", (...args) => {
         const cb = args.pop();
         cb(...args);

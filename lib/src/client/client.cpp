@@ -709,6 +709,16 @@ void socket_impl::send_connect() {
     sp::packet p{sp::packet_type::connect, nsp_, std::nullopt, std::nullopt};
     if (version_ == sp::protocol::v4) {
         if (nsp_ == "/") return;  // socket.io 2.x connects the main namespace by itself
+        // Protocol v4 has no CONNECT payload: socket.io 2.x clients send their query after the
+        // namespace ("/admin?token=abc"), which the server reads as socket.handshake.query.
+        std::string query;
+        if (auth_.is_object()) {
+            for (const auto& [k, v] : auth_.items()) {
+                query += query.empty() ? "?" : "&";
+                query += transport::url_encode(k) + "=" + transport::url_encode(v.is_string() ? v.get<std::string>() : v.dump());
+            }
+        }
+        p.nsp += query;
     } else {
         json auth = auth_.is_object() ? auth_ : json::object();
         if (pid_) {
