@@ -1,0 +1,90 @@
+// The pure parts of sio-bench: option values, the open-model schedule, per-thread counters,
+// bytes on the wire per layer, process figures and the report.
+#pragma once
+
+#include "sio-bench/core/histogram.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sio::bench {
+
+// "250ms", "2s", "1.5m", "100us"; a bare number is seconds. nullopt when malformed or negative.
+std::optional<std::chrono::microseconds> parse_duration(std::string_view);
+
+// Open model: message k of a client is due at start + phase + k * interval, fixed in advance
+// whatever happens to earlier messages. Latency counted from due() is corrected for coordinated
+// omission; from the actual send time it is not.
+struct schedule {
+    std::chrono::nanoseconds interval{0};  // 1 / rate
+    std::chrono::nanoseconds phase{0};     // spreads clients evenly over one interval
+    static schedule make(double rate_per_s, unsigned client, unsigned clients);
+    std::chrono::nanoseconds due(std::uint64_t k) const { return phase + interval * static_cast<std::int64_t>(k); }
+    // How many messages fall due in [0, span).
+    std::uint64_t count_before(std::chrono::nanoseconds span) const;
+};
+
+// Counters of one thread; summed at the end.
+struct counters {
+    std::uint64_t sent = 0;
+    std::uint64_t received = 0;   // acks (echo) or deliveries (broadcast)
+    std::uint64_t connected = 0;
+    std::map<std::string, std::uint64_t> errors;  // by kind
+    histogram latency;             // from the intended send time, microseconds
+    histogram latency_uncorrected; // from the actual send time
+    histogram connect;             // open() to namespace connected
+    void merge(const counters& o);
+    std::uint64_t error_total() const;
+};
+
+// Bytes on the wire for one message and its answer, by layer. Computed from the codec's own
+// encoding and RFC 6455 header sizes (client frames masked), not measured on the socket.
+struct wire_bytes {
+    double http = 0;        // HTTP request/response headers (polling); unknown: measured = false
+    double ws_framing = 0;  // WebSocket frame headers
+    double protocol = 0;    // Engine.IO + Socket.IO prefixes and JSON around the payload
+    double payload = 0;     // user payload bytes
+    bool http_known = true;
+    double total() const { return http + ws_framing + protocol + payload; }
+};
+// RFC 6455 5.2: 2 bytes, +2 when the payload is 126..65535, +8 above, +4 when masked.
+std::size_t ws_header_size(std::size_t payload, bool masked);
+// Echo with ack: the EVENT out and the ACK back, on the given transport ("websocket" or "polling").
+wire_bytes echo_wire_bytes(std::string_view transport, std::string_view nsp, std::string_view event,
+                           std::size_t payload, std::uint64_t ack_id);
+
+// Own process figures.
+struct process_usage {
+    double cpu_seconds = 0;  // user + system
+    std::uint64_t rss_kib = 0;
+};
+process_usage self_usage();
+// VmRSS of another process from /proc/PID/status; nullopt when unreadable.
+std::optional<std::uint64_t> process_rss_kib(long pid);
+std::optional<std::uint64_t> parse_vmrss_kib(std::string_view status_text);
+
+struct run_result {
+    std::string scenario;
+    std::string transport;
+    unsigned clients = 0;
+    double duration_s = 0;
+    counters totals;
+    wire_bytes bytes;
+    std::optional<double> http_requests_per_msg;
+    double client_cpu_pct = 0;
+    std::uint64_t client_rss_kib = 0;
+    std::optional<std::uint64_t> server_rss_kib_before, server_rss_kib_after;
+    double msgs_per_s() const { return duration_s > 0 ? static_cast<double>(totals.received) / duration_s : 0; }
+    bool saturated() const { return client_cpu_pct >= 90.0; }
+};
+
+std::string to_json(const run_result&);
+// The final table; several results print side by side with ratios to the first.
+std::string format_table(const std::vector<run_result>&);
+
+}  // namespace sio::bench
