@@ -47,17 +47,31 @@ std::error_code broadcast_operator::emit(std::string_view event, json args,
     json data = json::array();
     data.push_back(std::string(event));
     for (auto& a : args) data.push_back(std::move(a));
-    // Encoded once; every target gets the same shared buffers.
-    auto encoded = sp::encode(sp::packet{sp::packet_type::event, nsp_->name(), std::nullopt,
-                                         std::move(data)});
-    adapter::frame f;
-    f.text = std::make_shared<const std::string>(std::move(encoded.text));
-    for (auto& a : encoded.attachments) {
-        f.attachments.push_back(std::make_shared<const std::string>(std::move(a)));
-    }
-    const auto n = nsp_->adapter().broadcast(f, options_);
+    const auto n = emit_prepared(std::move(data));
     if (reached) *reached = n;
     return {};
+}
+
+std::size_t broadcast_operator::emit_prepared(json data) const {
+    std::size_t n = 0;
+    auto deliver = [&](json d) {
+        // Encoded once; every target gets the same shared buffers.
+        auto encoded = sp::encode(sp::packet{sp::packet_type::event, nsp_->name(), std::nullopt, std::move(d)});
+        adapter::frame f;
+        f.text = std::make_shared<const std::string>(std::move(encoded.text));
+        for (auto& a : encoded.attachments) {
+            f.attachments.push_back(std::make_shared<const std::string>(std::move(a)));
+        }
+        n = nsp_->adapter().broadcast(f, options_);
+    };
+    auto* recovery = nsp_->recovery();
+    if (recovery && !options_.flags.volatile_packet) {
+        // Stored with an offset, so that a socket that drops and comes back gets it.
+        recovery->broadcast(data, options_, [&](const json& d) { deliver(d); });
+    } else {
+        deliver(std::move(data));
+    }
+    return n;
 }
 
 std::vector<std::string> broadcast_operator::socket_ids() const {
@@ -94,8 +108,11 @@ void broadcast_operator::disconnect_sockets(bool close_underlying) const {
 
 namespace_::namespace_(passkey, std::string name) : name_(std::move(name)) {}
 
-std::shared_ptr<namespace_> namespace_::create(std::string name) {
-    return std::make_shared<namespace_>(passkey{}, std::move(name));
+std::shared_ptr<namespace_> namespace_::create(std::string name,
+                                              const adapter::recovery_options& recovery) {
+    auto nsp = std::make_shared<namespace_>(passkey{}, std::move(name));
+    if (recovery.window.count() > 0) nsp->recovery_ = std::make_unique<adapter::recovery_store>(recovery);
+    return nsp;
 }
 
 namespace_& namespace_::use(middleware mw) {

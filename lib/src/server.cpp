@@ -67,7 +67,7 @@ namespace_& server::of(std::string_view name) {
     std::lock_guard lock(mutex_);
     auto it = namespaces_.find(key);
     if (it == namespaces_.end()) {
-        it = namespaces_.emplace(key, namespace_::create(key)).first;
+        it = namespaces_.emplace(key, namespace_::create(key, options_->recovery)).first;
     }
     return *it->second;
 }
@@ -235,8 +235,29 @@ void connection::on_connect_packet(sp::packet p) {
     }
     auto hs = handshake_;
     if (p.data && p.data->is_object()) hs.auth = std::move(*p.data);
-    auto s = std::make_shared<socket>(socket::passkey{}, nsp, weak_from_this(), engine::generate_sid(),
+    std::optional<adapter::persisted_session> restoring;
+    if (auto* store = nsp->recovery()) {
+        // {"pid", "offset"} ride in the CONNECT payload beside the application's auth; taken out
+        // so that middleware and handlers see only the latter.
+        auto pid = hs.auth.find("pid");
+        if (pid != hs.auth.end() && pid->is_string()) {
+            std::string offset;
+            if (auto o = hs.auth.find("offset"); o != hs.auth.end() && o->is_string())
+                offset = o->get<std::string>();
+            restoring = store->take(pid->get<std::string>(), offset);
+            log(fmt::format("connection state recovery for {}: {}", p.nsp,
+                            restoring ? "session found" : "unknown or expired session"));
+        }
+        hs.auth.erase("pid");
+        hs.auth.erase("offset");
+    }
+    auto id = restoring ? restoring->sid : engine::generate_sid();
+    auto s = std::make_shared<socket>(socket::passkey{}, nsp, weak_from_this(), std::move(id),
                                       std::move(hs), strand_, options_->ack_timeout);
+    if (nsp->recovery()) {
+        s->pid_ = restoring ? restoring->pid : engine::generate_sid();
+        s->restoring_ = std::move(restoring);
+    }
     std::weak_ptr<connection> weak = shared_from_this();
     nsp->run_middleware(s, [weak, s](std::optional<connect_error> err) {
         if (auto self = weak.lock()) self->finish_connect(s, std::move(err));
@@ -274,7 +295,33 @@ void connection::finish_connect(const std::shared_ptr<socket>& s, std::optional<
                 self->report(server_event::kind::socket_disconnect, nsp, id, reason);
         });
     }
-    if (!s->attach()) return;  // the session closed meanwhile
+    bool attached = false;
+    if (auto* store = s->nsp().recovery()) {
+        if (s->restoring_) {
+            // The missed broadcasts, in order, then the rooms, all under the store's lock: a
+            // broadcast made meanwhile is either replayed here or delivered live, never both
+            // and never neither.
+            const auto& session = *s->restoring_;
+            s->first_seq_ = session.first_seq;
+            s->recovered_ = true;
+            const auto n = store->replay(
+                session,
+                [&](const json& data) {
+                    s->send_packet(sp::packet{sp::packet_type::event, name, std::nullopt, data});
+                },
+                [&] {
+                    attached = s->attach();
+                    if (attached) s->nsp().adapter().join(s->id(), session.rooms);
+                });
+            log(fmt::format("socket {} recovered on {}: {} missed packets replayed", s->id(), name, n));
+            s->restoring_.reset();
+        } else {
+            s->first_seq_ = store->attach_fresh([&] { attached = s->attach(); });
+        }
+    } else {
+        attached = s->attach();
+    }
+    if (!attached) return;  // the session closed meanwhile
     report(server_event::kind::socket_connect, name, s->id(), {});
     cancel_connect_timer();
     s->nsp().notify_connection(s);

@@ -97,6 +97,12 @@ std::error_code socket::emit_impl(std::string_view event, json args, ack_callbac
     json data = json::array();
     data.push_back(std::string(event));
     for (auto& a : args) data.push_back(std::move(a));
+    if (!callback && nsp_->recovery()) {
+        // Through the recovery store, as a broadcast to the socket's own room, so that it gets
+        // an offset and is replayed if the socket drops before receiving it (as the reference).
+        broadcast_operator(nsp_, adapter::broadcast_options{{id_}, {}, {}}).emit_prepared(std::move(data));
+        return {};
+    }
     sp::packet p{sp::packet_type::event, nsp_->name(), std::nullopt, std::move(data)};
 
     if (callback) {
@@ -200,7 +206,9 @@ bool socket::attach() {
 }
 
 void socket::send_connect() {
-    send_packet(sp::packet{sp::packet_type::connect, nsp_->name(), std::nullopt, json{{"sid", id_}}});
+    json data{{"sid", id_}};
+    if (!pid_.empty()) data["pid"] = pid_;
+    send_packet(sp::packet{sp::packet_type::connect, nsp_->name(), std::nullopt, std::move(data)});
 }
 
 void socket::on_packet(sp::packet p) {
@@ -317,9 +325,31 @@ void socket::send_packet(const sp::packet& p) {
     if (auto conn = conn_.lock()) conn->send(p);
 }
 
+namespace {
+
+// The reasons after which a client reconnects by itself (the reference's list). A slow consumer
+// is left out: replaying what it could not read would only overflow it again.
+bool recoverable(std::string_view reason) {
+    return reason == engine::close_reasons::transport_error ||
+           reason == engine::close_reasons::transport_close ||
+           reason == engine::close_reasons::forced_close ||
+           reason == engine::close_reasons::ping_timeout ||
+           reason == disconnect_reasons::forced_server_close || reason == "server shutting down";
+}
+
+}  // namespace
+
 void socket::on_close(std::string_view reason) {
     closed_ = true;
     if (!connected_.exchange(false)) return;
+    if (auto* store = nsp_->recovery(); store && !pid_.empty() && recoverable(reason)) {
+        adapter::persisted_session session;
+        session.sid = id_;
+        session.pid = pid_;
+        session.rooms = nsp_->adapter().rooms_of(id_);
+        session.first_seq = first_seq_;
+        store->persist(std::move(session));
+    }
     nsp_->adapter().remove(id_);
 
     std::unordered_map<std::uint64_t, pending_ack> pending;

@@ -61,6 +61,8 @@ struct serve_options {
     unsigned ping_timeout_ms = 20000;
     std::uint64_t max_payload = 1'000'000;
     unsigned connect_timeout_ms = 45000;
+    unsigned recovery_window_ms = 0;          // 0: connection state recovery off
+    std::size_t recovery_max_packets = 10000;  // per namespace
     std::string transports = "polling,websocket";
     std::string auth_token;
     std::string tls_cert;  // --tls-cert/--tls-key: serve https and wss
@@ -239,6 +241,13 @@ int run_serve(const serve_options& options) {
     auto engine = sio::engine::server::create(ioc.get_executor(), eo);
     sio::server_options so;
     so.connect_timeout = std::chrono::milliseconds(options.connect_timeout_ms);
+    so.recovery.window = std::chrono::milliseconds(options.recovery_window_ms);
+    // A packet a client missed because its connection was already dead (unnoticed until the
+    // ping timeout) must outlive the window by that much.
+    so.recovery.grace = std::chrono::milliseconds(options.ping_interval_ms) +
+                        std::chrono::milliseconds(options.ping_timeout_ms);
+    so.recovery.max_packets = options.recovery_max_packets;
+    so.recovery.max_sessions = options.max_connections != 0 ? options.max_connections : 100000;
     so.log = [&log](std::string_view line) { log(line); };
     so.on_event = [&log](const sio::server_event& e) { log.socket_event(e); };
     auto io = sio::server::create(ioc.get_executor(), engine, so);
@@ -402,6 +411,11 @@ int main(int argc, char* argv[]) {
          "largest message or polling body in bytes")
         ("connect-timeout", po::value(&options.connect_timeout_ms)->default_value(options.connect_timeout_ms),
          "milliseconds a client has to connect to a namespace")
+        ("recovery-window", po::value(&options.recovery_window_ms)->default_value(options.recovery_window_ms),
+         "milliseconds a dropped client may take to come back and get its id, rooms and missed "
+         "broadcasts (connection state recovery; 0: off)")
+        ("recovery-max-packets", po::value(&options.recovery_max_packets)->default_value(options.recovery_max_packets),
+         "broadcasts kept per namespace for recovery; a client that missed evicted ones is not recovered")
         ("tls-cert", po::value(&options.tls_cert),
          "PEM certificate chain: serve https and wss (with --tls-key; SIGHUP reloads both)")
         ("tls-key", po::value(&options.tls_key), "PEM private key of --tls-cert")
@@ -449,6 +463,8 @@ int main(int argc, char* argv[]) {
         return usage_error(info, "--ping-interval and --ping-timeout must be positive");
     }
     if (options.max_payload == 0) return usage_error(info, "--max-payload must be positive");
+    if (options.recovery_window_ms != 0 && options.recovery_max_packets == 0)
+        return usage_error(info, "--recovery-max-packets must be positive when --recovery-window is set");
     if (options.request_timeout_ms == 0) return usage_error(info, "--request-timeout must be positive");
     if (options.max_message_len == 0) return usage_error(info, "--max-message-len must be positive");
     if (options.threads > 256) return usage_error(info, "--threads must be at most 256");

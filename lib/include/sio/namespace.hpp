@@ -3,6 +3,7 @@
 #pragma once
 
 #include "sio/adapter/in_memory.hpp"
+#include "sio/adapter/recovery.hpp"
 #include "sio/socket.hpp"
 
 #include <functional>
@@ -59,6 +60,10 @@ public:
     const adapter::broadcast_options& options() const noexcept { return options_; }
 
 private:
+    friend class socket;
+    // `data`: the EVENT's array, name first.
+    std::size_t emit_prepared(json data) const;
+
     std::shared_ptr<namespace_> nsp_;
     adapter::broadcast_options options_;
 };
@@ -90,12 +95,15 @@ public:
     std::size_t socket_count() const { return adapter_.socket_count(); }
     adapter::in_memory& adapter() noexcept { return adapter_; }
     const adapter::in_memory& adapter() const noexcept { return adapter_; }
+    // Connection state recovery; null when the server was created without a recovery window.
+    adapter::recovery_store* recovery() const noexcept { return recovery_.get(); }
 
 private:
     friend class server;
     friend class detail::connection;
 
-    static std::shared_ptr<namespace_> create(std::string name);
+    static std::shared_ptr<namespace_> create(std::string name,
+                                              const adapter::recovery_options& recovery);
     // Runs the middleware on `s`, then calls `done` with the outcome (possibly on another thread).
     void run_middleware(const std::shared_ptr<socket>& s,
                         std::function<void(std::optional<connect_error>)> done);
@@ -103,6 +111,7 @@ private:
 
     const std::string name_;
     adapter::in_memory adapter_;
+    std::unique_ptr<adapter::recovery_store> recovery_;
     mutable std::mutex mutex_;  // guards the two lists
     std::vector<middleware> middleware_;
     std::vector<connection_handler> connection_handlers_;

@@ -54,6 +54,10 @@ struct server_options {
     // default timeout either).
     std::chrono::milliseconds ack_timeout{0};
     codec::socketio::decoder_options decoder;
+    // Connection state recovery (off while the window is zero, as in the reference): sockets
+    // that drop for a transport reason and return within the window get their id, rooms and
+    // the broadcasts they missed. See sio/adapter/recovery.hpp.
+    adapter::recovery_options recovery;
     // Diagnostics (refused packets, closed sessions); none when empty. Called from any thread.
     std::function<void(std::string_view)> log;
     // Connects, disconnects and refused CONNECTs; none when empty. Called from any thread, one

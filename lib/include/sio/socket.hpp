@@ -11,6 +11,7 @@
 #pragma once
 
 #include "sio/adapter/in_memory.hpp"
+#include "sio/adapter/recovery.hpp"
 #include "sio/codec/json.hpp"
 #include "sio/codec/socket_io.hpp"
 #include "sio/socket_error.hpp"
@@ -94,6 +95,9 @@ public:
     namespace_& nsp() const noexcept { return *nsp_; }
     const struct handshake& handshake() const noexcept { return handshake_; }
     bool connected() const noexcept { return connected_.load(); }
+    // True when this socket took over a dropped one (same id, rooms, missed broadcasts) through
+    // connection state recovery.
+    bool recovered() const noexcept { return recovered_; }
 
     // Handlers. An event may have several; they run in the order added.
     void on(std::string event, event_handler handler);
@@ -162,6 +166,12 @@ private:
     const struct handshake handshake_;
     const boost::asio::any_io_executor timer_executor_;  // a strand of the server's executor
     const std::chrono::milliseconds default_ack_timeout_;
+
+    // Connection state recovery (set by the connection before attach(); fixed afterwards).
+    std::string pid_;                 // private id the client presents to recover; empty: off
+    std::uint64_t first_seq_ = 0;     // the recovery store's position at the first connection
+    bool recovered_ = false;
+    std::optional<adapter::persisted_session> restoring_;  // the dropped socket taken over
 
     std::atomic<bool> connected_{false};
     std::atomic<bool> closed_{false};  // once closed, never connected again
