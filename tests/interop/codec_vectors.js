@@ -2,7 +2,7 @@
 // JSON object per line, for codec_vectors_check to decode and re-encode byte for byte.
 // Usage: node codec_vectors.js [COUNT] [SEED]
 "use strict";
-const { Encoder, PacketType } = require("socket.io-parser");
+const { Encoder, Decoder, PacketType } = require("socket.io-parser");
 const eio = require("engine.io-parser");
 
 const count = Number(process.argv[2] || 2000);
@@ -95,12 +95,29 @@ function randomSioPacket() {
   return packet;
 }
 
+function referenceRefusal(encoded) {
+  const decoder = new Decoder();
+  try {
+    for (const f of encoded) decoder.add(f);
+  } catch (e) {
+    return e.message;
+  }
+  return null;
+}
+
 function emit(obj) { process.stdout.write(JSON.stringify(obj) + "\n"); }
 
 for (let i = 0; i < count; ++i) {
   const packet = randomSioPacket();
   const p = portable(packet);  // before encoding: the encoder replaces buffers in place
-  emit({ layer: "sio", packet: p, frames: frames(encoder.encode(packet)) });
+  const encoded = encoder.encode(packet);
+  const v = { layer: "sio", packet: p, frames: frames(encoded) };
+  // The reference encoder writes user objects shaped like a placeholder ({"_placeholder": true})
+  // as they are, and its own decoder then refuses the packet: such vectors must be refused by
+  // ours too, for the same reason.
+  const refusal = referenceRefusal(encoded);
+  if (refusal) v.reference_refuses = refusal;
+  emit(v);
 }
 
 const eioTypes = ["open", "close", "ping", "pong", "message", "upgrade", "noop"];

@@ -34,7 +34,7 @@ json from_portable(const json& v) {
 }
 
 struct counts {
-    int sio = 0, eio = 0, failures = 0, number_format_only = 0;
+    int sio = 0, eio = 0, failures = 0, number_format_only = 0, refused = 0;
 };
 
 void report(counts& c, int line, const std::string& what) {
@@ -90,6 +90,15 @@ void check_sio(counts& c, int line, const json& v) {
             st = dec.feed_binary(bytes ? *bytes : std::string());
         }
         if (st == socketio::decode_status::bad) break;
+    }
+    if (v.contains("reference_refuses")) {
+        // The reference decoder refuses these frames; ours must not accept them either.
+        if (st != socketio::decode_status::bad)
+            report(c, line, "decode accepted what the reference refuses (" +
+                                v["reference_refuses"].get<std::string>() + ")");
+        else
+            ++c.refused;
+        return;
     }
     if (st != socketio::decode_status::done) {
         report(c, line, "decode did not finish: " +
@@ -158,7 +167,7 @@ int main() {
         else report(c, line, "unknown layer");
     }
     std::printf("checked %d Socket.IO and %d Engine.IO vectors from the reference parsers: "
-                "%d mismatches, %d differing only in number formatting\n",
-                c.sio, c.eio, c.failures, c.number_format_only);
+                "%d mismatches, %d differing only in number formatting, %d refused by both decoders\n",
+                c.sio, c.eio, c.failures, c.number_format_only, c.refused);
     return c.failures == 0 && c.sio > 0 && c.eio > 0 ? 0 : 1;
 }
