@@ -807,3 +807,33 @@ TEST(engine_session, queued_data_is_shared_not_copied) {
 }
 
 }  // namespace
+
+TEST(engine_session, total_queue_bound_closes_the_laggards_and_serves_the_rest) {
+    server_session_config cfg;
+    cfg.max_queue_bytes = 1000;
+    cfg.max_total_queue_bytes = 300;
+    cfg.lagging_queue_bytes = 50;
+    cfg.total_queued = std::make_shared<std::atomic<std::size_t>>(0);
+    const std::string chunk(19, 'x');  // 20 bytes queued each
+    auto lagging = harness::websocket(cfg);
+    for (int i = 0; i < 15; ++i) ASSERT_EQ(lagging.s.send(chunk), send_status::queued) << i;
+    EXPECT_EQ(cfg.total_queued->load(), 300u) << "the shared count follows the queue";
+    {
+        // Another session keeps up: it is served although the total is at the bound.
+        auto fast = harness::websocket(cfg);
+        fast.s.take_websocket_frames();  // the open packet
+        for (int i = 0; i < 20; ++i) {
+            ASSERT_EQ(fast.s.send(chunk), send_status::queued) << i;
+            fast.s.take_websocket_frames();
+        }
+        EXPECT_EQ(cfg.total_queued->load(), 300u);
+        // The laggard, over its fair share with the total full, is closed.
+        EXPECT_EQ(lagging.s.send(chunk), send_status::slow_consumer);
+        EXPECT_EQ(lagging.s.take_close_reason(), std::string{slow_consumer});
+        EXPECT_EQ(lagging.s.queued_bytes(), 1u) << "only its close packet";
+        EXPECT_EQ(cfg.total_queued->load(), 1u) << "a closed session's backlog leaves the total";
+        ASSERT_EQ(fast.s.send(chunk), send_status::queued);
+        EXPECT_EQ(cfg.total_queued->load(), 21u);
+    }
+    EXPECT_EQ(cfg.total_queued->load(), 1u) << "a destroyed session's backlog leaves the total";
+}

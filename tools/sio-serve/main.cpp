@@ -63,6 +63,7 @@ struct serve_options {
     unsigned connect_timeout_ms = 45000;
     unsigned recovery_window_ms = 0;          // 0: connection state recovery off
     std::size_t recovery_max_packets = 10000;  // per namespace
+    std::size_t max_buffered_bytes = std::size_t(1) << 30;  // queued for sending, every session together
     std::string transports = "polling,websocket";
     std::string auth_token;
     std::string tls_cert;  // --tls-cert/--tls-key: serve https and wss
@@ -210,6 +211,7 @@ int run_serve(const serve_options& options) {
     eo.session.ping_interval = std::chrono::milliseconds(options.ping_interval_ms);
     eo.session.ping_timeout = std::chrono::milliseconds(options.ping_timeout_ms);
     eo.session.max_payload = options.max_payload;
+    eo.session.max_total_queue_bytes = options.max_buffered_bytes;
     eo.cors_origins = options.cors_origins;
     eo.allowed_origins = options.allowed_origins;
     eo.max_connections = options.max_connections;
@@ -411,6 +413,9 @@ int main(int argc, char* argv[]) {
          "largest message or polling body in bytes")
         ("connect-timeout", po::value(&options.connect_timeout_ms)->default_value(options.connect_timeout_ms),
          "milliseconds a client has to connect to a namespace")
+        ("max-buffered-bytes", po::value(&options.max_buffered_bytes)->default_value(options.max_buffered_bytes),
+         "bytes queued for sending over every session together; past it, sessions holding more than "
+         "64 KiB unsent are closed as slow consumers (0: no total limit)")
         ("recovery-window", po::value(&options.recovery_window_ms)->default_value(options.recovery_window_ms),
          "milliseconds a dropped client may take to come back and get its id, rooms and missed "
          "broadcasts (connection state recovery; 0: off)")

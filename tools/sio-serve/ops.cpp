@@ -203,6 +203,9 @@ std::string render_metrics(const engine::server& engine, const sio::server& io) 
                            server_metrics::get(m.handshake_errors[code]));
     metric("sio_open_connections", "gauge", "Open TCP connections (HTTP and WebSocket).");
     out += fmt::format("sio_open_connections {}\n", std::max<std::int64_t>(0, server_metrics::get(m.open_connections)));
+    metric("sio_queued_bytes", "gauge",
+           "Bytes queued for sending over every session (bounded by --max-buffered-bytes).");
+    out += fmt::format("sio_queued_bytes {}\n", engine.queued_bytes());
     metric("sio_limit_hits_total", "counter",
            "Requests and sessions refused or closed by a limit: max_connections and "
            "max_connections_per_ip (503), request_timeout, header_size (431), max_payload (413 or "

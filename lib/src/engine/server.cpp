@@ -253,6 +253,9 @@ struct server::impl {
         if (options.path.empty() || options.path.back() != '/') options.path.push_back('/');
         // Nothing to offer when WebSocket or upgrades are off.
         if (!options.allow_websocket || !options.allow_upgrades) options.session.upgrades.clear();
+        // One count of queued bytes over every session: the total bound and the gauge.
+        if (!options.session.total_queued)
+            options.session.total_queued = std::make_shared<std::atomic<std::size_t>>(0);
     }
 
     asio::any_io_executor executor;
@@ -1616,6 +1619,11 @@ std::size_t server::transport_count() const {
 }
 
 const server_metrics& server::metrics() const noexcept { return impl_->metrics; }
+
+std::size_t server::queued_bytes() const noexcept {
+    const auto& total = impl_->options.session.total_queued;
+    return total ? total->load(std::memory_order_relaxed) : 0;
+}
 
 bool server::set_tls_context(std::shared_ptr<asio::ssl::context> context) {
     std::lock_guard lock{impl_->tls_mutex};

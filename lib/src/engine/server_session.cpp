@@ -61,7 +61,7 @@ std::vector<eio::packet> to_packets(std::span<const outgoing> out) {
 
 server_session::server_session(std::string sid, transport_kind transport,
                                server_session_config config, time_point now)
-    : sid_(std::move(sid)), config_(std::move(config)), transport_(transport) {
+    : sid_(std::move(sid)), config_(std::move(config)), transport_(transport), queued_(config_.total_queued) {
     eio::handshake hs;
     hs.sid = sid_;
     // A WebSocket session has nowhere to upgrade to, as in the reference.
@@ -88,7 +88,13 @@ session_state server_session::state() const noexcept {
 send_status server_session::send(std::shared_ptr<const std::string> data, bool binary) {
     if (closed_ || closing_) return send_status::not_open;
     const std::size_t size = 1 + (data ? data->size() : 0);
-    if (queued_bytes_ + size > config_.max_queue_bytes) {
+    const bool over_own = queued_.get() + size > config_.max_queue_bytes;
+    // Many clients lagging at once could still exhaust memory within their own bounds.
+    const bool over_total = config_.total_queued && config_.max_total_queue_bytes != 0 &&
+                            queued_.get() + size > config_.lagging_queue_bytes &&
+                            config_.total_queued->load(std::memory_order_relaxed) + size >
+                                config_.max_total_queue_bytes;
+    if (over_own || over_total) {
         // Growing without bound would let one stalled client exhaust the server's memory.
         finish(close_reasons::slow_consumer, packet_type::close);
         return send_status::slow_consumer;
@@ -343,11 +349,11 @@ std::optional<std::string> server_session::take_close_reason() {
 
 void server_session::enqueue(packet_type type, std::shared_ptr<const std::string> data, bool binary) {
     queue_.push_back(outgoing{type, std::move(data), binary});
-    queued_bytes_ += wire_size(queue_.back());
+    queued_.set(queued_.get() + wire_size(queue_.back()));
 }
 
 std::vector<outgoing> server_session::drain_queue() {
-    queued_bytes_ = 0;
+    queued_.set(0);
     return std::exchange(queue_, {});
 }
 
@@ -402,7 +408,7 @@ void server_session::complete_upgrade() {
         polling_answer_ = std::vector<outgoing>{control(packet_type::noop)};
     }
     // Frames already meant for the probe ("3probe" not yet taken) go out before the backlog.
-    for (const auto& o : probe_out_) queued_bytes_ += wire_size(o);
+    for (const auto& o : probe_out_) queued_.set(queued_.get() + wire_size(o));
     queue_.insert(queue_.begin(), std::make_move_iterator(probe_out_.begin()),
                   std::make_move_iterator(probe_out_.end()));
     probe_out_.clear();
@@ -431,7 +437,7 @@ void server_session::finish(std::string_view reason, std::optional<packet_type> 
     if (closed_) return;
     if (probe_ != probe_state::none) drop_probe(true);
     queue_.clear();
-    queued_bytes_ = 0;
+    queued_.set(0);
     if (polling_active()) {
         if (farewell && get_pending_) polling_answer_ = std::vector<outgoing>{control(*farewell)};
         get_pending_ = false;

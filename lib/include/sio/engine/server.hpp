@@ -161,6 +161,8 @@ public:
     std::size_t transport_count() const;
     // Live counters; valid as long as the server object.
     const server_metrics& metrics() const noexcept;
+    // Bytes queued for sending over every session (not yet taken by a transport write).
+    std::size_t queued_bytes() const noexcept;
     const server_options& options() const noexcept { return options_; }
 
     struct impl;  // shared with the coroutines and sessions, which may outlive the server object

@@ -41,6 +41,7 @@
 
 #include "sio/codec/engine_io.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -49,6 +50,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sio::engine {
@@ -85,6 +87,14 @@ struct server_session_config {
     // Outgoing backlog (1 + data size per packet, counted until the driver takes it) beyond which
     // send() closes the session with "slow consumer". Control packets are never refused.
     std::size_t max_queue_bytes = 16u << 20;
+    // Every session of a server together: once their queues hold max_total_queue_bytes, a send
+    // to a session whose own queue is over lagging_queue_bytes closes it as a slow consumer too
+    // (the sessions that keep up are served). The total is then bounded by max_total_queue_bytes
+    // plus lagging_queue_bytes per session. `total_queued` is shared by the server's sessions;
+    // null: no total bound.
+    std::shared_ptr<std::atomic<std::size_t>> total_queued;
+    std::size_t max_total_queue_bytes = 0;
+    std::size_t lagging_queue_bytes = 64u << 10;
     std::vector<std::string> upgrades{"websocket"};  // offered to polling sessions
 };
 
@@ -126,6 +136,44 @@ enum class send_status : std::uint8_t {
     slow_consumer,  // over max_queue_bytes: nothing was queued and the session closed
 };
 
+namespace detail {
+
+// The bytes of one session's queue, kept in step with a count shared by every session of a
+// server (server_session_config::total_queued); leaves the count when destroyed.
+class queue_account {
+public:
+    explicit queue_account(std::shared_ptr<std::atomic<std::size_t>> total = nullptr) noexcept
+        : total_(std::move(total)) {}
+    queue_account(queue_account&& o) noexcept
+        : total_(std::move(o.total_)), bytes_(std::exchange(o.bytes_, 0)) {}
+    queue_account& operator=(queue_account&& o) noexcept {
+        if (this != &o) {
+            set(0);
+            total_ = std::move(o.total_);
+            bytes_ = std::exchange(o.bytes_, 0);
+        }
+        return *this;
+    }
+    queue_account(const queue_account&) = delete;
+    queue_account& operator=(const queue_account&) = delete;
+    ~queue_account() { set(0); }
+
+    std::size_t get() const noexcept { return bytes_; }
+    void set(std::size_t n) noexcept {
+        if (total_) {
+            if (n > bytes_) total_->fetch_add(n - bytes_, std::memory_order_relaxed);
+            else total_->fetch_sub(bytes_ - n, std::memory_order_relaxed);
+        }
+        bytes_ = n;
+    }
+
+private:
+    std::shared_ptr<std::atomic<std::size_t>> total_;
+    std::size_t bytes_ = 0;
+};
+
+}  // namespace detail
+
 class server_session {
 public:
     using clock = std::chrono::steady_clock;
@@ -139,7 +187,7 @@ public:
     session_state state() const noexcept;
     transport_kind transport() const noexcept { return transport_; }
     const server_session_config& config() const noexcept { return config_; }
-    std::size_t queued_bytes() const noexcept { return queued_bytes_; }
+    std::size_t queued_bytes() const noexcept { return queued_.get(); }
     // Empty until closed.
     std::string_view close_reason() const noexcept {
         return closed_ ? std::string_view{reason_} : std::string_view{};
@@ -216,7 +264,7 @@ private:
     bool reason_reported_ = false;
 
     std::vector<outgoing> queue_;  // for the main transport
-    std::size_t queued_bytes_ = 0;
+    detail::queue_account queued_;
     std::vector<codec::eio::packet> delivered_;
 
     // Polling: the GET the client is waiting on, an answer fixed by a transition, a POST.
