@@ -158,6 +158,26 @@ function handlers(nsp) {
     check(r.stderr.includes("Invalid namespace"), `${label} invalid namespace message: ${r.stderr}`);
   }
 
+  // The REPL's commands read from stdin: a raw packet, a filter, switching namespace (the events
+  // filtered there too), an emit acked on the namespace switched to, status, help, ns alone.
+  {
+    const n1 = received.length;
+    const r = await runCli(cli, [url, "--transport", "websocket"], {
+      input: ['raw 2["record","raw packet"]', "off no*", "ns /admin", "emit --ack echo on-admin", "status", "help", "ns", ""].join("\n"),
+    });
+    expectCode(r, 0, "commands from stdin");
+    await until(() => received.length > n1, "the raw packet reaching the server");
+    eq(received[received.length - 1], ["/", "record", ["raw packet"]], "the raw packet");
+    check(/\/admin <- ack "on-admin" #\d+/.test(r.stdout), `the ack on /admin: ${r.stdout}`);
+    check(/\/admin <- welcome /.test(r.stdout), `/admin's welcome shown: ${r.stdout}`);
+    check(!/\/admin <- noise/.test(r.stdout), `off no* hides /admin's noise: ${r.stdout}`);
+    check(/^sid: +\S+/m.test(r.stdout) && /^transport: +websocket/m.test(r.stdout), `status: ${r.stdout}`);
+    // ns runs before /admin's CONNECT answer may have come: either state, /admin marked current.
+    check(/^\* \/admin (connected as \S+|not connected)$/m.test(r.stdout) && /^  \/ connected as \S+$/m.test(r.stdout),
+          `ns lists both: ${r.stdout}`);
+    check(r.stdout.includes("emit [--ack[=TIMEOUT]] EVENT"), `help: ${r.stdout}`);
+  }
+
   // Exit 3: nothing listens on the port.
   const port = await freePort();
   let r = await runCli(cli, [`http://127.0.0.1:${port}`, "--emit", "echo", "--ack"]);

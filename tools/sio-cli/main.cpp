@@ -20,7 +20,7 @@ constexpr tool_info info{
     "connect, disconnect, status, raw PACKET, history, help, quit; raw mode: /binary, /ping,\n"
     "/close, /history, /help, /quit.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage, 3 could not connect, 4 TLS failure,\n"
-    "5 CONNECT_ERROR, 6 ack timeout, 7 wait timeout.\n"};
+    "5 CONNECT_ERROR, 6 ack timeout, 7 wait timeout, 130 interrupted while waiting.\n"};
 
 }  // namespace
 

@@ -630,7 +630,7 @@ private:
             co_await waiter.async_wait(tok);
         }
         self->probe_timer_ = nullptr;
-        if (self->stopped_) co_return;
+        if (self->stopped_ || self->closing_) co_return;  // closing over polling: no upgrade
         eio::packet upgrade_packet{eio::packet_type::upgrade, {}, false};
         ec = co_await write_frame(ws, std::move(upgrade_packet), self->version());
         if (self->stopped_) co_return;
@@ -646,10 +646,9 @@ private:
         self->websocket_active_ = true;
         self->upgraded_ = true;
         self->upgrading_ = false;
+        // Closed, not reset: a request still in flight on them (the close POST) holds them.
         self->get_conn_.close();
-        self->get_conn_.stream.reset();
         self->post_conn_.close();
-        self->post_conn_.stream.reset();
         self->spawn(ws_reader(self));
         self->notify();
         if (self->handlers_.on_upgrade) self->handlers_.on_upgrade();
