@@ -9,7 +9,7 @@ const { fail, deadline } = require("./lib");
 const { runCli, checkShape, eq, check, expectCode } = require("./cli_common");
 
 const cli = process.argv[2] || fail("usage: node cli_eio3.js SIO_CLI");
-deadline(100000);
+deadline(40000);
 
 (async () => {
   const httpServer = http.createServer();

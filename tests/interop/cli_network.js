@@ -11,7 +11,7 @@ const { fail, until, deadline } = require("./lib");
 const { runCli, startCli, eq, check, expectCode } = require("./cli_common");
 
 const cli = process.argv[2] || fail("usage: node cli_network.js SIO_CLI");
-deadline(100000);
+deadline(40000);
 
 function listen(server, port = 0) {
   return new Promise((res) => server.listen(port, "127.0.0.1", () => res(server.address().port)));

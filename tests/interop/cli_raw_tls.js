@@ -15,7 +15,7 @@ const { fail, until, deadline } = require("./lib");
 const { runCli, checkShape, eq, check, expectCode, freePort } = require("./cli_common");
 
 const cli = process.argv[2] || fail("usage: node cli_raw_tls.js SIO_CLI");
-deadline(100000);
+deadline(40000);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sio-cli-tls-"));
 process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));

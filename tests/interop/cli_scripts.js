@@ -11,7 +11,7 @@ const { fail, deadline, until } = require("./lib");
 const { runCli, checkShape, eq, check, expectCode, nodeServer, freePort } = require("./cli_common");
 
 const cli = process.argv[2] || fail("usage: node cli_scripts.js SIO_CLI");
-deadline(110000);
+deadline(50000);
 
 const received = [];  // [nsp, event, args] the server got
 function handlers(nsp) {

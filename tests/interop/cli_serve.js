@@ -8,7 +8,7 @@ const { runCli, startCli, checkShape, eq, check, expectCode } = require("./cli_c
 
 const cli = process.argv[2] || fail("usage: node cli_serve.js SIO_CLI");
 const serve = process.env.SIO_SERVE || fail("SIO_SERVE is not set");
-deadline(100000);
+deadline(40000);
 
 (async () => {
   const open = await startServer(serve, ["--port", "0"]);
