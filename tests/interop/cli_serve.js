@@ -49,6 +49,22 @@ deadline(40000);
     expectCode(r, 0, `${label} right token`);
     check(r.stdout.includes('<- ack "in"'), `${label} human ack line: ${r.stdout}`);
   }
+  // A server that stops answering (SIGSTOP): the client notices when pingInterval + pingTimeout
+  // have passed ("ping timeout"); without reconnection that ends the run with exit 1.
+  const quick = await startServer(serve, ["--port", "0", "--ping-interval", "300", "--ping-timeout", "300"]);
+  for (const transport of ["websocket", "polling"]) {
+    const label = `[${transport} stopped server]`;
+    const watcher = startCli(cli, [quick.url, "--transport", transport, "--listen", "--no-reconnect", "--json"]);
+    await until(() => watcher.stdout.includes('"type":"connect"') && watcher.stdout.includes('"dir":"in"'), `${label} connected`, 10000);
+    quick.child.kill("SIGSTOP");
+    try {
+      await until(() => watcher.code !== undefined, `${label} sio-cli giving up`, 10000);
+    } finally {
+      quick.child.kill("SIGCONT");
+    }
+    eq(watcher.code, 1, `${label} exit code (stderr: ${watcher.stderr})`);
+    check(watcher.stderr.includes("ping timeout"), `${label} says ping timeout: ${watcher.stderr}`);
+  }
   console.log("ok");
   process.exit(0);
 })().catch((e) => fail(e.stack || String(e)));
