@@ -8,7 +8,7 @@
 "use strict";
 const { Server } = require("socket.io");
 const { fail, deadline, until } = require("./lib");
-const { runCli, checkShape, eq, check, expectCode, nodeServer, freePort } = require("./cli_common");
+const { runCli, startCli, checkShape, eq, check, expectCode, nodeServer, freePort } = require("./cli_common");
 
 const cli = process.argv[2] || fail("usage: node cli_scripts.js SIO_CLI");
 deadline(50000);
@@ -186,6 +186,18 @@ function handlers(nsp) {
   r = await runCli(cli, [`http://127.0.0.1:${port}`, "--transport", "websocket", "--listen", "--json"]);
   expectCode(r, 3, "refused port, websocket");
   check(r.lines.some((l) => l.type === "error"), "refused port: an error line");
+  // --reconnect-attempts retries the first connection that many times (each shown), then exit 3.
+  const attempts = 2;
+  r = await runCli(cli, [`http://127.0.0.1:${port}`, "--reconnect-attempts", String(attempts), "--reconnect-delay", "50ms",
+                         "--reconnect-delay-max", "100ms", "--emit", "echo", "--json"]);
+  expectCode(r, 3, "refused port, with retries");
+  eq(r.lines.filter((l) => l.type === "reconnect").map((l) => l.args[0].attempt), Array.from({ length: attempts }, (_, i) => i + 1), "the attempts shown");
+  // Exit 130: interrupted while waiting (SIGINT).
+  const waiter = startCli(cli, [url, "--wait-for", "nothing", "--json"]);
+  await until(() => waiter.stdout.includes('"dir":"in","nsp":"/","type":"connect"'), "the waiter connected", 10000);
+  waiter.child.kill("SIGINT");
+  await until(() => waiter.code !== undefined, "the waiter exiting on SIGINT");
+  eq(waiter.code, 130, "interrupted --wait-for");
   // Exit 3 too when the server answers but is not Socket.IO at that path.
   r = await runCli(cli, [url, "--path", "/not-socket-io/", "--listen"]);
   expectCode(r, 3, "wrong path");

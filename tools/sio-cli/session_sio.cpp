@@ -306,7 +306,9 @@ private:
     }
 
     void packet_out(const sp::packet& p, std::string_view transport) {
-        note_sent();
+        // An event that asks for an ack is known to be handled once the ack is in.
+        const bool asks_ack = p.id && (p.type == sp::packet_type::event || p.type == sp::packet_type::binary_event);
+        if (!asks_ack) note_sent();
         record r;
         r.dir = "out";
         r.nsp = p.nsp;
@@ -384,8 +386,8 @@ private:
         case command_kind::emit: {
             auto s = socket_for(c.nsp.empty() ? current_ : c.nsp);
             remember_event(c.event);
-            note_sent();
             if (!c.ack) {
+                note_sent();
                 if (auto ec = s->emit(c.event, c.args)) report_failure(fmt::format("emit {}: {}", c.event, ec.message()));
                 return;
             }
