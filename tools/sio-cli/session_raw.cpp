@@ -101,6 +101,8 @@ public:
                 if (sp != std::string::npos) reason = rest.substr(sp + 1);
             }
             closing_by_us_ = true;
+            sent_close_code_ = code;
+            sent_close_reason_ = reason;
             ws_->close(code, reason);
         } else if (verb == "/help") {
             out_.text(std::string(raw_help));
@@ -192,6 +194,7 @@ private:
     }
 
     void closed(std::error_code ec, unsigned code, const std::string& reason) {
+        // (`code` is adjusted below when the close was ours.)
         peer_closed_ = true;
         if (finished_) return;
         if (!open_) {
@@ -201,10 +204,18 @@ private:
         }
         open_ = false;
         if (hooks_.prompt) hooks_.prompt("ws (closed) > ");
-        out_.info(info("disconnect",
-                       ec ? fmt::format("connection lost: {}", reason.empty() ? ec.message() : reason)
-                          : fmt::format("closed{}: {} {}", closing_by_us_ ? "" : " by the server", code, reason),
-                       json::array({{{"code", code}, {"reason", reason}}})));
+        std::string text;
+        if (closing_by_us_) {
+            // Ours: what we sent (the connection may end before the peer's answer is read).
+            code = ec ? sent_close_code_ : code;
+            text = fmt::format("closed: {} {}", code, ec ? sent_close_reason_ : reason);
+        } else if (ec) {
+            text = fmt::format("connection lost: {}", reason.empty() ? ec.message() : reason);
+        } else {
+            text = fmt::format("closed by the server: {} {}", code, reason);
+        }
+        const std::string& shown_reason = closing_by_us_ && ec ? sent_close_reason_ : reason;
+        out_.info(info("disconnect", text, json::array({{{"code", code}, {"reason", shown_reason}}})));
         finish(ec && !closing_by_us_ ? cli_runtime : (script_input_ ? worst_ : cli_ok));
     }
 
@@ -212,6 +223,8 @@ private:
     bool open_ = false;
     bool peer_closed_ = false;
     bool closing_by_us_ = false;
+    unsigned sent_close_code_ = 1000;
+    std::string sent_close_reason_;
 };
 
 }  // namespace
