@@ -2,7 +2,7 @@
 # sio-cli's REPL on a real terminal (tmux): connects to sio-serve, an emit with an ack shows the
 # ack, a broadcast from a second client (the Node socket.io-client) is printed while a half-typed
 # line stays as it was, Tab completes an event name seen so far, and the history file (in
-# XDG_STATE_HOME) brings a line back in a second run.
+# XDG_STATE_HOME) brings a line back in a second run; then raw mode against a Node ws echo server.
 source "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || fail "tmux is not installed (scripts/setup installs it)"
 command -v node >/dev/null || fail "node is not installed (scripts/setup installs it)"
@@ -97,4 +97,29 @@ t send-keys -t repl C-u 'history' Enter
 poll 'screen_has "emit --ack echo hi 42"' "the history command listing the first run's lines"
 t send-keys -t repl C-d
 poll 'screen_has "sio-cli exited 0"' "sio-cli leaving with 0 on Ctrl-D"
+t kill-session -t repl
+
+# Raw WebSocket mode against a Node `ws` echo server: a line is a text frame, /binary a binary
+# one, /close ends with the code and reason given.
+NODE_PATH=$node_modules node -e '
+  const { WebSocketServer } = require("ws");
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  wss.on("listening", () => console.log("listening on ws://127.0.0.1:" + wss.address().port));
+  wss.on("connection", (ws) => ws.on("message", (d, binary) => ws.send(d, { binary })));
+  setTimeout(() => process.exit(0), 60000);
+' >"$tmp/ws.log" 2>&1 &
+ws_pid=$!
+trap 'kill $ws_pid 2>/dev/null || true; cleanup' EXIT
+poll 'grep -qE "listening on ws://" "$tmp/ws.log" 2>/dev/null' "the ws server's port"
+ws_url=$(grep -oE 'ws://[^ ]+:[0-9]+' "$tmp/ws.log" | head -n 1)/
+t new-session -d -s repl -x 160 -y 40 \
+  "env HOME='$tmp/home' XDG_STATE_HOME='$tmp/state' NO_COLOR=1 TERM=xterm '$SIO_CLI' '$ws_url'; echo 'sio-cli exited' \$?; sleep 30"
+poll 'screen_has "-- connected to $ws_url"' "raw mode connecting"
+t send-keys -t repl 'hello raw world' Enter
+poll 'screen_has "<- message \"hello raw world\""' "the echoed text frame"
+t send-keys -t repl '/binary 00ff10' Enter
+poll 'screen_has "<- message <3 bytes: 00 ff 10>"' "the echoed binary frame"
+t send-keys -t repl '/close 4001 done here' Enter
+poll 'screen_has "closed: 4001 done here"' "the close with its code and reason"
+poll 'screen_has "sio-cli exited 0"' "sio-cli leaving with 0 after /close"
 echo ok
