@@ -109,6 +109,12 @@ private:
         return s;
     }
 
+    // An info line about one namespace rather than the whole connection.
+    static record about(const std::string& nsp, record r) {
+        r.nsp = nsp;
+        return r;
+    }
+
     void settle(const std::string& nsp) {
         auto& st = sockets_[nsp];
         if (!st.settled) {
@@ -135,7 +141,7 @@ private:
             text = fmt::format("{} connected as {}", nsp, id);
         }
         detail["message"] = text;
-        out_.info(info("connect", text, json::array({detail})));
+        out_.info(about(nsp, info("connect", text, json::array({detail}))));
         update_prompt();
         if (nsp == plan_.nsp && !started_) {
             started_ = true;
@@ -154,22 +160,22 @@ private:
         const std::string text = fmt::format("{} refused the connection: {}", nsp, refusal_text(data));
         update_prompt();
         if (interactive_) {
-            out_.info(info("error", text));
+            out_.info(about(nsp, info("error", text)));
             return;
         }
         if (nsp == plan_.nsp || !script_input_) {
             fail(cli_connect_error, text);
             return;
         }
-        out_.info(info("error", text));
+        out_.info(about(nsp, info("error", text)));
         note_failure(cli_connect_error);
         maybe_done_with_input();
     }
 
     void socket_disconnected(const std::string& nsp, const std::string& reason) {
         if (finished_) return;
-        out_.info(info("disconnect", fmt::format("{} disconnected: {}", nsp, reason),
-                       json::array({{{"nsp", nsp}, {"reason", reason}}})));
+        out_.info(about(nsp, info("disconnect", fmt::format("{} disconnected: {}", nsp, reason),
+                                  json::array({{{"nsp", nsp}, {"reason", reason}}}))));
         update_prompt();
         if (reason == "io server disconnect" && !interactive_ && nsp == plan_.nsp) {
             fail(cli_runtime, fmt::format("the server disconnected {}", nsp));
