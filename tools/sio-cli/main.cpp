@@ -16,8 +16,11 @@ constexpr tool_info info{
     "or, with --raw or a ws:// / wss:// URL, to a plain WebSocket server.\n"
     "On a terminal it starts a REPL (type help); with --emit, --wait-for or --listen, or with\n"
     "commands or NDJSON lines on standard input, it runs as a script.\n"
+    "REPL commands: emit [--ack[=TIMEOUT]] EVENT [ARG...], on EVENT, off EVENT, ns [/NAMESPACE],\n"
+    "connect, disconnect, status, raw PACKET, history, help, quit; raw mode: /binary, /ping,\n"
+    "/close, /history, /help, /quit.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage, 3 could not connect, 4 TLS failure,\n"
-    "5 CONNECT_ERROR, 6 ack timeout, 7 wait timeout.\n"};
+    "5 CONNECT_ERROR, 6 ack timeout, 7 wait timeout, 130 interrupted while waiting.\n"};
 
 }  // namespace
 

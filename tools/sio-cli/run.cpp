@@ -64,7 +64,24 @@ int run(const run_plan& plan) {
     std::unique_ptr<session> s;
     auto gate = std::make_shared<input_gate>();
 
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    // Set once the session knows its exit code: the io_context then runs until the connection has
+    // closed cleanly, for a bounded time.
+    struct ending {
+        std::mutex mutex;
+        std::condition_variable cv;
+        bool finished = false;
+        bool io_done = false;
+    } end;
+
     session::hooks hooks;
+    hooks.finished = [&work, &signals, &end] {
+        work.reset();
+        signals.cancel();
+        std::lock_guard lock(end.mutex);
+        end.finished = true;
+        end.cv.notify_all();
+    };
     if (interactive) {
         editor = std::make_unique<line_editor>(plan.history_file, [&s](std::string_view before) {
             return s ? s->complete(before) : completion{};
@@ -81,14 +98,18 @@ int run(const run_plan& plan) {
     }
     s = session::make(plan, ioc, out, interactive, script_input, std::move(hooks));
 
-    asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&s](boost::system::error_code ec, int) {
         if (!ec) s->interrupt();
     });
     // A dropped connection while writing must not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
     asio::post(ioc, [&s] { s->start(); });
-    std::thread io_thread([&ioc] { ioc.run(); });
+    std::thread io_thread([&ioc, &end] {
+        ioc.run();
+        std::lock_guard lock(end.mutex);
+        end.io_done = true;
+        end.cv.notify_all();
+    });
 
     if (interactive) {
         while (auto line = editor->read_line()) {
@@ -107,6 +128,11 @@ int run(const run_plan& plan) {
         // Ctrl-D, quit, or the session ended by itself: either way, end it.
         asio::post(ioc, [&s] { s->interrupt(); });
     }
+    {
+        std::unique_lock lock(end.mutex);
+        end.cv.wait(lock, [&end] { return end.finished || end.io_done; });
+        if (!end.cv.wait_for(lock, std::chrono::milliseconds(2000), [&end] { return end.io_done; })) ioc.stop();
+    }
     io_thread.join();
     {
         std::lock_guard lock(gate->mutex);
@@ -114,7 +140,6 @@ int run(const run_plan& plan) {
     }
     out.attach(nullptr);
     const int code = s->exit_code();
-    signals.cancel();
     s.reset();
     editor.reset();
     return code;

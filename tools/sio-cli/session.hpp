@@ -21,6 +21,7 @@ public:
         std::function<void()> done;                      // the session finished: stop reading input
         std::function<void(std::string)> prompt;         // REPL prompt changed
         std::function<void()> ready;                     // connected: scripts may start reading stdin
+        std::function<void()> finished;                  // the exit code is known; the connection is closing
     };
 
     static std::unique_ptr<session> make(const run_plan& plan, boost::asio::io_context& ioc, printer& out,

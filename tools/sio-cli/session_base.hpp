@@ -22,7 +22,7 @@ public:
     session_base(const run_plan& plan, boost::asio::io_context& ioc, printer& out, bool interactive,
                  bool script_input, hooks h)
         : plan_(plan), ioc_(ioc), out_(out), interactive_(interactive), script_input_(script_input),
-          hooks_(std::move(h)), deadline_(ioc), grace_(ioc) {}
+          hooks_(std::move(h)), deadline_(ioc) {}
 
     int exit_code() const override { return exit_code_; }
 
@@ -78,8 +78,8 @@ protected:
         });
     }
 
-    // Ends the session once: `close()` lets queued frames go out, then the io_context stops when
-    // the connection reports its end, or after a short grace period.
+    // Ends the session once: `close()` lets queued frames go out; the io_context then runs out of
+    // work when the connection has ended (the caller bounds how long that may take).
     void finish(int code) {
         if (finished_) return;
         finished_ = true;
@@ -87,14 +87,7 @@ protected:
         deadline_.cancel();
         if (hooks_.done) hooks_.done();
         close();
-        grace_.expires_after(std::chrono::milliseconds(1500));
-        grace_.async_wait([this](boost::system::error_code ec) {
-            if (!ec) stop();
-        });
-    }
-    void stop() {
-        grace_.cancel();
-        ioc_.stop();
+        if (hooks_.finished) hooks_.finished();
     }
     virtual void close() = 0;
 
@@ -103,7 +96,7 @@ protected:
         if (worst_ == cli_ok) worst_ = code;
     }
     void maybe_done_with_input() {
-        if (input_ended_ && pending_acks_ == 0 && !plan_.listen && !plan_.wait_for) finish(worst_);
+        if (input_ended_ && pending_acks_ == 0 && connecting_ == 0 && !plan_.listen && !plan_.wait_for) finish(worst_);
     }
 
     const run_plan& plan_;
@@ -113,12 +106,12 @@ protected:
     bool script_input_;
     hooks hooks_;
     boost::asio::steady_timer deadline_;
-    boost::asio::steady_timer grace_;
     bool finished_ = false;
     int exit_code_ = cli_ok;
     int worst_ = cli_ok;
     bool input_ended_ = false;
     unsigned pending_acks_ = 0;
+    unsigned connecting_ = 0;  // namespaces asked for that have neither connected nor been refused
     unsigned waited_ = 0;  // --wait-for matches so far
     std::string transport_;
 
@@ -126,5 +119,11 @@ protected:
     std::vector<std::string> events_seen_;
     std::vector<std::string> namespaces_seen_;
 };
+
+// The two kinds (session_sio.cpp, session_raw.cpp).
+std::unique_ptr<session> make_socketio_session(const run_plan& plan, boost::asio::io_context& ioc, printer& out,
+                                               bool interactive, bool script_input, session::hooks h);
+std::unique_ptr<session> make_raw_session(const run_plan& plan, boost::asio::io_context& ioc, printer& out,
+                                          bool interactive, bool script_input, session::hooks h);
 
 }  // namespace sio::cli

@@ -67,6 +67,12 @@ std::string describe_refusal(unsigned status, std::string_view reason, const std
     return out;
 }
 
+// An alert from the peer's TLS layer after the handshake, e.g. TLS 1.3 refusing a missing or
+// untrusted client certificate on the first read.
+bool is_tls_alert(const boost::system::error_code& ec) {
+    return ec.category() == asio::error::get_ssl_category();
+}
+
 struct http_reply {
     failure error = failure::none;
     std::string message;
@@ -249,7 +255,9 @@ private:
                 if (reused && !self->stopped_ && (ec == http::error::end_of_stream || ec == asio::error::eof ||
                                                   ec == asio::error::connection_reset || ec == asio::error::broken_pipe))
                     continue;
-                out.error = ec == beast::error::timeout ? failure::timeout : failure::transport_closed;
+                out.error = ec == beast::error::timeout ? failure::timeout
+                            : is_tls_alert(ec)              ? failure::tls_failed
+                                                            : failure::transport_closed;
                 out.message = ec == beast::error::timeout ? "timed out waiting for the server" : ec.message();
                 co_return out;
             }
@@ -317,6 +325,12 @@ private:
                 return ws.async_handshake(res, host, target, tok);
             },
             *out.ws);
+        if (ec && is_tls_alert(ec)) {
+            out.error = failure::tls_failed;
+            out.message = "TLS: " + ec.message();
+            out.ws.reset();
+            co_return out;
+        }
         if (ec) {
             if (ec == websocket::error::upgrade_declined || res.result_int() != 0) {
                 out.error = failure::handshake_failed;
@@ -630,7 +644,7 @@ private:
             co_await waiter.async_wait(tok);
         }
         self->probe_timer_ = nullptr;
-        if (self->stopped_) co_return;
+        if (self->stopped_ || self->closing_) co_return;  // closing over polling: no upgrade
         eio::packet upgrade_packet{eio::packet_type::upgrade, {}, false};
         ec = co_await write_frame(ws, std::move(upgrade_packet), self->version());
         if (self->stopped_) co_return;
@@ -646,10 +660,9 @@ private:
         self->websocket_active_ = true;
         self->upgraded_ = true;
         self->upgrading_ = false;
+        // Closed, not reset: a request still in flight on them (the close POST) holds them.
         self->get_conn_.close();
-        self->get_conn_.stream.reset();
         self->post_conn_.close();
-        self->post_conn_.stream.reset();
         self->spawn(ws_reader(self));
         self->notify();
         if (self->handlers_.on_upgrade) self->handlers_.on_upgrade();

@@ -322,7 +322,7 @@ const std::vector<command_doc>& command_docs() {
          "send an event; each ARG is JSON, a bare word a string, @hex:/@base64:/@file: binary"},
         {"on", "on EVENT|PATTERN|*", "show incoming events matching (on *: show all)"},
         {"off", "off EVENT|PATTERN|*", "hide incoming events matching (off *: hide all)"},
-        {"ns", "ns [/NAMESPACE]", "connect to a namespace and make it current (alone: show the current one)"},
+        {"ns", "ns [/NAMESPACE]", "connect to a namespace and make it current (alone: list them and their state)"},
         {"connect", "connect", "connect the current namespace (again)"},
         {"disconnect", "disconnect", "disconnect the current namespace"},
         {"status", "status", "sid, transport, upgrades, ping interval, last round trip, reconnect state"},
