@@ -7,8 +7,11 @@
 //   - its own emits (no ack) sent while the transport was dead are replayed;
 //   - a client that stays away longer than the window connects as a new socket (recovered: false);
 //   - without --recovery-window nothing is recovered (the protocol's pid is not offered).
+//   - sio-cli (SIO_CLI in the environment) stopped past the ping timeout comes back recovered
+//     and prints the broadcasts it missed, once each, in order.
 // Usage: node serve_recovery.js PATH/TO/sio-serve
 "use strict";
+const { spawn } = require("child_process");
 const { io } = require("socket.io-client");
 const { fail, startServer, until, deadline } = require("./lib");
 
@@ -153,7 +156,45 @@ async function off(transports) {
   }
 }
 
+// sio-cli as the client: SIGSTOP past the server's ping timeout, broadcasts meanwhile, SIGCONT.
+async function cliRecovers(cli) {
+  const label = "sio-cli recovery";
+  const server = await startServer(serve, ["--port", "0", "--quiet", "--recovery-window", "10000",
+    "--ping-interval", "300", "--ping-timeout", "300", ...rules]);
+  const child = spawn(cli, [server.url, "--listen", "--json", "--transport", "websocket", "--reconnect-delay", "100ms",
+    "--reconnect-delay-max", "200ms"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+  process.on("exit", () => child.kill("SIGKILL"));
+  let out = "", err = "";
+  child.stdout.on("data", (d) => { out += d; });
+  child.stderr.on("data", (d) => { err += d; });
+  const lines = () => out.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const connects = () => lines().filter((l) => l.type === "connect" && l.dir === "info" && l.nsp === "/");
+  const shouts = () => lines().filter((l) => l.type === "event" && l.event === "shout").map((l) => l.args[0]);
+  try {
+    await until(() => connects().length >= 1, `${label}: first connect (stderr: ${err})`, 8000);
+    const b = await connect(server.url, { transports: ["websocket"] });
+    b.emit("shout", 1); b.emit("shout", 2);
+    await until(() => shouts().length >= 2, `${label}: live shouts`);
+    child.kill("SIGSTOP");
+    await sleep(1500);  // the server gives up on it after 600 ms
+    for (const n of [3, 4, 5]) b.emit("shout", n);
+    await sync(b);
+    child.kill("SIGCONT");
+    await until(() => connects().length >= 2, `${label}: reconnect (output: ${out})`, 10000);
+    const again = connects()[1].args[0];
+    if (again.recovered !== true) fail(`${label}: came back unrecovered: ${JSON.stringify(again)}`);
+    await until(() => shouts().length >= 5, `${label}: missed shouts (got ${JSON.stringify(shouts())})`);
+    await sleep(200);
+    if (JSON.stringify(shouts()) !== "[1,2,3,4,5]") fail(`${label}: shouts ${JSON.stringify(shouts())}, want [1,2,3,4,5]`);
+    b.disconnect();
+  } finally {
+    child.kill("SIGKILL");
+    server.child.kill("SIGKILL");
+  }
+}
+
 (async () => {
+  if (process.env.SIO_CLI) await cliRecovers(process.env.SIO_CLI);
   for (const transports of [["websocket"], ["polling"]]) {
     await recovers(transports);
     await expires(transports);
