@@ -48,8 +48,8 @@ std::error_code broadcast_operator::emit(std::string_view event, json args,
     data.push_back(std::string(event));
     for (auto& a : args) data.push_back(std::move(a));
     // Encoded once; every target gets the same shared buffers.
-    auto encoded = sp::encode(sp::packet{sp::packet_type::event, nsp_->name(), std::nullopt,
-                                         std::move(data)});
+    sp::packet p{sp::packet_type::event, nsp_->name(), std::nullopt, std::move(data)};
+    auto encoded = sp::encode(p);
     adapter::frame f;
     f.text = std::make_shared<const std::string>(std::move(encoded.text));
     for (auto& a : encoded.attachments) {
@@ -57,6 +57,14 @@ std::error_code broadcast_operator::emit(std::string_view event, json args,
     }
     const auto n = nsp_->adapter().broadcast(f, options_);
     if (reached) *reached = n;
+    if (!options_.flags.local) {
+        if (auto c = nsp_->cluster()) {
+            adapter::redis::wire_packet w;
+            w.nsp = nsp_->name();
+            w.data = std::move(*p.data);
+            c->publish(std::move(w), options_);
+        }
+    }
     return {};
 }
 
@@ -80,14 +88,23 @@ void for_each_socket(const namespace_& nsp, const adapter::broadcast_options& op
 
 void broadcast_operator::sockets_join(std::string_view room) const {
     for_each_socket(*nsp_, options_, [&](socket& s) { s.join(room); });
+    if (auto c = options_.flags.local ? nullptr : nsp_->cluster()) {
+        c->remote_join(nsp_->name(), options_, {std::string(room)});
+    }
 }
 
 void broadcast_operator::sockets_leave(std::string_view room) const {
     for_each_socket(*nsp_, options_, [&](socket& s) { s.leave(room); });
+    if (auto c = options_.flags.local ? nullptr : nsp_->cluster()) {
+        c->remote_leave(nsp_->name(), options_, {std::string(room)});
+    }
 }
 
 void broadcast_operator::disconnect_sockets(bool close_underlying) const {
     for_each_socket(*nsp_, options_, [&](socket& s) { s.disconnect(close_underlying); });
+    if (auto c = options_.flags.local ? nullptr : nsp_->cluster()) {
+        c->remote_disconnect(nsp_->name(), options_, close_underlying);
+    }
 }
 
 // --- namespace_ ------------------------------------------------------------------------------
@@ -108,6 +125,31 @@ namespace_& namespace_::on_connection(connection_handler handler) {
     std::lock_guard lock(mutex_);
     connection_handlers_.push_back(std::move(handler));
     return *this;
+}
+
+namespace_& namespace_::on_server_side_emit(server_side_handler handler) {
+    std::lock_guard lock(mutex_);
+    server_side_handlers_.push_back(std::move(handler));
+    return *this;
+}
+
+void namespace_::notify_server_side_emit(json args, std::function<void(json)> ack) {
+    std::vector<server_side_handler> handlers;
+    {
+        std::lock_guard lock(mutex_);
+        handlers = server_side_handlers_;
+    }
+    for (auto& h : handlers) h(args, ack);
+}
+
+void namespace_::set_cluster(std::shared_ptr<adapter::redis::cluster> c) {
+    std::lock_guard lock(mutex_);
+    cluster_ = std::move(c);
+}
+
+std::shared_ptr<adapter::redis::cluster> namespace_::cluster() const {
+    std::lock_guard lock(mutex_);
+    return cluster_;
 }
 
 broadcast_operator namespace_::to(std::string room) {
