@@ -168,6 +168,11 @@ async function main() {
   const wantAcks = all.map((s) => `ack-${s.label}-7`).sort();
   if (JSON.stringify([...acks].sort()) !== JSON.stringify(wantAcks)) fail(`broadcast acks: got ${acks}, want ${wantAcks}`);
 
+  // Node's serverSideEmit with an ack gets one answer from each sio-serve.
+  const answers = await nodeIo.serverSideEmitWithAck("hello-servers", 1);
+  if (answers.length !== 2 || !answers.every((x) => x && x.server === "sio-serve")) fail(`serverSideEmit answers: ${JSON.stringify(answers)}`);
+  if (JSON.stringify(answers.map((x) => x.sockets).sort()) !== "[1,2]") fail(`serverSideEmit socket counts: ${JSON.stringify(answers)}`);
+
   // Node's socketsJoin reaches the sockets on sio-serve: then a room broadcast from Node finds them.
   nodeIo.in(a.id).socketsJoin("room2");
   await until(async () => (await nodeIo.in("room2").fetchSockets()).some((s) => s.id === a.id), "a in room2");
@@ -190,6 +195,9 @@ async function main() {
   await sleep(300);
   a2.emit("say", "during-outage");
   await until(() => has(a, "said", "during-outage"), "local delivery while Redis is down");
+  const metrics = async () => (await (await fetch(`${s1.url}/metrics`)).text());
+  await until(async () => /^sio_redis_connected 0$/m.test(await metrics()), "sio_redis_connected 0 during the outage");
+  if (!/^sio_redis_outages_total [1-9]/m.test(await metrics())) fail(`no outage counted: ${await metrics()}`);
 
   // Redis back on the same port: sio-serve reconnects and re-subscribes; cluster delivery resumes.
   const again = await startRedis(redis.port);
@@ -200,6 +208,7 @@ async function main() {
   b.emit("say", "after-restart-b");
   await until(() => [a, a2, n].every((s) => has(s, "said", "after-restart-b")), "delivery from sio-serve 2 after the restart");
   if (!/malformed message on socket\.io#\/#nosuchroom#/.test(s1.output())) fail(`no malformed message logged: ${s1.output()}`);
+  await until(async () => /^sio_redis_connected 1$/m.test(await metrics()), "sio_redis_connected 1 after the restart");
   for (const s of [s1, s2]) {
     if (!/redis .*lost|cannot connect/.test(s.output())) fail(`sio-serve logged no outage: ${s.output()}`);
     if (s.child.exitCode !== null) fail("a sio-serve exited");

@@ -337,6 +337,22 @@ int run_serve(const serve_options& options) {
         redis->log = [&log](std::string_view line) { log(line); };
         cluster = sio::attach_redis(io, ioc.get_executor(), *redis);
         log(fmt::format("cluster: Redis {} (key {}), node {}", options.redis_url, redis->prefix, cluster->uid()));
+        // A serverSideEmit with an acknowledgement waits for every server of the cluster: each
+        // namespace answers it with this node's id and its socket count.
+        for (const auto& name : names) {
+            auto nsp = io->find(name);
+            if (!nsp) continue;
+            std::weak_ptr<sio::namespace_> weak = nsp;
+            nsp->on_server_side_emit([weak, uid = cluster->uid()](sio::json, std::function<void(sio::json)> ack) {
+                auto n = weak.lock();
+                if (!ack || !n) return;
+                sio::json answer = sio::json::object();
+                answer["server"] = "sio-serve";
+                answer["node"] = uid;
+                answer["sockets"] = n->socket_count();
+                ack(std::move(answer));
+            });
+        }
     }
     // Replaces the open handler the Socket.IO server set: sessions never reach its namespaces.
     if (*mode == sio::serve::serve_mode::engine_echo) {
