@@ -92,8 +92,8 @@ class resp_conn : public std::enable_shared_from_this<resp_conn> {
 public:
     using reply_fn = std::function<void(const redisReply*)>;  // nullptr: no reply (link down)
 
-    resp_conn(strand_t strand, const options& opts, std::string role)
-        : strand_(strand), opts_(opts), role_(std::move(role)), wake_(strand) {}
+    resp_conn(strand_t strand, options opts, std::string role)
+        : strand_(strand), opts_(std::move(opts)), role_(std::move(role)), wake_(strand) {}
 
     std::function<void()> on_up;
     std::function<void()> on_down;
@@ -264,7 +264,7 @@ private:
     }
 
     strand_t strand_;
-    const options& opts_;
+    const options opts_;  // a copy: the coroutine may outlive the cluster by a few steps
     const std::string role_;
     std::optional<tcp::socket> sock_;
     std::unique_ptr<redisReader, reader_deleter> reader_;
