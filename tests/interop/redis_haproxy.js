@@ -50,6 +50,8 @@ async function run(url, count, keepCookies) {
     s.got = new Set();
     s.problems = [];
     s.on("chat message", (m) => s.got.add(m.text));
+    s.on("user connected", (u) => (s.lastTotal = u.total));
+    s.on("online users", (list) => (s.online = list));
     s.on("connect_error", (e) => s.problems.push(`connect_error ${e.message}`));
     s.on("disconnect", (r) => s.problems.push(`disconnect ${r}`));
     clients.push(s);
@@ -73,6 +75,14 @@ async function main() {
     if (s.problems.length) fail(`a client behind the cookie had problems: ${s.problems}`);
     if (!s.connected) fail("a client behind the cookie lost its session");
   }
+  // The chat's totals and online list span the cluster: a rename announces the user again.
+  const renamed = await good[0].timeout(5000).emitWithAck("set name", "renamed0");
+  if (!renamed || renamed.name !== "renamed0") fail(`set name ack: ${JSON.stringify(renamed)}`);
+  await until(() => good.every((s) => s.lastTotal === n), `'user connected' with total ${n} on every client`, 10000);
+  await until(() => Array.isArray(good[0].online) && good[0].online.length === n, `an online list of ${n}`, 10000);
+  const names = good[0].online.map((u) => u.name).sort();
+  const wantNames = ["renamed0", ...good.slice(1).map((_, i) => `user${i + 1}`)].sort();
+  if (JSON.stringify(names) !== JSON.stringify(wantNames)) fail(`online users: ${names}, want ${wantNames}`);
   for (const s of good) s.close();
 
   // Without the cookie, round robin sends a session's requests to instances that do not know it.
