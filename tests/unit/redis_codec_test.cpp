@@ -253,6 +253,44 @@ TEST(redis_codec, malformed_input_is_refused_not_crashed) {
     EXPECT_TRUE(r::from_msgpack(deep, 2000).has_value());
 }
 
+// Bad input from the network: every truncation of a captured msgpack payload is refused (msgpack
+// is prefix-free), and with any single byte changed the decoders either refuse or give a value
+// that encodes and decodes back to itself. Nothing crashes.
+TEST(redis_codec, damaged_captured_payloads_are_refused_or_consistent) {
+    const json vectors = load_vectors();
+    std::size_t payloads = 0;
+    for (const auto& v : vectors) {
+        if (!v.contains("payload_hex") || v.at("payload_is_json").get<bool>()) continue;
+        const auto bytes = unhex(v.at("payload_hex").get<std::string>());
+        ++payloads;
+        for (std::size_t n = 0; n < bytes.size(); ++n) {
+            EXPECT_FALSE(r::from_msgpack(std::string_view(bytes).substr(0, n)).has_value()) << n;
+            EXPECT_FALSE(r::decode_broadcast(std::string_view(bytes).substr(0, n)).has_value()) << n;
+        }
+        for (std::size_t i = 0; i < bytes.size(); ++i) {
+            for (unsigned char delta : {0x01, 0x10, 0x80, 0xff}) {
+                auto damaged = bytes;
+                damaged[i] = static_cast<char>(static_cast<unsigned char>(damaged[i]) ^ delta);
+                auto m = r::from_msgpack(damaged);
+                if (m.has_value()) {
+                    auto again = r::from_msgpack(r::to_msgpack(*m));
+                    ASSERT_TRUE(again.has_value());
+                    EXPECT_EQ(*again, *m);
+                }
+                auto b = r::decode_broadcast(damaged);
+                if (b.has_value()) {
+                    auto again = r::decode_broadcast(r::encode_broadcast(*b));
+                    ASSERT_TRUE(again.has_value());
+                    EXPECT_EQ(again->uid, b->uid);
+                    EXPECT_EQ(again->packet.data, b->packet.data);
+                }
+                (void)r::decode_message(damaged);
+            }
+        }
+    }
+    EXPECT_GE(payloads, 10u);
+}
+
 TEST(redis_codec, room_of_channel_tells_rooms_from_other_channels) {
     EXPECT_EQ(r::room_of_channel("p", "/chat", "p#/chat#"), "");
     EXPECT_EQ(r::room_of_channel("p", "/chat", "p#/chat#room 1#"), "room 1");
