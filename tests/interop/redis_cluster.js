@@ -113,7 +113,9 @@ async function main() {
 
   const rules = ["--mode", "none", "--on", "say=broadcast:said", "--on", "enter=join", "--on", "enter=ack",
                  "--on", "room=to-room:roomsaid"];
-  const s1 = await startServer(serve, ["--port", "0", "--redis", url, ...rules]);
+  // /extra exists on sio-serve 1 only: Node does not listen there, so it can take malformed
+  // requests the Node adapter itself would choke on.
+  const s1 = await startServer(serve, ["--port", "0", "--redis", url, "--namespace", "/extra", ...rules]);
   const s2 = await startServer(serve, ["--port", "0", "--redis", url, ...rules]);
 
   const numsub = async () => Number((await pub.sendCommand(["PUBSUB", "NUMSUB", "socket.io-request#/#"]))[1]);
@@ -184,6 +186,12 @@ async function main() {
   // does not have: the Node adapter skips those before decoding, and throws on bad msgpack.)
   await pub.publish("socket.io#/#nosuchroom#", "\x93\xa3not");
   await pub.publish("socket.io-request#/#", "{\"type\":5,");
+  const junk = ['{"type":7}', '{"type":7,"opts":5,"packet":{}}', '{"type":4,"opts":{"rooms":"x"}}',
+                '{"type":2,"opts":{"rooms":[1]},"rooms":7}', '{"type":6,"data":[]}', '{"type":5}', '{"type":"1"}',
+                '{"type":0,"rooms":{}}', "\x85\xa3uid", "\x81\xa4type\x07", "[]", "{}", ""];
+  for (const j of junk) await pub.publish("socket.io-request#/extra#", j);
+  for (const j of junk) await pub.publish("socket.io-response#/extra#", j);
+  await pub.publish("socket.io#/extra#", "\xc1");
   a.emit("say", "after-garbage");
   await until(() => [a2, b, n].every((s) => has(s, "said", "after-garbage")), "delivery after malformed messages");
 

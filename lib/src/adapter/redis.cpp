@@ -441,6 +441,7 @@ struct cluster::impl : std::enable_shared_from_this<impl> {
             }
             if (m->uid == uid) return;
             if (m->packet.nsp != nsp) return;
+            if (m->packet.type != 2 && m->packet.type != 5) return;  // only events are broadcast
             if (!m->packet.data.is_array() || m->packet.data.empty()) {
                 bad_message(channel, "packet data is not a non-empty array");
                 return;
@@ -590,8 +591,14 @@ struct cluster::impl : std::enable_shared_from_this<impl> {
         case request_type::broadcast: {
             if (from == uid) return;
             auto p = m.find("packet");
-            auto o = opts_of("opts");
-            if (p == m.end() || !p->is_object() || !o) return;
+            auto raw_opts = m.find("opts");
+            if (raw_opts == m.end() || p == m.end() || !p->is_object()) return;
+            auto wire_opts = opts_from_json(*raw_opts);
+            if (!wire_opts) {
+                bad_message(channel, wire_opts.err().reason);
+                return;
+            }
+            const auto o = std::optional<broadcast_options>(to_local(*wire_opts));
             wire_packet packet;
             if (auto d = p->find("data"); d != p->end() && d->is_array() && !d->empty()) {
                 packet.data = *d;
@@ -601,10 +608,9 @@ struct cluster::impl : std::enable_shared_from_this<impl> {
             }
             packet.nsp = nsp;
             std::chrono::milliseconds timeout{opts.request_timeout};
-            if (auto f = m["opts"].find("flags"); f != m["opts"].end() && f->is_object()) {
-                if (auto to = f->find("timeout"); to != f->end() && to->is_number()) {
-                    timeout = std::chrono::milliseconds(to->get<std::int64_t>());
-                }
+            if (auto to = wire_opts->flags.find("timeout"); to != wire_opts->flags.end() && to->is_number() && to->get<double>() >= 0 &&
+                                                    to->get<double>() < 86'400'000.0) {
+                timeout = std::chrono::milliseconds(static_cast<std::int64_t>(to->get<double>()));
             }
             auto weak = weak_from_this();
             auto count = [weak, nsp, request_id](std::size_t n) {
