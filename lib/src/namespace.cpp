@@ -47,8 +47,18 @@ std::error_code broadcast_operator::emit(std::string_view event, json args,
     json data = json::array();
     data.push_back(std::string(event));
     for (auto& a : args) data.push_back(std::move(a));
+    // In a cluster the other nodes get the packet as it was before any recovery offset.
+    const auto cluster = options_.flags.local ? nullptr : nsp_->cluster();
+    json published;
+    if (cluster) published = data;
     const auto n = emit_prepared(std::move(data));
     if (reached) *reached = n;
+    if (cluster) {
+        adapter::redis::wire_packet w;
+        w.nsp = nsp_->name();
+        w.data = std::move(published);
+        cluster->publish(std::move(w), options_);
+    }
     return {};
 }
 
@@ -94,14 +104,23 @@ void for_each_socket(const namespace_& nsp, const adapter::broadcast_options& op
 
 void broadcast_operator::sockets_join(std::string_view room) const {
     for_each_socket(*nsp_, options_, [&](socket& s) { s.join(room); });
+    if (auto c = options_.flags.local ? nullptr : nsp_->cluster()) {
+        c->remote_join(nsp_->name(), options_, {std::string(room)});
+    }
 }
 
 void broadcast_operator::sockets_leave(std::string_view room) const {
     for_each_socket(*nsp_, options_, [&](socket& s) { s.leave(room); });
+    if (auto c = options_.flags.local ? nullptr : nsp_->cluster()) {
+        c->remote_leave(nsp_->name(), options_, {std::string(room)});
+    }
 }
 
 void broadcast_operator::disconnect_sockets(bool close_underlying) const {
     for_each_socket(*nsp_, options_, [&](socket& s) { s.disconnect(close_underlying); });
+    if (auto c = options_.flags.local ? nullptr : nsp_->cluster()) {
+        c->remote_disconnect(nsp_->name(), options_, close_underlying);
+    }
 }
 
 // --- namespace_ ------------------------------------------------------------------------------
@@ -125,6 +144,31 @@ namespace_& namespace_::on_connection(connection_handler handler) {
     std::lock_guard lock(mutex_);
     connection_handlers_.push_back(std::move(handler));
     return *this;
+}
+
+namespace_& namespace_::on_server_side_emit(server_side_handler handler) {
+    std::lock_guard lock(mutex_);
+    server_side_handlers_.push_back(std::move(handler));
+    return *this;
+}
+
+void namespace_::notify_server_side_emit(json args, std::function<void(json)> ack) {
+    std::vector<server_side_handler> handlers;
+    {
+        std::lock_guard lock(mutex_);
+        handlers = server_side_handlers_;
+    }
+    for (auto& h : handlers) h(args, ack);
+}
+
+void namespace_::set_cluster(std::shared_ptr<adapter::redis::cluster> c) {
+    std::lock_guard lock(mutex_);
+    cluster_ = std::move(c);
+}
+
+std::shared_ptr<adapter::redis::cluster> namespace_::cluster() const {
+    std::lock_guard lock(mutex_);
+    return cluster_;
 }
 
 broadcast_operator namespace_::to(std::string room) {

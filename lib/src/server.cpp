@@ -68,8 +68,27 @@ namespace_& server::of(std::string_view name) {
     auto it = namespaces_.find(key);
     if (it == namespaces_.end()) {
         it = namespaces_.emplace(key, namespace_::create(key, options_->recovery)).first;
+        if (cluster_) {
+            it->second->set_cluster(cluster_);
+            cluster_->add_namespace(key);
+        }
     }
     return *it->second;
+}
+
+void server::set_cluster(std::shared_ptr<adapter::redis::cluster> c, std::shared_ptr<void> keep) {
+    std::lock_guard lock(mutex_);
+    cluster_ = std::move(c);
+    cluster_keep_ = std::move(keep);
+    for (auto& [name, nsp] : namespaces_) {
+        nsp->set_cluster(cluster_);
+        if (cluster_) cluster_->add_namespace(name);
+    }
+}
+
+std::shared_ptr<adapter::redis::cluster> server::cluster() const {
+    std::lock_guard lock(mutex_);
+    return cluster_;
 }
 
 std::shared_ptr<namespace_> server::find(std::string_view name) const {

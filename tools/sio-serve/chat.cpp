@@ -213,19 +213,47 @@ private:
         return it == users_.end() ? nullptr : it->second.socket.lock();
     }
 
-    // "user connected" to everyone, the socket included, and the online list to the socket.
+    // "user connected" to everyone, the socket included, and the online list to the socket. In a
+    // cluster (--redis) the total and the list span every server: the other servers' sockets are
+    // fetched first, and named by their handshake's auth.name (or a guest name).
     void announce(sio::socket& s) {
+        if (auto cluster = nsp_.cluster()) {
+            std::weak_ptr<sio::socket> weak = s.shared_from_this();
+            auto self = shared_from_this();
+            cluster->fetch_sockets(nsp_.name(), {}, [self, weak](json sockets) {
+                if (auto sock = weak.lock()) self->announce_with(*sock, &sockets);
+            });
+            return;
+        }
+        announce_with(s, nullptr);
+    }
+
+    void announce_with(sio::socket& s, const json* cluster_sockets) {
         json everyone;
         json list = json::array();
         {
             std::lock_guard lock(mutex_);
             auto it = users_.find(s.id());
             if (it == users_.end()) return;
-            everyone = json{{"id", s.id()}, {"name", it->second.name}, {"total", users_.size()}};
+            std::size_t total = users_.size();
             for (const auto& [id, u] : users_) {
                 if (list.size() >= options_.max_online_users) break;
                 list.push_back(json{{"id", id}, {"name", u.name}});
             }
+            if (cluster_sockets && cluster_sockets->is_array()) {
+                for (const auto& r : *cluster_sockets) {
+                    if (!r.is_object() || !r.contains("id") || !r["id"].is_string()) continue;
+                    const auto id = r["id"].get<std::string>();
+                    if (users_.count(id)) continue;  // one of ours, already counted
+                    ++total;
+                    if (list.size() >= options_.max_online_users) continue;
+                    const json* auth = r.contains("handshake") && r["handshake"].is_object() && r["handshake"].contains("auth")
+                                           ? &r["handshake"]["auth"] : nullptr;
+                    auto name = auth ? valid_name(field(*auth, "name")) : std::nullopt;
+                    list.push_back(json{{"id", id}, {"name", name.value_or("guest-" + id.substr(0, 4))}});
+                }
+            }
+            everyone = json{{"id", s.id()}, {"name", it->second.name}, {"total", total}};
         }
         nsp_.emit("user connected", json::array({std::move(everyone)}));
         s.emit("online users", json::array({std::move(list)}));
@@ -381,6 +409,16 @@ private:
         // would cost n^2 packets just as the sessions try to say goodbye.
         if (reason == sio::disconnect_reasons::server_namespace_disconnect ||
             reason == sio::disconnect_reasons::forced_server_close) {
+            return;
+        }
+        if (auto cluster = nsp_.cluster()) {
+            // The total spans the cluster: count the sockets of every server.
+            auto self = shared_from_this();
+            cluster->fetch_sockets(nsp_.name(), {}, [self, id, name](json sockets) {
+                std::size_t n = 0;
+                for (const auto& r : sockets) n += r.is_object() && r.value("id", "") != id ? 1 : 0;
+                self->nsp_.emit("user disconnected", json::array({json{{"id", id}, {"name", name}, {"total", n}}}));
+            });
             return;
         }
         nsp_.emit("user disconnected", json::array({json{{"id", id}, {"name", name}, {"total", total}}}));

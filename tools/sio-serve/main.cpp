@@ -5,6 +5,7 @@
 #include "common/cli.hpp"
 
 #include <sio/engine/server.hpp>
+#include <sio/cluster.hpp>
 #include <sio/server.hpp>
 #include <sio/transport/server_tls.hpp>
 
@@ -83,6 +84,8 @@ struct serve_options {
     std::vector<std::string> allowed_origins;  // --allowed-origin: others are refused (403)
     std::string metrics_listen;                // HOST:PORT serving /metrics instead of the main port
     std::string metrics_token;                 // /metrics needs "Authorization: Bearer TOKEN"
+    std::string redis_url;                     // --redis redis://HOST:PORT[/DB]: join a cluster
+    std::string redis_key = "socket.io";       // --redis-key: channel prefix
     bool quiet = false;
     bool verbose = false;
 };
@@ -228,6 +231,17 @@ int run_serve(const serve_options& options) {
         }
     }
 
+    std::optional<sio::adapter::redis::options> redis;
+    if (!options.redis_url.empty()) {
+        redis = sio::adapter::redis::parse_url(options.redis_url);
+        if (!redis) {
+            return usage_error(info, fmt::format("--redis '{}': use redis://HOST:PORT[/DB], e.g. redis://127.0.0.1:6379",
+                                                 options.redis_url));
+        }
+        if (options.redis_key.empty()) return usage_error(info, "--redis-key must not be empty");
+        redis->prefix = options.redis_key;
+    }
+
     const unsigned threads = options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     asio::io_context ioc(static_cast<int>(threads));
     if (options.log_format != "text" && options.log_format != "json") {
@@ -328,6 +342,28 @@ int run_serve(const serve_options& options) {
         }
         sio::serve::install_rules(nsp, {.mode = *mode, .rules = &*rules.value,
                                         .log = [&log](std::string_view line) { log(line); }});
+    }
+    std::shared_ptr<sio::adapter::redis::cluster> cluster;
+    if (redis) {
+        redis->log = [&log](std::string_view line) { log(line); };
+        cluster = sio::attach_redis(io, ioc.get_executor(), *redis);
+        log(fmt::format("cluster: Redis {} (key {}), node {}", options.redis_url, redis->prefix, cluster->uid()));
+        // A serverSideEmit with an acknowledgement waits for every server of the cluster: each
+        // namespace answers it with this node's id and its socket count.
+        for (const auto& name : names) {
+            auto nsp = io->find(name);
+            if (!nsp) continue;
+            std::weak_ptr<sio::namespace_> weak = nsp;
+            nsp->on_server_side_emit([weak, uid = cluster->uid()](sio::json, std::function<void(sio::json)> ack) {
+                auto n = weak.lock();
+                if (!ack || !n) return;
+                sio::json answer = sio::json::object();
+                answer["server"] = "sio-serve";
+                answer["node"] = uid;
+                answer["sockets"] = n->socket_count();
+                ack(std::move(answer));
+            });
+        }
     }
     // Replaces the open handler the Socket.IO server set: sessions never reach its namespaces.
     if (*mode == sio::serve::serve_mode::engine_echo) {
@@ -459,6 +495,11 @@ int main(int argc, char* argv[]) {
          "HOST:PORT serving /metrics (and /healthz) instead of the main port")
         ("metrics-token", po::value(&options.metrics_token),
          "/metrics needs the header 'Authorization: Bearer TOKEN'")
+        ("redis", po::value(&options.redis_url),
+         "redis://HOST:PORT[/DB]: share rooms and broadcasts with the other servers on this Redis "
+         "(@socket.io/redis-adapter compatible)")
+        ("redis-key", po::value(&options.redis_key)->default_value(options.redis_key),
+         "prefix of the Redis channels (the Node adapter's 'key' option)")
         ("quiet,q", po::bool_switch(&options.quiet), "log errors only")
         ("verbose,v", po::bool_switch(&options.verbose), "log debug details too (every refused request)");
     cmd.visible.add(serve);

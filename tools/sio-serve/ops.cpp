@@ -189,6 +189,20 @@ std::string render_metrics(const engine::server& engine, const sio::server& io) 
     out += fmt::format("sio_namespaces {}\n", io.namespace_count());
     metric("sio_rooms", "gauge", "Rooms over all namespaces (each socket's own room not counted).");
     out += fmt::format("sio_rooms {}\n", io.room_count());
+    if (auto cluster = io.cluster()) {
+        const auto st = cluster->snapshot();
+        metric("sio_redis_connected", "gauge", "1 while both Redis connections are up and subscribed (--redis).");
+        out += fmt::format("sio_redis_connected {}\n", st.connected ? 1 : 0);
+        metric("sio_redis_outages_total", "counter", "Redis connections lost or refused.");
+        out += fmt::format("sio_redis_outages_total {}\n", st.outages);
+        metric("sio_redis_broadcasts_total", "counter",
+               "Cluster broadcasts: published to Redis, received from other servers, dropped "
+               "(Redis down), malformed (did not decode).");
+        out += fmt::format("sio_redis_broadcasts_total{{kind=\"published\"}} {}\n", st.published);
+        out += fmt::format("sio_redis_broadcasts_total{{kind=\"received\"}} {}\n", st.received);
+        out += fmt::format("sio_redis_broadcasts_total{{kind=\"dropped\"}} {}\n", st.dropped);
+        out += fmt::format("sio_redis_broadcasts_total{{kind=\"malformed\"}} {}\n", st.malformed);
+    }
     metric("sio_packets_total", "counter", "Engine.IO message packets, by direction.");
     out += fmt::format("sio_packets_total{{direction=\"in\"}} {}\n", server_metrics::get(m.packets_in));
     out += fmt::format("sio_packets_total{{direction=\"out\"}} {}\n", server_metrics::get(m.packets_out));

@@ -4,6 +4,7 @@
 
 #include "sio/adapter/in_memory.hpp"
 #include "sio/adapter/recovery.hpp"
+#include "sio/adapter/redis.hpp"
 #include "sio/socket.hpp"
 
 #include <functional>
@@ -31,6 +32,9 @@ struct connect_error {
 using next_fn = std::function<void(std::optional<connect_error>)>;
 using middleware = std::function<void(const std::shared_ptr<socket>&, next_fn next)>;
 using connection_handler = std::function<void(const std::shared_ptr<socket>&)>;
+// An event another server of the cluster sent with serverSideEmit; `ack` is empty unless the
+// sender waits for an answer (call it at most once, with the single answer).
+using server_side_handler = std::function<void(json args, std::function<void(json)> ack)>;
 
 // Which sockets of a namespace a broadcast reaches: `to` rooms (none: all), minus `except`
 // rooms. Cheap to copy; every call returns a new operator.
@@ -92,6 +96,14 @@ public:
     std::error_code emit(std::string_view event, json args = json::array());
     void disconnect_sockets(bool close_underlying = false);
 
+    // serverSideEmit from other servers of the cluster.
+    namespace_& on_server_side_emit(server_side_handler handler);
+    void notify_server_side_emit(json args, std::function<void(json)> ack);
+
+    // The cluster this namespace publishes its broadcasts to (none: this process only).
+    void set_cluster(std::shared_ptr<adapter::redis::cluster> c);
+    std::shared_ptr<adapter::redis::cluster> cluster() const;
+
     std::size_t socket_count() const { return adapter_.socket_count(); }
     adapter::in_memory& adapter() noexcept { return adapter_; }
     const adapter::in_memory& adapter() const noexcept { return adapter_; }
@@ -115,6 +127,8 @@ private:
     mutable std::mutex mutex_;  // guards the two lists
     std::vector<middleware> middleware_;
     std::vector<connection_handler> connection_handlers_;
+    std::vector<server_side_handler> server_side_handlers_;
+    std::shared_ptr<adapter::redis::cluster> cluster_;
 };
 
 }  // namespace sio

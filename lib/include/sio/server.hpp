@@ -100,6 +100,11 @@ public:
     // Safe from any thread; returns at once, the sessions close on their strands.
     void close();
     const server_options& options() const noexcept { return *options_; }
+
+    // The cluster every namespace publishes to (see cluster.hpp); `keep` lives as long as the
+    // server does.
+    void set_cluster(std::shared_ptr<adapter::redis::cluster> c, std::shared_ptr<void> keep);
+    std::shared_ptr<adapter::redis::cluster> cluster() const;
     engine::server& engine() const noexcept { return *engine_; }
 
 private:
@@ -115,7 +120,9 @@ private:
     std::map<std::string, std::shared_ptr<namespace_>, std::less<>> namespaces_;
     // Every live connection, for close(). Touched once per session, not per message.
     std::map<const detail::connection*, std::weak_ptr<detail::connection>> live_;
-    std::atomic<bool> closing_{false};  // close() was called: refuse new sessions
+    std::atomic<bool> closing_{false};
+    std::shared_ptr<adapter::redis::cluster> cluster_;
+    std::shared_ptr<void> cluster_keep_;  // close() was called: refuse new sessions
 };
 
 }  // namespace sio

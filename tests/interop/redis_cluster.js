@@ -1,0 +1,232 @@
+// A mixed cluster on a real Redis: two sio-serve (--redis) and one Node socket.io 4.8 server
+// with @socket.io/redis-adapter 8.3.0, each with real socket.io-client clients. Checks that a
+// broadcast from any instance reaches the clients of all three (never the sender), binary
+// arguments included; that room broadcasts reach only the room's members, wherever they are;
+// that Node's fetchSockets() and allRooms() see the sio-serve sockets and rooms; that a Node
+// broadcast with acks collects the acks of clients on sio-serve; that a malformed message on
+// the channel is dropped; and that after Redis is killed and restarted, local delivery went on
+// meanwhile and cluster delivery resumes.
+// Usage: node redis_cluster.js PATH/TO/sio-serve PATH/TO/redis-server
+"use strict";
+const net = require("net");
+const http = require("http");
+const { spawn } = require("child_process");
+const { Server } = require("socket.io");
+const { io } = require("socket.io-client");
+const { createAdapter } = require("@socket.io/redis-adapter");
+const { createClient } = require("redis");
+const { fail, startServer, until, deadline } = require("./lib");
+
+const serve = process.argv[2] || fail("usage: node redis_cluster.js SIO_SERVE REDIS_SERVER");
+const redisServer = process.argv[3] || fail("usage: node redis_cluster.js SIO_SERVE REDIS_SERVER");
+deadline(110000);
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const bin = Buffer.from([0, 1, 2, 250, 255]);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// Resolves once redis-server answers on `port`; rejects if it exits first or after 5 s.
+function startRedisOn(port) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(redisServer, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                        { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c) => (out += c));
+    child.stderr.on("data", (c) => (out += c));
+    child.on("error", (e) => reject(new Error(`cannot start ${redisServer}: ${e.message}`)));
+    child.on("exit", (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
+    process.on("exit", () => child.kill("SIGKILL"));
+    const end = Date.now() + 5000;
+    const probe = () => {
+      const c = net.connect(port, "127.0.0.1");
+      c.on("connect", () => { c.end(); resolve(child); });
+      c.on("error", () => {
+        if (Date.now() > end) return reject(new Error(`redis-server did not listen on ${port}: ${out}`));
+        setTimeout(probe, 50);
+      });
+    };
+    probe();
+  });
+}
+
+// Redis cannot take port 0: pick a free port and retry with another if it was taken meanwhile.
+async function startRedis(port) {
+  let last;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const p = port || (await freePort());
+    try {
+      return { child: await startRedisOn(p), port: p };
+    } catch (e) {
+      last = e;
+      if (port) await sleep(200);
+    }
+  }
+  throw last;
+}
+
+function connect(url, name) {
+  return new Promise((resolve, reject) => {
+    const s = io(url, { reconnection: false, forceNew: true, transports: ["websocket"] });
+    s.got = [];
+    s.onAny((event, ...args) => s.got.push({ event, args }));
+    s.on("ackme", (x, cb) => cb(`ack-${name}-${x}`));
+    s.on("connect", () => resolve(s));
+    s.on("connect_error", reject);
+    s.label = name;
+  });
+}
+
+const has = (s, event, first) => s.got.some((g) => g.event === event && g.args[0] === first);
+const isBin = (x) => {
+  const b = x instanceof ArrayBuffer ? Buffer.from(new Uint8Array(x)) : Buffer.isBuffer(x) ? x : null;
+  return b !== null && b.equals(bin);
+};
+
+async function main() {
+  const redis = await startRedis();
+  const url = `redis://127.0.0.1:${redis.port}`;
+
+  // The Node member of the cluster, with the same behaviour as the sio-serve rules below.
+  const pub = createClient({ url });
+  const sub = pub.duplicate();
+  for (const c of [pub, sub]) c.on("error", () => {});
+  await Promise.all([pub.connect(), sub.connect()]);
+  const httpServer = http.createServer();
+  const nodeIo = new Server(httpServer, { adapter: createAdapter(pub, sub, { requestsTimeout: 3000 }) });
+  nodeIo.on("connection", (socket) => {
+    socket.on("say", (...args) => socket.broadcast.emit("said", ...args));
+    socket.on("enter", (room, cb) => { socket.join(room); cb && cb(); });
+    socket.on("room", (room, ...args) => socket.to(room).emit("roomsaid", ...args));
+  });
+  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
+  const nodeUrl = `http://127.0.0.1:${httpServer.address().port}`;
+
+  const rules = ["--mode", "none", "--on", "say=broadcast:said", "--on", "enter=join", "--on", "enter=ack",
+                 "--on", "room=to-room:roomsaid"];
+  // /extra exists on sio-serve 1 only: Node does not listen there, so it can take malformed
+  // requests the Node adapter itself would choke on.
+  const s1 = await startServer(serve, ["--port", "0", "--redis", url, "--namespace", "/extra", ...rules]);
+  const s2 = await startServer(serve, ["--port", "0", "--redis", url, ...rules]);
+
+  const numsub = async () => Number((await pub.sendCommand(["PUBSUB", "NUMSUB", "socket.io-request#/#"]))[1]);
+  await until(async () => (await numsub()) === 3, "three subscribers of the request channel", 10000);
+
+  const a = await connect(s1.url, "a");
+  const a2 = await connect(s1.url, "a2");
+  const b = await connect(s2.url, "b");
+  const n = await connect(nodeUrl, "n");
+  const all = [a, a2, b, n];
+
+  // Broadcasts from every instance reach all others, with binary, never the sender.
+  for (const from of [a, b, n]) {
+    const tag = `from-${from.label}`;
+    from.emit("say", tag, bin, { k: [1, 2] });
+    const others = all.filter((s) => s !== from);
+    await until(() => others.every((s) => has(s, "said", tag)), `'said' ${tag} on ${others.map((s) => s.label)}`);
+    for (const s of others) {
+      const g = s.got.find((x) => x.event === "said" && x.args[0] === tag);
+      if (!isBin(g.args[1])) fail(`${tag} on ${s.label}: binary argument lost: ${JSON.stringify(g.args[1])}`);
+      if (JSON.stringify(g.args[2]) !== '{"k":[1,2]}') fail(`${tag} on ${s.label}: object argument: ${JSON.stringify(g.args[2])}`);
+    }
+    await sleep(150);
+    if (has(from, "said", tag)) fail(`${tag}: the sender got its own broadcast`);
+  }
+
+  // Rooms: b (sio-serve 2) and n (Node) join room1; a broadcast to room1 from a reaches them only.
+  await b.timeout(3000).emitWithAck("enter", "room1");
+  await n.timeout(3000).emitWithAck("enter", "room1");
+  a.emit("room", "room1", "r-from-a");
+  await until(() => has(b, "roomsaid", "r-from-a") && has(n, "roomsaid", "r-from-a"), "room1 message on b and n");
+  n.emit("room", "room1", "r-from-n");
+  await until(() => has(b, "roomsaid", "r-from-n"), "room1 message from Node on b");
+  await sleep(200);
+  for (const s of [a, a2]) {
+    if (has(s, "roomsaid", "r-from-a") || has(s, "roomsaid", "r-from-n")) fail(`${s.label} is not in room1 but got its message`);
+  }
+  if (has(n, "roomsaid", "r-from-n")) fail("the Node sender got its own room message");
+
+  // Node asks the cluster: every socket with its rooms, and every room.
+  const sockets = await nodeIo.fetchSockets();
+  const ids = sockets.map((s) => s.id).sort();
+  const want = all.map((s) => s.id).sort();
+  if (JSON.stringify(ids) !== JSON.stringify(want)) fail(`fetchSockets: got ${ids}, want ${want}`);
+  const bRemote = sockets.find((s) => s.id === b.id);
+  if (!bRemote.rooms.has("room1") || !bRemote.rooms.has(b.id)) fail(`fetchSockets: b's rooms ${[...bRemote.rooms]}`);
+  const rooms = await nodeIo.of("/").adapter.allRooms();
+  for (const r of ["room1", a.id, a2.id, b.id]) if (!rooms.has(r)) fail(`allRooms lacks ${r}: ${[...rooms]}`);
+
+  // A Node broadcast with acks collects the acks of the clients on sio-serve too.
+  const acks = await nodeIo.timeout(3000).emitWithAck("ackme", 7);
+  const wantAcks = all.map((s) => `ack-${s.label}-7`).sort();
+  if (JSON.stringify([...acks].sort()) !== JSON.stringify(wantAcks)) fail(`broadcast acks: got ${acks}, want ${wantAcks}`);
+
+  // Node's serverSideEmit with an ack gets one answer from each sio-serve.
+  const answers = await nodeIo.serverSideEmitWithAck("hello-servers", 1);
+  if (answers.length !== 2 || !answers.every((x) => x && x.server === "sio-serve")) fail(`serverSideEmit answers: ${JSON.stringify(answers)}`);
+  if (JSON.stringify(answers.map((x) => x.sockets).sort()) !== "[1,2]") fail(`serverSideEmit socket counts: ${JSON.stringify(answers)}`);
+
+  // Node's socketsJoin reaches the sockets on sio-serve: then a room broadcast from Node finds them.
+  nodeIo.in(a.id).socketsJoin("room2");
+  await until(async () => (await nodeIo.in("room2").fetchSockets()).some((s) => s.id === a.id), "a in room2");
+  nodeIo.to("room2").emit("r2", "to-room2");
+  await until(() => has(a, "r2", "to-room2"), "room2 message on a");
+  if (has(a2, "r2", "to-room2") || has(b, "r2", "to-room2")) fail("room2 message reached a socket outside room2");
+
+  // Garbage on a broadcast channel is dropped; delivery goes on. (On the channel of a room Node
+  // does not have: the Node adapter skips those before decoding, and throws on bad msgpack.)
+  await pub.publish("socket.io#/#nosuchroom#", "\x93\xa3not");
+  await pub.publish("socket.io-request#/#", "{\"type\":5,");
+  const junk = ['{"type":7}', '{"type":7,"opts":5,"packet":{}}', '{"type":4,"opts":{"rooms":"x"}}',
+                '{"type":2,"opts":{"rooms":[1]},"rooms":7}', '{"type":6,"data":[]}', '{"type":5}', '{"type":"1"}',
+                '{"type":0,"rooms":{}}', "\x85\xa3uid", "\x81\xa4type\x07", "[]", "{}", ""];
+  for (const j of junk) await pub.publish("socket.io-request#/extra#", j);
+  for (const j of junk) await pub.publish("socket.io-response#/extra#", j);
+  await pub.publish("socket.io#/extra#", "\xc1");
+  a.emit("say", "after-garbage");
+  await until(() => [a2, b, n].every((s) => has(s, "said", "after-garbage")), "delivery after malformed messages");
+
+  // Redis dies: local delivery on one sio-serve goes on.
+  redis.child.removeAllListeners("exit");
+  const exited = new Promise((r) => redis.child.on("exit", r));
+  redis.child.kill("SIGKILL");
+  await exited;
+  await sleep(300);
+  a2.emit("say", "during-outage");
+  await until(() => has(a, "said", "during-outage"), "local delivery while Redis is down");
+  const metrics = async () => (await (await fetch(`${s1.url}/metrics`)).text());
+  await until(async () => /^sio_redis_connected 0$/m.test(await metrics()), "sio_redis_connected 0 during the outage");
+  if (!/^sio_redis_outages_total [1-9]/m.test(await metrics())) fail(`no outage counted: ${await metrics()}`);
+
+  // Redis back on the same port: sio-serve reconnects and re-subscribes; cluster delivery resumes.
+  const again = await startRedis(redis.port);
+  await until(async () => { try { return (await numsub()) === 3; } catch { return false; } },
+              "three subscribers again after the restart", 20000);
+  a.emit("say", "after-restart");
+  await until(() => [a2, b, n].every((s) => has(s, "said", "after-restart")), "cluster delivery after the restart", 10000);
+  b.emit("say", "after-restart-b");
+  await until(() => [a, a2, n].every((s) => has(s, "said", "after-restart-b")), "delivery from sio-serve 2 after the restart");
+  if (!/malformed message on socket\.io#\/#nosuchroom#/.test(s1.output())) fail(`no malformed message logged: ${s1.output()}`);
+  await until(async () => /^sio_redis_connected 1$/m.test(await metrics()), "sio_redis_connected 1 after the restart");
+  for (const s of [s1, s2]) {
+    if (!/redis .*lost|cannot connect/.test(s.output())) fail(`sio-serve logged no outage: ${s.output()}`);
+    if (s.child.exitCode !== null) fail("a sio-serve exited");
+  }
+
+  for (const s of all) s.close();
+  for (const s of [s1, s2]) s.child.kill("SIGKILL");
+  again.child.kill("SIGKILL");
+  console.log("ok: mixed sio-serve/Node cluster over Redis");
+  process.exit(0);
+}
+
+main().catch((e) => fail(e.stack || String(e)));

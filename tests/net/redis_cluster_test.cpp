@@ -1,0 +1,251 @@
+// Two Redis adapter nodes in one process on a real redis-server (started by the test on a free
+// port; without redis-server the tests fail): broadcasts between them, requests with their
+// answers merged (allRooms, fetchSockets, serverSideEmit with ack), and a Redis restart.
+#include "sio/adapter/redis.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <set>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+namespace asio = boost::asio;
+namespace rd = sio::adapter::redis;
+using sio::codec::json;
+using namespace std::chrono_literals;
+
+bool run_until(asio::io_context& ioc, const std::function<bool()>& done, std::chrono::milliseconds limit = 5000ms) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < end) {
+        ioc.run_for(10ms);
+        if (ioc.stopped()) ioc.restart();
+    }
+    return done();
+}
+
+unsigned short free_port() {
+    asio::io_context ioc;
+    asio::ip::tcp::acceptor a(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+    return a.local_endpoint().port();
+}
+
+bool accepts(unsigned short port) {
+    asio::io_context ioc;
+    asio::ip::tcp::socket s(ioc);
+    boost::system::error_code ec;
+    s.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+    return !ec;
+}
+
+// redis-server on loopback, killed with the object.
+struct redis_process {
+    pid_t pid = -1;
+    unsigned short port = 0;
+
+    // Tries a few free ports (one may be taken between the probe and the bind).
+    bool start(unsigned short wanted = 0) {
+        for (int attempt = 0; attempt < 5; ++attempt) {
+            port = wanted != 0 ? wanted : free_port();
+            const std::string p = std::to_string(port);
+            std::vector<std::string> args{SIO_REDIS_SERVER, "--port", p, "--bind", "127.0.0.1", "--save", "",
+                                          "--appendonly", "no", "--loglevel", "warning"};
+            std::vector<char*> argv;
+            for (auto& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            posix_spawn_file_actions_t quiet;
+            posix_spawn_file_actions_init(&quiet);
+            posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
+            posix_spawn_file_actions_addopen(&quiet, 2, "/dev/null", O_WRONLY, 0);
+            const int rc = posix_spawn(&pid, argv[0], &quiet, nullptr, argv.data(), environ);
+            posix_spawn_file_actions_destroy(&quiet);
+            if (rc != 0) return false;
+            for (int i = 0; i < 100; ++i) {
+                if (accepts(port)) return true;
+                int status = 0;
+                if (waitpid(pid, &status, WNOHANG) == pid) break;  // exited (port taken?)
+                std::this_thread::sleep_for(50ms);
+            }
+            stop();
+            std::this_thread::sleep_for(200ms);
+        }
+        return false;
+    }
+    void stop() {
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            int status = 0;
+            waitpid(pid, &status, 0);
+        }
+        pid = -1;
+    }
+    ~redis_process() { stop(); }
+};
+
+struct fake_node : rd::local_node {
+    std::string name;
+    std::vector<std::pair<rd::wire_packet, sio::adapter::broadcast_options>> delivered;
+    std::vector<json> server_side;
+
+    explicit fake_node(std::string n) : name(std::move(n)) {}
+
+    void deliver(const rd::wire_packet& p, const sio::adapter::broadcast_options& o) override {
+        delivered.emplace_back(p, o);
+    }
+    std::vector<std::string> all_rooms(std::string_view) override { return {"room-" + name, "sock-" + name}; }
+    std::vector<std::string> socket_ids(std::string_view, const sio::adapter::broadcast_options&) override {
+        return {"sock-" + name};
+    }
+    json fetch_sockets(std::string_view, const sio::adapter::broadcast_options& o) override {
+        json s = json::object();
+        s["id"] = "sock-" + name;
+        s["rooms"] = json::array({"sock-" + name});
+        s["asked"] = json(std::vector<std::string>(o.rooms.begin(), o.rooms.end()));
+        return json::array({s});
+    }
+    void add_sockets(std::string_view, const sio::adapter::broadcast_options&, const std::vector<std::string>&) override {}
+    void del_sockets(std::string_view, const sio::adapter::broadcast_options&, const std::vector<std::string>&) override {}
+    void disconnect_sockets(std::string_view, const sio::adapter::broadcast_options&, bool) override {}
+    void server_side_emit(std::string_view, json args, std::function<void(json)> ack) override {
+        server_side.push_back(args);
+        if (ack) ack(json("pong-" + name));
+    }
+    void broadcast_with_ack(const rd::wire_packet&, const sio::adapter::broadcast_options&, std::chrono::milliseconds,
+                            std::function<void(std::size_t)> count, std::function<void(json)> ack) override {
+        count(1);
+        ack(json::array({"ack-" + name}));
+    }
+};
+
+TEST(redis_url, parses_host_port_and_db) {
+    auto o = rd::parse_url("redis://10.0.0.5:6380/2");
+    ASSERT_TRUE(o);
+    EXPECT_EQ(o->host, "10.0.0.5");
+    EXPECT_EQ(o->port, 6380);
+    EXPECT_EQ(o->db, 2);
+    auto d = rd::parse_url("redis://localhost");
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->port, 6379);
+    EXPECT_EQ(d->db, 0);
+    auto v6 = rd::parse_url("redis://[::1]:7000");
+    ASSERT_TRUE(v6);
+    EXPECT_EQ(v6->host, "::1");
+    EXPECT_EQ(v6->port, 7000);
+    EXPECT_FALSE(rd::parse_url("http://x:1"));
+    EXPECT_FALSE(rd::parse_url("redis://:1"));
+    EXPECT_FALSE(rd::parse_url("redis://x:0"));
+    EXPECT_FALSE(rd::parse_url("redis://x:70000"));
+    EXPECT_FALSE(rd::parse_url("redis://x:1/db"));
+}
+
+TEST(redis_cluster, two_nodes_share_broadcasts_and_requests_and_survive_a_restart) {
+    redis_process redis;
+    ASSERT_TRUE(redis.start()) << "cannot start " << SIO_REDIS_SERVER;
+
+    asio::io_context ioc;
+    auto node_a = std::make_shared<fake_node>("A");
+    auto node_b = std::make_shared<fake_node>("B");
+    std::vector<std::string> log_a;
+    rd::options o;
+    o.port = redis.port;
+    o.request_timeout = 2000ms;
+    o.backoff_max = 300ms;
+    auto oa = o;
+    oa.log = [&](std::string_view l) { log_a.emplace_back(l); };
+    auto a = rd::cluster::create(ioc.get_executor(), oa, node_a);
+    auto b = rd::cluster::create(ioc.get_executor(), o, node_b);
+    a->add_namespace("/");
+    b->add_namespace("/");
+    a->start();
+    b->start();
+    ASSERT_TRUE(run_until(ioc, [&] { return a->snapshot().connected && b->snapshot().connected; }));
+    EXPECT_NE(a->uid(), b->uid());
+
+    // A broadcast reaches the other node only, binary and rooms intact. Retried until B's
+    // subscription is in place (bounded).
+    sio::adapter::broadcast_options bo;
+    bo.rooms = {"r1"};
+    bo.except = {"x"};
+    for (int i = 0; i < 50 && node_b->delivered.empty(); ++i) {
+        rd::wire_packet p;
+        p.data = json::array({"ev", json::binary({1, 2, 3})});
+        a->publish(p, bo);
+        run_until(ioc, [&] { return !node_b->delivered.empty(); }, 100ms);
+    }
+    ASSERT_FALSE(node_b->delivered.empty());
+    const auto& [packet, opts] = node_b->delivered.front();
+    EXPECT_EQ(packet.data[0], "ev");
+    ASSERT_TRUE(packet.data[1].is_binary());
+    EXPECT_EQ(packet.data[1].get_binary().size(), 3u);
+    EXPECT_EQ(opts.rooms, (std::set<std::string, std::less<>>{"r1"}));
+    EXPECT_EQ(opts.except, (std::set<std::string, std::less<>>{"x"}));
+    EXPECT_TRUE(opts.flags.local);
+    run_until(ioc, [] { return false; }, 200ms);
+    EXPECT_TRUE(node_a->delivered.empty()) << "a node got its own broadcast";
+
+    // Requests: every node's answer merged with the asking node's own.
+    std::optional<std::vector<std::string>> rooms;
+    a->all_rooms("/", [&](std::vector<std::string> r) { rooms = std::move(r); });
+    ASSERT_TRUE(run_until(ioc, [&] { return rooms.has_value(); }));
+    std::sort(rooms->begin(), rooms->end());
+    EXPECT_EQ(*rooms, (std::vector<std::string>{"room-A", "room-B", "sock-A", "sock-B"}));
+
+    std::optional<json> sockets;
+    sio::adapter::broadcast_options in_r9;
+    in_r9.rooms = {"r9"};
+    a->fetch_sockets("/", in_r9, [&](json s) { sockets = std::move(s); });
+    ASSERT_TRUE(run_until(ioc, [&] { return sockets.has_value(); }));
+    ASSERT_EQ(sockets->size(), 2u);
+    EXPECT_EQ((*sockets)[1]["id"], "sock-B");
+    EXPECT_EQ((*sockets)[1]["asked"], json::array({"r9"}));
+
+    std::optional<json> answers;
+    a->server_side_emit("/", json::array({"hello", 1}), [&](json r) { answers = std::move(r); });
+    ASSERT_TRUE(run_until(ioc, [&] { return answers.has_value(); }));
+    EXPECT_EQ(*answers, json::array({"pong-B"}));
+    ASSERT_EQ(node_b->server_side.size(), 1u);
+    EXPECT_EQ(node_b->server_side[0], json::array({"hello", 1}));
+    EXPECT_TRUE(node_a->server_side.empty()) << "a node answered its own serverSideEmit";
+
+    // Redis goes away: publishing is dropped, not queued; the node reconnects when Redis is back.
+    const auto port = redis.port;
+    redis.stop();
+    ASSERT_TRUE(run_until(ioc, [&] { return !a->snapshot().connected; }));
+    a->publish(rd::wire_packet{2, json::array({"lost"}), "/", std::nullopt}, {});
+    EXPECT_GE(a->snapshot().dropped, 1u);
+    EXPECT_GE(a->snapshot().outages, 1u);
+    ASSERT_TRUE(redis.start(port));
+    ASSERT_TRUE(run_until(ioc, [&] { return a->snapshot().connected && b->snapshot().connected; }, 10000ms));
+    const auto before = node_b->delivered.size();
+    for (int i = 0; i < 50 && node_b->delivered.size() == before; ++i) {
+        a->publish(rd::wire_packet{2, json::array({"back"}), "/", std::nullopt}, {});
+        run_until(ioc, [&] { return node_b->delivered.size() > before; }, 100ms);
+    }
+    ASSERT_GT(node_b->delivered.size(), before);
+    EXPECT_EQ(node_b->delivered.back().first.data[0], "back");
+    bool logged_loss = false;
+    for (const auto& l : log_a) logged_loss = logged_loss || l.find("lost") != std::string::npos;
+    EXPECT_TRUE(logged_loss);
+
+    a->stop();
+    b->stop();
+    run_until(ioc, [] { return false; }, 100ms);
+}
+
+}  // namespace
