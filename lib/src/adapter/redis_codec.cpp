@@ -169,12 +169,6 @@ struct reader {
     }
 };
 
-const json::string_t* string_field(const json& o, const char* key) {
-    auto it = o.find(key);
-    if (it == o.end() || !it->is_string()) return nullptr;
-    return &it->get_ref<const json::string_t&>();
-}
-
 result<std::vector<std::string>> string_list(const json& o, const char* key) {
     std::vector<std::string> out;
     auto it = o.find(key);
