@@ -63,6 +63,7 @@ void counters::merge(const counters& o) {
     latency.merge(o.latency);
     latency_uncorrected.merge(o.latency_uncorrected);
     connect.merge(o.connect);
+    fanout.merge(o.fanout);
 }
 
 std::uint64_t counters::error_total() const {
@@ -161,6 +162,10 @@ std::string to_json(const run_result& r) {
                      {"http_requests_per_msg", r.http_requests_per_msg ? nlohmann::json(*r.http_requests_per_msg) : nlohmann::json(nullptr)},
                      {"client_cpu_pct", r.client_cpu_pct},
                      {"client_rss_kib", r.client_rss_kib}};
+    if (r.scenario == "broadcast") {
+        j["fanout_us"] = pct_json(r.totals.fanout);
+        if (r.expected) j["expected"] = *r.expected;
+    }
     if (r.server_rss_kib_after) {
         j["server_rss_kib"] = *r.server_rss_kib_after;
         if (r.server_rss_kib_before && r.totals.connected > 0) {
@@ -202,6 +207,11 @@ std::string format_table(const std::vector<run_result>& rs) {
                          static_cast<double>(rs.front().totals.latency.percentile(q)));
         });
     }
+    if (rs.front().scenario == "broadcast") {
+        row("fan-out p50 us", [](const run_result& r) { return std::to_string(r.totals.fanout.percentile(0.5)); });
+        row("fan-out p99 us", [](const run_result& r) { return std::to_string(r.totals.fanout.percentile(0.99)); });
+        row("deliveries expected", [](const run_result& r) { return r.expected ? std::to_string(*r.expected) : std::string("-"); });
+    }
     row("uncorrected p99 us", [](const run_result& r) { return std::to_string(r.totals.latency_uncorrected.percentile(0.99)); });
     row("connect p50 us", [](const run_result& r) { return std::to_string(r.totals.connect.percentile(0.5)); });
     row("connect p99 us", [](const run_result& r) { return std::to_string(r.totals.connect.percentile(0.99)); });
@@ -209,11 +219,20 @@ std::string format_table(const std::vector<run_result>& rs) {
     row("bytes/msg protocol", [](const run_result& r) { return fmt::format("{:.0f}", r.bytes.protocol); });
     row("bytes/msg payload", [](const run_result& r) { return fmt::format("{:.0f}", r.bytes.payload); });
     row("bytes/msg http", [](const run_result& r) { return r.bytes.http_known ? fmt::format("{:.0f}", r.bytes.http) : std::string("n/a"); });
+    row("bytes/msg total", [](const run_result& r) { return r.bytes.http_known ? fmt::format("{:.0f}", r.bytes.total()) : std::string("n/a"); });
+    row("http requests/msg", [](const run_result& r) { return r.http_requests_per_msg ? fmt::format("{:.2f}", *r.http_requests_per_msg) : std::string("-"); });
     row("client cpu %", [](const run_result& r) { return fmt::format("{:.0f}", r.client_cpu_pct); });
     row("client rss KiB", [](const run_result& r) { return std::to_string(r.client_rss_kib); });
     for (const auto& r : rs) {
         for (const auto& [k, v] : r.totals.errors) out += fmt::format("{}: error {}: {}\n", r.transport, k, v);
-        if (r.server_rss_kib_after) out += fmt::format("{}: server rss {} KiB\n", r.transport, *r.server_rss_kib_after);
+        if (r.server_rss_kib_after) {
+            out += fmt::format("{}: server rss {} KiB", r.transport, *r.server_rss_kib_after);
+            if (r.server_rss_kib_before && r.totals.connected > 0)
+                out += fmt::format(" ({:+.1f} KiB per connection)",
+                                   (static_cast<double>(*r.server_rss_kib_after) - static_cast<double>(*r.server_rss_kib_before)) /
+                                       static_cast<double>(r.totals.connected));
+            out += '\n';
+        }
     }
     return out;
 }

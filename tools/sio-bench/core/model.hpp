@@ -38,6 +38,7 @@ struct counters {
     histogram latency;             // from the intended send time, microseconds
     histogram latency_uncorrected; // from the actual send time
     histogram connect;             // open() to namespace connected
+    histogram fanout;              // broadcast: intended send time to the last receiver's receipt
     void merge(const counters& o);
     std::uint64_t error_total() const;
 };
@@ -76,6 +77,7 @@ struct run_result {
     counters totals;
     wire_bytes bytes;
     std::optional<double> http_requests_per_msg;
+    std::optional<std::uint64_t> expected;  // broadcast: deliveries due (sent x listeners)
     double client_cpu_pct = 0;
     std::uint64_t client_rss_kib = 0;
     std::optional<std::uint64_t> server_rss_kib_before, server_rss_kib_after;
