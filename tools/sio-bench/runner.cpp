@@ -343,7 +343,13 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
         }
     }
 
+    // No more messages to send. A sender stays connected until every delivery is in (its last
+    // messages may still be on their way out); the others leave once their answers are in.
     void finish_when_idle() {
+        if (kind == role::sender) {
+            if (timer) timer->cancel();
+            return;
+        }
         if (in_flight == 0) stop();
     }
 
@@ -438,8 +444,8 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
                 if (!c->ever_connected && c->kind != role::connector) {
                     w->error("connect_unfinished");
                     c->stop();
-                } else if (c->kind == role::listener) {
-                    continue;  // until every delivery is in (drained) or the deadline
+                } else if (c->kind == role::listener || c->kind == role::sender) {
+                    c->finish_when_idle();  // until every delivery is in (drained) or the deadline
                 } else if (c->sends() && c->kind != role::sender) {
                     c->finish_when_idle();
                 } else {
@@ -474,7 +480,7 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
                 }
                 if (now >= run.end && run.drained.load()) {
                     for (auto& c : mine)
-                        if (c->kind == role::listener) c->stop();
+                        if (c->kind == role::listener || c->kind == role::sender) c->stop();
                 }
                 bool all = true;
                 for (auto& c : mine) all = all && c->stopped;
