@@ -39,8 +39,8 @@ std::string error_summary(const run_result& r) {
 }
 
 void print_progress(const std::string& transport, const live_figures& f) {
-    fmt::print(stderr, "\r\x1b[K{}: {:.1f}/{:.1f}s  connected {}  received {}  p99(1s) {} us  errors {}", transport,
-               f.elapsed_s, f.total_s, f.connected, f.received, f.recent_p99_us, f.errors);
+    fmt::print(stderr, "\r\x1b[K{}: {:.1f}/{:.1f}s  connected {}  received {} ({:.0f}/s)  p99(1s) {} us  errors {}",
+               transport, f.elapsed_s, f.total_s, f.connected, f.received, f.received_per_s, f.recent_p99_us, f.errors);
     std::fflush(stderr);
 }
 

@@ -454,10 +454,16 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
             }
         });
         auto hard = std::make_shared<asio::steady_timer>(w->ioc, run.hard_end);
-        hard->async_wait([w, &mine, hard](boost::system::error_code ec) {
+        hard->async_wait([w, &mine, &run, hard](boost::system::error_code ec) {
             if (ec) return;
             for (auto& c : mine) {
                 if (c->in_flight > 0) w->error("no_answer_by_deadline", c->in_flight);
+                // Messages that fell due but could not be sent in time (the client was waiting
+                // for answers: the server, or the generator, could not keep the rate).
+                if (c->ever_connected && (c->kind == role::echo || c->kind == role::raw_echo)) {
+                    const auto due = c->plan.count_before(run.end - run.start);
+                    if (due > c->next) w->error("unsent_by_deadline", due - c->next);
+                }
                 c->in_flight = 0;
                 c->stop();
             }
@@ -504,6 +510,7 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
     // This thread: the progress line, the server's memory while the clients are connected, and
     // for broadcast whether every delivery is in.
     auto last_progress = clock_type::now() - std::chrono::seconds(1);
+    std::uint64_t last_received = 0;
     for (;;) {
         bool all_done = true;
         for (auto& w : workers) all_done = all_done && w->ioc.stopped();
@@ -520,11 +527,14 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
         }
         if (broadcast && now >= run.end && received >= sent * run.listeners) run.drained = true;
         if (progress && now - last_progress >= std::chrono::milliseconds(250)) {
-            last_progress = now;
             live_figures f;
             f.elapsed_s = std::chrono::duration<double>(now - run.t0).count();
             f.total_s = std::chrono::duration<double>(run.end - run.t0).count();
             f.received = received;
+            const double dt = std::chrono::duration<double>(now - last_progress).count();
+            f.received_per_s = dt > 0 && dt < 1 ? static_cast<double>(received - last_received) / dt : 0;
+            last_received = received;
+            last_progress = now;
             for (auto& w : workers) {
                 f.connected += w->live_connected.load();
                 f.errors += w->live_errors.load();

@@ -43,6 +43,7 @@ struct live_figures {
     double total_s = 0;
     std::uint64_t connected = 0;
     std::uint64_t received = 0;
+    double received_per_s = 0;  // since the previous call
     std::uint64_t errors = 0;
     std::uint64_t recent_p99_us = 0;  // p99 of the last second
 };
