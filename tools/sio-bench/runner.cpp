@@ -95,7 +95,9 @@ struct worker {
         stats.latency_uncorrected.record(us_between(sent_at, now));
         recent.record(us);
         live_received.fetch_add(1, std::memory_order_relaxed);
+        last_received_at = now;
     }
+    clock_type::time_point last_received_at{};
 };
 
 enum class role { echo, raw_echo, connector, idle, listener, sender };
@@ -556,7 +558,11 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
         window_received += w->window_received;
     }
     const double wall = std::chrono::duration<double>(t1 - run.t0).count();
-    r.duration_s = std::chrono::duration<double>(opt.duration).count();
+    // The rate is taken over the time the answers took to come in: when the server (or the
+    // generator) fell behind, that is longer than --duration.
+    auto last_answer = run.end;
+    for (auto& w : workers) last_answer = std::max(last_answer, w->last_received_at);
+    r.duration_s = std::chrono::duration<double>(last_answer - run.start).count();
     r.client_cpu_pct = wall > 0 ? 100.0 * (u1.cpu_seconds - u0.cpu_seconds) / wall / static_cast<double>(nthreads) : 0;
     r.client_rss_kib = u1.rss_kib;
     if (broadcast) {
