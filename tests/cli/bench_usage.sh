@@ -38,13 +38,17 @@ refused "--raw runs over WebSocket only" ws://127.0.0.1:9 --raw --transport poll
 refused "--raw runs the echo scenario only" ws://127.0.0.1:9 --raw --scenario idle
 refused "need Socket.IO, not --raw" ws://127.0.0.1:9 --raw --auth '{}'
 refused "--server-pid must be a process id" $url --server-pid 0
+refused "--json and --csv exclude each other" $url --json --csv
+refused "--ensure 'p99<50': a latency needs a value with a unit" $url --ensure 'p99<50'
+refused "--ensure 'latency<5ms': unknown metric 'latency'" $url --ensure 'latency<5ms'
+refused "--ensure 'errors=many': expected a number" $url --ensure 'errors=0,errors=many'
 refused "unrecognised option '--colour'" $url --colour
 refused "--clients" $url --clients many
 
 # Every option of --help, with its default where it has one.
 expect_exit 0 "$bench" --help
 for opt in --scenario --transport --clients --senders --ramp-up --duration --rate --payload --in-flight \
-           --threads --event --listen-event --namespace --auth --header --raw --server-pid --timeout --json; do
+           --threads --event --listen-event --namespace --auth --header --raw --server-pid --timeout --json --csv --ensure; do
   contains "$out" "$opt"
 done
 echo ok

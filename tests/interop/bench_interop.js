@@ -101,6 +101,27 @@ async function echoSuite(url, port, where, upgrades) {
         `${where}: --transport all gives websocket, polling, upgrade`, all.runs.map((r) => r.transport));
   all.runs.forEach((r) => cleanEcho(r, r.transport, 32, `${where} all`));
 
+  // --csv: a header and one row per run; --ensure decides the exit status (9 when it fails).
+  const csv = await new Promise((resolve) => {
+    const child = spawn(bench, [url, "--csv", "--transport", "all", "--clients", "1", "--duration", "300ms",
+                                "--ensure", "errors=0,received>1000000000"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "", err = "";
+    child.stdout.on("data", (d) => { out += d; });
+    child.stderr.on("data", (d) => { err += d; });
+    child.on("exit", (code) => resolve({ code, lines: out.trim().split("\n"), err }));
+  });
+  check(csv.code === 9, `${where} --ensure: exit ${csv.code}, expected 9`, csv.err);
+  check((csv.err.match(/failed: received>1000000000 \(was \d+\)/g) || []).length === 3, `${where} --ensure: one failure per run`, csv.err);
+  check(csv.lines.length === 4 && csv.lines[0].startsWith("scenario,transport,"), `${where} --csv: header and three rows`, csv.lines);
+  const cols = csv.lines[0].split(",");
+  csv.lines.slice(1).forEach((line, i) => {
+    const cells = line.split(",");
+    check(cells.length === cols.length, `${where} --csv: row ${i} has ${cells.length} cells for ${cols.length} columns`);
+    check(cells[1] === ["websocket", "polling", "upgrade"][i] && Number(cells[cols.indexOf("received")]) > 0, `${where} --csv row`, line);
+  });
+  const ok = await run([url, "--clients", "1", "--duration", "300ms", "--ensure", "errors=0,received>0"]);
+  check(ok.code === 0, `${where} --ensure that holds: exit ${ok.code}`, ok.err);
+
   // The bytes per message against a count taken by a proxy: what the proxy saw, less what the
   // messages account for, is the connections' own cost (handshake, CONNECT, close), which is
   // bounded per client.

@@ -26,10 +26,11 @@ constexpr tool_info info{
     "is also given uncorrected (from the actual send). A run lasts --ramp-up + --duration and\n"
     "at most --timeout + 1 s more to collect answers.\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 usage, 3 no client could connect, 8 errors\n"
-    "during the run."};
+    "during the run, 9 an --ensure condition failed (with --ensure, errors alone are not 8)."};
 
 constexpr int exit_no_connection = 3;
 constexpr int exit_run_errors = 8;
+constexpr int exit_ensure_failed = 9;
 constexpr unsigned max_clients = 50000;
 
 std::string error_summary(const run_result& r) {
@@ -44,13 +45,18 @@ void print_progress(const std::string& transport, const live_figures& f) {
     std::fflush(stderr);
 }
 
-int run_bench(const bench_options& options) {
+int run_bench(const bench_options& options, const std::vector<ensure_condition>& ensure) {
     std::vector<std::string> transports;
     if (options.raw) transports = {"websocket"};
     else if (options.transport == "all") transports = {"websocket", "polling", "upgrade"};
     else transports = {options.transport};
     std::vector<run_result> results;
     int code = exit_ok;
+    bool ensure_failed = false;
+    if (options.csv) {
+        fmt::print("{}", csv_header());
+        std::fflush(stdout);
+    }
     for (const auto& t : transports) {
         std::function<void(const live_figures&)> progress;
         if (options.progress) progress = [&t](const live_figures& f) { print_progress(t, f); };
@@ -60,6 +66,14 @@ int run_bench(const bench_options& options) {
         if (options.json) {
             fmt::print("{}\n", to_json(r));
             std::fflush(stdout);
+        }
+        if (options.csv) {
+            fmt::print("{}", to_csv_row(r));
+            std::fflush(stdout);
+        }
+        for (const auto& f : check_ensure(ensure, r)) {
+            fmt::print(stderr, "{}: {}: failed: {}\n", info.name, r.transport, f);
+            ensure_failed = true;
         }
         if (r.totals.connected == 0) {
             fmt::print(stderr, "{}: could not connect to {} over {}: {}\n", info.name, options.url, r.transport,
@@ -74,7 +88,9 @@ int run_bench(const bench_options& options) {
                        "the generator itself; add --threads or lower the load\n",
                        info.name, r.client_cpu_pct, options.threads, r.transport);
     }
-    if (!options.json) fmt::print("{}", format_table(results));
+    if (!options.json && !options.csv) fmt::print("{}", format_table(results));
+    if (code == exit_no_connection) return code;
+    if (!ensure.empty()) return ensure_failed ? exit_ensure_failed : exit_ok;
     return code;
 }
 
@@ -104,7 +120,9 @@ int main(int argc, char* argv[]) {
         ("raw", po::bool_switch(&o.raw), "echo over plain WebSocket (no Engine.IO / Socket.IO)")
         ("server-pid", po::value(&o.server_pid), "server process to report the memory of (/proc/PID/status)")
         ("timeout", po::value(&timeout)->default_value(timeout), "connect and ack timeout; also bounds the drain after --duration")
-        ("json", po::bool_switch(&o.json), "one JSON object per scenario and transport run on stdout");
+        ("json", po::bool_switch(&o.json), "one JSON object per scenario and transport run on stdout")
+        ("csv", po::bool_switch(&o.csv), "the same as CSV: a header line, then one row per run")
+        ("ensure", po::value(&o.ensure), "conditions for the exit status, e.g. 'p99<50ms,errors=0' (exit 9 when one fails)");
     cmd.hidden.add_options()("url", po::value(&o.url)->required(), "server URL");
     cmd.positional.add("url", 1);
     po::variables_map vm;
@@ -154,9 +172,17 @@ int main(int argc, char* argv[]) {
     if (o.url.rfind("http://", 0) != 0 && o.url.rfind("https://", 0) != 0 && o.url.rfind("ws://", 0) != 0 &&
         o.url.rfind("wss://", 0) != 0)
         return usage_error(info, "'" + o.url + "' is not an http://, https://, ws:// or wss:// URL");
-    o.progress = !o.json && isatty(STDERR_FILENO) != 0;
+    if (o.json && o.csv) return usage_error(info, "--json and --csv exclude each other");
+    std::vector<ensure_condition> ensure;
+    if (vm.count("ensure")) {
+        std::string error;
+        auto parsed = parse_ensure(o.ensure, error);
+        if (!parsed) return usage_error(info, "--ensure " + error);
+        ensure = std::move(*parsed);
+    }
+    o.progress = !o.json && !o.csv && isatty(STDERR_FILENO) != 0;
     try {
-        return run_bench(o);
+        return run_bench(o, ensure);
     } catch (const std::exception& e) {
         fmt::print(stderr, "{}: {}\n", info.name, e.what());
         return exit_failure;

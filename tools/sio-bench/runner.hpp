@@ -33,6 +33,8 @@ struct bench_options {
     bool raw = false;
     long server_pid = 0;
     bool json = false;
+    bool csv = false;
+    std::string ensure;  // --ensure conditions, as written
     bool progress = false;
     std::chrono::microseconds timeout{std::chrono::seconds(10)};  // connect, ack, and drain at the end
 };

@@ -8,6 +8,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -175,6 +177,138 @@ std::string to_json(const run_result& r) {
         }
     }
     return j.dump();
+}
+
+std::string csv_header() {
+    std::string h = "scenario,transport,clients,duration_s,sent,received,connected,errors,msgs_per_s";
+    for (const char* k : {"latency", "latency_uncorrected", "connect", "fanout"})
+        for (const char* q : {"p50", "p90", "p99", "p999", "max"}) h += fmt::format(",{}_{}_us", k, q);
+    h += ",bytes_total,bytes_http,bytes_ws_framing,bytes_protocol,bytes_payload,http_requests_per_msg,"
+         "client_cpu_pct,client_rss_kib,server_rss_kib\n";
+    return h;
+}
+
+namespace {
+std::string csv_cell(std::string_view v) {
+    if (v.find_first_of(",\"\n") == std::string_view::npos) return std::string(v);
+    std::string out = "\"";
+    for (char c : v) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    return out + "\"";
+}
+std::string num(double v) { return fmt::format("{}", v); }
+}  // namespace
+
+std::string to_csv_row(const run_result& r) {
+    std::string row = fmt::format("{},{},{},{},{},{},{},{},{}", csv_cell(r.scenario), csv_cell(r.transport), r.clients,
+                                  num(r.duration_s), r.totals.sent, r.totals.received, r.totals.connected,
+                                  r.totals.error_total(), num(r.msgs_per_s()));
+    for (const histogram* h : {&r.totals.latency, &r.totals.latency_uncorrected, &r.totals.connect, &r.totals.fanout})
+        for (double q : {0.5, 0.9, 0.99, 0.999, 1.0}) row += fmt::format(",{}", h->percentile(q));
+    if (r.bytes.http_known) row += fmt::format(",{},{}", num(r.bytes.total()), num(r.bytes.http));
+    else row += ",,";
+    row += fmt::format(",{},{},{}", num(r.bytes.ws_framing), num(r.bytes.protocol), num(r.bytes.payload));
+    row += "," + (r.http_requests_per_msg ? num(*r.http_requests_per_msg) : std::string());
+    row += fmt::format(",{},{},", num(r.client_cpu_pct), r.client_rss_kib);
+    if (r.server_rss_kib_after) row += std::to_string(*r.server_rss_kib_after);
+    return row + "\n";
+}
+
+namespace {
+bool is_latency_metric(std::string_view m) {
+    return m == "p50" || m == "p90" || m == "p99" || m == "p999" || m == "max";
+}
+double metric_value(const run_result& r, std::string_view m) {
+    if (m == "p50") return static_cast<double>(r.totals.latency.percentile(0.5));
+    if (m == "p90") return static_cast<double>(r.totals.latency.percentile(0.9));
+    if (m == "p99") return static_cast<double>(r.totals.latency.percentile(0.99));
+    if (m == "p999") return static_cast<double>(r.totals.latency.percentile(0.999));
+    if (m == "max") return static_cast<double>(r.totals.latency.max());
+    if (m == "errors") return static_cast<double>(r.totals.error_total());
+    if (m == "received") return static_cast<double>(r.totals.received);
+    if (m == "sent") return static_cast<double>(r.totals.sent);
+    if (m == "connected") return static_cast<double>(r.totals.connected);
+    return r.msgs_per_s();  // msgs_per_s
+}
+std::string show(std::string_view metric, double v) {
+    if (is_latency_metric(metric)) return fmt::format("{:.1f}ms", v / 1000.0);
+    return fmt::format("{}", v);
+}
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+    while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+    return s;
+}
+}  // namespace
+
+std::optional<std::vector<ensure_condition>> parse_ensure(std::string_view text, std::string& error) {
+    std::vector<ensure_condition> out;
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+        const auto comma = text.find(',', pos);
+        const std::string_view part = trim(text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+        pos = comma == std::string_view::npos ? text.size() + 1 : comma + 1;
+        const auto at = part.find_first_of("<>=");
+        if (part.empty() || at == std::string_view::npos || at == 0) {
+            error = fmt::format("'{}': expected METRIC<VALUE, e.g. p99<50ms or errors=0", part);
+            return std::nullopt;
+        }
+        ensure_condition c;
+        c.text = std::string(part);
+        c.metric = std::string(trim(part.substr(0, at)));
+        std::size_t op_len = 1;
+        if (at + 1 < part.size() && part[at + 1] == '=') op_len = 2;
+        c.op = std::string(part.substr(at, op_len));
+        if (c.op == "==") c.op = "=";
+        if (c.op == "=<" || c.op == "=>") {
+            error = fmt::format("'{}': use <= or >=", part);
+            return std::nullopt;
+        }
+        const std::string_view value = trim(part.substr(at + op_len));
+        static constexpr std::string_view metrics[] = {"p50", "p90", "p99", "p999", "max", "errors",
+                                                       "received", "sent", "connected", "msgs_per_s"};
+        if (std::find(std::begin(metrics), std::end(metrics), c.metric) == std::end(metrics)) {
+            error = fmt::format("'{}': unknown metric '{}' (p50, p90, p99, p999, max, errors, received, sent, "
+                                "connected, msgs_per_s)", part, c.metric);
+            return std::nullopt;
+        }
+        if (is_latency_metric(c.metric)) {
+            const bool has_unit = !value.empty() && std::isalpha(static_cast<unsigned char>(value.back()));
+            const auto d = has_unit ? parse_duration(value) : std::nullopt;
+            if (!d) {
+                error = fmt::format("'{}': a latency needs a value with a unit (us, ms or s)", part);
+                return std::nullopt;
+            }
+            c.value = static_cast<double>(d->count());
+        } else {
+            double v = 0;
+            auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+            if (value.empty() || ec != std::errc{} || p != value.data() + value.size() || v < 0) {
+                error = fmt::format("'{}': expected a number after {}", part, c.op);
+                return std::nullopt;
+            }
+            c.value = v;
+        }
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+std::vector<std::string> check_ensure(const std::vector<ensure_condition>& conds, const run_result& r) {
+    std::vector<std::string> failed;
+    for (const auto& c : conds) {
+        const double v = metric_value(r, c.metric);
+        bool ok = false;
+        if (c.op == "<") ok = v < c.value;
+        else if (c.op == "<=") ok = v <= c.value;
+        else if (c.op == ">") ok = v > c.value;
+        else if (c.op == ">=") ok = v >= c.value;
+        else ok = v == c.value;
+        if (!ok) failed.push_back(fmt::format("{} (was {})", c.text, show(c.metric, v)));
+    }
+    return failed;
 }
 
 std::string format_table(const std::vector<run_result>& rs) {

@@ -86,6 +86,24 @@ struct run_result {
 };
 
 std::string to_json(const run_result&);
+// --csv: one header line, then one row per run (the JSON fields, flattened: latency_us.p99 ->
+// latency_p99_us, bytes_per_msg.http -> bytes_http; empty cells for unknown values).
+std::string csv_header();
+std::string to_csv_row(const run_result&);
+
+// --ensure 'p99<50ms,errors=0': conditions on a run, for CI. Metrics: p50 p90 p99 p999 max
+// (corrected latency; values need a unit: us, ms or s), errors, received, sent, connected,
+// msgs_per_s. Operators: < <= > >= = (also ==).
+struct ensure_condition {
+    std::string metric;
+    std::string op;
+    double value = 0;  // latency in microseconds
+    std::string text;  // as written, for messages
+};
+// nullopt and `error` set when malformed.
+std::optional<std::vector<ensure_condition>> parse_ensure(std::string_view text, std::string& error);
+// The conditions that do not hold, each as "p99<50ms (was 72.3ms)".
+std::vector<std::string> check_ensure(const std::vector<ensure_condition>&, const run_result&);
 // The final table; several results print side by side with ratios to the first.
 std::string format_table(const std::vector<run_result>&);
 
