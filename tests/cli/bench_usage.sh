@@ -42,13 +42,14 @@ refused "--json and --csv exclude each other" $url --json --csv
 refused "--ensure 'p99<50': a latency needs a value with a unit" $url --ensure 'p99<50'
 refused "--ensure 'latency<5ms': unknown metric 'latency'" $url --ensure 'latency<5ms'
 refused "--ensure 'errors=many': expected a number" $url --ensure 'errors=0,errors=many'
+refused "--html: cannot write to '/nonexistent-dir/r.html'" $url --html /nonexistent-dir/r.html
 refused "unrecognised option '--colour'" $url --colour
 refused "--clients" $url --clients many
 
 # Every option of --help, with its default where it has one.
 expect_exit 0 "$bench" --help
 for opt in --scenario --transport --clients --senders --ramp-up --duration --rate --payload --in-flight \
-           --threads --event --listen-event --namespace --auth --header --raw --server-pid --timeout --json --csv --ensure; do
+           --threads --event --listen-event --namespace --auth --header --raw --server-pid --timeout --json --csv --ensure --html; do
   contains "$out" "$opt"
 done
 echo ok

@@ -8,7 +8,9 @@
 // Usage: node bench_interop.js PATH/TO/sio-bench PATH/TO/sio-serve
 "use strict";
 const { spawn } = require("child_process");
+const fs = require("fs");
 const net = require("net");
+const os = require("os");
 const path = require("path");
 const { fail, startServer, deadline } = require("./lib");
 
@@ -119,8 +121,13 @@ async function echoSuite(url, port, where, upgrades) {
     check(cells.length === cols.length, `${where} --csv: row ${i} has ${cells.length} cells for ${cols.length} columns`);
     check(cells[1] === ["websocket", "polling", "upgrade"][i] && Number(cells[cols.indexOf("received")]) > 0, `${where} --csv row`, line);
   });
-  const ok = await run([url, "--clients", "1", "--duration", "300ms", "--ensure", "errors=0,received>0"]);
+  const report = path.join(os.tmpdir(), `sio-bench-${process.pid}.html`);
+  const ok = await run([url, "--clients", "1", "--duration", "300ms", "--ensure", "errors=0,received>0", "--html", report]);
   check(ok.code === 0, `${where} --ensure that holds: exit ${ok.code}`, ok.err);
+  const page = fs.readFileSync(report, "utf8");
+  fs.unlinkSync(report);
+  check(page.startsWith("<!DOCTYPE html>") && (page.match(/<svg /g) || []).length === 2 && (page.match(/<polyline /g) || []).length === 4 &&
+        !page.includes("<script"), `${where} --html: a page with two plots`, page.slice(0, 300));
 
   // The bytes per message against a count taken by a proxy: what the proxy saw, less what the
   // messages account for, is the connections' own cost (handshake, CONNECT, close), which is

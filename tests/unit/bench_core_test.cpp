@@ -244,3 +244,39 @@ TEST(bench_ensure, malformed_conditions_are_refused) {
         EXPECT_FALSE(error.empty()) << bad;
     }
 }
+
+TEST(bench_report, timelines_of_threads_merge_by_second) {
+    const std::vector<std::vector<timeline_point>> per_thread{
+        {{0, 10, 100, 900, 1000}, {1, 5, 200, 300, 400}},
+        {{1, 7, 150, 800, 900}, {3, 1, 50, 50, 50}}};
+    const auto m = merge_timeline(per_thread);
+    ASSERT_EQ(m.size(), 3u);
+    EXPECT_EQ(m[0].second, 0);
+    EXPECT_EQ(m[1].second, 1);
+    EXPECT_EQ(m[1].count, 12u);
+    EXPECT_EQ(m[1].p99_us, 800u);
+    EXPECT_EQ(m[1].max_us, 900u);
+    EXPECT_EQ(m[2].second, 3);
+}
+
+TEST(bench_report, html_is_self_contained_with_one_curve_per_run_and_percentile_kind) {
+    run_result a, b;
+    a.scenario = b.scenario = "echo";
+    a.transport = "websocket";
+    b.transport = "polling";
+    for (auto* r : {&a, &b}) {
+        r->totals.latency.record(1000);
+        r->totals.latency_uncorrected.record(800);
+        r->timeline = {{0, 1, 1000, 1000, 1000}, {1, 1, 1000, 1000, 1000}};
+    }
+    const auto page = to_html({a, b}, "sio-bench http://h/?a=1&b=<2>");
+    EXPECT_EQ(page.rfind("<!DOCTYPE html>", 0), 0u);
+    EXPECT_EQ(page.find("<script"), std::string::npos);
+    EXPECT_EQ(page.find("src="), std::string::npos);
+    EXPECT_NE(page.find("a=1&amp;b=&lt;2&gt;"), std::string::npos);
+    std::size_t svgs = 0, lines = 0;
+    for (auto at = page.find("<svg"); at != std::string::npos; at = page.find("<svg", at + 1)) ++svgs;
+    for (auto at = page.find("<polyline"); at != std::string::npos; at = page.find("<polyline", at + 1)) ++lines;
+    EXPECT_EQ(svgs, 2u);
+    EXPECT_EQ(lines, 2u * 2 + 2u * 2);  // over time: p50 and p99 per run; by percentile: corrected and not per run
+}

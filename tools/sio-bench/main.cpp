@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <string>
 
 namespace po = boost::program_options;
@@ -45,7 +46,7 @@ void print_progress(const std::string& transport, const live_figures& f) {
     std::fflush(stderr);
 }
 
-int run_bench(const bench_options& options, const std::vector<ensure_condition>& ensure) {
+int run_bench(const bench_options& options, const std::vector<ensure_condition>& ensure, const std::string& command) {
     std::vector<std::string> transports;
     if (options.raw) transports = {"websocket"};
     else if (options.transport == "all") transports = {"websocket", "polling", "upgrade"};
@@ -89,6 +90,15 @@ int run_bench(const bench_options& options, const std::vector<ensure_condition>&
                        info.name, r.client_cpu_pct, options.threads, r.transport);
     }
     if (!options.json && !options.csv) fmt::print("{}", format_table(results));
+    if (!options.html.empty()) {
+        std::ofstream f(options.html, std::ios::binary | std::ios::trunc);
+        f << to_html(results, command);
+        f.close();
+        if (!f) {
+            fmt::print(stderr, "{}: could not write the report to {}\n", info.name, options.html);
+            return exit_failure;
+        }
+    }
     if (code == exit_no_connection) return code;
     if (!ensure.empty()) return ensure_failed ? exit_ensure_failed : exit_ok;
     return code;
@@ -121,6 +131,7 @@ int main(int argc, char* argv[]) {
         ("server-pid", po::value(&o.server_pid), "server process to report the memory of (/proc/PID/status)")
         ("timeout", po::value(&timeout)->default_value(timeout), "connect and ack timeout; also bounds the drain after --duration")
         ("json", po::bool_switch(&o.json), "one JSON object per scenario and transport run on stdout")
+        ("html", po::value(&o.html), "also write a self-contained HTML report (table, latency over time, percentiles) to FILE")
         ("csv", po::bool_switch(&o.csv), "the same as CSV: a header line, then one row per run")
         ("ensure", po::value(&o.ensure), "conditions for the exit status, e.g. 'p99<50ms,errors=0' (exit 9 when one fails)");
     cmd.hidden.add_options()("url", po::value(&o.url)->required(), "server URL");
@@ -180,9 +191,16 @@ int main(int argc, char* argv[]) {
         if (!parsed) return usage_error(info, "--ensure " + error);
         ensure = std::move(*parsed);
     }
+    if (vm.count("html")) {
+        if (o.html.empty()) return usage_error(info, "--html needs a file name");
+        std::ofstream probe(o.html, std::ios::app);
+        if (!probe) return usage_error(info, "--html: cannot write to '" + o.html + "'");
+    }
+    std::string command = "sio-bench";
+    for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
     o.progress = !o.json && !o.csv && isatty(STDERR_FILENO) != 0;
     try {
-        return run_bench(o, ensure);
+        return run_bench(o, ensure, command);
     } catch (const std::exception& e) {
         fmt::print(stderr, "{}: {}\n", info.name, e.what());
         return exit_failure;

@@ -96,6 +96,22 @@ struct worker {
         recent.record(us);
         live_received.fetch_add(1, std::memory_order_relaxed);
         last_received_at = now;
+        const auto sec = std::chrono::duration_cast<std::chrono::seconds>(now - t0).count();
+        if (sec != this_second) flush_second(sec);
+        second_latency.record(us);
+    }
+    // Latency over time: one point per second.
+    clock_type::time_point t0;
+    std::int64_t this_second = -1;
+    histogram second_latency;
+    std::vector<timeline_point> timeline;
+    void flush_second(std::int64_t next) {
+        if (second_latency.count() > 0) {
+            timeline.push_back(timeline_point{this_second, second_latency.count(), second_latency.percentile(0.5),
+                                              second_latency.percentile(0.99), second_latency.max()});
+            second_latency.reset();
+        }
+        this_second = next;
     }
     clock_type::time_point last_received_at{};
 };
@@ -400,6 +416,7 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
     // Hard stop: the run never outlives its duration by more than the timeout plus 1 s.
     run.hard_end = run.end + opt.timeout + std::chrono::seconds(1);
 
+    for (auto& w : workers) w->t0 = run.t0;
     std::vector<std::vector<std::shared_ptr<bench_client>>> per_worker(nthreads);
     for (unsigned c = 0; c < total_clients; ++c) {
         auto& w = *workers[c % nthreads];
@@ -551,12 +568,16 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
     const auto u1 = self_usage();
 
     std::uint64_t requests = 0, header_bytes = 0, window_received = 0;
+    std::vector<std::vector<timeline_point>> timelines;
     for (auto& w : workers) {
+        w->flush_second(-1);
+        timelines.push_back(std::move(w->timeline));
         r.totals.merge(w->stats);
         requests += w->window_requests;
         header_bytes += w->window_header_bytes;
         window_received += w->window_received;
     }
+    r.timeline = merge_timeline(timelines);
     const double wall = std::chrono::duration<double>(t1 - run.t0).count();
     // The rate is taken over the time the answers took to come in: when the server (or the
     // generator) fell behind, that is longer than --duration.

@@ -34,6 +34,7 @@ struct bench_options {
     long server_pid = 0;
     bool json = false;
     bool csv = false;
+    std::string html;  // --html FILE
     std::string ensure;  // --ensure conditions, as written
     bool progress = false;
     std::chrono::microseconds timeout{std::chrono::seconds(10)};  // connect, ack, and drain at the end

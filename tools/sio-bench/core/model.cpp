@@ -311,6 +311,143 @@ std::vector<std::string> check_ensure(const std::vector<ensure_condition>& conds
     return failed;
 }
 
+std::vector<timeline_point> merge_timeline(const std::vector<std::vector<timeline_point>>& per_thread) {
+    std::map<std::int64_t, timeline_point> by_second;
+    for (const auto& points : per_thread) {
+        for (const auto& p : points) {
+            auto& m = by_second[p.second];
+            m.second = p.second;
+            m.count += p.count;
+            m.p50_us = std::max(m.p50_us, p.p50_us);
+            m.p99_us = std::max(m.p99_us, p.p99_us);
+            m.max_us = std::max(m.max_us, p.max_us);
+        }
+    }
+    std::vector<timeline_point> out;
+    for (const auto& [s, p] : by_second) out.push_back(p);
+    return out;
+}
+
+namespace {
+std::string html_escape(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        switch (c) {
+        case '<': out += "&lt;"; break;
+        case '>': out += "&gt;"; break;
+        case '&': out += "&amp;"; break;
+        case '"': out += "&quot;"; break;
+        default: out += c;
+        }
+    }
+    return out;
+}
+
+constexpr const char* palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+constexpr double plot_w = 640, plot_h = 280, margin_l = 70, margin_b = 40, margin_t = 20, margin_r = 20;
+
+std::string svg_open(std::string_view title) {
+    return fmt::format("<h2>{}</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
+                       "font-family=\"sans-serif\" font-size=\"11\">\n",
+                       html_escape(title), plot_w + margin_l + margin_r, plot_h + margin_t + margin_b);
+}
+
+// Axes with a y scale in milliseconds from 0 to y_max_ms.
+std::string svg_axes(double y_max_ms, std::string_view x_label) {
+    std::string s = fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>\n",
+                                margin_l, margin_t, plot_w, plot_h);
+    for (int i = 0; i <= 4; ++i) {
+        const double y = margin_t + plot_h - plot_h * i / 4.0;
+        s += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#ddd\"/>"
+                         "<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:.3g} ms</text>\n",
+                         margin_l, margin_l + plot_w, y, y, margin_l - 6, y + 4, y_max_ms * i / 4.0);
+    }
+    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", margin_l + plot_w / 2,
+                     margin_t + plot_h + 32, html_escape(x_label));
+    return s;
+}
+
+std::string svg_polyline(const std::vector<std::pair<double, double>>& pts, std::string_view color, bool dashed) {
+    std::string s = fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"{} points=\"", color,
+                                dashed ? " stroke-dasharray=\"4 3\"" : "");
+    for (const auto& [x, y] : pts) s += fmt::format("{:.1f},{:.1f} ", x, y);
+    return s + "\"/>\n";
+}
+
+double nice_ceiling(double v) {
+    if (v <= 0) return 1;
+    const double p = std::pow(10.0, std::floor(std::log10(v)));
+    for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
+        if (v <= m * p) return m * p;
+    return 10 * p;
+}
+}  // namespace
+
+std::string to_html(const std::vector<run_result>& rs, std::string_view command_line) {
+    std::string h = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>sio-bench report</title>\n"
+                    "<style>body{font-family:sans-serif;margin:2em;max-width:60em}pre{background:#f6f6f6;padding:1em;"
+                    "overflow-x:auto}.legend span{margin-right:1.5em}</style></head><body>\n<h1>sio-bench report</h1>\n";
+    h += fmt::format("<p><code>{}</code></p>\n<pre>{}</pre>\n", html_escape(command_line), html_escape(format_table(rs)));
+    h += "<p class=\"legend\">";
+    for (std::size_t i = 0; i < rs.size(); ++i)
+        h += fmt::format("<span style=\"color:{}\">&#9632; {} {}</span>", palette[i % std::size(palette)],
+                         html_escape(rs[i].scenario), html_escape(rs[i].transport));
+    h += "</p>\n";
+
+    // Latency over time: p99 solid, p50 dashed, per run.
+    double t_max = 1, y_max = 0;
+    for (const auto& r : rs)
+        for (const auto& p : r.timeline) {
+            t_max = std::max(t_max, static_cast<double>(p.second + 1));
+            y_max = std::max(y_max, static_cast<double>(p.p99_us) / 1000.0);
+        }
+    y_max = nice_ceiling(y_max);
+    h += svg_open("Latency over time (p99 solid, p50 dashed; from the scheduled send time)");
+    h += svg_axes(y_max, "seconds since the first connection");
+    for (int i = 0; i <= 4; ++i) {
+        const double x = margin_l + plot_w * i / 4.0;
+        h += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:.3g}</text>\n", x, margin_t + plot_h + 14,
+                         t_max * i / 4.0);
+    }
+    auto ty = [&](double ms) { return margin_t + plot_h - plot_h * std::min(ms, y_max) / y_max; };
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+        std::vector<std::pair<double, double>> p99, p50;
+        for (const auto& p : rs[i].timeline) {
+            const double x = margin_l + plot_w * (static_cast<double>(p.second) + 0.5) / t_max;
+            p99.emplace_back(x, ty(static_cast<double>(p.p99_us) / 1000.0));
+            p50.emplace_back(x, ty(static_cast<double>(p.p50_us) / 1000.0));
+        }
+        h += svg_polyline(p99, palette[i % std::size(palette)], false);
+        h += svg_polyline(p50, palette[i % std::size(palette)], true);
+    }
+    h += "</svg>\n";
+
+    // Latency by percentile, on a scale that spreads the tail: x = log10(1 / (1 - q)).
+    static constexpr double qs[] = {0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999};
+    double q_max = 0;
+    for (const auto& r : rs) q_max = std::max(q_max, static_cast<double>(r.totals.latency.max()) / 1000.0);
+    q_max = nice_ceiling(q_max);
+    h += svg_open("Latency by percentile (corrected solid, uncorrected dashed)");
+    h += svg_axes(q_max, "percentile");
+    constexpr double x_span = 4.3;  // up to 99.99 % and the maximum
+    auto qx = [&](double q) { return margin_l + plot_w * std::log10(1.0 / (1.0 - q)) / x_span; };
+    for (auto [q, label] : {std::pair{0.0, "0%"}, {0.9, "90%"}, {0.99, "99%"}, {0.999, "99.9%"}, {0.9999, "99.99%"}})
+        h += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", qx(q), margin_t + plot_h + 14, label);
+    h += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">max</text>\n", margin_l + plot_w, margin_t + plot_h + 14);
+    auto qy = [&](double ms) { return margin_t + plot_h - plot_h * std::min(ms, q_max) / q_max; };
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+        for (const histogram* hist : {&rs[i].totals.latency, &rs[i].totals.latency_uncorrected}) {
+            if (hist->count() == 0) continue;
+            std::vector<std::pair<double, double>> pts;
+            for (double q : qs) pts.emplace_back(qx(q), qy(static_cast<double>(hist->percentile(q)) / 1000.0));
+            pts.emplace_back(margin_l + plot_w, qy(static_cast<double>(hist->max()) / 1000.0));
+            h += svg_polyline(pts, palette[i % std::size(palette)], hist == &rs[i].totals.latency_uncorrected);
+        }
+    }
+    h += "</svg>\n</body></html>\n";
+    return h;
+}
+
 std::string format_table(const std::vector<run_result>& rs) {
     if (rs.empty()) return {};
     std::string out;

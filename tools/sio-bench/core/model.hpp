@@ -69,6 +69,16 @@ process_usage self_usage();
 std::optional<std::uint64_t> process_rss_kib(long pid);
 std::optional<std::uint64_t> parse_vmrss_kib(std::string_view status_text);
 
+// Latency over time: one point per second of the run (since the first connection) in which
+// answers came in. With several threads, each thread has its own points; merge_timeline sums the
+// counts and keeps the highest percentile of the threads for each second.
+struct timeline_point {
+    std::int64_t second = 0;
+    std::uint64_t count = 0;
+    std::uint64_t p50_us = 0, p99_us = 0, max_us = 0;
+};
+std::vector<timeline_point> merge_timeline(const std::vector<std::vector<timeline_point>>& per_thread);
+
 struct run_result {
     std::string scenario;
     std::string transport;
@@ -78,6 +88,7 @@ struct run_result {
     wire_bytes bytes;
     std::optional<double> http_requests_per_msg;
     std::optional<std::uint64_t> expected;  // broadcast: deliveries due (sent x listeners)
+    std::vector<timeline_point> timeline;
     double client_cpu_pct = 0;
     std::uint64_t client_rss_kib = 0;
     std::optional<std::uint64_t> server_rss_kib_before, server_rss_kib_after;
@@ -104,6 +115,9 @@ struct ensure_condition {
 std::optional<std::vector<ensure_condition>> parse_ensure(std::string_view text, std::string& error);
 // The conditions that do not hold, each as "p99<50ms (was 72.3ms)".
 std::vector<std::string> check_ensure(const std::vector<ensure_condition>&, const run_result&);
+// --html: a self-contained page (no scripts, no network): the table, latency over time and the
+// latency by percentile of every run, as inline SVG.
+std::string to_html(const std::vector<run_result>&, std::string_view command_line);
 // The final table; several results print side by side with ratios to the first.
 std::string format_table(const std::vector<run_result>&);
 
