@@ -167,6 +167,21 @@ async function echoSuite(url, port, where, upgrades) {
   const c = cn.runs[0];
   check(c.connected > 2 && c.connected === c.received && c.errors === 0, `${where} connect: connections counted`, c);
   ordered(c.connect_us, `${where} connect time`);
+  check(c.connect_phases_us && !c.connect_phases_us.upgrade, `${where} connect over polling: phases without an upgrade`, c.connect_phases_us);
+  ordered(c.connect_phases_us.engine_open, `${where} engine open phase`);
+  ordered(c.connect_phases_us.namespace_connect, `${where} namespace phase`);
+  check(c.connect_phases_us.engine_open.p50 <= c.connect_us.max, `${where}: a phase longer than the whole`, c);
+  // Over upgrade a connection counts once upgraded, and the upgrade is timed.
+  const up = await run([url, "--scenario", "connect", "--clients", "2", "--duration", "1s", "--transport", "upgrade", "--threads", "2"]);
+  check(up.code === 0, `${where} connect upgrade: exit ${up.code}`, up.err);
+  const u = up.runs[0];
+  check(u.received > 0 && u.errors === 0 && u.connect_phases_us.upgrade && u.connect_phases_us.upgrade.max > 0,
+        `${where} connect over upgrade: upgrades timed`, u);
+
+  // Several threads: counters summed, nothing lost.
+  const mt = await run([url, "--transport", "polling", "--clients", "6", "--threads", "3", "--duration", "1s", "--rate", "20"]);
+  check(mt.code === 0, `${where} threads: exit ${mt.code}`, mt.err);
+  cleanEcho(mt.runs[0], "polling", 32, `${where} --threads 3`);
 }
 
 (async () => {

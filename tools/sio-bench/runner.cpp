@@ -3,6 +3,7 @@
 #include "sio/client.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
@@ -128,7 +129,7 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
     std::shared_ptr<sio::ws_client> raw;
     std::unique_ptr<asio::steady_timer> timer;
     schedule plan;
-    clock_type::time_point opened_at;
+    clock_type::time_point opened_at, engine_open_at;
     std::uint64_t next = 0;  // next message index
     unsigned in_flight = 0;
     unsigned generation = 0;  // handlers of an earlier connection (connect scenario) are ignored
@@ -143,6 +144,7 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
     void open() {
         ++generation;
         connected = false;
+        engine_open_at = {};
         opened_at = clock_type::now();
         const unsigned gen = generation;
         std::weak_ptr<bench_client> wk = weak_from_this();
@@ -187,6 +189,24 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
         o.ack_timeout = timeout;
         o.counters = w->transfer;
         io = sio::client::create(w->ioc.get_executor(), o);
+        io->on_event([wk, gen](const sio::client_event& e) {
+            auto s = wk.lock();
+            if (!s || s->generation != gen) return;
+            const auto now = clock_type::now();
+            if (e.type == sio::client_event::kind::transport_open) {
+                s->engine_open_at = now;
+                s->w->stats.phase_engine_open.record(us_between(s->opened_at, now));
+            } else if (e.type == sio::client_event::kind::upgrade && s->engine_open_at != clock_type::time_point{}) {
+                s->w->stats.phase_upgrade.record(us_between(s->engine_open_at, now));
+                // connect over upgrade: the connection is complete once upgraded (not from
+                // inside the client's own handler).
+                if (s->kind == role::connector && s->connected)
+                    asio::post(s->w->ioc, [wk, gen] {
+                        auto c = wk.lock();
+                        if (c && c->generation == gen && !c->stopped) c->connector_next();
+                    });
+            }
+        });
         io->on_open_failed([wk, gen](std::error_code ec, const std::string&) {
             auto s = wk.lock();
             if (!s || s->generation != gen || s->stopped) return;
@@ -248,18 +268,18 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
         connected = true;
         ever_connected = true;
         const auto now = clock_type::now();
+        if (io && engine_open_at != clock_type::time_point{}) {
+            w->stats.phase_namespace.record(us_between(engine_open_at, now));
+            // Nothing more to time unless an upgrade is still to come: spare the per-packet calls.
+            if (run->transport != "upgrade") io->on_event({});
+        }
         ++w->stats.connected;
         w->live_connected.fetch_add(1, std::memory_order_relaxed);
         w->stats.connect.record(us_between(opened_at, now));
         switch (kind) {
         case role::connector:
-            // One connection counts as one "message" of this scenario; then the next one.
-            ++w->stats.received;
-            w->live_received.fetch_add(1, std::memory_order_relaxed);
-            drop_connection();
-            connected = false;
-            if (now < run->end) open();
-            else stop();
+            // Over upgrade, the connection is complete once upgraded (see open()).
+            if (run->transport != "upgrade") connector_next();
             return;
         case role::listener:
             run->listeners_connected.fetch_add(1, std::memory_order_relaxed);
@@ -273,6 +293,16 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
         // time is reported as connect_us, not as message latency.
         if (now > run->start) next = std::max(next, plan.count_before(now - run->start));
         send_due();
+    }
+
+    // One connection counts as one "message" of this scenario; then the next one.
+    void connector_next() {
+        ++w->stats.received;
+        w->live_received.fetch_add(1, std::memory_order_relaxed);
+        drop_connection();
+        connected = false;
+        if (clock_type::now() < run->end) open();
+        else stop();
     }
 
     void send_due() {

@@ -66,6 +66,9 @@ void counters::merge(const counters& o) {
     latency_uncorrected.merge(o.latency_uncorrected);
     connect.merge(o.connect);
     fanout.merge(o.fanout);
+    phase_engine_open.merge(o.phase_engine_open);
+    phase_upgrade.merge(o.phase_upgrade);
+    phase_namespace.merge(o.phase_namespace);
 }
 
 std::uint64_t counters::error_total() const {
@@ -164,6 +167,12 @@ std::string to_json(const run_result& r) {
                      {"http_requests_per_msg", r.http_requests_per_msg ? nlohmann::json(*r.http_requests_per_msg) : nlohmann::json(nullptr)},
                      {"client_cpu_pct", r.client_cpu_pct},
                      {"client_rss_kib", r.client_rss_kib}};
+    if (r.totals.phase_engine_open.count() > 0) {
+        nlohmann::json phases{{"engine_open", pct_json(r.totals.phase_engine_open)},
+                              {"namespace_connect", pct_json(r.totals.phase_namespace)}};
+        if (r.totals.phase_upgrade.count() > 0) phases["upgrade"] = pct_json(r.totals.phase_upgrade);
+        j["connect_phases_us"] = std::move(phases);
+    }
     if (r.scenario == "broadcast") {
         j["fanout_us"] = pct_json(r.totals.fanout);
         if (r.expected) j["expected"] = *r.expected;
@@ -486,6 +495,13 @@ std::string format_table(const std::vector<run_result>& rs) {
     row("uncorrected p99 us", [](const run_result& r) { return std::to_string(r.totals.latency_uncorrected.percentile(0.99)); });
     row("connect p50 us", [](const run_result& r) { return std::to_string(r.totals.connect.percentile(0.5)); });
     row("connect p99 us", [](const run_result& r) { return std::to_string(r.totals.connect.percentile(0.99)); });
+    if (rs.front().totals.phase_engine_open.count() > 0) {
+        row(" engine.io open p50 us", [](const run_result& r) { return std::to_string(r.totals.phase_engine_open.percentile(0.5)); });
+        row(" upgrade p50 us", [](const run_result& r) {
+            return r.totals.phase_upgrade.count() ? std::to_string(r.totals.phase_upgrade.percentile(0.5)) : std::string("-");
+        });
+        row(" namespace p50 us", [](const run_result& r) { return std::to_string(r.totals.phase_namespace.percentile(0.5)); });
+    }
     row("bytes/msg ws framing", [](const run_result& r) { return fmt::format("{:.0f}", r.bytes.ws_framing); });
     row("bytes/msg protocol", [](const run_result& r) { return fmt::format("{:.0f}", r.bytes.protocol); });
     row("bytes/msg payload", [](const run_result& r) { return fmt::format("{:.0f}", r.bytes.payload); });

@@ -39,6 +39,9 @@ struct counters {
     histogram latency_uncorrected; // from the actual send time
     histogram connect;             // open() to namespace connected
     histogram fanout;              // broadcast: intended send time to the last receiver's receipt
+    // Phases of connect: open() to the Engine.IO open packet (TCP, TLS, handshake), the open
+    // packet to the upgrade (upgrade transport), the open packet to the namespace CONNECT answer.
+    histogram phase_engine_open, phase_upgrade, phase_namespace;
     void merge(const counters& o);
     std::uint64_t error_total() const;
 };
