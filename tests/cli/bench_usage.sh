@@ -38,6 +38,7 @@ refused "--raw runs over WebSocket only" ws://127.0.0.1:9 --raw --transport poll
 refused "--raw runs the echo scenario only" ws://127.0.0.1:9 --raw --scenario idle
 refused "need Socket.IO, not --raw" ws://127.0.0.1:9 --raw --auth '{}'
 refused "--server-pid must be a process id" $url --server-pid 0
+refused "--server-pid 2147483000: no such process" $url --server-pid 2147483000
 refused "--json and --csv exclude each other" $url --json --csv
 refused "--ensure 'p99<50': a latency needs a value with a unit" $url --ensure 'p99<50'
 refused "--ensure 'latency<5ms': unknown metric 'latency'" $url --ensure 'latency<5ms'

@@ -191,6 +191,21 @@ async function echoSuite(url, port, where, upgrades) {
   const idle = await run([s.url, "--scenario", "idle", "--clients", "20", "--duration", "1s", "--server-pid", String(s.child.pid)]);
   check(idle.code === 0 && idle.runs[0].connected === 20 && idle.runs[0].server_rss_kib > 0 &&
         typeof idle.runs[0].server_rss_kib_per_conn === "number", "sio-serve idle: server memory reported", idle);
+
+  // Ctrl-C ends a long run early, with its figures so far and exit 130.
+  const started = Date.now();
+  const intr = await new Promise((resolve) => {
+    const child = spawn(bench, [s.url, "--json", "--clients", "2", "--duration", "60s", "--rate", "20"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => { out += d; });
+    setTimeout(() => child.kill("SIGINT"), 1500);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20000);
+    child.on("exit", (code) => { clearTimeout(timer); resolve({ code, out }); });
+  });
+  check(intr.code === 130, `SIGINT: exit ${intr.code}, expected 130`, intr.out);
+  check(Date.now() - started < 15000, "SIGINT: the run did not end early");
+  const ir = JSON.parse(intr.out.trim());
+  check(ir.received > 0 && ir.duration_s < 10, "SIGINT: the figures so far, over the time run", ir);
   s.child.kill("SIGTERM");
 
   // The Node socket.io 4.8 server, which also reports every upgrade request it sees.

@@ -4,7 +4,10 @@
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <cstdio>
 #include <fstream>
@@ -27,7 +30,8 @@ constexpr tool_info info{
     "is also given uncorrected (from the actual send). A run lasts --ramp-up + --duration and\n"
     "at most --timeout + 1 s more to collect answers.\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 usage, 3 no client could connect, 8 errors\n"
-    "during the run, 9 an --ensure condition failed (with --ensure, errors alone are not 8)."};
+    "during the run, 9 an --ensure condition failed (with --ensure, errors alone are not 8),\n"
+    "130 interrupted by Ctrl-C (the figures so far are printed)."};
 
 constexpr int exit_no_connection = 3;
 constexpr int exit_run_errors = 8;
@@ -59,6 +63,7 @@ int run_bench(const bench_options& options, const std::vector<ensure_condition>&
         std::fflush(stdout);
     }
     for (const auto& t : transports) {
+        if (interrupt_requested.load()) break;
         std::function<void(const live_figures&)> progress;
         if (options.progress) progress = [&t](const live_figures& f) { print_progress(t, f); };
         results.push_back(run_scenario(options, t, progress));
@@ -99,6 +104,7 @@ int run_bench(const bench_options& options, const std::vector<ensure_condition>&
             return exit_failure;
         }
     }
+    if (interrupt_requested.load()) return 130;
     if (code == exit_no_connection) return code;
     if (!ensure.empty()) return ensure_failed ? exit_ensure_failed : exit_ok;
     return code;
@@ -198,7 +204,27 @@ int main(int argc, char* argv[]) {
     }
     std::string command = "sio-bench";
     for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
+    if (o.server_pid > 0 && !process_rss_kib(o.server_pid))
+        return usage_error(info, fmt::format("--server-pid {}: no such process (or /proc/{}/status unreadable)", o.server_pid, o.server_pid));
     o.progress = !o.json && !o.csv && isatty(STDERR_FILENO) != 0;
+    // Every client holds a socket (two while polling): raise the soft limit on open files to
+    // the hard one, and say so when even that is short.
+    rlimit files{};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+        if (files.rlim_cur < files.rlim_max) {
+            files.rlim_cur = files.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &files);
+            getrlimit(RLIMIT_NOFILE, &files);
+        }
+        const rlim_t needed = static_cast<rlim_t>(o.clients + o.senders) * (o.transport == "websocket" ? 1 : 2) + 64;
+        if (files.rlim_cur != RLIM_INFINITY && files.rlim_cur < needed)
+            fmt::print(stderr, "{}: warning: {} clients may need {} open files; the limit is {} (ulimit -n)\n", info.name,
+                       o.clients, needed, files.rlim_cur);
+    }
+    // Ctrl-C ends the run early and still reports it; a second one ends the process.
+    std::signal(SIGINT, [](int) {
+        if (interrupt_requested.exchange(true)) std::_Exit(130);
+    });
     try {
         return run_bench(o, ensure, command);
     } catch (const std::exception& e) {

@@ -17,6 +17,8 @@ namespace sio::bench {
 namespace asio = boost::asio;
 using clock_type = std::chrono::steady_clock;
 
+std::atomic<bool> interrupt_requested{false};
+
 namespace {
 
 std::uint64_t us_between(clock_type::time_point a, clock_type::time_point b) {
@@ -558,6 +560,8 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
 
     // This thread: the progress line, the server's memory while the clients are connected, and
     // for broadcast whether every delivery is in.
+    bool interrupted = false;
+    clock_type::time_point interrupted_at;
     auto last_progress = clock_type::now() - std::chrono::seconds(1);
     std::uint64_t last_received = 0;
     for (;;) {
@@ -566,6 +570,22 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
         if (all_done) break;
         const auto now = clock_type::now();
         if (now > run.hard_end + std::chrono::seconds(2)) break;
+        if (!interrupted && interrupt_requested.load()) {
+            interrupted = true;
+            interrupted_at = now;
+            for (std::size_t i = 0; i < workers.size(); ++i) {
+                worker* w = workers[i].get();
+                auto* mine = &per_worker[i];
+                asio::post(w->ioc, [w, mine] {
+                    for (auto& c : *mine) {
+                        if (c->in_flight > 0) w->error("interrupted", c->in_flight);
+                        c->in_flight = 0;
+                        c->raw_pending.clear();
+                        c->stop();
+                    }
+                });
+            }
+        }
         if (opt.server_pid > 0 && now < run.end) {
             if (auto rss = process_rss_kib(opt.server_pid)) r.server_rss_kib_after = rss;
         }
@@ -611,8 +631,9 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
     const double wall = std::chrono::duration<double>(t1 - run.t0).count();
     // The rate is taken over the time the answers took to come in: when the server (or the
     // generator) fell behind, that is longer than --duration.
-    auto last_answer = run.end;
+    auto last_answer = interrupted ? std::min(run.end, interrupted_at) : run.end;
     for (auto& w : workers) last_answer = std::max(last_answer, w->last_received_at);
+    if (last_answer < run.start) last_answer = run.start;
     r.duration_s = std::chrono::duration<double>(last_answer - run.start).count();
     r.client_cpu_pct = wall > 0 ? 100.0 * (u1.cpu_seconds - u0.cpu_seconds) / wall / static_cast<double>(nthreads) : 0;
     r.client_rss_kib = u1.rss_kib;

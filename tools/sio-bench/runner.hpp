@@ -5,6 +5,7 @@
 
 #include "sio-bench/core/model.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -50,6 +51,10 @@ struct live_figures {
     std::uint64_t errors = 0;
     std::uint64_t recent_p99_us = 0;  // p99 of the last second
 };
+
+// Set (from a signal handler) to end the current run early: the clients close, answers still in
+// flight count as "interrupted", and the figures so far are reported.
+extern std::atomic<bool> interrupt_requested;
 
 run_result run_scenario(const bench_options& options, const std::string& transport,
                         const std::function<void(const live_figures&)>& progress = {});
