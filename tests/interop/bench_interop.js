@@ -16,7 +16,7 @@ const { fail, startServer, deadline } = require("./lib");
 
 const bench = process.argv[2] || fail("usage: node bench_interop.js SIO_BENCH SIO_SERVE");
 const serve = process.argv[3] || fail("usage: node bench_interop.js SIO_BENCH SIO_SERVE");
-deadline(110000);
+deadline(160000);
 
 const check = (cond, what, detail) => { if (!cond) fail(`${what}${detail ? ": " + JSON.stringify(detail) : ""}`); };
 

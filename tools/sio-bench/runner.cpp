@@ -81,6 +81,20 @@ struct worker {
     histogram recent;  // the last second, for the progress line
     std::shared_ptr<sio::transfer_counters> transfer = std::make_shared<sio::transfer_counters>();
     std::uint64_t window_requests = 0, window_header_bytes = 0, window_received = 0;  // start..end
+    bool window_opened = false, window_closed = false;
+    // At the end of the measured window (or, when the run ended before, at the end of the run):
+    // the snapshot taken at its start becomes the difference.
+    void close_window() {
+        if (window_closed) return;
+        window_closed = true;
+        if (!window_opened) {
+            window_requests = window_header_bytes = window_received = 0;
+            return;
+        }
+        window_requests = transfer->http_requests.load() - window_requests;
+        window_header_bytes = transfer->http_header_bytes.load() - window_header_bytes;
+        window_received = stats.received - window_received;
+    }
     std::atomic<std::uint64_t> live_connected{0}, live_sent{0}, live_received{0}, live_errors{0}, live_p99{0};
 
     void error(const std::string& kind, std::uint64_t n = 1) {
@@ -480,16 +494,16 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
         // Figures of the measured window (HTTP requests and header bytes per message).
         auto at_start = std::make_shared<asio::steady_timer>(w->ioc, run.start);
         at_start->async_wait([w, at_start](boost::system::error_code) {
+            if (w->window_closed) return;
             w->window_requests = w->transfer->http_requests.load();
             w->window_header_bytes = w->transfer->http_header_bytes.load();
             w->window_received = w->stats.received;
+            w->window_opened = true;
         });
         // End of the run: senders stop; answers in flight may still arrive until the deadline.
         auto at_end = std::make_shared<asio::steady_timer>(w->ioc, run.end);
         at_end->async_wait([w, &mine, at_end](boost::system::error_code) {
-            w->window_requests = w->transfer->http_requests.load() - w->window_requests;
-            w->window_header_bytes = w->transfer->http_header_bytes.load() - w->window_header_bytes;
-            w->window_received = w->stats.received - w->window_received;
+            w->close_window();
             for (auto& c : mine) {
                 if (c->stopped) continue;
                 if (!c->ever_connected && c->kind != role::connector) {
@@ -620,6 +634,7 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
     std::uint64_t requests = 0, header_bytes = 0, window_received = 0;
     std::vector<std::vector<timeline_point>> timelines;
     for (auto& w : workers) {
+        w->close_window();
         w->flush_second(-1);
         timelines.push_back(std::move(w->timeline));
         r.totals.merge(w->stats);
