@@ -214,6 +214,10 @@ async function echoSuite(url, port, where, upgrades) {
   let upgrades = 0;
   n.child.stdout.on("data", (d) => { upgrades += (d.toString().match(/^UPGRADE /gm) || []).length; });
   await echoSuite(n.url, n.port, "node", () => upgrades);
+  // A namespace the server refuses: every client's CONNECT_ERROR counted by its message, exit 3.
+  const nsp = await run([n.url, "--namespace", "/nope", "--clients", "2", "--duration", "500ms"]);
+  check(nsp.code === 3 && nsp.runs[0].errors_by_kind["connect_error: Invalid namespace"] === 2,
+        `refused namespace: exit ${nsp.code}`, nsp.runs);
   n.child.kill("SIGTERM");
 
   // A server that answers one echo a second late: the corrected latency shows the stall, the

@@ -31,7 +31,7 @@ constexpr tool_info info{
     "at most --timeout + 1 s more to collect answers.\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 usage, 3 no client could connect, 8 errors\n"
     "during the run, 9 an --ensure condition failed (with --ensure, errors alone are not 8),\n"
-    "130 interrupted by Ctrl-C (the figures so far are printed)."};
+    "130 interrupted by Ctrl-C (the figures so far are printed).\n"};
 
 constexpr int exit_no_connection = 3;
 constexpr int exit_run_errors = 8;
