@@ -153,7 +153,7 @@ async function echoSuite(url, port, where, upgrades) {
 
   // Broadcast: every listener gets every message; fan-out completion is no earlier than a delivery.
   const bc = await run([url, "--scenario", "broadcast", "--clients", "4", "--senders", "2", "--rate", "10", "--duration", "1s"]);
-  check(bc.code === 0, `${where} broadcast: exit ${bc.code}`, bc.err);
+  check(bc.code === 0, `${where} broadcast: exit ${bc.code}`, { err: bc.err, runs: bc.runs });
   const b = bc.runs[0];
   check(b.sent > 0 && b.expected === b.sent * 4 && b.received === b.expected && b.errors === 0,
         `${where} broadcast: every listener gets every message`, b);

@@ -71,6 +71,7 @@ struct shared_run {
     std::unique_ptr<std::atomic<std::uint32_t>[]> receipts;  // broadcast: per message id
     std::uint64_t receipts_size = 0;
     std::atomic<bool> drained{false};  // broadcast: every listener got every message
+    std::atomic<unsigned> senders_done{0};
 };
 
 // One thread's share of the clients and its counters. `stats` is touched only on the thread;
@@ -412,13 +413,24 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
     void finish_when_idle() {
         if (kind == role::sender) {
             if (timer) timer->cancel();
+            sending_done();
             return;
         }
         if (in_flight == 0) stop();
     }
 
+    // Broadcast: the listeners may stop once every sender has sent its last message and every
+    // delivery is in.
+    bool done_sending = false;
+    void sending_done() {
+        if (kind != role::sender || done_sending) return;
+        done_sending = true;
+        run->senders_done.fetch_add(1);
+    }
+
     void stop() {
         if (stopped) return;
+        sending_done();
         stopped = true;
         connected = false;
         if (timer) timer->cancel();
@@ -603,12 +615,15 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
         if (opt.server_pid > 0 && now < run.end) {
             if (auto rss = process_rss_kib(opt.server_pid)) r.server_rss_kib_after = rss;
         }
+        // Read before the counts: every send of a sender that is done is then counted.
+        const unsigned senders_done = run.senders_done.load();
         std::uint64_t sent = 0, received = 0;
         for (auto& w : workers) {
             sent += w->live_sent.load();
             received += w->live_received.load();
         }
-        if (broadcast && now >= run.end && received >= sent * run.listeners) run.drained = true;
+        if (broadcast && now >= run.end && senders_done >= opt.senders && received >= sent * run.listeners)
+            run.drained = true;
         if (progress && now - last_progress >= std::chrono::milliseconds(250)) {
             live_figures f;
             f.elapsed_s = std::chrono::duration<double>(now - run.t0).count();
