@@ -183,3 +183,100 @@ TEST(bench_report, json_has_the_documented_fields_and_table_shows_ratios) {
     EXPECT_NE(table.find("(x0.50)"), std::string::npos);
     EXPECT_NE(table.find("(x4.00)"), std::string::npos);
 }
+
+TEST(bench_report, broadcast_json_has_fanout_and_expected) {
+    run_result r;
+    r.scenario = "broadcast";
+    r.transport = "websocket";
+    r.totals.fanout.record(1500);
+    r.totals.fanout.record(2500);
+    r.expected = 40;
+    auto j = nlohmann::json::parse(to_json(r));
+    ASSERT_TRUE(j.contains("fanout_us"));
+    EXPECT_EQ(j["fanout_us"]["max"], 2500);
+    EXPECT_EQ(j["expected"], 40);
+    r.scenario = "echo";
+    EXPECT_FALSE(nlohmann::json::parse(to_json(r)).contains("fanout_us"));
+}
+
+TEST(bench_report, csv_rows_have_as_many_cells_as_the_header) {
+    run_result a;
+    a.scenario = "echo";
+    a.transport = "polling";
+    a.totals.received = 7;
+    a.totals.latency.record(1000);
+    a.http_requests_per_msg = 2.0;
+    run_result b = a;
+    b.bytes.http_known = false;  // unknown cells stay empty
+    b.http_requests_per_msg.reset();
+    const auto cells = [](const std::string& line) { return std::count(line.begin(), line.end(), ',') + 1; };
+    const auto header = csv_header();
+    EXPECT_EQ(cells(header), cells(to_csv_row(a)));
+    EXPECT_EQ(cells(header), cells(to_csv_row(b)));
+    EXPECT_EQ(to_csv_row(a).rfind("echo,polling,0,", 0), 0u);
+    EXPECT_NE(to_csv_row(b).find(",,,"), std::string::npos);
+}
+
+TEST(bench_ensure, conditions_parse_and_fail_with_the_measured_value) {
+    std::string error;
+    auto conds = parse_ensure("p99<50ms, errors=0,msgs_per_s>=100", error);
+    ASSERT_TRUE(conds) << error;
+    ASSERT_EQ(conds->size(), 3u);
+    EXPECT_EQ((*conds)[0].value, 50000.0);
+    run_result r;
+    r.duration_s = 1;
+    r.totals.received = 150;
+    for (int i = 0; i < 100; ++i) r.totals.latency.record(1000);
+    EXPECT_TRUE(check_ensure(*conds, r).empty());
+    r.totals.latency.record(90000, 10);
+    r.totals.errors["ack_timeout"] = 2;
+    const auto failed = check_ensure(*conds, r);
+    ASSERT_EQ(failed.size(), 2u);
+    EXPECT_NE(failed[0].find("p99<50ms (was "), std::string::npos);
+    EXPECT_EQ(failed[1], "errors=0 (was 2)");
+}
+
+TEST(bench_ensure, malformed_conditions_are_refused) {
+    std::string error;
+    for (const char* bad : {"", "p99", "p99<50", "latency<5ms", "errors=many", "errors=<1", "<5", "p99<50ms,"}) {
+        error.clear();
+        EXPECT_FALSE(parse_ensure(bad, error)) << bad;
+        EXPECT_FALSE(error.empty()) << bad;
+    }
+}
+
+TEST(bench_report, timelines_of_threads_merge_by_second) {
+    const std::vector<std::vector<timeline_point>> per_thread{
+        {{0, 10, 100, 900, 1000}, {1, 5, 200, 300, 400}},
+        {{1, 7, 150, 800, 900}, {3, 1, 50, 50, 50}}};
+    const auto m = merge_timeline(per_thread);
+    ASSERT_EQ(m.size(), 3u);
+    EXPECT_EQ(m[0].second, 0);
+    EXPECT_EQ(m[1].second, 1);
+    EXPECT_EQ(m[1].count, 12u);
+    EXPECT_EQ(m[1].p99_us, 800u);
+    EXPECT_EQ(m[1].max_us, 900u);
+    EXPECT_EQ(m[2].second, 3);
+}
+
+TEST(bench_report, html_is_self_contained_with_one_curve_per_run_and_percentile_kind) {
+    run_result a, b;
+    a.scenario = b.scenario = "echo";
+    a.transport = "websocket";
+    b.transport = "polling";
+    for (auto* r : {&a, &b}) {
+        r->totals.latency.record(1000);
+        r->totals.latency_uncorrected.record(800);
+        r->timeline = {{0, 1, 1000, 1000, 1000}, {1, 1, 1000, 1000, 1000}};
+    }
+    const auto page = to_html({a, b}, "sio-bench http://h/?a=1&b=<2>");
+    EXPECT_EQ(page.rfind("<!DOCTYPE html>", 0), 0u);
+    EXPECT_EQ(page.find("<script"), std::string::npos);
+    EXPECT_EQ(page.find("src="), std::string::npos);
+    EXPECT_NE(page.find("a=1&amp;b=&lt;2&gt;"), std::string::npos);
+    std::size_t svgs = 0, lines = 0;
+    for (auto at = page.find("<svg"); at != std::string::npos; at = page.find("<svg", at + 1)) ++svgs;
+    for (auto at = page.find("<polyline"); at != std::string::npos; at = page.find("<polyline", at + 1)) ++lines;
+    EXPECT_EQ(svgs, 2u);
+    EXPECT_EQ(lines, 2u * 2 + 2u * 2);  // over time: p50 and p99 per run; by percentile: corrected and not per run
+}

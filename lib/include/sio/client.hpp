@@ -28,6 +28,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -69,6 +70,14 @@ struct reconnection_options {
     double randomization = 0.5;                // jitter: delay * (1 ± randomization)
 };
 
+// What HTTP long-polling spends on HTTP itself, summed over the clients that share it (for load
+// generators): requests made, and bytes of request lines, status lines and headers both ways
+// (chunk framing included). Bodies are not counted.
+struct transfer_counters {
+    std::atomic<std::uint64_t> http_requests{0};
+    std::atomic<std::uint64_t> http_header_bytes{0};
+};
+
 struct client_options {
     // http://, https://, ws:// or wss://, with host, optional port and optional query. A path in
     // the URL other than "/" names the default namespace (as io("http://h/admin") does); the
@@ -88,6 +97,8 @@ struct client_options {
     // Default for emit_with_ack; zero waits until the socket disconnects.
     std::chrono::milliseconds ack_timeout{0};
     codec::socketio::decoder_options decoder;
+    // When set, polling requests are counted into it (it may be shared between clients).
+    std::shared_ptr<transfer_counters> counters;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -413,6 +413,7 @@ private:
         c.tls.server_name = options_.tls.server_name;
         c.proxy = proxy_;
         c.connect_timeout = options_.connect_timeout;
+        c.counters = options_.counters;
         c.limits.max_payload = std::max<std::size_t>(options_.decoder.max_payload * 2, 1'000'000);
         const auto gen = ++generation_;
         auto w = weak_self();

@@ -11,6 +11,8 @@
 
 #include "sio/engine/client.hpp"
 
+#include "sio/client.hpp"
+
 #include "sio/codec/json.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -240,13 +242,20 @@ private:
             parser.body_limit(self->config_.limits.max_payload + 1024);
             auto [wec, wn] = co_await std::visit(
                 [&](auto& s) { return http::async_write(s, req, tok); }, *conn.stream);
-            (void)wn;
             boost::system::error_code ec = wec;
+            std::size_t read_bytes = 0;
             if (!ec) {
                 auto [rec, rn] = co_await std::visit(
                     [&](auto& s) { return http::async_read(s, conn.buffer, parser, tok); }, *conn.stream);
-                (void)rn;
+                read_bytes = rn;
                 ec = rec;
+            }
+            if (auto* c = self->config_.counters.get()) {
+                c->http_requests.fetch_add(1, std::memory_order_relaxed);
+                const std::size_t out_headers = wn > req.body().size() ? wn - req.body().size() : 0;
+                const std::size_t in_body = parser.get().body().size();
+                const std::size_t in_headers = read_bytes > in_body ? read_bytes - in_body : 0;
+                c->http_header_bytes.fetch_add(out_headers + in_headers, std::memory_order_relaxed);
             }
             if (ec) {
                 conn.close();

@@ -8,6 +8,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -63,6 +65,10 @@ void counters::merge(const counters& o) {
     latency.merge(o.latency);
     latency_uncorrected.merge(o.latency_uncorrected);
     connect.merge(o.connect);
+    fanout.merge(o.fanout);
+    phase_engine_open.merge(o.phase_engine_open);
+    phase_upgrade.merge(o.phase_upgrade);
+    phase_namespace.merge(o.phase_namespace);
 }
 
 std::uint64_t counters::error_total() const {
@@ -161,6 +167,16 @@ std::string to_json(const run_result& r) {
                      {"http_requests_per_msg", r.http_requests_per_msg ? nlohmann::json(*r.http_requests_per_msg) : nlohmann::json(nullptr)},
                      {"client_cpu_pct", r.client_cpu_pct},
                      {"client_rss_kib", r.client_rss_kib}};
+    if (r.totals.phase_engine_open.count() > 0) {
+        nlohmann::json phases{{"engine_open", pct_json(r.totals.phase_engine_open)},
+                              {"namespace_connect", pct_json(r.totals.phase_namespace)}};
+        if (r.totals.phase_upgrade.count() > 0) phases["upgrade"] = pct_json(r.totals.phase_upgrade);
+        j["connect_phases_us"] = std::move(phases);
+    }
+    if (r.scenario == "broadcast") {
+        j["fanout_us"] = pct_json(r.totals.fanout);
+        if (r.expected) j["expected"] = *r.expected;
+    }
     if (r.server_rss_kib_after) {
         j["server_rss_kib"] = *r.server_rss_kib_after;
         if (r.server_rss_kib_before && r.totals.connected > 0) {
@@ -170,6 +186,275 @@ std::string to_json(const run_result& r) {
         }
     }
     return j.dump();
+}
+
+std::string csv_header() {
+    std::string h = "scenario,transport,clients,duration_s,sent,received,connected,errors,msgs_per_s";
+    for (const char* k : {"latency", "latency_uncorrected", "connect", "fanout"})
+        for (const char* q : {"p50", "p90", "p99", "p999", "max"}) h += fmt::format(",{}_{}_us", k, q);
+    h += ",bytes_total,bytes_http,bytes_ws_framing,bytes_protocol,bytes_payload,http_requests_per_msg,"
+         "client_cpu_pct,client_rss_kib,server_rss_kib\n";
+    return h;
+}
+
+namespace {
+std::string csv_cell(std::string_view v) {
+    if (v.find_first_of(",\"\n") == std::string_view::npos) return std::string(v);
+    std::string out = "\"";
+    for (char c : v) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    return out + "\"";
+}
+std::string num(double v) { return fmt::format("{}", v); }
+}  // namespace
+
+std::string to_csv_row(const run_result& r) {
+    std::string row = fmt::format("{},{},{},{},{},{},{},{},{}", csv_cell(r.scenario), csv_cell(r.transport), r.clients,
+                                  num(r.duration_s), r.totals.sent, r.totals.received, r.totals.connected,
+                                  r.totals.error_total(), num(r.msgs_per_s()));
+    for (const histogram* h : {&r.totals.latency, &r.totals.latency_uncorrected, &r.totals.connect, &r.totals.fanout})
+        for (double q : {0.5, 0.9, 0.99, 0.999, 1.0}) row += fmt::format(",{}", h->percentile(q));
+    if (r.bytes.http_known) row += fmt::format(",{},{}", num(r.bytes.total()), num(r.bytes.http));
+    else row += ",,";
+    row += fmt::format(",{},{},{}", num(r.bytes.ws_framing), num(r.bytes.protocol), num(r.bytes.payload));
+    row += "," + (r.http_requests_per_msg ? num(*r.http_requests_per_msg) : std::string());
+    row += fmt::format(",{},{},", num(r.client_cpu_pct), r.client_rss_kib);
+    if (r.server_rss_kib_after) row += std::to_string(*r.server_rss_kib_after);
+    return row + "\n";
+}
+
+namespace {
+bool is_latency_metric(std::string_view m) {
+    return m == "p50" || m == "p90" || m == "p99" || m == "p999" || m == "max";
+}
+double metric_value(const run_result& r, std::string_view m) {
+    if (m == "p50") return static_cast<double>(r.totals.latency.percentile(0.5));
+    if (m == "p90") return static_cast<double>(r.totals.latency.percentile(0.9));
+    if (m == "p99") return static_cast<double>(r.totals.latency.percentile(0.99));
+    if (m == "p999") return static_cast<double>(r.totals.latency.percentile(0.999));
+    if (m == "max") return static_cast<double>(r.totals.latency.max());
+    if (m == "errors") return static_cast<double>(r.totals.error_total());
+    if (m == "received") return static_cast<double>(r.totals.received);
+    if (m == "sent") return static_cast<double>(r.totals.sent);
+    if (m == "connected") return static_cast<double>(r.totals.connected);
+    return r.msgs_per_s();  // msgs_per_s
+}
+std::string show(std::string_view metric, double v) {
+    if (is_latency_metric(metric)) return fmt::format("{:.1f}ms", v / 1000.0);
+    return fmt::format("{}", v);
+}
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+    while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+    return s;
+}
+}  // namespace
+
+std::optional<std::vector<ensure_condition>> parse_ensure(std::string_view text, std::string& error) {
+    std::vector<ensure_condition> out;
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+        const auto comma = text.find(',', pos);
+        const std::string_view part = trim(text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+        pos = comma == std::string_view::npos ? text.size() + 1 : comma + 1;
+        const auto at = part.find_first_of("<>=");
+        if (part.empty() || at == std::string_view::npos || at == 0) {
+            error = fmt::format("'{}': expected METRIC<VALUE, e.g. p99<50ms or errors=0", part);
+            return std::nullopt;
+        }
+        ensure_condition c;
+        c.text = std::string(part);
+        c.metric = std::string(trim(part.substr(0, at)));
+        std::size_t op_len = 1;
+        if (at + 1 < part.size() && part[at + 1] == '=') op_len = 2;
+        c.op = std::string(part.substr(at, op_len));
+        if (c.op == "==") c.op = "=";
+        if (c.op == "=<" || c.op == "=>") {
+            error = fmt::format("'{}': use <= or >=", part);
+            return std::nullopt;
+        }
+        const std::string_view value = trim(part.substr(at + op_len));
+        static constexpr std::string_view metrics[] = {"p50", "p90", "p99", "p999", "max", "errors",
+                                                       "received", "sent", "connected", "msgs_per_s"};
+        if (std::find(std::begin(metrics), std::end(metrics), c.metric) == std::end(metrics)) {
+            error = fmt::format("'{}': unknown metric '{}' (p50, p90, p99, p999, max, errors, received, sent, "
+                                "connected, msgs_per_s)", part, c.metric);
+            return std::nullopt;
+        }
+        if (is_latency_metric(c.metric)) {
+            const bool has_unit = !value.empty() && std::isalpha(static_cast<unsigned char>(value.back()));
+            const auto d = has_unit ? parse_duration(value) : std::nullopt;
+            if (!d) {
+                error = fmt::format("'{}': a latency needs a value with a unit (us, ms or s)", part);
+                return std::nullopt;
+            }
+            c.value = static_cast<double>(d->count());
+        } else {
+            double v = 0;
+            auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+            if (value.empty() || ec != std::errc{} || p != value.data() + value.size() || v < 0) {
+                error = fmt::format("'{}': expected a number after {}", part, c.op);
+                return std::nullopt;
+            }
+            c.value = v;
+        }
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+std::vector<std::string> check_ensure(const std::vector<ensure_condition>& conds, const run_result& r) {
+    std::vector<std::string> failed;
+    for (const auto& c : conds) {
+        const double v = metric_value(r, c.metric);
+        bool ok = false;
+        if (c.op == "<") ok = v < c.value;
+        else if (c.op == "<=") ok = v <= c.value;
+        else if (c.op == ">") ok = v > c.value;
+        else if (c.op == ">=") ok = v >= c.value;
+        else ok = v == c.value;
+        if (!ok) failed.push_back(fmt::format("{} (was {})", c.text, show(c.metric, v)));
+    }
+    return failed;
+}
+
+std::vector<timeline_point> merge_timeline(const std::vector<std::vector<timeline_point>>& per_thread) {
+    std::map<std::int64_t, timeline_point> by_second;
+    for (const auto& points : per_thread) {
+        for (const auto& p : points) {
+            auto& m = by_second[p.second];
+            m.second = p.second;
+            m.count += p.count;
+            m.p50_us = std::max(m.p50_us, p.p50_us);
+            m.p99_us = std::max(m.p99_us, p.p99_us);
+            m.max_us = std::max(m.max_us, p.max_us);
+        }
+    }
+    std::vector<timeline_point> out;
+    for (const auto& [s, p] : by_second) out.push_back(p);
+    return out;
+}
+
+namespace {
+std::string html_escape(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        switch (c) {
+        case '<': out += "&lt;"; break;
+        case '>': out += "&gt;"; break;
+        case '&': out += "&amp;"; break;
+        case '"': out += "&quot;"; break;
+        default: out += c;
+        }
+    }
+    return out;
+}
+
+constexpr const char* palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+constexpr double plot_w = 640, plot_h = 280, margin_l = 70, margin_b = 40, margin_t = 20, margin_r = 20;
+
+std::string svg_open(std::string_view title) {
+    return fmt::format("<h2>{}</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
+                       "font-family=\"sans-serif\" font-size=\"11\">\n",
+                       html_escape(title), plot_w + margin_l + margin_r, plot_h + margin_t + margin_b);
+}
+
+// Axes with a y scale in milliseconds from 0 to y_max_ms.
+std::string svg_axes(double y_max_ms, std::string_view x_label) {
+    std::string s = fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>\n",
+                                margin_l, margin_t, plot_w, plot_h);
+    for (int i = 0; i <= 4; ++i) {
+        const double y = margin_t + plot_h - plot_h * i / 4.0;
+        s += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#ddd\"/>"
+                         "<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:.3g} ms</text>\n",
+                         margin_l, margin_l + plot_w, y, y, margin_l - 6, y + 4, y_max_ms * i / 4.0);
+    }
+    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", margin_l + plot_w / 2,
+                     margin_t + plot_h + 32, html_escape(x_label));
+    return s;
+}
+
+std::string svg_polyline(const std::vector<std::pair<double, double>>& pts, std::string_view color, bool dashed) {
+    std::string s = fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"{} points=\"", color,
+                                dashed ? " stroke-dasharray=\"4 3\"" : "");
+    for (const auto& [x, y] : pts) s += fmt::format("{:.1f},{:.1f} ", x, y);
+    return s + "\"/>\n";
+}
+
+double nice_ceiling(double v) {
+    if (v <= 0) return 1;
+    const double p = std::pow(10.0, std::floor(std::log10(v)));
+    for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
+        if (v <= m * p) return m * p;
+    return 10 * p;
+}
+}  // namespace
+
+std::string to_html(const std::vector<run_result>& rs, std::string_view command_line) {
+    std::string h = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>sio-bench report</title>\n"
+                    "<style>body{font-family:sans-serif;margin:2em;max-width:60em}pre{background:#f6f6f6;padding:1em;"
+                    "overflow-x:auto}.legend span{margin-right:1.5em}</style></head><body>\n<h1>sio-bench report</h1>\n";
+    h += fmt::format("<p><code>{}</code></p>\n<pre>{}</pre>\n", html_escape(command_line), html_escape(format_table(rs)));
+    h += "<p class=\"legend\">";
+    for (std::size_t i = 0; i < rs.size(); ++i)
+        h += fmt::format("<span style=\"color:{}\">&#9632; {} {}</span>", palette[i % std::size(palette)],
+                         html_escape(rs[i].scenario), html_escape(rs[i].transport));
+    h += "</p>\n";
+
+    // Latency over time: p99 solid, p50 dashed, per run.
+    double t_max = 1, y_max = 0;
+    for (const auto& r : rs)
+        for (const auto& p : r.timeline) {
+            t_max = std::max(t_max, static_cast<double>(p.second + 1));
+            y_max = std::max(y_max, static_cast<double>(p.p99_us) / 1000.0);
+        }
+    y_max = nice_ceiling(y_max);
+    h += svg_open("Latency over time (p99 solid, p50 dashed; from the scheduled send time)");
+    h += svg_axes(y_max, "seconds since the first connection");
+    for (int i = 0; i <= 4; ++i) {
+        const double x = margin_l + plot_w * i / 4.0;
+        h += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:.3g}</text>\n", x, margin_t + plot_h + 14,
+                         t_max * i / 4.0);
+    }
+    auto ty = [&](double ms) { return margin_t + plot_h - plot_h * std::min(ms, y_max) / y_max; };
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+        std::vector<std::pair<double, double>> p99, p50;
+        for (const auto& p : rs[i].timeline) {
+            const double x = margin_l + plot_w * (static_cast<double>(p.second) + 0.5) / t_max;
+            p99.emplace_back(x, ty(static_cast<double>(p.p99_us) / 1000.0));
+            p50.emplace_back(x, ty(static_cast<double>(p.p50_us) / 1000.0));
+        }
+        h += svg_polyline(p99, palette[i % std::size(palette)], false);
+        h += svg_polyline(p50, palette[i % std::size(palette)], true);
+    }
+    h += "</svg>\n";
+
+    // Latency by percentile, on a scale that spreads the tail: x = log10(1 / (1 - q)).
+    static constexpr double qs[] = {0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999};
+    double q_max = 0;
+    for (const auto& r : rs) q_max = std::max(q_max, static_cast<double>(r.totals.latency.max()) / 1000.0);
+    q_max = nice_ceiling(q_max);
+    h += svg_open("Latency by percentile (corrected solid, uncorrected dashed)");
+    h += svg_axes(q_max, "percentile");
+    constexpr double x_span = 4.3;  // up to 99.99 % and the maximum
+    auto qx = [&](double q) { return margin_l + plot_w * std::log10(1.0 / (1.0 - q)) / x_span; };
+    for (auto [q, label] : {std::pair{0.0, "0%"}, {0.9, "90%"}, {0.99, "99%"}, {0.999, "99.9%"}, {0.9999, "99.99%"}})
+        h += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", qx(q), margin_t + plot_h + 14, label);
+    h += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">max</text>\n", margin_l + plot_w, margin_t + plot_h + 14);
+    auto qy = [&](double ms) { return margin_t + plot_h - plot_h * std::min(ms, q_max) / q_max; };
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+        for (const histogram* hist : {&rs[i].totals.latency, &rs[i].totals.latency_uncorrected}) {
+            if (hist->count() == 0) continue;
+            std::vector<std::pair<double, double>> pts;
+            for (double q : qs) pts.emplace_back(qx(q), qy(static_cast<double>(hist->percentile(q)) / 1000.0));
+            pts.emplace_back(margin_l + plot_w, qy(static_cast<double>(hist->max()) / 1000.0));
+            h += svg_polyline(pts, palette[i % std::size(palette)], hist == &rs[i].totals.latency_uncorrected);
+        }
+    }
+    h += "</svg>\n</body></html>\n";
+    return h;
 }
 
 std::string format_table(const std::vector<run_result>& rs) {
@@ -202,18 +487,39 @@ std::string format_table(const std::vector<run_result>& rs) {
                          static_cast<double>(rs.front().totals.latency.percentile(q)));
         });
     }
+    if (rs.front().scenario == "broadcast") {
+        row("fan-out p50 us", [](const run_result& r) { return std::to_string(r.totals.fanout.percentile(0.5)); });
+        row("fan-out p99 us", [](const run_result& r) { return std::to_string(r.totals.fanout.percentile(0.99)); });
+        row("deliveries expected", [](const run_result& r) { return r.expected ? std::to_string(*r.expected) : std::string("-"); });
+    }
     row("uncorrected p99 us", [](const run_result& r) { return std::to_string(r.totals.latency_uncorrected.percentile(0.99)); });
     row("connect p50 us", [](const run_result& r) { return std::to_string(r.totals.connect.percentile(0.5)); });
     row("connect p99 us", [](const run_result& r) { return std::to_string(r.totals.connect.percentile(0.99)); });
+    if (rs.front().totals.phase_engine_open.count() > 0) {
+        row(" engine.io open p50 us", [](const run_result& r) { return std::to_string(r.totals.phase_engine_open.percentile(0.5)); });
+        row(" upgrade p50 us", [](const run_result& r) {
+            return r.totals.phase_upgrade.count() ? std::to_string(r.totals.phase_upgrade.percentile(0.5)) : std::string("-");
+        });
+        row(" namespace p50 us", [](const run_result& r) { return std::to_string(r.totals.phase_namespace.percentile(0.5)); });
+    }
     row("bytes/msg ws framing", [](const run_result& r) { return fmt::format("{:.0f}", r.bytes.ws_framing); });
     row("bytes/msg protocol", [](const run_result& r) { return fmt::format("{:.0f}", r.bytes.protocol); });
     row("bytes/msg payload", [](const run_result& r) { return fmt::format("{:.0f}", r.bytes.payload); });
     row("bytes/msg http", [](const run_result& r) { return r.bytes.http_known ? fmt::format("{:.0f}", r.bytes.http) : std::string("n/a"); });
+    row("bytes/msg total", [](const run_result& r) { return r.bytes.http_known ? fmt::format("{:.0f}", r.bytes.total()) : std::string("n/a"); });
+    row("http requests/msg", [](const run_result& r) { return r.http_requests_per_msg ? fmt::format("{:.2f}", *r.http_requests_per_msg) : std::string("-"); });
     row("client cpu %", [](const run_result& r) { return fmt::format("{:.0f}", r.client_cpu_pct); });
     row("client rss KiB", [](const run_result& r) { return std::to_string(r.client_rss_kib); });
     for (const auto& r : rs) {
         for (const auto& [k, v] : r.totals.errors) out += fmt::format("{}: error {}: {}\n", r.transport, k, v);
-        if (r.server_rss_kib_after) out += fmt::format("{}: server rss {} KiB\n", r.transport, *r.server_rss_kib_after);
+        if (r.server_rss_kib_after) {
+            out += fmt::format("{}: server rss {} KiB", r.transport, *r.server_rss_kib_after);
+            if (r.server_rss_kib_before && r.totals.connected > 0)
+                out += fmt::format(" ({:+.1f} KiB per connection)",
+                                   (static_cast<double>(*r.server_rss_kib_after) - static_cast<double>(*r.server_rss_kib_before)) /
+                                       static_cast<double>(r.totals.connected));
+            out += '\n';
+        }
     }
     return out;
 }

@@ -38,6 +38,10 @@ struct counters {
     histogram latency;             // from the intended send time, microseconds
     histogram latency_uncorrected; // from the actual send time
     histogram connect;             // open() to namespace connected
+    histogram fanout;              // broadcast: intended send time to the last receiver's receipt
+    // Phases of connect: open() to the Engine.IO open packet (TCP, TLS, handshake), the open
+    // packet to the upgrade (upgrade transport), the open packet to the namespace CONNECT answer.
+    histogram phase_engine_open, phase_upgrade, phase_namespace;
     void merge(const counters& o);
     std::uint64_t error_total() const;
 };
@@ -68,6 +72,16 @@ process_usage self_usage();
 std::optional<std::uint64_t> process_rss_kib(long pid);
 std::optional<std::uint64_t> parse_vmrss_kib(std::string_view status_text);
 
+// Latency over time: one point per second of the run (since the first connection) in which
+// answers came in. With several threads, each thread has its own points; merge_timeline sums the
+// counts and keeps the highest percentile of the threads for each second.
+struct timeline_point {
+    std::int64_t second = 0;
+    std::uint64_t count = 0;
+    std::uint64_t p50_us = 0, p99_us = 0, max_us = 0;
+};
+std::vector<timeline_point> merge_timeline(const std::vector<std::vector<timeline_point>>& per_thread);
+
 struct run_result {
     std::string scenario;
     std::string transport;
@@ -76,6 +90,8 @@ struct run_result {
     counters totals;
     wire_bytes bytes;
     std::optional<double> http_requests_per_msg;
+    std::optional<std::uint64_t> expected;  // broadcast: deliveries due (sent x listeners)
+    std::vector<timeline_point> timeline;
     double client_cpu_pct = 0;
     std::uint64_t client_rss_kib = 0;
     std::optional<std::uint64_t> server_rss_kib_before, server_rss_kib_after;
@@ -84,6 +100,27 @@ struct run_result {
 };
 
 std::string to_json(const run_result&);
+// --csv: one header line, then one row per run (the JSON fields, flattened: latency_us.p99 ->
+// latency_p99_us, bytes_per_msg.http -> bytes_http; empty cells for unknown values).
+std::string csv_header();
+std::string to_csv_row(const run_result&);
+
+// --ensure 'p99<50ms,errors=0': conditions on a run, for CI. Metrics: p50 p90 p99 p999 max
+// (corrected latency; values need a unit: us, ms or s), errors, received, sent, connected,
+// msgs_per_s. Operators: < <= > >= = (also ==).
+struct ensure_condition {
+    std::string metric;
+    std::string op;
+    double value = 0;  // latency in microseconds
+    std::string text;  // as written, for messages
+};
+// nullopt and `error` set when malformed.
+std::optional<std::vector<ensure_condition>> parse_ensure(std::string_view text, std::string& error);
+// The conditions that do not hold, each as "p99<50ms (was 72.3ms)".
+std::vector<std::string> check_ensure(const std::vector<ensure_condition>&, const run_result&);
+// --html: a self-contained page (no scripts, no network): the table, latency over time and the
+// latency by percentile of every run, as inline SVG.
+std::string to_html(const std::vector<run_result>&, std::string_view command_line);
 // The final table; several results print side by side with ratios to the first.
 std::string format_table(const std::vector<run_result>&);
 

@@ -21,6 +21,10 @@
 #include <utility>
 #include <vector>
 
+namespace sio {
+struct transfer_counters;
+}
+
 namespace sio::engine {
 
 enum class client_mode { polling, websocket, upgrade };
@@ -36,6 +40,7 @@ struct client_config {
     std::optional<transport::url> proxy;
     std::chrono::milliseconds connect_timeout{20000};
     codec::eio::limits limits;
+    std::shared_ptr<transfer_counters> counters;  // optional: polling requests and header bytes
 };
 
 struct client_handlers {
