@@ -6,17 +6,9 @@ const { Encoder, Decoder, PacketType } = require("socket.io-parser");
 const eio = require("engine.io-parser");
 
 const count = Number(process.argv[2] || 2000);
-let seed = Number(process.argv[3] || 20261123) >>> 0;
+const seed = Number(process.argv[3] || 20261123) >>> 0;
 process.stderr.write(`codec_vectors.js: ${count} Socket.IO vectors, seed ${seed}\n`);
-
-// mulberry32: small seeded generator so a failure can be reproduced from its seed.
-function rnd() {
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rnd = require("./lib").seededRandom(seed);
 const int = (n) => Math.floor(rnd() * n);
 const pick = (a) => a[int(a.length)];
 

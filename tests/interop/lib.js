@@ -45,4 +45,17 @@ function deadline(ms) {
   setTimeout(() => fail(`did not finish within ${ms} ms`), ms).unref();
 }
 
-module.exports = { fail, startServer, until, deadline };
+// A small seeded generator (mulberry32): numbers in [0, 1), the same run for the same seed, so
+// that a failure can be reproduced from the seed it printed.
+function seededRandom(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+module.exports = { fail, startServer, until, deadline, seededRandom };

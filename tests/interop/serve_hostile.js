@@ -20,21 +20,15 @@ const net = require("net");
 const crypto = require("crypto");
 const http = require("http");
 const { io } = require("socket.io-client");
-const { fail, startServer, until, deadline } = require("./lib");
+const { fail, startServer, deadline, seededRandom } = require("./lib");
 
 const serve = process.argv[2] || fail("usage: node serve_hostile.js SIO_SERVE [SECONDS]");
 const seconds = Number(process.argv[3] || 12);
 deadline((seconds + 60) * 1000);
 
-let seed = Number(process.env.SIO_HOSTILE_SEED || Date.now() % 1000000) >>> 0;
+const seed = Number(process.env.SIO_HOSTILE_SEED || Date.now() % 1000000) >>> 0;
 console.log(`serve_hostile: seed ${seed} (SIO_HOSTILE_SEED to repeat), ${seconds} s`);
-function rnd() {  // mulberry32
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rnd = seededRandom(seed);
 const int = (n) => Math.floor(rnd() * n);
 const pick = (a) => a[int(a.length)];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
