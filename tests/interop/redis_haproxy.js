@@ -1,7 +1,9 @@
 // scripts/cluster-demo (Redis, three sio-serve --redis, HAProxy with a sticky cookie) driven by
 // polling-only socket.io-client clients: with the cookie they spread over the instances, none
 // loses its session and every chat message reaches every client; without the cookie (a client
-// that does not keep cookies) the sessions break, as they must behind round robin.
+// that does not keep cookies) the sessions break, as they must behind round robin, and
+// `sio-inspect doctor` (SIO_INSPECT in the environment) names it: the requests stick only with
+// the load balancer's cookie.
 // Usage: node redis_haproxy.js PATH/TO/cluster-demo PATH/TO/sio-serve
 "use strict";
 const { spawn } = require("child_process");
@@ -92,6 +94,21 @@ async function main() {
   await until(() => bad.some((s) => s.problems.length > 0), "a session broken without the cookie", 10000);
 
   for (const s of bad) s.close();
+
+  if (process.env.SIO_INSPECT) {
+    const out = await new Promise((resolve) => {
+      const child = spawn(process.env.SIO_INSPECT, ["doctor", "--json", "--timeout", "3000", d.url], { stdio: ["ignore", "pipe", "pipe"] });
+      let text = "";
+      child.stdout.on("data", (c) => { text += c; });
+      const timer = setTimeout(() => child.kill("SIGKILL"), 30000);
+      child.on("exit", (code) => { clearTimeout(timer); resolve({ code, text }); });
+    });
+    const findings = out.text.split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.check);
+    const sticky = findings.find((f) => f.check === "sticky");
+    if (!sticky || sticky.status !== "warn" || !/only with the cookie/.test(JSON.stringify(sticky)))
+      fail(`doctor behind the cookie: want a sticky warning naming the cookie, got ${JSON.stringify(findings)}`);
+    if (findings.some((f) => f.status === "fail")) fail(`doctor behind the cookie reports a failure: ${out.text}`);
+  }
   console.log(`ok: ${n} polling clients over ${spread.filter((c) => c > 0).length} instances behind HAProxy`);
   process.exit(0);
 }

@@ -253,19 +253,46 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
 
     if (hs && polling_ok) {
         // 3. Sticky sessions: the same sid, over new connections, must reach the same session.
-        int unknown = 0;
-        const int tries = 6;
-        for (int i = 0; i < tries; ++i) {
-            connect_report sr;
-            auto c = co_await probe_connection::open(t, o.tls, sr, timeout, true);
-            if (!c) break;
-            auto post = make_request(http::verb::post, engine_target(o, t, "polling", hs->sid), o);
-            post.set(http::field::content_type, "text/plain;charset=UTF-8");
-            post.body() = encode_body(o, {eio::packet{eio::packet_type::noop, "", false}});
-            auto pr = co_await c->exchange(std::move(post), timeout);
-            if (pr.ok && pr.response.result_int() == 400 && json_code(pr.response.body()) == 1) ++unknown;
+        // Cookies the open answer set (a load balancer's stickiness cookie) are sent back the
+        // way a browser would; if the requests only stick with them, clients that keep no
+        // cookies (Node clients without a cookie jar) will lose their sessions.
+        std::string cookies;
+        for (const auto& field : r.response) {
+            if (field.name() != http::field::set_cookie) continue;
+            const auto value = std::string(field.value());
+            const auto pair = value.substr(0, value.find(';'));
+            if (pair.find('=') == std::string::npos) continue;
+            if (!cookies.empty()) cookies += "; ";
+            cookies += pair;
         }
-        if (unknown > 0) {
+        const int tries = 6;
+        auto count_unknown = [&](bool with_cookies) -> boost::asio::awaitable<int> {
+            int unknown = 0;
+            for (int i = 0; i < tries; ++i) {
+                connect_report sr;
+                auto c = co_await probe_connection::open(t, o.tls, sr, timeout, true);
+                if (!c) break;
+                auto post = make_request(http::verb::post, engine_target(o, t, "polling", hs->sid), o);
+                post.set(http::field::content_type, "text/plain;charset=UTF-8");
+                if (with_cookies) post.set(http::field::cookie, cookies);
+                post.body() = encode_body(o, {eio::packet{eio::packet_type::noop, "", false}});
+                auto pr = co_await c->exchange(std::move(post), timeout);
+                if (pr.ok && pr.response.result_int() == 400 && json_code(pr.response.body()) == 1) ++unknown;
+            }
+            co_return unknown;
+        };
+        const int unknown_bare = co_await count_unknown(false);
+        int unknown = unknown_bare;
+        if (unknown_bare > 0 && !cookies.empty()) unknown = co_await count_unknown(true);
+        if (unknown == 0 && unknown_bare > 0) {
+            rep.add(finding{"sticky", level::warn,
+                     fmt::format("requests stick to the session only with the cookie the server set ({}); without it "
+                                 "{} of {} were answered \"Session ID unknown\"", cookies, unknown_bare, tries),
+                     "a load balancer keeps sessions on one instance by a cookie: browsers send it, clients that keep "
+                     "no cookies do not",
+                     "Node clients need a cookie jar (socket.io-client's withCredentials with a fetch that keeps "
+                     "cookies) or transports: ['websocket']; or make the load balancer stick by client IP"});
+        } else if (unknown > 0) {
             rep.add(finding{"sticky", level::fail,
                      fmt::format("{} of {} requests naming the session were answered \"Session ID unknown\"", unknown, tries),
                      "requests reach several server instances that do not share sessions: a load balancer without sticky sessions",
@@ -275,6 +302,10 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
         } else {
             rep.add(finding{"sticky", level::ok, fmt::format("{} requests over new connections reached the same session", tries)});
         }
+
+        // From here on, requests carry the cookies as a browser's would (behind a cookie-sticky
+        // load balancer, the session lives on the instance the cookie names).
+        if (!cookies.empty()) o.headers.push_back("Cookie: " + cookies);
 
         // 4. The namespace, with the auth given.
         const std::string connect_text = sio_connect_text(o, nsp, why);
