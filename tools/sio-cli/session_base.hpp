@@ -26,6 +26,18 @@ public:
 
     int exit_code() const override { return exit_code_; }
 
+    // Both sessions end alike: at the end of stdin once nothing is awaited, and on an interrupt
+    // with 0 when listening or interactive, 130 for a script cut short.
+    void input_ended() override {
+        if (finished_) return;
+        input_ended_ = true;
+        maybe_done_with_input();
+    }
+    void interrupt() override {
+        if (finished_) return;
+        finish(interactive_ || plan_.listen ? cli_ok : 130);
+    }
+
     completion complete(std::string_view before_cursor) override {
         std::lock_guard lock(names_mutex_);
         return cli::complete(before_cursor, events_seen_, namespaces_seen_);

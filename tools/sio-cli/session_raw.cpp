@@ -115,17 +115,6 @@ public:
         }
     }
 
-    void input_ended() override {
-        if (finished_) return;
-        input_ended_ = true;
-        maybe_done_with_input();
-    }
-
-    void interrupt() override {
-        if (finished_) return;
-        finish(interactive_ || plan_.listen ? cli_ok : 130);
-    }
-
 private:
     void close() override {
         if (ws_ && !peer_closed_) ws_->close(1000, "");

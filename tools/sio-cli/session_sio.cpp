@@ -64,17 +64,6 @@ public:
         run_command(*parsed.value);
     }
 
-    void input_ended() override {
-        if (finished_) return;
-        input_ended_ = true;
-        maybe_done_with_input();
-    }
-
-    void interrupt() override {
-        if (finished_) return;
-        finish(interactive_ || plan_.listen ? cli_ok : 130);
-    }
-
 private:
     struct nsp_state {
         std::shared_ptr<client_socket> socket;
