@@ -120,6 +120,7 @@ async function rules() {
     "--on", "/room:hello=ack",
     "--on", "shout=broadcast",
     "--on", "tell=broadcast:told",
+    "--on", "pass=relay",
     "--on", "enter=join",
     "--on", "exit=leave",
     "--on", "enter=ack",
@@ -188,6 +189,12 @@ async function rules() {
         `${label}: broadcasts`);
       eq(first("carol", "shout").args, ["hey"], `${label}: broadcast arguments`);
       eq(first("bob", "told").args, ["news"], `${label}: broadcast:NAME arguments`);
+      // relay: the first argument names the event; a first argument that is no name is dropped.
+      alice.emit("pass", 42, "dropped");
+      alice.emit("pass", "relayed", { n: 1 }, [2]);
+      await until(() => first("bob", "relayed") && first("carol", "relayed"), `${label}: relay`);
+      eq(first("carol", "relayed").args, [{ n: 1 }, [2]], `${label}: relay arguments`);
+      if (count("bob", "pass") || count("carol", "pass")) fail(`${label}: relay sent its own event name on`);
 
       // join, to-room (sender excluded, first argument is the room) and to-room:NAME; several
       // rules for "say": to-room, then ack with every argument.
@@ -203,7 +210,7 @@ async function rules() {
       alice.emit("whisper", "r1", "after leave");
       await sleep(200);
       eq(count("bob", "heard"), 1, `${label}: leave`);
-      for (const e of ["shout", "tell", "say", "heard"]) if (count("alice", e)) fail(`${label}: ${e} came back to the sender`);
+      for (const e of ["shout", "tell", "relayed", "say", "heard"]) if (count("alice", e)) fail(`${label}: ${e} came back to the sender`);
       if (first("carol", "say") || first("carol", "heard")) fail(`${label}: room message leaked to carol`);
 
       // Namespace-limited rule: /room:hello acks in /room only; global rules and on-connect

@@ -7,13 +7,6 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 
-// Clang 14's -fsanitize=function (part of UBSan) emits prologue data that its assembler cannot
-// place in split coroutine functions ("Cannot represent a difference across sections"); it is off
-// for this file's functions, Asio's coroutine machinery included, hence before the includes.
-#if defined(__clang__) && __clang_major__ < 15
-#pragma clang attribute push(__attribute__((no_sanitize("function"))), apply_to = function)
-#endif
-
 #include "sio/engine/server.hpp"
 
 #include "sio/codec/engine_io.hpp"
@@ -1090,6 +1083,3 @@ TEST_F(engine_server, events_report_sessions_unknown_sids_and_oversized_payloads
 
 }  // namespace
 
-#if defined(__clang__) && __clang_major__ < 15
-#pragma clang attribute pop
-#endif

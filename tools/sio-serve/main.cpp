@@ -473,7 +473,7 @@ int main(int argc, char* argv[]) {
         ("mode", po::value(&options.mode)->default_value(options.mode),
          "chat, echo (answer every event), none (rules only) or engine-echo (bare Engine.IO)")
         ("on", po::value(&options.on_rules)->composing(),
-         "[/NSP:]EVENT=ACTION rule: echo, ack, emit:NAME, broadcast[:NAME], to-room[:NAME], join, "
+         "[/NSP:]EVENT=ACTION rule: echo, ack, emit:NAME, broadcast[:NAME], relay, to-room[:NAME], join, "
          "leave (repeatable)")
         ("on-connect", po::value(&options.on_connect_rules)->composing(),
          "[/NSP:]emit:NAME[:FIELD]: send FIELD (auth, query, headers, handshake) to each new socket "

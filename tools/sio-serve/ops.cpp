@@ -282,6 +282,9 @@ engine::http_handler ops_http_handler(engine::http_handler next, std::weak_ptr<e
 namespace {
 
 struct shutdown_state {
+    shutdown_state(boost::asio::steady_timer& t, std::shared_ptr<engine::server> e,
+                   std::chrono::steady_clock::time_point d, log_sink& l, std::function<void()> f)
+        : timer(t), engine(std::move(e)), deadline(d), log(l), done(std::move(f)) {}
     boost::asio::steady_timer& timer;
     std::shared_ptr<engine::server> engine;
     std::chrono::steady_clock::time_point deadline;

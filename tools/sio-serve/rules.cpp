@@ -73,15 +73,17 @@ json field_of(const sio::handshake& hs, handshake_field field) {
 
 using log_fn = std::function<void(std::string_view)>;
 
-// Takes the room off the front of `args`; nullopt (logged) when the first argument is no room.
-std::optional<std::string> take_room(json& args, const event_rule& rule, const log_fn& log) {
+// Takes a room or event name off the front of `args`; nullopt (logged) when the first argument
+// is not a non-empty string.
+std::optional<std::string> take_name(json& args, const event_rule& rule, const log_fn& log,
+                                     std::string_view what = "a room name") {
     if (args.empty() || !args[0].is_string() || args[0].get_ref<const std::string&>().empty()) {
-        if (log) log(fmt::format("--on '{}': ignored an event whose first argument is not a room name", rule.text));
+        if (log) log(fmt::format("--on '{}': ignored an event whose first argument is not {}", rule.text, what));
         return std::nullopt;
     }
-    std::string room = args[0].get<std::string>();
+    std::string name = std::move(args[0].get_ref<std::string&>());
     args.erase(args.begin());
-    return room;
+    return name;
 }
 
 void apply(const event_rule& rule, sio::socket& s, json args, const ack_fn& ack, const log_fn& log) {
@@ -96,14 +98,21 @@ void apply(const event_rule& rule, sio::socket& s, json args, const ack_fn& ack,
         return;
     case rule_action::emit: s.emit(name, std::move(args)); return;
     case rule_action::broadcast: s.broadcast().emit(name, std::move(args)); return;
+    case rule_action::relay:
+        if (auto event = take_name(args, rule, log, "an event name")) {
+            if (auto ec = s.broadcast().emit(*event, std::move(args)); ec && log) {
+                log(fmt::format("--on '{}': did not relay '{}': {}", rule.text, *event, ec.message()));
+            }
+        }
+        return;
     case rule_action::to_room:
-        if (auto room = take_room(args, rule, log)) s.to(*room).emit(name, std::move(args));
+        if (auto room = take_name(args, rule, log)) s.to(*room).emit(name, std::move(args));
         return;
     case rule_action::join:
-        if (auto room = take_room(args, rule, log)) s.join(*room);
+        if (auto room = take_name(args, rule, log)) s.join(*room);
         return;
     case rule_action::leave:
-        if (auto room = take_room(args, rule, log)) s.leave(*room);
+        if (auto room = take_name(args, rule, log)) s.leave(*room);
         return;
     }
 }
@@ -168,17 +177,19 @@ parsed<event_rule> parse_event_rule(std::string_view text, const std::vector<std
         bool takes_name;
         bool needs_name;
     };
-    constexpr std::array<known, 7> actions{{{"echo", rule_action::echo, false, false},
+    constexpr std::array<known, 8> actions{{{"echo", rule_action::echo, false, false},
                                             {"ack", rule_action::ack, false, false},
                                             {"emit", rule_action::emit, true, true},
                                             {"broadcast", rule_action::broadcast, true, false},
+                                            {"relay", rule_action::relay, false, false},
                                             {"to-room", rule_action::to_room, true, false},
                                             {"join", rule_action::join, false, false},
                                             {"leave", rule_action::leave, false, false}}};
     auto it = std::find_if(actions.begin(), actions.end(), [&](const known& k) { return k.verb == verb; });
     if (it == actions.end()) {
         return refuse<event_rule>(flag, text, fmt::format("unknown action '{}' (use echo, ack, emit:NAME, "
-                                                          "broadcast[:NAME], to-room[:NAME], join or leave)",
+                                                          "broadcast[:NAME], relay, to-room[:NAME], join or "
+                                                          "leave)",
                                                           action));
     }
     rule.action = it->action;

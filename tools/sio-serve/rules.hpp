@@ -38,7 +38,7 @@ enum class serve_mode { chat, echo, none, engine_echo };
 // "chat", "echo", "none", "engine-echo"; nullopt for anything else.
 std::optional<serve_mode> parse_mode(std::string_view text);
 
-enum class rule_action { echo, ack, emit, broadcast, to_room, join, leave };
+enum class rule_action { echo, ack, emit, broadcast, relay, to_room, join, leave };
 
 // One --on rule.
 struct event_rule {

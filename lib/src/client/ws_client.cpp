@@ -3,10 +3,6 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
-#if defined(__clang__) && __clang_major__ < 15
-#pragma clang attribute push(__attribute__((no_sanitize("function"))), apply_to = function)
-#endif
-
 #include "sio/client.hpp"
 
 #include "sio/transport/client_connect.hpp"

@@ -12,13 +12,6 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 
-// Clang 14's -fsanitize=function (part of UBSan) emits prologue data that its assembler cannot
-// place in split coroutine functions ("Cannot represent a difference across sections"); it is off
-// for this file's functions, Asio's coroutine machinery included, hence before the includes.
-#if defined(__clang__) && __clang_major__ < 15
-#pragma clang attribute push(__attribute__((no_sanitize("function"))), apply_to = function)
-#endif
-
 #include "sio/engine/server.hpp"
 
 #include "sio/codec/json.hpp"
@@ -1643,6 +1636,3 @@ std::size_t server::session_count() const {
 
 }  // namespace sio::engine
 
-#if defined(__clang__) && __clang_major__ < 15
-#pragma clang attribute pop
-#endif
