@@ -774,6 +774,45 @@ TEST_F(engine_server, client_dropping_a_parked_get_closes_the_session) {
     EXPECT_EQ(l->wait_close(), "transport error");
 }
 
+// Frames queued together leave in one gather write framed by the server itself (past Beast);
+// sizes around every length encoding, text and binary, must arrive intact and in order. After
+// the client's WebSocket ping the frames go one by one through Beast again: same result.
+TEST_F(engine_server, a_burst_of_frames_arrives_intact_before_and_after_a_ping) {
+    const std::vector<std::size_t> sizes{0, 1, 124, 125, 126, 127, 65534, 65535, 65536, 70000, 3};
+    auto payload = [](std::size_t size, std::size_t i, bool binary) {
+        std::string s(size, '\0');
+        for (std::size_t k = 0; k < size; ++k) {
+            s[k] = binary ? static_cast<char>((k * 7 + i) & 0xff) : static_cast<char>('a' + (k + i) % 26);
+        }
+        if (!binary && size > 2) s[size / 2] = '\x1e';
+        return s;
+    };
+    hook_ = [&](recorder& r, const eio::packet& p) {
+        if (p.data != "go") return;
+        for (std::size_t i = 0; i < sizes.size(); ++i) {
+            const bool binary = i % 2 == 1;
+            EXPECT_TRUE(r.handle.send(payload(sizes[i], i, binary), binary));
+        }
+    };
+    start();
+    run_client([&]() -> asio::awaitable<void> {
+        auto ws = co_await ws_connect(port_, eio_path("transport=websocket"));
+        (void)co_await ws_read(ws);
+        for (int round = 0; round < 2; ++round) {
+            if (round == 1) co_await ws.async_ping({}, asio::use_awaitable);
+            co_await ws_write(ws, "4go");
+            for (std::size_t i = 0; i < sizes.size(); ++i) {
+                const bool binary = i % 2 == 1;
+                auto f = co_await ws_read(ws);
+                EXPECT_EQ(f.binary, binary) << "round " << round << " frame " << i;
+                EXPECT_EQ(f.data, (binary ? "" : "4") + payload(sizes[i], i, binary))
+                    << "round " << round << " frame " << i << " of " << sizes[i] << " bytes";
+            }
+        }
+        co_await ws.async_close(websocket::close_code::normal, asio::use_awaitable);
+    });
+}
+
 TEST_F(engine_server, sends_from_many_threads_arrive_in_order_per_thread) {
     two_threads_ = true;
     start();

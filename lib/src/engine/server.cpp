@@ -26,6 +26,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -389,6 +390,10 @@ struct ws_conn {
     std::vector<outgoing> outbox;
     std::size_t outbox_next = 0;
     bool outbox_empty() const noexcept { return outbox_next == outbox.size(); }
+    std::size_t outbox_waiting() const noexcept { return outbox.size() - outbox_next; }
+    // The peer has sent a WebSocket ping: Beast answers it with a pong of its own, which must not
+    // fall inside a batch written past Beast (see session::write_batch), so batching stops.
+    bool peer_pinged = false;
     outgoing outbox_pop() {
         outgoing o = std::move(outbox[outbox_next++]);
         if (outbox_next == outbox.size()) {
@@ -553,6 +558,11 @@ public:
             ws.set_option(t);
             ws.read_message_max(max);
         });
+        w->visit([raw = w.get()](auto& ws) {
+            ws.control_callback([raw](websocket::frame_type kind, beast::string_view) {
+                if (kind == websocket::frame_type::ping) raw->peer_pinged = true;
+            });
+        });
         auto watchdog = tls_watchdog(w);
         auto [ec] = co_await w->visit([&](auto& ws) { return ws.async_accept(req, tok); });
         if (watchdog) watchdog->cancel();
@@ -675,8 +685,17 @@ private:
                 co_await w->signal.async_wait(tok);
                 continue;
             }
-            const outgoing o = w->outbox_pop();
             error_code ec;
+            if (w->outbox_waiting() >= 2 && !w->peer_pinged && w->visit([](auto& ws) { return ws.is_open(); })) {
+                auto batch = write_batch(w);  // a named awaitable: GCC 12 mishandles temporaries here
+                ec = co_await std::move(batch);
+                if (ec) {
+                    websocket_failed(w, false);
+                    co_return;
+                }
+                continue;
+            }
+            const outgoing o = w->outbox_pop();
             if (o.binary) {
                 const auto buf = asio::buffer(o.view().data(), o.view().size());
                 std::tie(ec, std::ignore) = co_await w->visit([&](auto& ws) {
@@ -702,6 +721,60 @@ private:
         auto [ec] = co_await w->visit([](auto& ws) { return ws.async_close(websocket::close_code::normal, tok); });
         (void)ec;
         if (watchdog) watchdog->cancel();
+    }
+
+    // Several frames waiting for one WebSocket (a broadcast burst, a backlog) leave in one gather
+    // write: one system call and far fewer TCP segments instead of one of each per frame. Beast
+    // writes one message per call, so these frames are framed here (server frames: FIN, no mask,
+    // no extension bits; permessage-deflate is never negotiated) and written to the layer under
+    // the WebSocket. Only the writer writes data frames and it waits for each write, so they
+    // cannot interleave with another data frame. Beast writes on its own only to answer a ping
+    // (and a close, when the session ends anyway); once the peer has pinged, frames go one by one
+    // through Beast again, whose write lock orders its pong. A ping arriving during the batch
+    // write that first time is the one case left: its pong could land inside the batch, which
+    // only a peer with a full receive window that pings can cause, to itself.
+    asio::awaitable<error_code> write_batch(std::shared_ptr<ws_conn> w) {
+        constexpr std::size_t max_frames = 64;
+        constexpr std::size_t max_bytes = 256u << 10;
+        struct framed {
+            outgoing packet;
+            std::array<char, 11> header{};  // up to 10 header bytes, then the type digit (text)
+            std::size_t header_size = 0;
+        };
+        std::vector<framed> batch;
+        batch.reserve(std::min(max_frames, w->outbox_waiting()));
+        std::size_t bytes = 0;
+        while (!w->outbox_empty() && batch.size() < max_frames && bytes < max_bytes) {
+            framed& f = batch.emplace_back();
+            f.packet = w->outbox_pop();
+            const std::size_t size = f.packet.view().size() + (f.packet.binary ? 0 : 1);
+            std::size_t n = 0;
+            f.header[n++] = static_cast<char>(0x80 | (f.packet.binary ? 0x2 : 0x1));
+            if (size < 126) {
+                f.header[n++] = static_cast<char>(size);
+            } else if (size <= 0xffff) {
+                f.header[n++] = static_cast<char>(126);
+                f.header[n++] = static_cast<char>((size >> 8) & 0xff);
+                f.header[n++] = static_cast<char>(size & 0xff);
+            } else {
+                f.header[n++] = static_cast<char>(127);
+                for (int shift = 56; shift >= 0; shift -= 8) {
+                    f.header[n++] = static_cast<char>((static_cast<std::uint64_t>(size) >> shift) & 0xff);
+                }
+            }
+            if (!f.packet.binary) f.header[n++] = static_cast<char>('0' + static_cast<int>(f.packet.type));
+            f.header_size = n;
+            bytes += n + f.packet.view().size();
+        }
+        std::vector<asio::const_buffer> buffers;
+        buffers.reserve(batch.size() * 2);
+        for (const framed& f : batch) {
+            buffers.emplace_back(f.header.data(), f.header_size);
+            if (!f.packet.view().empty()) buffers.emplace_back(f.packet.view().data(), f.packet.view().size());
+        }
+        auto [ec, n] = co_await w->visit([&](auto& ws) { return asio::async_write(ws.next_layer(), buffers, tok); });
+        (void)n;
+        co_return ec;
     }
 
     // For a TLS WebSocket, whose Beast timers are off: closes the socket if a handshake is not
