@@ -171,6 +171,7 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
             o.url = opt->url;
             o.headers = opt->headers;
             o.connect_timeout = timeout;
+            o.own_strand = false;  // each worker's io_context runs on its one thread
             raw = sio::ws_client::create(w->ioc.get_executor(), o);
             raw->on_open([wk](const std::string&) {
                 if (auto s = wk.lock()) s->on_connected();
@@ -205,6 +206,7 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
         o.connect_timeout = timeout;
         o.ack_timeout = timeout;
         o.counters = w->transfer;
+        o.own_strand = false;  // each worker's io_context runs on its one thread, and so do all calls
         io = sio::client::create(w->ioc.get_executor(), o);
         io->on_event([wk, gen](const sio::client_event& e) {
             auto s = wk.lock();

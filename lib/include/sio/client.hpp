@@ -99,6 +99,11 @@ struct client_options {
     codec::socketio::decoder_options decoder;
     // When set, polling requests are counted into it (it may be shared between clients).
     std::shared_ptr<transfer_counters> counters;
+    // The client runs its work on a strand of the executor it is given, so that its methods may
+    // be called from any thread. False: the executor is already serial (an io_context run by one
+    // thread, as in sio-bench) and every call comes from that thread; the client then runs on the
+    // executor itself, which spares a strand hop and a heap-held executor copy per operation.
+    bool own_strand = true;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -245,6 +250,7 @@ struct ws_client_options {
     tls_client_options tls;
     std::string proxy;
     std::chrono::milliseconds connect_timeout{20000};
+    bool own_strand = true;  // as client_options::own_strand
 };
 
 class ws_client : public std::enable_shared_from_this<ws_client> {

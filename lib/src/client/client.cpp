@@ -229,7 +229,8 @@ private:
 class manager_impl final : public client {
 public:
     manager_impl(asio::any_io_executor executor, client_options options)
-        : strand_(asio::make_strand(std::move(executor))), options_(std::move(options)),
+        : strand_(options.own_strand ? asio::any_io_executor(asio::make_strand(std::move(executor))) : std::move(executor)),
+          options_(std::move(options)),
           reconnect_timer_(strand_), rng_(std::random_device{}()) {
         std::string error;
         if (auto u = transport::parse_url(options_.url, error)) {

@@ -46,7 +46,8 @@ struct outgoing {
 class ws_client_impl final : public ws_client {
 public:
     ws_client_impl(asio::any_io_executor ex, ws_client_options o)
-        : strand_(asio::make_strand(std::move(ex))), options_(std::move(o)), wake_(strand_) {}
+        : strand_(o.own_strand ? asio::any_io_executor(asio::make_strand(std::move(ex))) : std::move(ex)),
+          options_(std::move(o)), wake_(strand_) {}
 
     ~ws_client_impl() override = default;
 
