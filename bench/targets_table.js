@@ -27,24 +27,35 @@ const line = (target, needed, build) => {
 };
 const rate = (r) => r.msgs_per_s;
 const p99 = (r) => (r.latency_us || {}).p99;
+// The server's CPU over the measured window (100 = its core) and per thousand messages.
+const cpu = (r) => (r.server_cpu_pct === undefined ? "–" : `${n(r.server_cpu_pct)} %`);
+const cost = (r) => r.server_cpu_ms_per_1000;
 
 line("WebSocket echo, most acks/s: ≥ 2.5× Node", [get("ws_echo_max", "sio-serve"), get("ws_echo_max", "node"), get("ws_echo_max", "sio-serve")],
-  (s, o) => [`sio-serve ${n(rate(s))}, Node ${n(rate(o))} (sio-bench CPU ${n(s.client_cpu_pct)} % and ${n(o.client_cpu_pct)} %)`,
+  (s, o) => [`sio-serve ${n(rate(s))} (server CPU ${cpu(s)}), Node ${n(rate(o))} (${cpu(o)}); sio-bench CPU ${n(s.client_cpu_pct)} % and ${n(o.client_cpu_pct)} %`,
     `${n(ratio(rate(s), rate(o)), 2)}×`, ratio(rate(s), rate(o)) >= 2.5]);
 line("WebSocket echo, most acks/s: ≥ 0.8× a minimal Beast echo server", [get("ws_echo_max", "sio-serve"), get("ws_echo_max", "beast")],
-  (s, b) => [`sio-serve ${n(rate(s))}, beast-echo ${n(rate(b))} (sio-bench --raw, CPU ${n(b.client_cpu_pct)} %)`,
+  (s, b) => [`sio-serve ${n(rate(s))} (server CPU ${cpu(s)}), beast-echo ${n(rate(b))} (${cpu(b)}; sio-bench --raw, CPU ${n(b.client_cpu_pct)} %)`,
     `${n(ratio(rate(s), rate(b)), 2)}×`, ratio(rate(s), rate(b)) >= 0.8]);
 line("p99 at a fixed load both carry: ≤ 1/3 of Node's", [get("ws_echo_fixed", "sio-serve"), get("ws_echo_fixed", "node")],
   (s, o) => [`at ${n(rate(s))} and ${n(rate(o))} acks/s: sio-serve ${ms(p99(s))}, Node ${ms(p99(o))}`,
     p99(s) > 0 ? `1/${n(p99(o) / p99(s), 1)}` : "–", p99(s) * 3 <= p99(o)]);
+// Server CPU per thousand messages at the same load: what each server would carry on a core of
+// its own, whatever the generator can offer.
+line("server CPU per 1,000 acks at the fixed WebSocket load (work per core)", [get("ws_echo_fixed", "sio-serve"), get("ws_echo_fixed", "node")],
+  (s, o) => [`sio-serve ${n(cost(s), 1)} ms (${cpu(s)}), Node ${n(cost(o), 1)} ms (${cpu(o)})`,
+    `${n(ratio(cost(o), cost(s)), 2)}× less`, undefined]);
+line("server CPU per 1,000 acks at the most WebSocket acks/s", [get("ws_echo_max", "sio-serve"), get("ws_echo_max", "node"), get("ws_echo_max", "beast")],
+  (s, o, b) => [`sio-serve ${n(cost(s), 1)} ms, Node ${n(cost(o), 1)} ms, beast-echo ${n(cost(b), 1)} ms`,
+    `${n(ratio(cost(o), cost(s)), 2)}× less than Node, ${n(ratio(cost(s), cost(b)), 2)}× beast-echo's`, undefined]);
 line("long-polling echo, most acks/s: ≥ 3× Node, no more requests per message", [get("polling_echo_max", "sio-serve"), get("polling_echo_max", "node")],
-  (s, o) => [`sio-serve ${n(rate(s))} (${n(s.http_requests_per_msg, 2)} requests/message), Node ${n(rate(o))} (${n(o.http_requests_per_msg, 2)})`,
+  (s, o) => [`sio-serve ${n(rate(s))} (${n(s.http_requests_per_msg, 2)} requests/message, server CPU ${cpu(s)}), Node ${n(rate(o))} (${n(o.http_requests_per_msg, 2)}, ${cpu(o)}); sio-bench CPU ${n(s.client_cpu_pct)} % and ${n(o.client_cpu_pct)} %`,
     `${n(ratio(rate(s), rate(o)), 2)}×`, ratio(rate(s), rate(o)) >= 3 && s.http_requests_per_msg <= o.http_requests_per_msg + 0.01]);
 line("broadcast fan-out, most deliveries/s: ≥ 5× Node", [get("broadcast_max", "sio-serve"), get("broadcast_max", "node")],
-  (s, o) => [`sio-serve ${n(rate(s))} (p99 ${ms(p99(s))}), Node ${n(rate(o))} (p99 ${ms(p99(o))}), ${n(s.clients)} clients`,
+  (s, o) => [`sio-serve ${n(rate(s))} (p99 ${ms(p99(s))}, server CPU ${cpu(s)}), Node ${n(rate(o))} (p99 ${ms(p99(o))}, ${cpu(o)}), ${n(s.clients)} clients; sio-bench CPU ${n(s.client_cpu_pct)} % and ${n(o.client_cpu_pct)} %`,
     `${n(ratio(rate(s), rate(o)), 2)}×`, ratio(rate(s), rate(o)) >= 5]);
 line("broadcast at a load both carry: equal or better p99", [get("broadcast_fixed", "sio-serve"), get("broadcast_fixed", "node")],
-  (s, o) => [`at ${n(rate(s))} and ${n(rate(o))} deliveries/s: sio-serve ${ms(p99(s))}, Node ${ms(p99(o))}`,
+  (s, o) => [`at ${n(rate(s))} and ${n(rate(o))} deliveries/s: sio-serve ${ms(p99(s))} (server CPU ${cpu(s)}, ${n(cost(s), 2)} ms per 1,000), Node ${ms(p99(o))} (${cpu(o)}, ${n(cost(o), 2)} ms)`,
     p99(s) > 0 ? `1/${n(p99(o) / p99(s), 1)}` : "–", p99(s) <= p99(o)]);
 for (const [t, limit] of [["websocket", 5], ["polling", 10]]) {
   line(`idle ${t === "websocket" ? "WebSocket connection" : "polling session"}: ≤ ${limit} KiB server RSS each`,

@@ -43,7 +43,9 @@ std::shared_ptr<server> server::create(asio::any_io_executor executor,
             if (!srv) return nullptr;  // the Socket.IO server is gone: refuse the session
             if (srv->closing_) return nullptr;  // shutting down
             auto conn = std::make_shared<detail::connection>(srv, std::move(session), request,
-                                                             asio::make_strand(srv->executor_));
+                                                             srv->options_->single_threaded
+                                                                 ? srv->executor_
+                                                                 : asio::any_io_executor(asio::make_strand(srv->executor_)));
             {
                 std::lock_guard lock(srv->mutex_);
                 // Drop the entries of connections that are gone, so the map stays small.

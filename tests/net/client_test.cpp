@@ -1,7 +1,8 @@
 // sio's Socket.IO client against sio's own server on loopback (port 0): many namespaces over one
 // connection, ack timeouts and acks failed by a disconnect, emits buffered before the connection,
-// reconnection giving up after max_attempts, the bound of the send buffer, a server that speaks
-// something else, and a client dropped while connected.
+// a broadcast reaching every client, reconnection giving up after max_attempts, the bound of the
+// send buffer, a server that speaks something else, and a client dropped while connected. The
+// loopback tests run with the server on a strand per connection and, single_threaded, without.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
@@ -18,6 +19,7 @@
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -48,9 +50,13 @@ struct loopback {
     std::shared_ptr<sio::server> io;
     unsigned short port = 0;
 
-    explicit loopback(const std::function<void(sio::server&)>& setup) {
-        engine = sio::engine::server::create(ioc.get_executor(), {});
-        io = sio::server::create(ioc.get_executor(), engine, {});
+    explicit loopback(const std::function<void(sio::server&)>& setup, bool single_threaded = false) {
+        sio::engine::server_options eo;
+        eo.single_threaded = single_threaded;
+        engine = sio::engine::server::create(ioc.get_executor(), eo);
+        sio::server_options so;
+        so.single_threaded = single_threaded;
+        io = sio::server::create(ioc.get_executor(), engine, so);
         setup(*io);
         EXPECT_FALSE(engine->listen({asio::ip::make_address("127.0.0.1"), 0}));
         port = engine->local_endpoint().port();
@@ -85,14 +91,25 @@ void echo_on(sio::namespace_& nsp) {
     });
 }
 
-class client_loopback : public ::testing::TestWithParam<sio::client_transport> {};
+// The client's transport, and whether the server runs without strands (its io_context has one
+// thread, as in these tests).
+struct loopback_mode {
+    sio::client_transport transport;
+    bool single_threaded;
+};
+
+class client_loopback : public ::testing::TestWithParam<loopback_mode> {
+protected:
+    static sio::client_transport transport() { return GetParam().transport; }
+    static bool single_threaded() { return GetParam().single_threaded; }
+};
 
 TEST_P(client_loopback, many_namespaces_share_one_connection) {
     constexpr int count = 25;
     loopback server([](sio::server& io) {
         for (int i = 0; i < count; ++i) echo_on(io.of("/n" + std::to_string(i)));
-    });
-    auto client = sio::client::create(server.ioc.get_executor(), options_for(server.url(), GetParam()));
+    }, single_threaded());
+    auto client = sio::client::create(server.ioc.get_executor(), options_for(server.url(), transport()));
     auto acks = std::make_shared<std::vector<std::string>>();
     std::vector<std::shared_ptr<sio::client_socket>> sockets;
     for (int i = 0; i < count; ++i) {
@@ -120,8 +137,8 @@ TEST_P(client_loopback, many_namespaces_share_one_connection) {
 }
 
 TEST_P(client_loopback, ack_times_out_and_disconnect_fails_pending_acks) {
-    loopback server([](sio::server& io) { echo_on(io.of("/")); });
-    auto client = sio::client::create(server.ioc.get_executor(), options_for(server.url(), GetParam()));
+    loopback server([](sio::server& io) { echo_on(io.of("/")); }, single_threaded());
+    auto client = sio::client::create(server.ioc.get_executor(), options_for(server.url(), transport()));
     auto s = client->socket("/");
     auto timed_out = std::make_shared<std::error_code>();
     auto dropped = std::make_shared<std::error_code>();
@@ -151,8 +168,8 @@ TEST_P(client_loopback, emits_before_the_connection_are_sent_in_order) {
         io.of("/").on_connection([got](const std::shared_ptr<sio::socket>& s) {
             s->on("n", [got](json args, sio::ack_fn) { got->push_back(args[0].get<int>()); });
         });
-    });
-    auto client = sio::client::create(server.ioc.get_executor(), options_for(server.url(), GetParam()));
+    }, single_threaded());
+    auto client = sio::client::create(server.ioc.get_executor(), options_for(server.url(), transport()));
     auto s = client->socket("/");
     for (int i = 0; i < 50; ++i) EXPECT_FALSE(s->emit("n", json::array({i})));
     EXPECT_EQ(s->emit("connect"), sio::socket_errc::reserved_event_name);
@@ -162,10 +179,80 @@ TEST_P(client_loopback, emits_before_the_connection_are_sent_in_order) {
     for (int i = 0; i < 50; ++i) EXPECT_EQ((*got)[static_cast<std::size_t>(i)], i);
 }
 
+// Every client sends one "say"; the server broadcasts it to the others. Each client hears every
+// other client's message exactly once, whatever connection the broadcast starts from.
+TEST_P(client_loopback, a_broadcast_reaches_every_other_client_once) {
+    constexpr int count = 8;
+    loopback server([](sio::server& io) {
+        io.of("/").on_connection([](const std::shared_ptr<sio::socket>& s) {
+            std::weak_ptr<sio::socket> w = s;
+            s->on("say", [w](json args, sio::ack_fn ack) {
+                auto self = w.lock();
+                if (!self) return;
+                self->broadcast().emit("heard", std::move(args));
+                if (ack) ack(json::array({"sent"}));
+            });
+        });
+    }, single_threaded());
+    struct peer {
+        std::shared_ptr<sio::client> client;
+        std::shared_ptr<sio::client_socket> socket;
+        std::vector<int> heard;
+        bool acked = false;
+    };
+    std::vector<std::shared_ptr<peer>> peers;
+    for (int i = 0; i < count; ++i) {
+        auto p = std::make_shared<peer>();
+        p->client = sio::client::create(server.ioc.get_executor(), options_for(server.url(), transport()));
+        p->socket = p->client->socket("/");
+        std::weak_ptr<peer> w = p;
+        p->socket->on("heard", [w](json args, sio::ack_fn) {
+            if (auto self = w.lock()) self->heard.push_back(args[0].get<int>());
+        });
+        p->client->open();
+        peers.push_back(p);
+    }
+    ASSERT_TRUE(run_until(server.ioc, [&] {
+        for (const auto& p : peers)
+            if (!p->socket->connected()) return false;
+        return server.io->connection_count() == count;
+    }));
+    for (int i = 0; i < count; ++i) {
+        std::weak_ptr<peer> w = peers[static_cast<std::size_t>(i)];
+        peers[static_cast<std::size_t>(i)]->socket->emit_with_ack("say", json::array({i}), [w](std::error_code ec, json) {
+            EXPECT_FALSE(ec) << ec.message();
+            if (auto self = w.lock()) self->acked = true;
+        });
+    }
+    ASSERT_TRUE(run_until(server.ioc, [&] {
+        for (const auto& p : peers)
+            if (!p->acked || p->heard.size() < count - 1) return false;
+        return true;
+    }));
+    server.ioc.run_for(50ms);  // nothing more arrives
+    for (int i = 0; i < count; ++i) {
+        auto heard = peers[static_cast<std::size_t>(i)]->heard;
+        std::sort(heard.begin(), heard.end());
+        std::vector<int> expected;
+        for (int j = 0; j < count; ++j)
+            if (j != i) expected.push_back(j);
+        EXPECT_EQ(heard, expected) << "client " << i;
+    }
+    for (const auto& p : peers) p->client->close();
+    EXPECT_TRUE(run_until(server.ioc, [&] { return server.io->connection_count() == 0; }));
+}
+
 INSTANTIATE_TEST_SUITE_P(transports, client_loopback,
-                         ::testing::Values(sio::client_transport::websocket, sio::client_transport::polling,
-                                           sio::client_transport::upgrade),
-                         [](const auto& p) { return std::string{sio::to_string(p.param)}; });
+                         ::testing::Values(loopback_mode{sio::client_transport::websocket, false},
+                                           loopback_mode{sio::client_transport::polling, false},
+                                           loopback_mode{sio::client_transport::upgrade, false},
+                                           loopback_mode{sio::client_transport::websocket, true},
+                                           loopback_mode{sio::client_transport::polling, true},
+                                           loopback_mode{sio::client_transport::upgrade, true}),
+                         [](const auto& p) {
+                             return std::string{sio::to_string(p.param.transport)} +
+                                    (p.param.single_threaded ? "_single_threaded" : "_strands");
+                         });
 
 // A port nobody listens on: found by binding one and closing it.
 unsigned short closed_port(asio::io_context& ioc) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <string_view>
 #include <nlohmann/json.hpp>
 
@@ -160,6 +162,40 @@ TEST(bench_process, vmrss_is_read_from_status_text) {
     EXPECT_FALSE(parse_vmrss_kib("Name:\tx\n"));
     EXPECT_TRUE(process_rss_kib(getpid()).has_value());
     EXPECT_GT(self_usage().rss_kib, 0u);
+}
+
+TEST(bench_process, cpu_ticks_are_read_after_the_command_name) {
+    // utime 250 and stime 50 (fields 14 and 15); the name holds spaces and a parenthesis.
+    const std::string line = "4242 (sio serve) x) S 1 4242 4242 0 -1 4194560 1200 0 0 0 250 50 0 0 20 0 1 0 99 1000 20";
+    EXPECT_EQ(parse_proc_stat_cpu_ticks(line), 300u);
+    EXPECT_FALSE(parse_proc_stat_cpu_ticks("4242 (truncated) S 1 2 3"));
+    EXPECT_FALSE(parse_proc_stat_cpu_ticks("no parenthesis 1 2 3 4 5 6 7 8 9 10 11 12 13"));
+    EXPECT_FALSE(parse_proc_stat_cpu_ticks("1 (x) S 1 1 1 0 -1 0 0 0 0 0 2x5 50 0"));
+    // This process: some CPU used, and more after spinning for a while.
+    const auto before = process_cpu_seconds(getpid());
+    ASSERT_TRUE(before.has_value());
+    volatile std::uint64_t sink = 0;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(60);
+    while (std::chrono::steady_clock::now() < until) sink = sink + 1;
+    const auto after = process_cpu_seconds(getpid());
+    ASSERT_TRUE(after.has_value());
+    EXPECT_GT(*after, *before);
+    EXPECT_FALSE(process_cpu_seconds(-5).has_value());
+}
+
+TEST(bench_report, server_cpu_is_reported_per_thousand_messages) {
+    run_result r;
+    r.scenario = "echo";
+    r.transport = "websocket";
+    r.duration_s = 2;
+    r.totals.received = 40'000;  // 20,000 a second
+    EXPECT_FALSE(nlohmann::json::parse(to_json(r)).contains("server_cpu_pct"));
+    EXPECT_EQ(format_table({r}).find("server cpu"), std::string::npos);
+    r.server_cpu_pct = 50.0;  // half a core: 25 us per message
+    auto j = nlohmann::json::parse(to_json(r));
+    EXPECT_DOUBLE_EQ(j["server_cpu_pct"].get<double>(), 50.0);
+    EXPECT_DOUBLE_EQ(j["server_cpu_ms_per_1000"].get<double>(), 25.0);
+    EXPECT_NE(format_table({r}).find("25.0"), std::string::npos);
 }
 
 TEST(bench_report, json_has_the_documented_fields_and_table_shows_ratios) {

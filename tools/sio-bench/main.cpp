@@ -134,7 +134,7 @@ int main(int argc, char* argv[]) {
         ("auth", po::value(&o.auth), "CONNECT auth payload (JSON object)")
         ("header,H", po::value(&headers), "extra HTTP header 'Name: value' (repeatable)")
         ("raw", po::bool_switch(&o.raw), "echo over plain WebSocket (no Engine.IO / Socket.IO)")
-        ("server-pid", po::value(&o.server_pid), "server process to report the memory of (/proc/PID/status)")
+        ("server-pid", po::value(&o.server_pid), "server process to report the memory and CPU of (/proc/PID): its RSS, and its CPU over the measured window")
         ("timeout", po::value(&timeout)->default_value(timeout), "connect and ack timeout; also bounds the drain after --duration")
         ("json", po::bool_switch(&o.json), "one JSON object per scenario and transport run on stdout")
         ("html", po::value(&o.html), "also write a self-contained HTML report (table, latency over time, percentiles) to FILE")

@@ -591,6 +591,8 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
     bool interrupted = false;
     clock_type::time_point interrupted_at;
     auto last_progress = clock_type::now() - std::chrono::seconds(1);
+    // The server's CPU time at the start and the end of the measured window (--server-pid).
+    std::optional<std::pair<clock_type::time_point, double>> server_cpu_start, server_cpu_end;
     std::uint64_t last_received = 0;
     for (;;) {
         bool all_done = true;
@@ -616,6 +618,12 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
         }
         if (opt.server_pid > 0 && now < run.end) {
             if (auto rss = process_rss_kib(opt.server_pid)) r.server_rss_kib_after = rss;
+        }
+        if (opt.server_pid > 0 && now >= run.start && !server_cpu_start) {
+            if (auto cpu = process_cpu_seconds(opt.server_pid)) server_cpu_start.emplace(now, *cpu);
+        }
+        if (opt.server_pid > 0 && now >= run.end && server_cpu_start && !server_cpu_end) {
+            if (auto cpu = process_cpu_seconds(opt.server_pid)) server_cpu_end.emplace(now, *cpu);
         }
         // Read before the counts: every send of a sender that is done is then counted.
         const unsigned senders_done = run.senders_done.load();
@@ -686,6 +694,10 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
             r.http_requests_per_msg = static_cast<double>(requests) / static_cast<double>(window_received);
     }
     if (opt.server_pid > 0 && !r.server_rss_kib_after) r.server_rss_kib_after = process_rss_kib(opt.server_pid);
+    if (server_cpu_start && server_cpu_end) {
+        const double span = std::chrono::duration<double>(server_cpu_end->first - server_cpu_start->first).count();
+        if (span > 0) r.server_cpu_pct = 100.0 * (server_cpu_end->second - server_cpu_start->second) / span;
+    }
     return r;
 }
 

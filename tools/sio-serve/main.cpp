@@ -253,9 +253,12 @@ int run_serve(const serve_options& options) {
                              : options.verbose ? sio::serve::log_level::debug
                                                : sio::serve::log_level::info);
     eo.on_event = [&log](const sio::engine::server_event& e) { log.engine_event(e); };
+    // One thread runs everything (signals, timers, the Redis adapter included): no strands.
+    eo.single_threaded = threads == 1;
 
     auto engine = sio::engine::server::create(ioc.get_executor(), eo);
     sio::server_options so;
+    so.single_threaded = threads == 1;
     so.connect_timeout = std::chrono::milliseconds(options.connect_timeout_ms);
     so.recovery.window = std::chrono::milliseconds(options.recovery_window_ms);
     // A packet a client missed because its connection was already dead (unnoticed until the

@@ -63,6 +63,9 @@ struct server_options {
     // Connects, disconnects and refused CONNECTs; none when empty. Called from any thread, one
     // call per event; must not call back into the server.
     std::function<void(const server_event&)> on_event;
+    // As engine::server_options::single_threaded: the executor's io_context runs on one thread
+    // and every call comes from it, so connections need no strand of their own.
+    bool single_threaded = false;
 };
 
 class server : public std::enable_shared_from_this<server> {

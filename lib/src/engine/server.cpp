@@ -65,7 +65,22 @@ using boost::system::error_code;
 namespace {
 
 constexpr auto tok = asio::as_tuple(asio::use_awaitable);
-using strand_type = asio::strand<asio::any_io_executor>;
+// Where one session (or the acceptor) runs: a strand of the server's executor, or with
+// server_options::single_threaded the executor itself.
+using strand_type = asio::any_io_executor;
+
+strand_type make_session_executor(const asio::any_io_executor& ex, bool single_threaded) {
+    if (single_threaded) return ex;
+    return asio::make_strand(ex);
+}
+
+// True when the caller runs on `ex` now (so it may act at once instead of posting). Without a
+// strand, on an io_context run by one thread: when that thread is the caller.
+bool running_on(const strand_type& ex) {
+    if (const auto* st = ex.target<asio::strand<asio::any_io_executor>>()) return st->running_in_this_thread();
+    if (const auto* io = ex.target<asio::io_context::executor_type>()) return io->running_in_this_thread();
+    return false;
+}
 using request_type = http::request<http::string_body>;
 using response_type = http::response<http::string_body>;
 using clock_type = server_session::clock;
@@ -241,7 +256,7 @@ struct connection {
 
 struct server::impl {
     impl(asio::any_io_executor ex, server_options opts)
-        : executor(ex), options(std::move(opts)), acceptor_strand(asio::make_strand(ex)),
+        : executor(ex), options(std::move(opts)), acceptor_strand(make_session_executor(ex, options.single_threaded)),
           acceptor(acceptor_strand), tls(options.tls) {
         // Requests below the path are Engine.IO's: normalise it to end with '/'.
         if (options.path.empty() || options.path.back() != '/') options.path.push_back('/');
@@ -362,12 +377,12 @@ namespace {
 struct ws_conn {
     using plain_ws = websocket::stream<plain_stream>;
     using tls_ws = websocket::stream<tls_stream>;
-    ws_conn(tcp::socket s, const strand_type& strand, std::shared_ptr<server::impl> c)
-        : ws(std::in_place_type<plain_ws>, std::move(s)), signal(strand), core(std::move(c)) {
+    ws_conn(tcp::socket s, std::shared_ptr<server::impl> c)
+        : ws(std::in_place_type<plain_ws>, std::move(s)), core(std::move(c)) {
         core->live_websockets.fetch_add(1, std::memory_order_relaxed);
     }
-    ws_conn(tls_stream s, const strand_type& strand, std::shared_ptr<server::impl> c)
-        : ws(std::in_place_type<tls_ws>, std::move(s)), signal(strand), core(std::move(c)) {
+    ws_conn(tls_stream s, std::shared_ptr<server::impl> c)
+        : ws(std::in_place_type<tls_ws>, std::move(s)), core(std::move(c)) {
         core->live_websockets.fetch_add(1, std::memory_order_relaxed);
     }
     template <class F>
@@ -384,7 +399,10 @@ struct ws_conn {
     ws_conn& operator=(const ws_conn&) = delete;
     std::variant<plain_ws, tls_ws> ws;
     std::shared_ptr<connection_slot> slot;  // the connection's place under the limits
-    asio::steady_timer signal;  // wakes the writer
+    // The writer runs only while frames (or the close) wait, so that an idle WebSocket holds no
+    // writer coroutine: it starts once the handshake is done and whenever frames arrive.
+    bool handshake_done = false;
+    bool writer_running = false;
     // Frames taken from the machine, not yet written: outbox[outbox_next...]. A vector, not a
     // deque: an empty std::deque still holds about 600 bytes, on every idle connection.
     std::vector<outgoing> outbox;
@@ -571,8 +589,9 @@ public:
             co_return;
         }
         req = {};  // the upgrade request would otherwise live as long as the connection
-        asio::co_spawn(strand_, writer(w), asio::detached);
-        pump();  // frames queued meanwhile (the open packet of a WebSocket session)
+        w->handshake_done = true;
+        wake(w);  // frames queued meanwhile (the open packet of a WebSocket session), or the close
+        pump();
 
         beast::flat_buffer buffer;
         for (;;) {
@@ -601,7 +620,10 @@ public:
                 sm_.on_websocket_frame(clock_type::now(), data, binary);
                 pump();
             }
+            // A large message's buffer is not kept: the next read starts from Beast's read size
+            // again (about 1.5 KiB, which the pending read holds even on an idle WebSocket).
             buffer.consume(buffer.size());
+            if (buffer.capacity() > 16 * 1024) buffer.shrink_to_fit();
         }
     }
 
@@ -681,9 +703,8 @@ private:
             if (w->outbox_empty() && ws_ == w) w->outbox = sm_.take_websocket_frames();
             if (w->outbox_empty()) {
                 if (w->close_requested) break;
-                w->signal.expires_at(asio::steady_timer::time_point::max());
-                co_await w->signal.async_wait(tok);
-                continue;
+                w->writer_running = false;  // wake() starts it again
+                co_return;
             }
             error_code ec;
             if (w->outbox_waiting() >= 2 && !w->peer_pinged && w->visit([](auto& ws) { return ws.is_open(); })) {
@@ -788,7 +809,13 @@ private:
         return timer;
     }
 
-    static void wake(const std::shared_ptr<ws_conn>& w) { w->signal.cancel(); }
+    // Frames or the close wait for `w`: starts its writer unless it runs (it takes them before it
+    // ends) or the handshake is not done yet (the writer starts then). On the strand.
+    void wake(const std::shared_ptr<ws_conn>& w) {
+        if (w->failed || !w->handshake_done || w->writer_running) return;
+        w->writer_running = true;
+        asio::co_spawn(strand_, writer(w), asio::detached);
+    }
 
     // An event about this session, on its current transport; the caller adds the details.
     server_event event(server_event::kind type) const {
@@ -965,7 +992,7 @@ private:
 bool session_handle::send(std::shared_ptr<const std::string> data, bool binary) const {
     auto s = session_.lock();
     if (!s || s->closed()) return false;
-    if (s->strand().running_in_this_thread()) return s->send_here(std::move(data), binary);
+    if (running_on(s->strand())) return s->send_here(std::move(data), binary);
     // Transports only move from polling to WebSocket, so this refusal cannot be stale.
     if (!binary && data && data->find('\x1e') != std::string::npos && !s->on_websocket())
         return false;
@@ -982,7 +1009,7 @@ bool session_handle::send(std::string data, bool binary) const {
 void session_handle::close(std::string reason) const {
     auto s = session_.lock();
     if (!s || s->closed()) return;
-    if (s->strand().running_in_this_thread()) {
+    if (running_on(s->strand())) {
         s->close_here(reason);
         return;
     }
@@ -1085,7 +1112,7 @@ std::shared_ptr<ws_conn> take_socket(connection& c, const strand_type& strand,
                                      const std::shared_ptr<server::impl>& core) {
     c.lowest().expires_never();
     if (auto* tls = std::get_if<tls_stream>(&c.stream)) {
-        auto w = std::make_shared<ws_conn>(std::move(*tls), strand, core);
+        auto w = std::make_shared<ws_conn>(std::move(*tls), core);
         w->slot = std::move(c.slot);
         return w;
     }
@@ -1098,7 +1125,7 @@ std::shared_ptr<ws_conn> take_socket(connection& c, const strand_type& strand,
     tcp::socket sock{strand};
     sock.assign(protocol, fd, ec);
     if (ec) return nullptr;
-    auto w = std::make_shared<ws_conn>(std::move(sock), strand, core);
+    auto w = std::make_shared<ws_conn>(std::move(sock), core);
     w->slot = std::move(c.slot);
     return w;
 }
@@ -1250,7 +1277,7 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
                            asio::detached);
             co_return next_step::handed_over;
         }
-        auto strand = asio::make_strand(core->executor);
+        auto strand = make_session_executor(core->executor, core->options.single_threaded);
         auto s = std::make_shared<session>(core, strand, transport_kind::websocket);
         const bool accepted = co_await asio::co_spawn(
             strand, s->start(make_handshake_request(*c, req, query, "websocket"), c->id),
@@ -1287,8 +1314,10 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
     };
 
     auto answer_get = [&](std::shared_ptr<session> s, bool handshake) -> asio::awaitable<next_step> {
-        // The GET may wait up to a ping interval: no request timeout while parked.
+        // The GET may wait up to a ping interval: no request timeout while parked, and no read
+        // buffer held meanwhile when nothing was sent after the request (about 1.5 KiB).
         c->lowest().expires_never();
+        if (c->buffer.size() == 0) c->buffer.shrink_to_fit();
         auto done = std::make_shared<bool>(false);
         session::get_result r;
         if (handshake) {
@@ -1312,7 +1341,7 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
         const bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
         if (!drained) co_return next_step::close;
         if (existing) co_return co_await answer_get(existing, false);
-        auto strand = asio::make_strand(core->executor);
+        auto strand = make_session_executor(core->executor, core->options.single_threaded);
         auto s = std::make_shared<session>(core, strand, transport_kind::polling);
         const bool accepted = co_await asio::co_spawn(
             strand, s->start(make_handshake_request(*c, req, query, "polling"), c->id),
@@ -1508,7 +1537,7 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
 asio::awaitable<void> accept_loop(core_ptr core) {
     asio::steady_timer backoff{core->acceptor_strand};
     for (;;) {
-        asio::any_io_executor conn_strand = asio::make_strand(core->executor);
+        asio::any_io_executor conn_strand = make_session_executor(core->executor, core->options.single_threaded);
         auto [ec, sock] = co_await core->acceptor.async_accept(conn_strand, tok);
         if (core->stopped || !core->acceptor.is_open()) break;
         if (ec) {

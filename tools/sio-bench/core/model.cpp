@@ -135,6 +135,39 @@ std::optional<std::uint64_t> process_rss_kib(long pid) {
     return parse_vmrss_kib(ss.str());
 }
 
+std::optional<std::uint64_t> parse_proc_stat_cpu_ticks(std::string_view line) {
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so fields are counted
+    // after the last ')'. utime and stime are fields 14 and 15, that is the 12th and 13th after it.
+    const auto close = line.rfind(')');
+    if (close == std::string_view::npos) return std::nullopt;
+    std::string_view rest = line.substr(close + 1);
+    std::uint64_t total = 0;
+    for (int field = 3; field <= 15; ++field) {
+        while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+        const auto end = rest.find(' ');
+        const std::string_view token = rest.substr(0, end);
+        if (token.empty()) return std::nullopt;
+        if (field >= 14) {
+            std::uint64_t v = 0;
+            auto [p, ec] = std::from_chars(token.data(), token.data() + token.size(), v);
+            if (ec != std::errc{} || p != token.data() + token.size()) return std::nullopt;
+            total += v;
+        }
+        rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
+    }
+    return total;
+}
+
+std::optional<double> process_cpu_seconds(long pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!f || !std::getline(f, line)) return std::nullopt;
+    const auto ticks = parse_proc_stat_cpu_ticks(line);
+    const long hz = sysconf(_SC_CLK_TCK);
+    if (!ticks || hz <= 0) return std::nullopt;
+    return static_cast<double>(*ticks) / static_cast<double>(hz);
+}
+
 namespace {
 nlohmann::json pct_json(const histogram& h) {
     return {{"p50", h.percentile(0.5)}, {"p90", h.percentile(0.9)}, {"p99", h.percentile(0.99)},
@@ -184,6 +217,10 @@ std::string to_json(const run_result& r) {
                 (static_cast<double>(*r.server_rss_kib_after) - static_cast<double>(*r.server_rss_kib_before)) /
                 static_cast<double>(r.totals.connected);
         }
+    }
+    if (r.server_cpu_pct) {
+        j["server_cpu_pct"] = *r.server_cpu_pct;
+        if (auto ms = r.server_cpu_ms_per_1000()) j["server_cpu_ms_per_1000"] = *ms;
     }
     return j.dump();
 }
@@ -510,6 +547,15 @@ std::string format_table(const std::vector<run_result>& rs) {
     row("http requests/msg", [](const run_result& r) { return r.http_requests_per_msg ? fmt::format("{:.2f}", *r.http_requests_per_msg) : std::string("-"); });
     row("client cpu %", [](const run_result& r) { return fmt::format("{:.0f}", r.client_cpu_pct); });
     row("client rss KiB", [](const run_result& r) { return std::to_string(r.client_rss_kib); });
+    bool server_cpu = false;
+    for (const auto& r : rs) server_cpu = server_cpu || r.server_cpu_pct.has_value();
+    if (server_cpu) {
+        row("server cpu %", [](const run_result& r) { return r.server_cpu_pct ? fmt::format("{:.0f}", *r.server_cpu_pct) : std::string("-"); });
+        row("server cpu ms/1000 msgs", [](const run_result& r) {
+            const auto ms = r.server_cpu_ms_per_1000();
+            return ms ? fmt::format("{:.1f}", *ms) : std::string("-");
+        });
+    }
     for (const auto& r : rs) {
         for (const auto& [k, v] : r.totals.errors) out += fmt::format("{}: error {}: {}\n", r.transport, k, v);
         if (r.server_rss_kib_after) {

@@ -71,6 +71,10 @@ process_usage self_usage();
 // VmRSS of another process from /proc/PID/status; nullopt when unreadable.
 std::optional<std::uint64_t> process_rss_kib(long pid);
 std::optional<std::uint64_t> parse_vmrss_kib(std::string_view status_text);
+// CPU time (user + system, seconds) another process has used, from /proc/PID/stat; nullopt when
+// unreadable. parse_proc_stat_cpu_ticks reads utime + stime in clock ticks from that line.
+std::optional<double> process_cpu_seconds(long pid);
+std::optional<std::uint64_t> parse_proc_stat_cpu_ticks(std::string_view stat_line);
 
 // Latency over time: one point per second of the run (since the first connection) in which
 // answers came in. With several threads, each thread has its own points; merge_timeline sums the
@@ -95,6 +99,13 @@ struct run_result {
     double client_cpu_pct = 0;
     std::uint64_t client_rss_kib = 0;
     std::optional<std::uint64_t> server_rss_kib_before, server_rss_kib_after;
+    // With --server-pid: the server's CPU over the measured window (100 = one core), and what
+    // that costs per thousand messages received.
+    std::optional<double> server_cpu_pct;
+    std::optional<double> server_cpu_ms_per_1000() const {
+        if (!server_cpu_pct || msgs_per_s() <= 0) return std::nullopt;
+        return *server_cpu_pct * 10'000.0 / msgs_per_s();
+    }
     double msgs_per_s() const { return duration_s > 0 ? static_cast<double>(totals.received) / duration_s : 0; }
     bool saturated() const { return client_cpu_pct >= 90.0; }
 };

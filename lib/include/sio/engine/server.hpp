@@ -80,6 +80,11 @@ struct server_options {
     // HTTP and WS. See transport/server_tls.hpp for a context with safe settings.
     std::shared_ptr<boost::asio::ssl::context> tls;
     event_handler on_event;  // none when empty
+    // The executor's io_context is run by one thread, and every call into the server and its
+    // session handles comes from that thread. Connections and sessions then run on the executor
+    // itself instead of a strand each: no strand hop, and no heap-held copy of a strand
+    // executor, per operation. A handle called from another thread still posts.
+    bool single_threaded = false;
 };
 
 // What the open handler learns about the request that created a session.
