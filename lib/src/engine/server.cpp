@@ -241,6 +241,19 @@ struct connection {
     tcp::socket& socket() noexcept { return lowest().socket(); }
     const tcp::socket& socket() const noexcept { return lowest().socket(); }
     bool is_tls() const noexcept { return std::holds_alternative<tls_stream>(stream); }
+    // The peer's address, asked of the socket once (getpeername) and kept: every request's
+    // events name it. Empty when the socket cannot tell.
+    const std::string& peer_address() {
+        if (!peer_known) {
+            error_code ec;
+            const auto ep = socket().remote_endpoint(ec);
+            if (!ec) peer = ep.address().to_string();
+            peer_known = true;
+        }
+        return peer;
+    }
+    std::string peer;
+    bool peer_known = false;
     std::shared_ptr<asio::ssl::context> tls;  // declared before the stream that uses it
     std::variant<plain_stream, tls_stream> stream;
     beast::flat_buffer buffer;
@@ -1054,13 +1067,11 @@ void watch_parked_get(std::shared_ptr<connection> c, std::shared_ptr<session> s,
     });
 }
 
-handshake_request make_handshake_request(const connection& c, const request_type& req,
+handshake_request make_handshake_request(connection& c, const request_type& req,
                                          std::map<std::string, std::string> query,
                                          std::string transport) {
     handshake_request h;
-    error_code ec;
-    const auto ep = c.socket().remote_endpoint(ec);
-    if (!ec) h.remote_address = ep.address().to_string();
+    h.remote_address = c.peer_address();
     h.transport = std::move(transport);
     h.query = std::move(query);
     for (const auto& f : req) h.headers[lower(f.name_string())] = std::string{f.value()};
@@ -1141,12 +1152,7 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
     const auto transport = query_value(query, "transport");
     const auto sid = query_value(query, "sid");
     const std::string origin{req[http::field::origin]};
-    std::string remote;
-    {
-        error_code rec;
-        const auto ep = c->socket().remote_endpoint(rec);
-        if (!rec) remote = ep.address().to_string();
-    }
+    const std::string remote = c->peer_address();
     const auto refused = [&](std::optional<handshake_error> e, unsigned status, std::string detail) {
         server_event ev;
         ev.type = server_event::kind::request_refused;
@@ -1420,10 +1426,7 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
     const auto refuse = [&](unsigned status, std::string detail) {
         server_event e;
         e.type = server_event::kind::request_refused;
-        error_code aec;
-        const auto ep = c->socket().remote_endpoint(aec);
-        const std::string address = aec ? std::string{} : ep.address().to_string();
-        e.remote_address = address;
+        e.remote_address = c->peer_address();
         e.http_status = status;
         e.detail = std::move(detail);
         core->emit(e);
