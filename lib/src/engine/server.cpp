@@ -449,6 +449,7 @@ public:
           sm_(generate_sid(), transport, core_->options.session, clock_type::now()),
           timer_(strand_), get_signal_(strand_) {
         sid_ = sm_.sid();
+        timer_.expires_at(asio::steady_timer::time_point::max());  // until pump() sets a deadline
         get_parked_ = transport == transport_kind::polling;  // the handshake GET
         on_websocket_ = transport == transport_kind::websocket;
         ws_pending_ = transport == transport_kind::websocket;  // its socket is on the way
@@ -481,8 +482,8 @@ public:
         server_metrics::add(core_->metrics.sessions_opened);
         core_->emit(event(server_event::kind::session_open));
         core_->add_session(sid_, weak_from_this());
-        asio::co_spawn(strand_, timer_loop(), asio::detached);
         pump();
+        if (!finished_) wait_timer();
         co_return true;
     }
 
@@ -692,18 +693,24 @@ public:
     }
 
 private:
-    asio::awaitable<void> timer_loop() {
-        auto self = shared_from_this();
-        while (!finished_) {
-            auto [ec] = co_await timer_.async_wait(tok);
-            if (finished_) break;
+    // Waits for the session's next deadline. A plain handler rather than a coroutine: an idle
+    // session then holds one pending timer wait, not a coroutine frame and its co_spawn entry
+    // (about 0.7 KiB). Cancelled when the deadline moves (pump() re-arms), then waits again.
+    void wait_timer() {
+        timer_.async_wait([self = shared_from_this()](error_code ec) {
+            if (self->finished_) return;
             if (!ec) {
-                armed_.reset();
-                sm_.on_timer(clock_type::now());
-                pump();
+                try {
+                    self->armed_.reset();
+                    self->sm_.on_timer(clock_type::now());
+                    self->pump();
+                } catch (...) {
+                    // A listener's failure must not take the server down; the session goes on.
+                }
+                if (self->finished_) return;
             }
-            // Cancelled: the deadline moved; wait for the new one.
-        }
+            self->wait_timer();
+        });
     }
 
     asio::awaitable<void> writer(std::shared_ptr<ws_conn> w) {
@@ -1141,19 +1148,15 @@ std::shared_ptr<ws_conn> take_socket(connection& c, const strand_type& strand,
     return w;
 }
 
-asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connection> c,
-                                         http::request_parser<http::string_body>& parser,
-                                         std::string_view query_text) {
-    const auto& opts = core->options;
-    auto& req = parser.get();
-    const unsigned version = req.version();
-    const bool upgrade = websocket::is_upgrade(req);
-    const auto query = parse_query(query_text);
-    const auto transport = query_value(query, "transport");
-    const auto sid = query_value(query, "sid");
-    const std::string origin{req[http::field::origin]};
-    const std::string remote = c->peer_address();
-    const auto refused = [&](std::optional<handshake_error> e, unsigned status, std::string detail) {
+// What one Engine.IO request is, for reporting and answering it. Held by value in the coroutine
+// that answers, so that the routing (handle_engine, synchronous) leaves no frame behind it.
+struct engine_request {
+    core_ptr core;
+    std::shared_ptr<connection> c;
+    unsigned version = 11;
+    std::string transport, sid, origin, remote, method;
+
+    void refused(std::optional<handshake_error> e, unsigned status, std::string detail) const {
         server_event ev;
         ev.type = server_event::kind::request_refused;
         ev.sid = sid;
@@ -1163,9 +1166,9 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
         ev.http_status = status;
         ev.detail = std::move(detail);
         core->emit(ev);
-    };
+    }
     // Every Engine.IO error answer goes through here: counted by code and reported with why.
-    const auto fail = [&](handshake_error e, std::string why = {}) {
+    response_type fail(handshake_error e, std::string why = {}, std::string_view eio = {}) const {
         server_metrics::add(core->metrics.handshake_errors[static_cast<std::size_t>(e)]);
         if (why.empty()) {
             switch (e) {
@@ -1178,57 +1181,245 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
                                   sid);
                 break;
             case handshake_error::bad_handshake_method:
-                why = fmt::format("handshake with method {} (only GET opens a session)",
-                                  std::string_view{req.method_string()});
+                why = fmt::format("handshake with method {} (only GET opens a session)", method);
                 break;
             case handshake_error::forbidden:
                 why = origin.empty() ? std::string{"refused by the server"}
                                      : fmt::format("forbidden origin \"{}\"", origin);
                 break;
             case handshake_error::unsupported_protocol_version:
-                why = fmt::format("unsupported protocol version EIO=\"{}\" (this server speaks 4)",
-                                  query_value(query, "EIO"));
+                why = fmt::format("unsupported protocol version EIO=\"{}\" (this server speaks 4)", eio);
                 break;
             case handshake_error::bad_request: why = "bad request"; break;
             }
         }
         refused(e, http_status(e), std::move(why));
         return error_response(e, version, true);
-    };
-    const auto too_large_detail = [&](const char* what) {
+    }
+    std::string too_large_detail(const char* what, const http::request_parser<http::string_body>& parser) const {
         server_metrics::add(core->metrics.payloads_too_large);
+        const auto max = core->options.session.max_payload;
         const auto len = parser.content_length();
-        return len ? fmt::format("{} of {} bytes is over maxPayload ({} bytes)", what, *len,
-                                 opts.session.max_payload)
-                   : fmt::format("{} of more than {} bytes is over maxPayload ({} bytes)", what,
-                                 opts.session.max_payload, opts.session.max_payload);
-    };
+        return len ? fmt::format("{} of {} bytes is over maxPayload ({} bytes)", what, *len, max)
+                   : fmt::format("{} of more than {} bytes is over maxPayload ({} bytes)", what, max, max);
+    }
+    response_type status_response(request_status st,
+                                  const http::request_parser<http::string_body>& parser) const {
+        switch (st) {
+        case request_status::ok: break;
+        case request_status::overlap:
+            refused(std::nullopt, 400,
+                    fmt::format("overlapping polling {} (one at a time per session); closing the session", method));
+            return make_response(http::status::bad_request, version, true, {}, {});
+        case request_status::transport_mismatch:
+            return fail(handshake_error::bad_request, "polling request for a session on WebSocket");
+        case request_status::payload_too_large:
+            refused(std::nullopt, 413, too_large_detail("polling POST body", parser));
+            return make_response(http::status::payload_too_large, version, false, {}, {});
+        case request_status::session_closed: return fail(handshake_error::unknown_sid);
+        }
+        return make_response(http::status::ok, version, true, "ok", "text/html");
+    }
+};
 
-    // A request for something this path does not serve must not leave a body unread.
+// Answers with `res`; first reads the request's body unless `read_first` is false (the
+// connection then closes after the answer).
+asio::awaitable<next_step> answer(engine_request r, http::request_parser<http::string_body>& parser,
+                                  response_type res, bool read_first) {
+    bool keep = false;
+    if (read_first) {
+        bool too_large = false;
+        keep = co_await read_body(*r.c, parser, r.core->options.session.max_payload, *r.core, too_large);
+    }
+    co_return co_await respond(*r.c, *r.core, parser.get(), std::move(res), keep);
+}
+
+asio::awaitable<next_step> upgrade_to_websocket(engine_request r, http::request_parser<http::string_body>& parser,
+                                                std::shared_ptr<session> existing,
+                                                std::map<std::string, std::string> query) {
+    auto& c = r.c;
+    auto& core = r.core;
     bool too_large = false;
-    const auto body_limit = opts.session.max_payload;
+    const bool drained = co_await read_body(*c, parser, core->options.session.max_payload, *core, too_large);
+    if (!drained) co_return next_step::close;
+    if (existing) {
+        if (!core->options.allow_upgrades ||
+            !co_await asio::co_spawn(existing->strand(), existing->attach_probe(), asio::use_awaitable)) {
+            co_return co_await respond(*c, *core, parser.get(),
+                                       r.fail(handshake_error::bad_request,
+                                              "WebSocket upgrade refused (upgrades off, or the session is already "
+                                              "upgrading or on WebSocket)"));
+        }
+        auto w = take_socket(*c, existing->strand(), core);
+        if (!w) {
+            // The probe was attached; let the session see it fail.
+            co_return next_step::close;
+        }
+        asio::co_spawn(existing->strand(), existing->run_websocket(w, parser.release()), asio::detached);
+        co_return next_step::handed_over;
+    }
+    auto strand = make_session_executor(core->executor, core->options.single_threaded);
+    auto s = std::make_shared<session>(core, strand, transport_kind::websocket);
+    const bool accepted = co_await asio::co_spawn(
+        strand, s->start(make_handshake_request(*c, parser.get(), std::move(query), "websocket"), c->id),
+        asio::use_awaitable);
+    if (!accepted)
+        co_return co_await respond(*c, *core, parser.get(),
+                                   r.fail(handshake_error::forbidden, "session refused by the server"));
+    auto w = take_socket(*c, strand, core);
+    if (!w) {
+        asio::post(strand, [s] { s->close_here(close_reasons::transport_error); });
+        co_return next_step::close;
+    }
+    asio::co_spawn(strand, s->run_websocket(w, parser.release()), asio::detached);
+    co_return next_step::handed_over;
+}
+
+// Runs `a`, a session's coroutine, on the session's executor: through co_spawn when the server
+// has strands, directly when it runs on one thread (the session's executor is then this one),
+// which spares a post and the co_spawn frames (about 0.9 KiB while a GET is parked).
+template <class T>
+asio::awaitable<T> on_session(const session& s, const server::impl& core, asio::awaitable<T> a) {
+    if (core.options.single_threaded) return a;
+    return asio::co_spawn(s.strand(), std::move(a), asio::use_awaitable);
+}
+
+// Opens a polling session for a handshake GET; null when the server refused it (`refusal` is
+// then the answer). Its own coroutine, so that the parked GET's frame does not hold its locals.
+asio::awaitable<std::shared_ptr<session>> open_polling_session(const engine_request& r, const request_type& req,
+                                                               std::map<std::string, std::string> query,
+                                                               response_type& refusal) {
+    auto strand = make_session_executor(r.core->executor, r.core->options.single_threaded);
+    auto s = std::make_shared<session>(r.core, strand, transport_kind::polling);
+    auto start = on_session(*s, *r.core, s->start(make_handshake_request(*r.c, req, std::move(query), "polling"), r.c->id));
+    const bool accepted = co_await std::move(start);
+    if (accepted) co_return s;
+    refusal = r.fail(handshake_error::forbidden, "session refused by the server");
+    co_return nullptr;
+}
+
+// Waits for what a polling session has to send to its GET.
+asio::awaitable<session::get_result> parked_get(std::shared_ptr<connection> c, std::shared_ptr<session> s,
+                                                const server::impl& core, bool handshake) {
+    if (handshake) {
+        auto wait = on_session(*s, core, s->wait_parked_get());
+        co_return co_await std::move(wait);
+    }
+    auto done = std::make_shared<bool>(false);
+    watch_parked_get(c, s, done);
+    auto get = on_session(*s, core, s->polling_get(c->id));
+    auto got = co_await std::move(get);
+    *done = true;
+    error_code ignored;
+    c->socket().cancel(ignored);
+    co_return got;
+}
+
+// A polling GET: opens the session when `s` is null (the handshake), then waits for what the
+// session has to send. Its frame is part of what an idle polling session's parked GET holds.
+asio::awaitable<next_step> polling_get(engine_request r, http::request_parser<http::string_body>& parser,
+                                       std::shared_ptr<session> s, std::map<std::string, std::string> query) {
+    bool ok = false;
+    {
+        bool too_large = false;
+        auto read = read_body(*r.c, parser, r.core->options.session.max_payload, *r.core, too_large);
+        ok = co_await std::move(read);
+    }
+    if (!ok) co_return next_step::close;
+    response_type res;
+    const bool handshake = !s;
+    if (handshake) {
+        auto open = open_polling_session(r, parser.get(), std::move(query), res);
+        s = co_await std::move(open);
+    }
+    query.clear();
+    if (s) {
+        // The GET may wait up to a ping interval: no request timeout while parked, and no read
+        // buffer held meanwhile when nothing was sent after the request (about 1.5 KiB).
+        r.c->lowest().expires_never();
+        if (r.c->buffer.size() == 0) r.c->buffer.shrink_to_fit();
+        auto park = parked_get(r.c, s, *r.core, handshake);
+        auto got = co_await std::move(park);
+        if (got.status != request_status::ok) {
+            res = r.status_response(got.status, parser);
+        } else if (!got.body) {
+            co_return next_step::close;
+        } else {
+            res = make_response(http::status::ok, r.version, true, std::move(*got.body), "text/plain; charset=UTF-8");
+        }
+    }
+    auto reply = respond(*r.c, *r.core, parser.get(), std::move(res));
+    co_return co_await std::move(reply);
+}
+
+asio::awaitable<next_step> polling_post(engine_request r, http::request_parser<http::string_body>& parser,
+                                        std::shared_ptr<session> existing) {
+    auto& c = r.c;
+    auto& core = r.core;
+    const auto body_limit = core->options.session.max_payload;
+    bool too_large = false;
+    auto begin = on_session(*existing, *core, existing->begin_post());
+    const auto st = co_await std::move(begin);
+    if (st != request_status::ok) {
+        const bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
+        co_return co_await respond(*c, *core, parser.get(), r.status_response(st, parser), drained);
+    }
+    const bool ok = co_await read_body(*c, parser, body_limit, *core, too_large);
+    if (!ok) {
+        auto abandon = on_session(*existing, *core, existing->abandon_post(!too_large));
+        co_await std::move(abandon);
+        if (!too_large) co_return next_step::close;
+        // The rest of the body is unread: answer, then close the connection.
+        co_return co_await respond(*c, *core, parser.get(),
+                                   r.status_response(request_status::payload_too_large, parser), false);
+    }
+    auto finish = on_session(*existing, *core, existing->finish_post(std::move(parser.get().body())));
+    const auto fst = co_await std::move(finish);
+    co_return co_await respond(*c, *core, parser.get(), r.status_response(fst, parser));
+}
+
+// Routes an Engine.IO request: checks it as the reference's verify() does, then hands it to the
+// coroutine that answers it. Not a coroutine itself, so that a parked GET holds only the frame
+// of the path it took.
+asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connection> c,
+                                         http::request_parser<http::string_body>& parser,
+                                         std::string_view query_text) {
+    const auto& opts = core->options;
+    auto& req = parser.get();
+    const bool upgrade = websocket::is_upgrade(req);
+    auto query = parse_query(query_text);
+    engine_request r;
+    r.version = req.version();
+    r.transport = query_value(query, "transport");
+    r.sid = query_value(query, "sid");
+    r.origin = std::string{req[http::field::origin]};
+    r.remote = c->peer_address();
+    r.method = std::string{req.method_string()};
+    r.core = core;
+    r.c = c;
+    const auto& transport = r.transport;
 
     if (req.method() == http::verb::options) {
         // CORS preflight. Without a CORS match it is answered without CORS headers, which is
         // how the browser learns that the real request is not allowed.
-        if (!core->origin_allowed(origin)) {
-            co_return co_await respond(*c, *core, req, fail(handshake_error::forbidden), false);
+        if (!core->origin_allowed(r.origin)) {
+            auto res = r.fail(handshake_error::forbidden);
+            return answer(std::move(r), parser, std::move(res), false);
         }
-        response_type res{http::status::no_content, version};
-        if (core->cors_allowed(origin)) {
+        response_type res{http::status::no_content, r.version};
+        if (core->cors_allowed(r.origin)) {
             res.set(http::field::access_control_allow_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
             if (const auto h = req[http::field::access_control_request_headers]; !h.empty())
                 res.set(http::field::access_control_allow_headers, h);
-        } else if (!origin.empty()) {
-            refused(std::nullopt, 204,
-                    fmt::format("CORS preflight from origin \"{}\" not in the CORS origins "
-                                "(answered without CORS headers)",
-                                origin));
+        } else if (!r.origin.empty()) {
+            r.refused(std::nullopt, 204,
+                      fmt::format("CORS preflight from origin \"{}\" not in the CORS origins "
+                                  "(answered without CORS headers)",
+                                  r.origin));
         }
         res.keep_alive(true);
         res.prepare_payload();
-        const bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
-        co_return co_await respond(*c, *core, req, std::move(res), drained);
+        return answer(std::move(r), parser, std::move(res), true);
     }
 
     // The reference's verify(), in its order.
@@ -1237,12 +1428,12 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
     std::optional<handshake_error> error;
     if (!transport_ok) {
         error = handshake_error::unknown_transport;
-    } else if (!core->origin_allowed(origin)) {
+    } else if (!core->origin_allowed(r.origin)) {
         error = handshake_error::forbidden;
     }
     std::shared_ptr<session> existing;
-    if (!error && !sid.empty()) {
-        existing = core->find_session(sid);
+    if (!error && !r.sid.empty()) {
+        existing = core->find_session(r.sid);
         if (!existing) error = handshake_error::unknown_sid;
     } else if (!error) {
         if (req.method() != http::verb::get) {
@@ -1256,132 +1447,14 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
     if (!error && upgrade && transport != "websocket") error = handshake_error::bad_request;
     if (!error && !upgrade && transport == "websocket") error = handshake_error::bad_request;
     if (error) {
-        const bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
-        co_return co_await respond(*c, *core, req, fail(*error), drained);
+        auto res = r.fail(*error, {}, query_value(query, "EIO"));
+        return answer(std::move(r), parser, std::move(res), true);
     }
-
-    // --- WebSocket ---------------------------------------------------------------------------
-    if (upgrade) {
-        bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
-        if (!drained) co_return next_step::close;
-        if (existing) {
-            if (!opts.allow_upgrades ||
-                !co_await asio::co_spawn(existing->strand(), existing->attach_probe(),
-                                         asio::use_awaitable)) {
-                co_return co_await respond(
-                    *c, *core, req,
-                    fail(handshake_error::bad_request,
-                         "WebSocket upgrade refused (upgrades off, or the session is already "
-                         "upgrading or on WebSocket)"));
-            }
-            auto w = take_socket(*c, existing->strand(), core);
-            if (!w) {
-                // The probe was attached; let the session see it fail.
-                co_return next_step::close;
-            }
-            asio::co_spawn(existing->strand(), existing->run_websocket(w, parser.release()),
-                           asio::detached);
-            co_return next_step::handed_over;
-        }
-        auto strand = make_session_executor(core->executor, core->options.single_threaded);
-        auto s = std::make_shared<session>(core, strand, transport_kind::websocket);
-        const bool accepted = co_await asio::co_spawn(
-            strand, s->start(make_handshake_request(*c, req, query, "websocket"), c->id),
-            asio::use_awaitable);
-        if (!accepted)
-            co_return co_await respond(*c, *core, req,
-                                       fail(handshake_error::forbidden, "session refused by the server"));
-        auto w = take_socket(*c, strand, core);
-        if (!w) {
-            asio::post(strand, [s] { s->close_here(close_reasons::transport_error); });
-            co_return next_step::close;
-        }
-        asio::co_spawn(strand, s->run_websocket(w, parser.release()), asio::detached);
-        co_return next_step::handed_over;
-    }
-
-    // --- polling -----------------------------------------------------------------------------
-    const auto status_response = [&](request_status st) -> response_type {
-        switch (st) {
-        case request_status::ok: break;
-        case request_status::overlap:
-            refused(std::nullopt, 400,
-                    fmt::format("overlapping polling {} (one at a time per session); closing the session",
-                                std::string_view{req.method_string()}));
-            return make_response(http::status::bad_request, version, true, {}, {});
-        case request_status::transport_mismatch:
-            return fail(handshake_error::bad_request, "polling request for a session on WebSocket");
-        case request_status::payload_too_large:
-            refused(std::nullopt, 413, too_large_detail("polling POST body"));
-            return make_response(http::status::payload_too_large, version, false, {}, {});
-        case request_status::session_closed: return fail(handshake_error::unknown_sid);
-        }
-        return make_response(http::status::ok, version, true, "ok", "text/html");
-    };
-
-    auto answer_get = [&](std::shared_ptr<session> s, bool handshake) -> asio::awaitable<next_step> {
-        // The GET may wait up to a ping interval: no request timeout while parked, and no read
-        // buffer held meanwhile when nothing was sent after the request (about 1.5 KiB).
-        c->lowest().expires_never();
-        if (c->buffer.size() == 0) c->buffer.shrink_to_fit();
-        auto done = std::make_shared<bool>(false);
-        session::get_result r;
-        if (handshake) {
-            r = co_await asio::co_spawn(s->strand(), s->wait_parked_get(), asio::use_awaitable);
-        } else {
-            watch_parked_get(c, s, done);
-            r = co_await asio::co_spawn(s->strand(), s->polling_get(c->id), asio::use_awaitable);
-            *done = true;
-            error_code ignored;
-            c->socket().cancel(ignored);
-        }
-        if (r.status != request_status::ok)
-            co_return co_await respond(*c, *core, req, status_response(r.status));
-        if (!r.body) co_return next_step::close;
-        co_return co_await respond(
-            *c, *core, req,
-            make_response(http::status::ok, version, true, std::move(*r.body), "text/plain; charset=UTF-8"));
-    };
-
-    if (req.method() == http::verb::get) {
-        const bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
-        if (!drained) co_return next_step::close;
-        if (existing) co_return co_await answer_get(existing, false);
-        auto strand = make_session_executor(core->executor, core->options.single_threaded);
-        auto s = std::make_shared<session>(core, strand, transport_kind::polling);
-        const bool accepted = co_await asio::co_spawn(
-            strand, s->start(make_handshake_request(*c, req, query, "polling"), c->id),
-            asio::use_awaitable);
-        if (!accepted)
-            co_return co_await respond(*c, *core, req,
-                                       fail(handshake_error::forbidden, "session refused by the server"));
-        co_return co_await answer_get(s, true);
-    }
-
-    if (req.method() == http::verb::post) {
-        const auto st =
-            co_await asio::co_spawn(existing->strand(), existing->begin_post(), asio::use_awaitable);
-        if (st != request_status::ok) {
-            const bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
-            co_return co_await respond(*c, *core, req, status_response(st), drained);
-        }
-        const bool ok = co_await read_body(*c, parser, body_limit, *core, too_large);
-        if (!ok) {
-            co_await asio::co_spawn(existing->strand(), existing->abandon_post(!too_large),
-                                    asio::use_awaitable);
-            if (!too_large) co_return next_step::close;
-            // The rest of the body is unread: answer, then close the connection.
-            co_return co_await respond(*c, *core, req,
-                                       status_response(request_status::payload_too_large), false);
-        }
-        const auto fst = co_await asio::co_spawn(
-            existing->strand(), existing->finish_post(std::move(parser.get().body())),
-            asio::use_awaitable);
-        co_return co_await respond(*c, *core, req, status_response(fst));
-    }
-
-    const bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
-    co_return co_await respond(*c, *core, req, fail(handshake_error::bad_request), drained);
+    if (upgrade) return upgrade_to_websocket(std::move(r), parser, std::move(existing), std::move(query));
+    if (req.method() == http::verb::get) return polling_get(std::move(r), parser, std::move(existing), std::move(query));
+    if (req.method() == http::verb::post) return polling_post(std::move(r), parser, std::move(existing));
+    auto res = r.fail(handshake_error::bad_request);
+    return answer(std::move(r), parser, std::move(res), true);
 }
 
 asio::awaitable<next_step> handle_other(core_ptr core, std::shared_ptr<connection> c,
@@ -1413,15 +1486,10 @@ asio::awaitable<next_step> handle_other(core_ptr core, std::shared_ptr<connectio
     co_return co_await respond(*c, *core, req, std::move(res), true);
 }
 
-asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> c) {
-    struct unregister {
-        core_ptr core;
-        std::uint64_t id;
-        ~unregister() {
-            std::lock_guard lock{core->connections_mutex};
-            core->connections.erase(id);
-        }
-    } guard{core, c->id};
+// The TLS handshake of a connection on the TLS port. False: the connection ends (plain HTTP
+// was answered, or the handshake failed). Its own coroutine, so that the connection's frame,
+// held for as long as the connection lives, does not carry this one's locals.
+asio::awaitable<bool> start_tls(core_ptr core, std::shared_ptr<connection> c, tls_stream& tls) {
     // A connection refused before any request was read (TLS trouble), for the log.
     const auto refuse = [&](unsigned status, std::string detail) {
         server_event e;
@@ -1431,35 +1499,80 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
         e.detail = std::move(detail);
         core->emit(e);
     };
+    c->lowest().expires_after(core->options.request_timeout);
+    // Plain HTTP sent to the TLS port: answer in plain HTTP, so that curl or a browser
+    // shows why instead of an empty reply.
+    auto [dec, is_tls] = co_await beast::async_detect_ssl(c->lowest(), c->buffer, tok);
+    if (!dec && !is_tls) {
+        refuse(400, "plain HTTP request on the TLS port (use https:// or wss://)");
+        auto res = make_response(http::status::bad_request, 11, false,
+                                 "This server speaks TLS only: use https:// or wss://\n",
+                                 "text/plain; charset=utf-8");
+        co_await http::async_write(c->lowest(), res, tok);
+    }
+    if (dec || !is_tls) co_return false;
+    auto [ec, n] = co_await tls.async_handshake(asio::ssl::stream_base::server, c->buffer.data(), tok);
+    if (!ec) {
+        c->buffer.consume(n);
+        co_return true;
+    }
+    if (ec != asio::error::eof && ec != asio::error::connection_reset && ec != asio::ssl::error::stream_truncated) {
+        // A plain HTTP request, an old protocol version, a client refusing the
+        // certificate: say why, since the client often shows nothing useful.
+        server_metrics::add(core->metrics.tls_handshake_failures);
+        refuse(0, fmt::format("TLS handshake failed: {}", ec.message()));
+    }
+    co_return false;
+}
+
+// Answers a request whose headers could not be read (too large, unparseable); the connection
+// then closes. Nothing is answered for a timeout or a peer that went away.
+asio::awaitable<void> answer_unreadable(core_ptr core, std::shared_ptr<connection> c, error_code ec) {
+    if (ec == beast::error::timeout) server_metrics::add(core->metrics.request_timeouts);
+    request_type dummy;
+    if (ec == http::error::header_limit) {
+        server_metrics::add(core->metrics.headers_too_large);
+        co_await respond(*c, *core, dummy,
+                         make_response(http::status::request_header_fields_too_large, 11, false,
+                                       "Request Header Fields Too Large\n", "text/plain"),
+                         false);
+    } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+               ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        // Unparseable request: answer it and drop the connection.
+        co_await respond(*c, *core, dummy,
+                         make_response(http::status::bad_request, 11, false, "Bad Request\n", "text/plain"),
+                         false);
+    }
+}
+
+// Answers a request on a connection accepted over a limit with 503.
+asio::awaitable<void> answer_refusal(core_ptr core, std::shared_ptr<connection> c, const request_type& req) {
+    server_metrics::add(*c->refusal_counter);
+    server_event e;
+    e.type = server_event::kind::request_refused;
+    e.remote_address = c->slot ? std::string_view{c->slot->address} : std::string_view{};
+    e.http_status = 503;
+    e.detail = c->refusal;
+    core->emit(e);
+    auto res = make_response(http::status::service_unavailable, req.version(), false, c->refusal + "\n",
+                             "text/plain; charset=utf-8");
+    res.set(http::field::retry_after, "5");
+    add_cors(*core, req, res);
+    co_await write_response(*c, std::move(res), *core);
+}
+
+asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> c) {
+    struct unregister {
+        core_ptr core;
+        std::uint64_t id;
+        ~unregister() {
+            std::lock_guard lock{core->connections_mutex};
+            core->connections.erase(id);
+        }
+    } guard{core, c->id};
     try {
         if (auto* tls = std::get_if<tls_stream>(&c->stream)) {
-            c->lowest().expires_after(core->options.request_timeout);
-            // Plain HTTP sent to the TLS port: answer in plain HTTP, so that curl or a browser
-            // shows why instead of an empty reply.
-            auto [dec, is_tls] = co_await beast::async_detect_ssl(c->lowest(), c->buffer, tok);
-            if (!dec && !is_tls) {
-                refuse(400, "plain HTTP request on the TLS port (use https:// or wss://)");
-                auto res = make_response(http::status::bad_request, 11, false,
-                                         "This server speaks TLS only: use https:// or wss://\n",
-                                         "text/plain; charset=utf-8");
-                co_await http::async_write(c->lowest(), res, tok);
-            }
-            if (dec || !is_tls) {
-                error_code ignored;
-                c->socket().close(ignored);
-                co_return;
-            }
-            auto [ec, n] = co_await tls->async_handshake(asio::ssl::stream_base::server, c->buffer.data(), tok);
-            if (!ec) {
-                c->buffer.consume(n);
-            } else if (ec != asio::error::eof && ec != asio::error::connection_reset &&
-                       ec != asio::ssl::error::stream_truncated) {
-                // A plain HTTP request, an old protocol version, a client refusing the
-                // certificate: say why, since the client often shows nothing useful.
-                server_metrics::add(core->metrics.tls_handshake_failures);
-                refuse(0, fmt::format("TLS handshake failed: {}", ec.message()));
-            }
-            if (ec) {
+            if (!co_await start_tls(core, c, *tls)) {
                 error_code ignored;
                 c->socket().close(ignored);
                 co_return;
@@ -1479,41 +1592,13 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
                 [&](auto& st) { return http::async_read_header(st, c->buffer, parser, tok); }, c->stream);
             (void)n;
             if (ec) {
-                if (ec == beast::error::timeout) server_metrics::add(core->metrics.request_timeouts);
-                if (ec == http::error::header_limit) {
-                    server_metrics::add(core->metrics.headers_too_large);
-                    request_type dummy;
-                    co_await respond(*c, *core, dummy,
-                                     make_response(http::status::request_header_fields_too_large,
-                                                   11, false, "Request Header Fields Too Large\n",
-                                                   "text/plain"),
-                                     false);
-                } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
-                           ec != http::error::end_of_stream && ec != http::error::partial_message) {
-                    // Unparseable request: answer it and drop the connection.
-                    request_type dummy;
-                    co_await respond(*c, *core, dummy,
-                                     make_response(http::status::bad_request, 11, false,
-                                                   "Bad Request\n", "text/plain"),
-                                     false);
-                }
+                co_await answer_unreadable(core, c, ec);
                 break;
             }
             if (core->stopped || core->draining) break;
             c->busy = true;
             if (!c->refusal.empty()) {
-                server_metrics::add(*c->refusal_counter);
-                server_event e;
-                e.type = server_event::kind::request_refused;
-                e.remote_address = c->slot ? std::string_view{c->slot->address} : std::string_view{};
-                e.http_status = 503;
-                e.detail = c->refusal;
-                core->emit(e);
-                auto res = make_response(http::status::service_unavailable, parser.get().version(), false,
-                                         c->refusal + "\n", "text/plain; charset=utf-8");
-                res.set(http::field::retry_after, "5");
-                add_cors(*core, parser.get(), res);
-                co_await write_response(*c, std::move(res), *core);
+                co_await answer_refusal(core, c, parser.get());
                 break;
             }
             const std::string_view target{parser.get().target()};
