@@ -63,7 +63,10 @@ private:
     const std::weak_ptr<server> server_;
     const engine::session_handle session_;
     const std::shared_ptr<const server_options> options_;  // shared: may outlive the server
-    handshake handshake_;  // template for the sockets (auth filled per CONNECT)
+    // What the sockets see of the handshake. Shared with them: a socket holds this one whenever
+    // its auth is the same (or it is the first), so the headers and query are not held twice.
+    std::shared_ptr<handshake> handshake_;
+    std::shared_ptr<const handshake> handshake_for(json auth);
     const boost::asio::any_io_executor strand_;
     boost::asio::steady_timer connect_timer_;  // only touched on strand_
     std::shared_ptr<std::atomic<std::size_t>> counter_;

@@ -150,12 +150,14 @@ connection::connection(const std::shared_ptr<server>& srv, engine::session_handl
       connect_timer_(strand_),
       counter_(srv->connections_),
       decoder_(options_->decoder) {
-    handshake_.address = request.remote_address;
-    handshake_.transport = request.transport;
-    handshake_.query = request.query;
-    handshake_.headers = request.headers;
-    handshake_.session_id = session_.sid();
-    handshake_.time = std::chrono::system_clock::now();
+    auto hs = std::make_shared<handshake>();
+    hs->address = request.remote_address;
+    hs->transport = request.transport;
+    hs->query = request.query;
+    hs->headers = request.headers;
+    hs->session_id = session_.sid();
+    hs->time = std::chrono::system_clock::now();
+    handshake_ = std::move(hs);
     counter_->fetch_add(1);
 }
 
@@ -231,6 +233,18 @@ void connection::invalid_state(std::string_view why) {
     close(disconnect_reasons::forced_server_close);
 }
 
+std::shared_ptr<const handshake> connection::handshake_for(json auth) {
+    if (handshake_->auth == auth) return handshake_;
+    if (handshake_.use_count() == 1) {
+        // No socket holds it (the first CONNECT, or the others left): it takes this auth.
+        handshake_->auth = std::move(auth);
+        return handshake_;
+    }
+    auto copy = std::make_shared<handshake>(*handshake_);
+    copy->auth = std::move(auth);
+    return copy;
+}
+
 void connection::on_connect_packet(sp::packet p) {
     auto srv = server_.lock();
     auto nsp = srv ? srv->find(p.nsp) : nullptr;
@@ -254,24 +268,24 @@ void connection::on_connect_packet(sp::packet p) {
         log(fmt::format("repeated CONNECT to {} ignored", p.nsp));
         return;
     }
-    auto hs = handshake_;
-    if (p.data && p.data->is_object()) hs.auth = std::move(*p.data);
+    json auth = p.data && p.data->is_object() ? std::move(*p.data) : json::object();
     std::optional<adapter::persisted_session> restoring;
     if (auto* store = nsp->recovery()) {
         // {"pid", "offset"} ride in the CONNECT payload beside the application's auth; taken out
         // so that middleware and handlers see only the latter.
-        auto pid = hs.auth.find("pid");
-        if (pid != hs.auth.end() && pid->is_string()) {
+        auto pid = auth.find("pid");
+        if (pid != auth.end() && pid->is_string()) {
             std::string offset;
-            if (auto o = hs.auth.find("offset"); o != hs.auth.end() && o->is_string())
+            if (auto o = auth.find("offset"); o != auth.end() && o->is_string())
                 offset = o->get<std::string>();
             restoring = store->take(pid->get<std::string>(), offset);
             log(fmt::format("connection state recovery for {}: {}", p.nsp,
                             restoring ? "session found" : "unknown or expired session"));
         }
-        hs.auth.erase("pid");
-        hs.auth.erase("offset");
+        auth.erase("pid");
+        auth.erase("offset");
     }
+    auto hs = handshake_for(std::move(auth));  // on the session's strand, as every CONNECT
     auto id = restoring ? restoring->sid : engine::generate_sid();
     auto s = std::make_shared<socket>(socket::passkey{}, nsp, weak_from_this(), std::move(id),
                                       std::move(hs), strand_, options_->ack_timeout);

@@ -43,7 +43,7 @@ const std::error_category& socket_category() noexcept {
 // --- socket ----------------------------------------------------------------------------------
 
 socket::socket(passkey, std::shared_ptr<namespace_> nsp, std::weak_ptr<detail::connection> conn,
-               std::string id, struct handshake hs, asio::any_io_executor timer_executor,
+               std::string id, std::shared_ptr<const struct handshake> hs, asio::any_io_executor timer_executor,
                std::chrono::milliseconds default_ack_timeout)
     : nsp_(std::move(nsp)),
       conn_(std::move(conn)),

@@ -84,7 +84,7 @@ class socket : public std::enable_shared_from_this<socket>, public adapter::memb
 public:
     // Built by the server only (the passkey keeps make_shared usable).
     socket(passkey, std::shared_ptr<namespace_> nsp, std::weak_ptr<detail::connection> conn,
-           std::string id, struct handshake hs, boost::asio::any_io_executor timer_executor,
+           std::string id, std::shared_ptr<const struct handshake> hs, boost::asio::any_io_executor timer_executor,
            std::chrono::milliseconds default_ack_timeout);
     ~socket() override;
     socket(const socket&) = delete;
@@ -93,7 +93,7 @@ public:
     // Random, 20 characters, distinct from the Engine.IO sid.
     const std::string& id() const noexcept { return id_; }
     namespace_& nsp() const noexcept { return *nsp_; }
-    const struct handshake& handshake() const noexcept { return handshake_; }
+    const struct handshake& handshake() const noexcept { return *handshake_; }
     bool connected() const noexcept { return connected_.load(); }
     // True when this socket took over a dropped one (same id, rooms, missed broadcasts) through
     // connection state recovery.
@@ -163,7 +163,8 @@ private:
     const std::shared_ptr<namespace_> nsp_;
     const std::weak_ptr<detail::connection> conn_;
     const std::string id_;
-    const struct handshake handshake_;
+    // Shared with the connection and its other sockets where the auth is the same.
+    const std::shared_ptr<const struct handshake> handshake_;
     const boost::asio::any_io_executor timer_executor_;  // a strand of the server's executor
     const std::chrono::milliseconds default_ack_timeout_;
 
