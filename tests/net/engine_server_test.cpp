@@ -813,6 +813,50 @@ TEST_F(engine_server, a_burst_of_frames_arrives_intact_before_and_after_a_ping) 
     });
 }
 
+// The server reads a message a piece at a time (a small first read, then the rest): messages of
+// every size around those pieces, whole and in fragments, back to back, arrive intact and in order.
+TEST_F(engine_server, messages_of_every_size_and_fragmented_arrive_intact) {
+    const std::vector<std::size_t> sizes{1, 254, 255, 256, 257, 1023, 1536, 4000, 70000, 3, 300000, 2};
+    auto payload = [](std::size_t size, std::size_t i, bool binary) {
+        std::string s(size, '\0');
+        for (std::size_t k = 0; k < size; ++k)
+            s[k] = binary ? static_cast<char>((k * 13 + i) & 0xff) : static_cast<char>('a' + (k * 3 + i) % 26);
+        return s;
+    };
+    start();
+    std::shared_ptr<recorder> l;
+    run_client([&]() -> asio::awaitable<void> {
+        auto ws = co_await ws_connect(port_, eio_path("transport=websocket"));
+        (void)co_await ws_read(ws);
+        l = listener(0);
+        if (!l) throw std::runtime_error("no listener");
+        for (int round = 0; round < 2; ++round) {
+            // The second round in fragments of 1000 bytes: one message, many frames.
+            ws.auto_fragment(round == 1);
+            ws.write_buffer_bytes(1000);
+            for (std::size_t i = 0; i < sizes.size(); ++i) {
+                const bool binary = i % 2 == 1;
+                co_await ws_write(ws, (binary ? "" : "4") + payload(sizes[i], i, binary), binary);
+            }
+        }
+        EXPECT_TRUE(l->wait_messages(2 * sizes.size()));
+        const auto got = l->messages();
+        EXPECT_EQ(got.size(), 2 * sizes.size());
+        for (std::size_t n = 0; n < got.size() && n < 2 * sizes.size(); ++n) {
+            const std::size_t i = n % sizes.size();
+            const bool binary = i % 2 == 1;
+            const eio::packet want{eio::packet_type::message, payload(sizes[i], i, binary), binary};
+            EXPECT_TRUE(got[n] == want) << "message " << n << " of " << sizes[i] << " bytes: got "
+                                        << got[n].data.size() << " bytes, binary " << got[n].binary;
+        }
+        // Still served after all of it.
+        EXPECT_TRUE(l->handle.send("after"));
+        auto f = co_await ws_read(ws);
+        EXPECT_EQ(f.data, "4after");
+        co_await ws.async_close(websocket::close_code::normal, asio::use_awaitable);
+    });
+}
+
 TEST_F(engine_server, sends_from_many_threads_arrive_in_order_per_thread) {
     two_threads_ = true;
     start();

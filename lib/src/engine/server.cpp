@@ -617,12 +617,17 @@ public:
     // an idle WebSocket holds the pending read and nothing else (no coroutine frame, no co_spawn
     // entry: about 1.4 KiB). The handler runs on the session's executor (a TLS stream's own is
     // the connection's strand).
+    //
+    // A message is read a piece at a time: the first read of a message prepares only 256 bytes
+    // (Beast would prepare its read size, 1.5 KiB, which an idle WebSocket then holds for as
+    // long as it waits), the rest of a longer message as much as Beast suggests.
     void read_next(const std::shared_ptr<ws_conn>& w) {
+        const std::size_t limit = w->read_buffer.size() == 0 ? 256 : 0;
         w->visit([&](auto& ws) {
-            ws.async_read(w->read_buffer,
-                          asio::bind_executor(strand_, [self = shared_from_this(), w](error_code ec, std::size_t) {
-                              self->on_read(w, ec);
-                          }));
+            ws.async_read_some(w->read_buffer, limit,
+                               asio::bind_executor(strand_, [self = shared_from_this(), w](error_code ec, std::size_t) {
+                                   self->on_read(w, ec);
+                               }));
         });
     }
 
@@ -645,6 +650,10 @@ public:
                 websocket_failed(w, clean);
                 return;
             }
+            if (!w->visit([](auto& ws) { return ws.is_message_done(); })) {
+                read_next(w);  // the rest of the message
+                return;
+            }
             if (ws_ == w) {
                 const std::string_view data{static_cast<const char*>(buffer.data().data()), buffer.size()};
                 const bool binary = w->visit([](auto& ws) { return ws.got_binary(); });
@@ -656,10 +665,10 @@ public:
             websocket_failed(w, false);
             return;
         }
-        // A large message's buffer is not kept: the next read starts from Beast's read size
-        // again (about 1.5 KiB, which the pending read holds even on an idle WebSocket).
+        // A longer message's buffer is not kept: an idle WebSocket holds only what the first
+        // read of the next message prepares.
         buffer.consume(buffer.size());
-        if (buffer.capacity() > 16 * 1024) buffer.shrink_to_fit();
+        if (buffer.capacity() > 1024) buffer.shrink_to_fit();
         read_next(w);
     }
 
