@@ -388,8 +388,15 @@ namespace {
 // operation is still started from the session's strand (where the completions then run, as the
 // awaiting coroutine's executor), and Beast's own timers stay off (they would run on the other
 // strand); the handshakes are bounded by a watchdog on the session's strand instead.
+//
+// A plain WebSocket sits on the bare socket rather than on a beast::tcp_stream: Beast's
+// WebSocket has timeouts of its own, and tcp_stream's (unused here) cost a wrapping operation on
+// every read and write and about 0.5 KiB on every connection.
+tcp::socket& bare_socket(tcp::socket& s) noexcept { return s; }
+tcp::socket& bare_socket(beast::tcp_stream& s) noexcept { return s.socket(); }
+
 struct ws_conn {
-    using plain_ws = websocket::stream<plain_stream>;
+    using plain_ws = websocket::stream<tcp::socket>;
     using tls_ws = websocket::stream<tls_stream>;
     ws_conn(tcp::socket s, std::shared_ptr<server::impl> c)
         : ws(std::in_place_type<plain_ws>, std::move(s)), core(std::move(c)) {
@@ -406,7 +413,7 @@ struct ws_conn {
     bool is_tls() const noexcept { return std::holds_alternative<tls_ws>(ws); }
     void close_socket() {
         error_code ignored;
-        visit([&](auto& s) { beast::get_lowest_layer(s).socket().close(ignored); });
+        visit([&](auto& s) { bare_socket(beast::get_lowest_layer(s)).close(ignored); });
     }
     ~ws_conn() { core->live_websockets.fetch_sub(1, std::memory_order_relaxed); }
     ws_conn(const ws_conn&) = delete;
