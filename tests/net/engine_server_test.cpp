@@ -857,6 +857,46 @@ TEST_F(engine_server, messages_of_every_size_and_fragmented_arrive_intact) {
     });
 }
 
+// The server writes a WebSocket's frames at once while the socket takes them and leaves the
+// rest, down to part of a frame, to its writer: with a client that does not read for a while
+// (megabytes pile up in both socket buffers), large and small frames still arrive intact and in
+// order, and the session goes on.
+TEST_F(engine_server, frames_past_a_full_socket_buffer_arrive_intact_and_in_order) {
+    constexpr std::size_t count = 120;
+    auto payload = [](std::size_t i) {
+        const std::size_t size = i % 2 == 0 ? 150000 + i : 5;
+        std::string s(size, '\0');
+        for (std::size_t k = 0; k < size; ++k) s[k] = static_cast<char>('a' + (k * 7 + i) % 26);
+        return s;
+    };
+    hook_ = [&](recorder& r, const eio::packet& p) {
+        if (p.data != "go") return;
+        for (std::size_t i = 0; i < count; ++i) EXPECT_TRUE(r.handle.send(payload(i), i % 3 == 0));
+    };
+    start();
+    run_client([&]() -> asio::awaitable<void> {
+        auto ws = co_await ws_connect(port_, eio_path("transport=websocket"));
+        (void)co_await ws_read(ws);
+        co_await ws_write(ws, "4go");
+        asio::steady_timer pause{co_await asio::this_coro::executor, 300ms};
+        co_await pause.async_wait(asio::use_awaitable);
+        for (std::size_t i = 0; i < count; ++i) {
+            auto f = co_await ws_read(ws);
+            const bool binary = i % 3 == 0;
+            EXPECT_EQ(f.binary, binary) << "frame " << i;
+            EXPECT_TRUE(f.data == (binary ? "" : "4") + payload(i))
+                << "frame " << i << ": " << f.data.size() << " bytes";
+        }
+        co_await ws_write(ws, "4again");
+        auto l = listener(0);
+        EXPECT_TRUE(l && l->wait_messages(2));
+        EXPECT_TRUE(l && l->handle.send("after"));
+        auto f = co_await ws_read(ws);
+        EXPECT_EQ(f.data, "4after");
+        co_await ws.async_close(websocket::close_code::normal, asio::use_awaitable);
+    });
+}
+
 TEST_F(engine_server, sends_from_many_threads_arrive_in_order_per_thread) {
     two_threads_ = true;
     start();

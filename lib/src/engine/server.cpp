@@ -49,6 +49,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <unordered_map>
 #include <utility>
@@ -395,6 +396,30 @@ namespace {
 tcp::socket& bare_socket(tcp::socket& s) noexcept { return s; }
 tcp::socket& bare_socket(beast::tcp_stream& s) noexcept { return s.socket(); }
 
+// A server frame's header (FIN, no mask, no extension bits; permessage-deflate is never
+// negotiated), then for text the Engine.IO type digit: at most 10 + 1 bytes.
+using frame_header_bytes = std::array<char, 11>;
+
+std::size_t frame_header(const outgoing& o, frame_header_bytes& h) noexcept {
+    const std::size_t size = o.view().size() + (o.binary ? 0 : 1);
+    std::size_t n = 0;
+    h[n++] = static_cast<char>(0x80 | (o.binary ? 0x2 : 0x1));
+    if (size < 126) {
+        h[n++] = static_cast<char>(size);
+    } else if (size <= 0xffff) {
+        h[n++] = static_cast<char>(126);
+        h[n++] = static_cast<char>((size >> 8) & 0xff);
+        h[n++] = static_cast<char>(size & 0xff);
+    } else {
+        h[n++] = static_cast<char>(127);
+        for (int shift = 56; shift >= 0; shift -= 8) {
+            h[n++] = static_cast<char>((static_cast<std::uint64_t>(size) >> shift) & 0xff);
+        }
+    }
+    if (!o.binary) h[n++] = static_cast<char>('0' + static_cast<int>(o.type));
+    return n;
+}
+
 struct ws_conn {
     using plain_ws = websocket::stream<tcp::socket>;
     using tls_ws = websocket::stream<tls_stream>;
@@ -443,6 +468,10 @@ struct ws_conn {
     }
     bool close_requested = false;
     bool failed = false;
+    // Bytes of frames that a direct write (see session::write_now) left unwritten: the writer
+    // sends them before anything else. Empty but for a full socket buffer.
+    std::string unsent;
+    bool direct_writes = false;  // a plain WebSocket whose socket is non-blocking for write_now
     // What the pending read fills (see session::read_next).
     beast::flat_buffer read_buffer;
     std::shared_ptr<server::impl> core;  // counts this WebSocket as live
@@ -613,6 +642,12 @@ public:
             co_return;
         }
         req = {};  // the upgrade request would otherwise live as long as the connection
+        if (auto* plain = std::get_if<ws_conn::plain_ws>(&w->ws)) {
+            // write_now's writes must not block; Asio's own operations are unaffected.
+            error_code nb;
+            plain->next_layer().non_blocking(true, nb);
+            w->direct_writes = !nb;
+        }
         w->handshake_done = true;
         wake(w);  // frames queued meanwhile (the open packet of a WebSocket session), or the close
         pump();
@@ -756,6 +791,17 @@ private:
         std::array<char, 1> type_char{};
         for (;;) {
             if (w->failed) co_return;
+            if (!w->unsent.empty()) {
+                auto [ec, n] = co_await w->visit(
+                    [&](auto& ws) { return asio::async_write(ws.next_layer(), asio::buffer(w->unsent), tok); });
+                (void)n;
+                std::string().swap(w->unsent);
+                if (ec) {
+                    websocket_failed(w, false);
+                    co_return;
+                }
+                continue;
+            }
             // Frames are taken only when idle, so that a backlog stays in the machine and counts
             // against max_queue_bytes.
             if (w->outbox_empty() && ws_ == w) w->outbox = sm_.take_websocket_frames();
@@ -817,7 +863,7 @@ private:
         constexpr std::size_t max_bytes = 256u << 10;
         struct framed {
             outgoing packet;
-            std::array<char, 11> header{};  // up to 10 header bytes, then the type digit (text)
+            frame_header_bytes header{};
             std::size_t header_size = 0;
         };
         std::vector<framed> batch;
@@ -826,24 +872,8 @@ private:
         while (!w->outbox_empty() && batch.size() < max_frames && bytes < max_bytes) {
             framed& f = batch.emplace_back();
             f.packet = w->outbox_pop();
-            const std::size_t size = f.packet.view().size() + (f.packet.binary ? 0 : 1);
-            std::size_t n = 0;
-            f.header[n++] = static_cast<char>(0x80 | (f.packet.binary ? 0x2 : 0x1));
-            if (size < 126) {
-                f.header[n++] = static_cast<char>(size);
-            } else if (size <= 0xffff) {
-                f.header[n++] = static_cast<char>(126);
-                f.header[n++] = static_cast<char>((size >> 8) & 0xff);
-                f.header[n++] = static_cast<char>(size & 0xff);
-            } else {
-                f.header[n++] = static_cast<char>(127);
-                for (int shift = 56; shift >= 0; shift -= 8) {
-                    f.header[n++] = static_cast<char>((static_cast<std::uint64_t>(size) >> shift) & 0xff);
-                }
-            }
-            if (!f.packet.binary) f.header[n++] = static_cast<char>('0' + static_cast<int>(f.packet.type));
-            f.header_size = n;
-            bytes += n + f.packet.view().size();
+            f.header_size = frame_header(f.packet, f.header);
+            bytes += f.header_size + f.packet.view().size();
         }
         std::vector<asio::const_buffer> buffers;
         buffers.reserve(batch.size() * 2);
@@ -867,12 +897,83 @@ private:
         return timer;
     }
 
-    // Frames or the close wait for `w`: starts its writer unless it runs (it takes them before it
-    // ends) or the handshake is not done yet (the writer starts then). On the strand.
+    // Frames or the close wait for `w`: writes them at once when it can (write_now), else starts
+    // its writer unless it runs (it takes them before it ends) or the handshake is not done yet
+    // (the writer starts then). On the strand.
     void wake(const std::shared_ptr<ws_conn>& w) {
         if (w->failed || !w->handshake_done || w->writer_running) return;
-        w->writer_running = true;
-        asio::co_spawn(strand_, writer(w), asio::detached);
+        w->writer_running = true;  // the flush or the writer is on its way
+        if (!can_write_now(*w)) {
+            asio::co_spawn(strand_, writer(w), asio::detached);
+            return;
+        }
+        // One turn of the event loop later, as co_spawn would start the writer: what else
+        // arrives meanwhile (the next broadcasts of a busy server) leaves in the same write.
+        asio::post(strand_, [self = shared_from_this(), w] {
+            if (w->failed) {
+                w->writer_running = false;
+                return;
+            }
+            if (self->write_now(w)) {
+                w->writer_running = false;
+                return;
+            }
+            asio::co_spawn(self->strand_, self->writer(w), asio::detached);
+        });
+    }
+
+    bool can_write_now(const ws_conn& w) const noexcept {
+        const auto* plain = std::get_if<ws_conn::plain_ws>(&w.ws);
+        return plain != nullptr && w.direct_writes && !w.peer_pinged && !w.close_requested && w.unsent.empty() &&
+               plain->is_open();
+    }
+
+    // With the writer idle, the frames waiting for a plain WebSocket are written here and now, in
+    // one non-blocking gather write, as long as the socket takes them: no writer coroutine, no
+    // write operation and no completion to wait for, which is most of the cost of an ack or of a
+    // broadcast delivery. What the socket does not take is left to the writer: the rest of a
+    // frame as bytes (`unsent`), whole frames in the outbox. The frames are framed here as in
+    // write_batch, under the same rules: never once the peer has pinged (Beast's pong must not
+    // land inside them), never around a close. True when nothing is left to write.
+    bool write_now(const std::shared_ptr<ws_conn>& w) {
+        if (!can_write_now(*w)) return false;
+        auto* plain = std::get_if<ws_conn::plain_ws>(&w->ws);
+        if (w->outbox_empty() && ws_ == w) w->outbox = sm_.take_websocket_frames();
+        constexpr std::size_t max_frames = 32;  // two buffers each: Asio's 64 at most per call
+        std::array<frame_header_bytes, max_frames> headers;
+        std::array<asio::const_buffer, 2 * max_frames> buffers;
+        auto& socket = plain->next_layer();
+        while (!w->outbox_empty()) {
+            std::size_t count = 0;
+            std::size_t frames = 0;
+            std::size_t total = 0;
+            for (std::size_t i = w->outbox_next; i < w->outbox.size() && frames < max_frames; ++i, ++frames) {
+                const outgoing& o = w->outbox[i];
+                const std::size_t h = frame_header(o, headers[frames]);
+                buffers[count++] = asio::buffer(headers[frames].data(), h);
+                if (!o.view().empty()) buffers[count++] = asio::buffer(o.view().data(), o.view().size());
+                total += h + o.view().size();
+            }
+            error_code ec;
+            const std::size_t n = socket.write_some(std::span<const asio::const_buffer>(buffers.data(), count), ec);
+            if (ec || n == 0) return false;  // would block: the writer waits; a failure: its write fails
+            if (n < total) {
+                // The socket's buffer is full: keep the rest of these frames, byte for byte.
+                std::size_t skip = n;
+                for (std::size_t i = 0; i < count; ++i) {
+                    const std::size_t size = buffers[i].size();
+                    if (skip >= size) {
+                        skip -= size;
+                        continue;
+                    }
+                    w->unsent.append(static_cast<const char*>(buffers[i].data()) + skip, size - skip);
+                    skip = 0;
+                }
+            }
+            for (std::size_t i = 0; i < frames; ++i) (void)w->outbox_pop();
+            if (n < total) return false;
+        }
+        return true;
     }
 
     // An event about this session, on its current transport; the caller adds the details.
