@@ -179,6 +179,39 @@ TEST_P(client_loopback, emits_before_the_connection_are_sent_in_order) {
     for (int i = 0; i < 50; ++i) EXPECT_EQ((*got)[static_cast<std::size_t>(i)], i);
 }
 
+// Emits made back to back, with the server unable to read meanwhile (it runs on the same thread):
+// the socket's buffer fills, the client writes what it can at once and leaves the rest, down to
+// part of a frame, to its writer; every message still arrives intact and in order.
+TEST_P(client_loopback, large_emits_past_a_full_socket_buffer_arrive_intact_and_in_order) {
+    constexpr int count = 60;
+    auto text = [](int i) {
+        std::string s(100000 + static_cast<std::size_t>(i), 'a');
+        for (std::size_t k = 0; k < s.size(); ++k) s[k] = static_cast<char>('a' + (k * 7 + static_cast<std::size_t>(i)) % 26);
+        return s;
+    };
+    auto got = std::make_shared<std::vector<std::pair<int, bool>>>();
+    loopback server([got, text](sio::server& io) {
+        io.of("/").on_connection([got, text](const std::shared_ptr<sio::socket>& s) {
+            s->on("big", [got, text](json args, sio::ack_fn) {
+                const int i = args[0].get<int>();
+                got->emplace_back(i, args[1].is_string() && args[1].get<std::string>() == text(i));
+            });
+        });
+    }, single_threaded());
+    auto client = sio::client::create(server.ioc.get_executor(), options_for(server.url(), transport()));
+    auto s = client->socket("/");
+    client->open();
+    // With upgrade, after the move to WebSocket (emits wait in the client's queue during it).
+    const std::string want = transport() == sio::client_transport::polling ? "polling" : "websocket";
+    ASSERT_TRUE(run_until(server.ioc, [&] { return s->connected() && client->status().transport == want; }));
+    for (int i = 0; i < count; ++i) EXPECT_FALSE(s->emit("big", json::array({i, text(i)})));
+    ASSERT_TRUE(run_until(server.ioc, [&] { return got->size() == count; }, 10000ms)) << got->size() << " arrived";
+    for (int i = 0; i < count; ++i) {
+        EXPECT_EQ((*got)[static_cast<std::size_t>(i)].first, i);
+        EXPECT_TRUE((*got)[static_cast<std::size_t>(i)].second) << "message " << i << " differs";
+    }
+}
+
 // Every client sends one "say"; the server broadcasts it to the others. Each client hears every
 // other client's message exactly once, whatever connection the broadcast starts from.
 TEST_P(client_loopback, a_broadcast_reaches_every_other_client_once) {

@@ -16,6 +16,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -25,8 +26,10 @@
 #include <boost/beast/websocket/stream.hpp>
 
 #include <algorithm>
+#include <array>
 #include <deque>
 #include <exception>
+#include <random>
 #include <variant>
 
 namespace sio::engine {
@@ -121,6 +124,7 @@ public:
 
     void send(eio::packet p) override {
         if (stopped_ || closing_) return;
+        if (queue_.empty() && writer_idle_ && write_now(p)) return;
         queue_.push_back(std::move(p));
         notify();
     }
@@ -327,6 +331,10 @@ private:
                     for (const auto& [k, v] : headers) req.set(k, v);
                 }));
                 ws.read_message_max(self->config_.limits.max_payload);
+                ws.control_callback([w = self->weak_from_this()](websocket::frame_type kind, beast::string_view) {
+                    if (kind != websocket::frame_type::ping) return;
+                    if (auto s = w.lock()) s->server_pinged_ = true;
+                });
                 return ws.async_handshake(res, host, target, tok);
             },
             *out.ws);
@@ -563,9 +571,23 @@ private:
     static asio::awaitable<void> writer(std::shared_ptr<client_impl> self) {
         while (!self->stopped_) {
             const bool can_write = self->websocket_active_ || !self->upgrading_;
+            if (!self->unsent_.empty() && self->websocket_active_) {
+                // The rest of a frame that write_now could not finish, before anything else.
+                auto [ec, n] = co_await asio::async_write(lowest(*self->ws_), asio::buffer(self->unsent_), tok);
+                (void)n;
+                std::string().swap(self->unsent_);
+                if (self->stopped_) co_return;
+                if (ec) {
+                    self->finish(failure::transport_closed, "transport error: " + ec.message());
+                    co_return;
+                }
+                continue;
+            }
             if ((self->queue_.empty() || !can_write) && !self->closing_) {
                 self->wake_.expires_at(clock_type::time_point::max());
+                self->writer_idle_ = true;
                 co_await self->wake_.async_wait(tok);
+                self->writer_idle_ = false;
                 continue;
             }
             if (self->closing_ && (self->queue_.empty() || !can_write)) {
@@ -582,8 +604,18 @@ private:
                     co_return;
                 }
             } else {
+                // One POST carries what fits in the server's maxPayload (from its open packet),
+                // as socket.io-client does: a larger body would be refused with 413 and end
+                // the session. A single larger packet still goes alone (and fails loudly).
                 std::vector<eio::packet> batch;
+                const std::uint64_t limit = self->handshake_.max_payload.value_or(UINT64_MAX);
+                std::uint64_t bytes = 0;
                 while (!self->queue_.empty()) {
+                    const eio::packet& next = self->queue_.front();
+                    // Encoded: the type digit (or "b" and base64) and the record separator.
+                    const std::uint64_t size = 2 + (next.binary ? (next.data.size() + 2) / 3 * 4 : next.data.size());
+                    if (!batch.empty() && bytes + size > limit) break;
+                    bytes += size;
                     batch.push_back(std::move(self->queue_.front()));
                     self->queue_.pop_front();
                 }
@@ -602,6 +634,61 @@ private:
                 }
             }
         }
+    }
+
+    // With the writer idle and nothing queued, a packet for a plain WebSocket is framed here
+    // (masked, as a client must) and written at once by a non-blocking write: no wake-up of the
+    // writer, no write operation and no completion to wait for, which is much of a load
+    // generator's cost per message. What the socket does not take is left to the writer: the
+    // rest of the frame as bytes (unsent_), or the whole packet through the queue. Never once the
+    // server has sent a WebSocket ping (Beast's pong must not land inside a frame of ours).
+    bool write_now(const eio::packet& p) {
+        if (!websocket_active_ || upgrading_ || !ws_ || server_pinged_ || !unsent_.empty()) return false;
+        auto* plain = std::get_if<ws_plain>(ws_.get());
+        if (plain == nullptr || !plain->is_open()) return false;
+        auto& socket = beast::get_lowest_layer(*plain).socket();
+        if (direct_socket_ != &socket) {
+            boost::system::error_code ec;
+            socket.non_blocking(true, ec);
+            if (ec) return false;
+            direct_socket_ = &socket;
+        }
+        const std::string payload = p.binary ? eio::encode_binary_frame(p, version()) : eio::encode_text(p, version());
+        std::string frame;
+        frame.reserve(payload.size() + 14);
+        frame.push_back(static_cast<char>(0x80 | (p.binary ? 0x2 : 0x1)));
+        const std::size_t size = payload.size();
+        if (size < 126) {
+            frame.push_back(static_cast<char>(0x80 | size));
+        } else if (size <= 0xffff) {
+            frame.push_back(static_cast<char>(0x80 | 126));
+            frame.push_back(static_cast<char>((size >> 8) & 0xff));
+            frame.push_back(static_cast<char>(size & 0xff));
+        } else {
+            frame.push_back(static_cast<char>(0x80 | 127));
+            for (int shift = 56; shift >= 0; shift -= 8)
+                frame.push_back(static_cast<char>((static_cast<std::uint64_t>(size) >> shift) & 0xff));
+        }
+        // A fresh masking key per frame (xorshift, seeded from std::random_device: Beast's own
+        // default generator is not a cryptographic one either).
+        if (mask_state_ == 0) mask_state_ = std::random_device{}() | 1u;
+        mask_state_ ^= mask_state_ << 13;
+        mask_state_ ^= mask_state_ >> 17;
+        mask_state_ ^= mask_state_ << 5;
+        std::array<char, 4> key{};
+        for (int i = 0; i < 4; ++i) key[static_cast<std::size_t>(i)] = static_cast<char>((mask_state_ >> (8 * i)) & 0xff);
+        frame.append(key.data(), key.size());
+        const std::size_t start = frame.size();
+        frame.append(payload);
+        for (std::size_t i = 0; i < size; ++i) frame[start + i] = static_cast<char>(frame[start + i] ^ key[i & 3]);
+        boost::system::error_code ec;
+        const std::size_t n = socket.write_some(asio::buffer(frame), ec);
+        if (ec || n == 0) return false;  // would block: queued for the writer; a failure: its write fails
+        if (n < frame.size()) {
+            unsent_.assign(frame, n);
+            notify();
+        }
+        return true;
     }
 
     // The user's close: a close packet over polling, a close frame over WebSocket, then done.
@@ -728,6 +815,13 @@ private:
     bool upgraded_ = false;
     bool poll_in_flight_ = false;
     bool post_in_flight_ = false;
+    // write_now: the writer waits for work; the bytes of a frame it left; the socket it made
+    // non-blocking; the server has pinged; the masking key generator's state.
+    bool writer_idle_ = false;
+    std::string unsent_;
+    const void* direct_socket_ = nullptr;
+    bool server_pinged_ = false;
+    std::uint32_t mask_state_ = 0;
 };
 
 std::shared_ptr<client> client::create(asio::any_io_executor strand, client_config config, client_handlers handlers) {
