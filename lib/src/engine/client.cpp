@@ -2,6 +2,8 @@
 // coroutine (polling: the GET loop and the POST loop, each on its own keep-alive connection;
 // WebSocket: a frame reader and a frame writer). A probe coroutine owns the WebSocket being
 // tested until the upgrade completes, then hands it to a new reader while the writer switches.
+// While the WebSocket writer is idle, send() writes a frame itself (write_now) instead of waking
+// it; only one of the two writes at any time.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif

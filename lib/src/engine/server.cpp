@@ -5,7 +5,9 @@
 // reads its HTTP requests. Every session gets its own strand too; a connection reaches a session
 // only by running a piece of code on the session's strand (co_spawn ... use_awaitable) and then
 // writes the answer itself. A WebSocket belongs to its session: its socket is moved onto the
-// session's strand, where exactly one reader and one writer coroutine use it.
+// session's strand, where one reader handler and one writer use it: the writer is a coroutine
+// while a backlog lasts, and otherwise a non-blocking write made on the strand (write_now), never
+// both at once.
 // GCC 12 at -O3 inlines Asio's coroutine frame allocator and then misreads its recycling
 // allocation as a new/free mismatch (a false positive); the warning is off for this file only.
 #if defined(__GNUC__) && !defined(__clang__)
