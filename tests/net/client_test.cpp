@@ -393,4 +393,89 @@ TEST(client_lifetime, dropping_the_client_closes_the_connection) {
     server.ioc.run_for(20ms);
 }
 
+// A peer that accepts connections and never says a word: whatever a client waits for from it
+// (the TLS handshake, the WebSocket upgrade, the Engine.IO open) waits for its deadline.
+struct silent_peer {
+    asio::io_context ioc;
+    asio::ip::tcp::acceptor acceptor{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
+    std::vector<asio::ip::tcp::socket> held;
+    std::atomic<int> accepted{0};
+    std::thread thread;
+
+    silent_peer() {
+        accept();
+        thread = std::thread([this] { ioc.run(); });
+    }
+    ~silent_peer() {
+        ioc.stop();
+        thread.join();
+    }
+    void accept() {
+        acceptor.async_accept([this](boost::system::error_code ec, asio::ip::tcp::socket s) {
+            if (ec) return;
+            held.push_back(std::move(s));
+            ++accepted;
+            accept();
+        });
+    }
+    unsigned short port() const { return acceptor.local_endpoint().port(); }
+};
+
+// Closing a client while it connects ends the attempt at once: nothing is left waiting for the
+// 30 s connect timeout (the event loop runs out of work), and over TLS the attempt is still in
+// the handshake when it is closed.
+TEST(client_lifetime, closing_while_connecting_ends_the_attempt_at_once) {
+    struct attempt {
+        std::string scheme;
+        sio::client_transport transport;
+    };
+    for (const auto& a : {attempt{"http", sio::client_transport::websocket}, attempt{"http", sio::client_transport::polling},
+                          attempt{"https", sio::client_transport::websocket}, attempt{"https", sio::client_transport::upgrade}}) {
+        SCOPED_TRACE(a.scheme + " " + std::string{sio::to_string(a.transport)});
+        silent_peer peer;
+        asio::io_context ioc;
+        auto o = options_for(a.scheme + "://127.0.0.1:" + std::to_string(peer.port()), a.transport);
+        o.connect_timeout = 30s;
+        o.reconnection.enabled = false;
+        o.tls.verify = false;
+        auto client = sio::client::create(ioc.get_executor(), o);
+        auto s = client->socket("/");
+        client->open();
+        ASSERT_TRUE(run_until(ioc, [&] { return peer.accepted == 1; }));
+        ioc.run_for(50ms);  // the request, upgrade or ClientHello is out
+        client->close();
+        const auto start = std::chrono::steady_clock::now();
+        ioc.restart();
+        ioc.run_for(10s);  // returns early once nothing waits
+        EXPECT_TRUE(ioc.stopped());
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+        EXPECT_FALSE(s->connected());
+    }
+}
+
+TEST(ws_client_lifetime, closing_while_connecting_ends_the_attempt_at_once) {
+    for (const std::string scheme : {"ws", "wss"}) {
+        SCOPED_TRACE(scheme);
+        silent_peer peer;
+        asio::io_context ioc;
+        sio::ws_client_options o;
+        o.url = scheme + "://127.0.0.1:" + std::to_string(peer.port()) + "/";
+        o.connect_timeout = 30s;
+        o.tls.verify = false;
+        auto client = sio::ws_client::create(ioc.get_executor(), o);
+        auto closed = std::make_shared<bool>(false);
+        client->on_close([closed](std::error_code, unsigned, const std::string&) { *closed = true; });
+        client->open();
+        ASSERT_TRUE(run_until(ioc, [&] { return peer.accepted == 1; }));
+        ioc.run_for(50ms);
+        client->close();
+        const auto start = std::chrono::steady_clock::now();
+        ioc.restart();
+        ioc.run_for(10s);
+        EXPECT_TRUE(ioc.stopped());
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+        EXPECT_TRUE(*closed);
+    }
+}
+
 }  // namespace

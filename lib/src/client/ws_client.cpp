@@ -91,7 +91,7 @@ public:
     }
     void close(unsigned code, std::string reason) override {
         run([code, reason = std::move(reason)](ws_client_impl& s) mutable {
-            if (!s.ws_ || s.done_) {
+            if (!s.open_ || s.done_) {  // not open yet: the attempt ends here
                 if (!s.done_) s.finish({}, 1005, "");
                 return;
             }
@@ -118,6 +118,7 @@ private:
         if (done_) return;
         done_ = true;
         wake_.cancel();
+        attempts_.cancel_all();  // a connection still being set up
         if (ws_) {
             boost::system::error_code ignored;
             auto& low = std::visit([](auto& w) -> transport::plain_stream& { return beast::get_lowest_layer(w); }, *ws_);
@@ -156,7 +157,7 @@ private:
             req.server_name = t.server_name;
             req.verify = t.verify;
         }
-        auto r = co_await transport::connect(req);
+        auto r = co_await self->attempts_.run(transport::connect(req));
         if (self->done_) co_return;
         if (r.error != transport::failure::none) {
             self->finish(make_error_code(static_cast<client_errc>(static_cast<int>(r.error))), 1006, r.message);
@@ -207,6 +208,7 @@ private:
             ws.set_option(websocket::stream_base::timeout{std::chrono::seconds(10), websocket::stream_base::none(), false});
         }, *self->ws_);
         const std::string subprotocol{res[beast::http::field::sec_websocket_protocol]};
+        self->open_ = true;
         if (self->on_open_) self->on_open_(subprotocol);
         asio::co_spawn(self->strand_, writer(self), asio::detached_t{});
         beast::flat_buffer buf;
@@ -272,9 +274,11 @@ private:
     asio::any_io_executor strand_;
     ws_client_options options_;
     asio::steady_timer wake_;
+    transport::attempts attempts_;  // the connection being set up
     std::unique_ptr<ws_variant> ws_;
     std::deque<outgoing> queue_;
     bool started_ = false;
+    bool open_ = false;  // the handshake is done
     bool done_ = false;
     bool closing_ = false;
     std::function<void(const std::string&)> on_open_;

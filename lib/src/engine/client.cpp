@@ -212,8 +212,8 @@ private:
         for (int attempt = 0; attempt < 2; ++attempt) {
             const bool reused = conn.stream != nullptr;
             if (!conn.stream) {
-                auto r = co_await transport::connect(
-                    self->connect_request(deadline ? *deadline : clock_type::now() + self->config_.connect_timeout));
+                auto r = co_await self->attempts_.run(transport::connect(
+                    self->connect_request(deadline ? *deadline : clock_type::now() + self->config_.connect_timeout)));
                 if (r.error != failure::none) {
                     out.error = r.error;
                     out.message = r.message;
@@ -385,7 +385,7 @@ private:
     static asio::awaitable<void> run(std::shared_ptr<client_impl> self) {
         const auto deadline = clock_type::now() + self->config_.connect_timeout;
         if (self->config_.mode == client_mode::websocket) {
-            auto r = co_await open_websocket(self, false, deadline);
+            auto r = co_await self->attempts_.run(open_websocket(self, false, deadline));
             if (self->stopped_) co_return;
             if (r.error != failure::none) {
                 self->finish(r.error, r.message);
@@ -715,9 +715,14 @@ private:
 
     // Polling then WebSocket: "2probe" / "3probe", pause polling, "5", switch.
     static asio::awaitable<void> probe(std::shared_ptr<client_impl> self) {
-        auto r = co_await open_websocket(self, true, clock_type::now() + self->config_.connect_timeout);
+        auto r = co_await self->attempts_.run(open_websocket(self, true, clock_type::now() + self->config_.connect_timeout));
         if (self->stopped_ || self->closing_ || r.error != failure::none) co_return;  // stay on polling
         auto& ws = *r.ws;
+        self->probe_ws_ = r.ws.get();  // closed by finish() until it is ours
+        struct forget {
+            client_impl& c;
+            ~forget() { c.probe_ws_ = nullptr; }
+        } forget_probe{*self};
         lowest(ws).expires_after(self->config_.connect_timeout);
         eio::packet probe_packet{eio::packet_type::ping, "probe", false};
         auto ec = co_await write_frame(ws, std::move(probe_packet), self->version());
@@ -770,12 +775,14 @@ private:
         ping_timer_.cancel();
         wake_.cancel();
         notify_probe();
+        attempts_.cancel_all();  // a connection or upgrade still being set up
         get_conn_.close();
         post_conn_.close();
-        if (ws_) {
+        for (ws_variant* ws : {ws_.get(), probe_ws_}) {
+            if (!ws) continue;
             boost::system::error_code ec;
-            lowest(*ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-            lowest(*ws_).close();
+            lowest(*ws).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+            lowest(*ws).close();
         }
         queue_.clear();
         if (handlers_.on_close) {
@@ -796,6 +803,8 @@ private:
     http_conn get_conn_;   // the reader's GETs (and the handshake)
     http_conn post_conn_;  // the writer's POSTs
     std::unique_ptr<ws_variant> ws_;
+    ws_variant* probe_ws_ = nullptr;  // the upgrade probe's WebSocket while it is the probe's
+    transport::attempts attempts_;    // connections being set up
     beast::flat_buffer ws_buffer_;
 
     std::deque<eio::packet> queue_;
