@@ -23,7 +23,7 @@ complete -c sio-serve -l request-timeout -x -d 'milliseconds to send a request o
 complete -c sio-serve -l allowed-origin -x -d 'serve only this browser origin'
 complete -c sio-serve -l metrics-listen -x -d 'HOST:PORT serving /metrics'
 complete -c sio-serve -l metrics-token -x -d 'bearer token required by /metrics'
-complete -c sio-serve -l redis -x -d 'redis://HOST:PORT[/DB]: join a cluster'
+complete -c sio-serve -l redis -x -d 'redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]: join a cluster'
 complete -c sio-serve -l redis-key -x -d 'prefix of the Redis channels'
 complete -c sio-serve -l client-js -r -F -d 'file served as /socket.io/socket.io.js'
 complete -c sio-serve -l max-message-len -r -d 'chat demo: longest message in characters'

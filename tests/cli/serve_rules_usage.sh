@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# sio-serve refuses bad --mode, --on and --on-connect values with a usage error (exit 2) that
-# names the rule and what is wrong, before it listens.
+# sio-serve refuses bad --mode, --on, --on-connect and --redis values with a usage error (exit 2)
+# that names the rule and what is wrong, before it listens.
 source "$(dirname "$0")/lib.sh"
 serve=$SIO_SERVE
 
@@ -33,6 +33,12 @@ refused "--on 'b=nope'" --on a=echo --on b=nope
 # engine-echo has no Socket.IO events for rules to act on.
 refused "--mode engine-echo has no events" --mode engine-echo --on x=echo
 refused "--mode engine-echo has no events" --mode engine-echo --on-connect emit:hi
+
+# A bad Redis URL is refused without echoing it (it may hold a password); TLS is named.
+refused "--redis: use redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" --redis 'redis://alice@h0st-7'
+[[ $err != *h0st-7* ]] || fail "the Redis URL was echoed: $err"
+refused "--redis: use redis://" --redis 'redis://:pw@'
+refused "TLS to Redis (rediss://) is not supported" --redis 'rediss://:pw@127.0.0.1:6379'
 
 # --help documents both flags.
 expect_exit 0 "$serve" --help

@@ -60,12 +60,13 @@ struct redis_process {
     unsigned short port = 0;
 
     // Tries a few free ports (one may be taken between the probe and the bind).
-    bool start(unsigned short wanted = 0) {
+    bool start(unsigned short wanted = 0, const std::vector<std::string>& extra = {}) {
         for (int attempt = 0; attempt < 5; ++attempt) {
             port = wanted != 0 ? wanted : free_port();
             const std::string p = std::to_string(port);
             std::vector<std::string> args{SIO_REDIS_SERVER, "--port", p, "--bind", "127.0.0.1", "--save", "",
                                           "--appendonly", "no", "--loglevel", "warning"};
+            args.insert(args.end(), extra.begin(), extra.end());
             std::vector<char*> argv;
             for (auto& a : args) argv.push_back(a.data());
             argv.push_back(nullptr);
@@ -152,6 +153,85 @@ TEST(redis_url, parses_host_port_and_db) {
     EXPECT_FALSE(rd::parse_url("redis://x:0"));
     EXPECT_FALSE(rd::parse_url("redis://x:70000"));
     EXPECT_FALSE(rd::parse_url("redis://x:1/db"));
+}
+
+TEST(redis_url, parses_user_and_password) {
+    auto p = rd::parse_url("redis://:p%40ss%20w%3A@h:7000/3");
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->username, "");
+    EXPECT_EQ(p->password, "p@ss w:");
+    EXPECT_EQ(p->host, "h");
+    EXPECT_EQ(p->port, 7000);
+    EXPECT_EQ(p->db, 3);
+    auto u = rd::parse_url("redis://alice:a:b@c@[::1]");  // a raw '@' or ':' in the password is kept
+    ASSERT_TRUE(u);
+    EXPECT_EQ(u->username, "alice");
+    EXPECT_EQ(u->password, "a:b@c");
+    EXPECT_EQ(u->host, "::1");
+    EXPECT_EQ(u->port, 6379);
+    EXPECT_TRUE(rd::parse_url("redis://h")->password.empty());
+    EXPECT_FALSE(rd::parse_url("redis://alice@h"));  // AUTH needs a password
+    EXPECT_FALSE(rd::parse_url("redis://:@h"));
+    EXPECT_FALSE(rd::parse_url("redis://:pw@"));
+    EXPECT_FALSE(rd::parse_url("redis://:pw@:1"));
+}
+
+// A Redis with a password for its default user and an ACL user: nodes with either credential
+// join the cluster and share broadcasts; a wrong password is reported as a refused AUTH and the
+// node never counts as connected; a node without a password hears NOAUTH when it subscribes.
+TEST(redis_cluster, authenticates_with_a_password_or_an_acl_user) {
+    redis_process redis;
+    ASSERT_TRUE(redis.start(0, {"--requirepass", "def pw", "--user", "alice", "on", ">alice@pw", "~*", "&*", "+@all"}))
+        << "cannot start " << SIO_REDIS_SERVER;
+
+    asio::io_context ioc;
+    rd::options o;
+    o.port = redis.port;
+    o.request_timeout = 2000ms;
+    o.backoff_max = 300ms;
+    auto node_a = std::make_shared<fake_node>("A");
+    auto node_b = std::make_shared<fake_node>("B");
+    auto oa = o;
+    oa.password = "def pw";
+    auto ob = o;
+    ob.username = "alice";
+    ob.password = "alice@pw";
+    std::vector<std::string> log_c;
+    auto oc = o;
+    oc.password = "x7-wr0ng";
+    oc.log = [&](std::string_view l) { log_c.emplace_back(l); };
+    std::vector<std::string> log_d;
+    auto od = o;
+    od.log = [&](std::string_view l) { log_d.emplace_back(l); };
+
+    auto a = rd::cluster::create(ioc.get_executor(), oa, node_a);
+    auto b = rd::cluster::create(ioc.get_executor(), ob, node_b);
+    auto c = rd::cluster::create(ioc.get_executor(), oc, std::make_shared<fake_node>("C"));
+    auto d = rd::cluster::create(ioc.get_executor(), od, std::make_shared<fake_node>("D"));
+    for (const auto& n : {a, b, c, d}) {
+        n->add_namespace("/");
+        n->start();
+    }
+    ASSERT_TRUE(run_until(ioc, [&] { return a->snapshot().connected && b->snapshot().connected; }));
+
+    for (int i = 0; i < 50 && node_b->delivered.empty(); ++i) {
+        rd::wire_packet p;
+        p.data = json::array({"ev", i});
+        a->publish(p, {});
+        run_until(ioc, [&] { return !node_b->delivered.empty(); }, 100ms);
+    }
+    ASSERT_FALSE(node_b->delivered.empty()) << "no broadcast from the default user's node to the ACL user's";
+    EXPECT_EQ(node_b->delivered.front().first.data[0], "ev");
+
+    const auto logged = [](const std::vector<std::string>& log, std::string_view what) {
+        return std::any_of(log.begin(), log.end(), [&](const std::string& l) { return l.find(what) != std::string::npos; });
+    };
+    ASSERT_TRUE(run_until(ioc, [&] { return logged(log_c, "AUTH refused") && logged(log_d, "NOAUTH"); }));
+    EXPECT_TRUE(logged(log_c, "WRONGPASS"));
+    EXPECT_FALSE(c->snapshot().connected);
+    for (const auto& l : log_c) EXPECT_EQ(l.find("x7-wr0ng"), std::string::npos) << "the password was logged: " << l;
+    for (const auto& n : {a, b, c, d}) n->stop();
+    ioc.run_for(50ms);
 }
 
 TEST(redis_cluster, two_nodes_share_broadcasts_and_requests_and_survive_a_restart) {

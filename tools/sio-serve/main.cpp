@@ -84,7 +84,7 @@ struct serve_options {
     std::vector<std::string> allowed_origins;  // --allowed-origin: others are refused (403)
     std::string metrics_listen;                // HOST:PORT serving /metrics instead of the main port
     std::string metrics_token;                 // /metrics needs "Authorization: Bearer TOKEN"
-    std::string redis_url;                     // --redis redis://HOST:PORT[/DB]: join a cluster
+    std::string redis_url;                     // --redis redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]: join a cluster
     std::string redis_key = "socket.io";       // --redis-key: channel prefix
     bool quiet = false;
     bool verbose = false;
@@ -233,10 +233,15 @@ int run_serve(const serve_options& options) {
 
     std::optional<sio::adapter::redis::options> redis;
     if (!options.redis_url.empty()) {
+        if (options.redis_url.rfind("rediss://", 0) == 0)
+            return usage_error(info, "--redis: TLS to Redis (rediss://) is not supported; use redis:// on a trusted "
+                                     "network or a local TLS tunnel such as stunnel");
         redis = sio::adapter::redis::parse_url(options.redis_url);
         if (!redis) {
-            return usage_error(info, fmt::format("--redis '{}': use redis://HOST:PORT[/DB], e.g. redis://127.0.0.1:6379",
-                                                 options.redis_url));
+            // Not echoed: the URL may hold a password.
+            return usage_error(info, "--redis: use redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], e.g. "
+                                     "redis://127.0.0.1:6379 or redis://:secret@127.0.0.1:6379/2 (percent-encode "
+                                     "special characters in USER and PASSWORD)");
         }
         if (options.redis_key.empty()) return usage_error(info, "--redis-key must not be empty");
         redis->prefix = options.redis_key;
@@ -350,7 +355,11 @@ int run_serve(const serve_options& options) {
     if (redis) {
         redis->log = [&log](std::string_view line) { log(line); };
         cluster = sio::attach_redis(io, ioc.get_executor(), *redis);
-        log(fmt::format("cluster: Redis {} (key {}), node {}", options.redis_url, redis->prefix, cluster->uid()));
+        const bool v6 = redis->host.find(':') != std::string::npos;
+        log(fmt::format("cluster: Redis {}{}{}:{}/{}{} (key {}), node {}", v6 ? "[" : "", redis->host, v6 ? "]" : "",
+                        redis->port, redis->db,
+                        redis->password.empty() ? "" : redis->username.empty() ? ", AUTH" : ", AUTH as " + redis->username,
+                        redis->prefix, cluster->uid()));
         // A serverSideEmit with an acknowledgement waits for every server of the cluster: each
         // namespace answers it with this node's id and its socket count.
         for (const auto& name : names) {
@@ -499,8 +508,8 @@ int main(int argc, char* argv[]) {
         ("metrics-token", po::value(&options.metrics_token),
          "/metrics needs the header 'Authorization: Bearer TOKEN'")
         ("redis", po::value(&options.redis_url),
-         "redis://HOST:PORT[/DB]: share rooms and broadcasts with the other servers on this Redis "
-         "(@socket.io/redis-adapter compatible)")
+         "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]: share rooms and broadcasts with the other servers on "
+         "this Redis (@socket.io/redis-adapter compatible); with a password, each connection sends AUTH")
         ("redis-key", po::value(&options.redis_key)->default_value(options.redis_key),
          "prefix of the Redis channels (the Node adapter's 'key' option)")
         ("quiet,q", po::bool_switch(&options.quiet), "log errors only")

@@ -1,5 +1,7 @@
 #include "sio/adapter/redis.hpp"
 
+#include "sio/codec/percent.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -196,12 +198,46 @@ private:
             }
         });
         auto [cec, ep] = co_await asio::async_connect(*sock_, results, use_tuple);
-        watchdog.cancel();
-        if (cec) co_return cec.message();
+        if (cec) {
+            watchdog.cancel();
+            co_return cec.message();
+        }
         boost::system::error_code ignored;
         sock_->set_option(tcp::no_delay(true), ignored);
         reader_.reset(redisReaderCreate());
-        co_return std::nullopt;
+        auto refused = co_await authenticate();  // still under the watchdog
+        watchdog.cancel();
+        co_return refused;
+    }
+
+    // AUTH when a password is set, its reply read here so that a refusal is reported as such
+    // and the connection is not counted as up. nullopt on success, else the reason.
+    asio::awaitable<std::optional<std::string>> authenticate() {
+        if (opts_.password.empty()) co_return std::nullopt;
+        std::vector<std::string> auth{"AUTH"};
+        if (!opts_.username.empty()) auth.push_back(opts_.username);
+        auth.push_back(opts_.password);
+        const std::string command = format_command(auth);
+        auto [wec, wn] = co_await asio::async_write(*sock_, asio::buffer(command), use_tuple);
+        (void)wn;
+        if (wec) co_return "AUTH not sent: " + wec.message();
+        std::array<char, 512> buf{};
+        for (;;) {
+            void* raw = nullptr;
+            if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK)
+                co_return std::string("bad RESP from server: ") + reader_->errstr;
+            if (raw) {
+                reply_ptr reply(static_cast<redisReply*>(raw));
+                if (reply->type == REDIS_REPLY_STATUS) co_return std::nullopt;  // +OK
+                if (reply->type == REDIS_REPLY_ERROR)
+                    co_return "AUTH refused: " + std::string(reply->str, reply->len);
+                co_return std::string("AUTH: unexpected reply");
+            }
+            auto [rec, n] = co_await sock_->async_read_some(asio::buffer(buf), use_tuple);
+            if (rec) co_return rec == asio::error::operation_aborted ? std::string("timed out waiting for the AUTH reply")
+                                                                     : "AUTH unanswered: " + rec.message();
+            if (redisReaderFeed(reader_.get(), buf.data(), n) != REDIS_OK) co_return std::string("RESP reader failed");
+        }
     }
 
     asio::awaitable<std::string> read_loop() {
@@ -284,6 +320,16 @@ std::optional<options> parse_url(std::string_view url) {
     if (url.substr(0, scheme.size()) != scheme) return std::nullopt;
     url.remove_prefix(scheme.size());
     options o;
+    // User info ends at the last '@' before the path (a raw '@' in a password is then kept).
+    if (auto at = url.substr(0, url.find('/')).rfind('@'); at != std::string_view::npos) {
+        const auto info = url.substr(0, at);
+        url.remove_prefix(at + 1);
+        const auto colon = info.find(':');
+        if (colon == std::string_view::npos) return std::nullopt;  // a user alone: AUTH needs a password
+        o.username = codec::percent_decode(info.substr(0, colon));
+        o.password = codec::percent_decode(info.substr(colon + 1));
+        if (o.password.empty()) return std::nullopt;
+    }
     std::string_view hostport = url;
     if (auto slash = url.find('/'); slash != std::string_view::npos) {
         hostport = url.substr(0, slash);
@@ -422,6 +468,10 @@ struct cluster::impl : std::enable_shared_from_this<impl> {
     }
 
     void on_push(const redisReply* r) {
+        if (r && r->type == REDIS_REPLY_ERROR) {  // a refused (P)SUBSCRIBE: NOAUTH, ACL
+            log(fmt::format("redis sub: error reply: {}", std::string_view(r->str, r->len)));
+            return;
+        }
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3) return;
         const auto kind = str_of(r->element[0]);
         if (kind == "pmessage" && r->elements >= 4) {

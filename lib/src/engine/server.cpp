@@ -17,6 +17,7 @@
 #include "sio/engine/server.hpp"
 
 #include "sio/codec/json.hpp"
+#include "sio/codec/percent.hpp"
 
 #include <fmt/format.h>
 
@@ -99,31 +100,6 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-// application/x-www-form-urlencoded decoding; a malformed escape is kept as written.
-std::string url_decode(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') {
-            out.push_back(' ');
-        } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-                   hex_value(s[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
-            i += 2;
-        } else {
-            out.push_back(s[i]);
-        }
-    }
-    return out;
-}
-
 std::map<std::string, std::string> parse_query(std::string_view q) {
     std::map<std::string, std::string> out;
     while (!q.empty()) {
@@ -132,8 +108,8 @@ std::map<std::string, std::string> parse_query(std::string_view q) {
         q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
         if (part.empty()) continue;
         const auto eq = part.find('=');
-        auto key = url_decode(part.substr(0, eq));
-        auto value = eq == std::string_view::npos ? std::string{} : url_decode(part.substr(eq + 1));
+        auto key = codec::percent_decode(part.substr(0, eq), true);
+        auto value = eq == std::string_view::npos ? std::string{} : codec::percent_decode(part.substr(eq + 1), true);
         out.emplace(std::move(key), std::move(value));  // the first occurrence wins
     }
     return out;

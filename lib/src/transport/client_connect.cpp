@@ -5,6 +5,7 @@
 #include "sio/transport/client_connect.hpp"
 
 #include "sio/codec/base64.hpp"
+#include "sio/codec/percent.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -37,27 +38,6 @@ using namespace asio::experimental::awaitable_operators;
 namespace {
 
 constexpr auto tok = asio::as_tuple(asio::use_awaitable);
-
-int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-std::string percent_decode(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-            hex_value(s[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
-            i += 2;
-        } else {
-            out.push_back(s[i]);
-        }
-    }
-    return out;
-}
 
 bool is_ip_literal(const std::string& host) {
     boost::system::error_code ec;
@@ -105,8 +85,8 @@ std::optional<url> parse_url(std::string_view text, std::string& error) {
     if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
         const auto info = authority.substr(0, at);
         const auto sep = info.find(':');
-        u.user = percent_decode(info.substr(0, sep));
-        if (sep != std::string_view::npos) u.password = percent_decode(info.substr(sep + 1));
+        u.user = codec::percent_decode(info.substr(0, sep));
+        if (sep != std::string_view::npos) u.password = codec::percent_decode(info.substr(sep + 1));
         authority = authority.substr(at + 1);
     }
     std::string_view port;

@@ -32,6 +32,10 @@ struct options {
     std::string host = "127.0.0.1";
     std::uint16_t port = 6379;
     int db = 0;
+    // AUTH on every connection when password is set: AUTH password (the default user), or
+    // AUTH username password (a Redis 6 ACL user). Never logged.
+    std::string username;
+    std::string password;
     std::string prefix = "socket.io";  // --redis-key
     std::chrono::milliseconds request_timeout{5000};
     std::chrono::milliseconds connect_timeout{2000};
@@ -40,7 +44,8 @@ struct options {
     std::function<void(std::string_view)> log;  // from the adapter's strand
 };
 
-// "redis://HOST:PORT[/DB]" (HOST may be [v6]); port defaults to 6379. nullopt if malformed.
+// "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" (HOST may be [v6]; USER and PASSWORD
+// percent-encoded); port defaults to 6379. nullopt if malformed, and for a user without a password.
 std::optional<options> parse_url(std::string_view url);
 
 // What the cluster asks of this server. Called on the cluster's strand; must not block.
