@@ -46,11 +46,19 @@ refused "--ensure 'errors=many': expected a number" $url --ensure 'errors=0,erro
 refused "--html: cannot write to '/nonexistent-dir/r.html'" $url --html /nonexistent-dir/r.html
 refused "unrecognised option '--colour'" $url --colour
 refused "--clients" $url --clients many
+refused "--path 'rt' must start with '/'" $url --path rt
+refused "--query '=v': expected KEY=VALUE" $url --query =v
+refused "--query 'k': expected KEY=VALUE" $url --query k
+refused "--ca, --cert, --key and --insecure go with an https:// or wss:// URL" $url -k
+refused "--ca, --cert, --key and --insecure go with an https:// or wss:// URL" $url --ca /etc/hostname
+refused "--cert and --key go together" https://127.0.0.1:9 --cert /etc/hostname
+refused "--ca '/nonexistent/ca.pem': cannot read it" https://127.0.0.1:9 --ca /nonexistent/ca.pem
+refused "need Socket.IO, not --raw" ws://127.0.0.1:9/ --raw --path /x/
 
 # Every option of --help, with its default where it has one.
 expect_exit 0 "$bench" --help
 for opt in --scenario --transport --clients --senders --ramp-up --duration --rate --payload --in-flight \
-           --threads --event --listen-event --namespace --auth --header --raw --server-pid --timeout --json --csv --ensure --html; do
+           --threads --event --listen-event --namespace --auth --header --path --query --ca --cert --key --insecure --raw --server-pid --timeout --json --csv --ensure --html; do
   contains "$out" "$opt"
 done
 echo ok

@@ -116,6 +116,8 @@ int main(int argc, char* argv[]) {
     bench_options o;
     std::string ramp_up = "0s", duration = "10s", timeout = "10s";
     std::vector<std::string> headers;
+    std::vector<std::string> query;
+    bool insecure = false;
     command_line cmd{standard_options(), {}, {}};
     cmd.visible.add_options()
         ("scenario", po::value(&o.scenario)->default_value(o.scenario), "echo, broadcast, connect or idle")
@@ -133,6 +135,12 @@ int main(int argc, char* argv[]) {
         ("namespace", po::value(&o.nsp)->default_value(o.nsp), "Socket.IO namespace")
         ("auth", po::value(&o.auth), "CONNECT auth payload (JSON object)")
         ("header,H", po::value(&headers), "extra HTTP header 'Name: value' (repeatable)")
+        ("path", po::value(&o.path)->default_value(o.path), "Engine.IO path on the server")
+        ("query", po::value(&query), "k=v added to every request's query (repeatable)")
+        ("ca", po::value(&o.ca_file), "PEM file of CA certificates to verify the server with (https://, wss://)")
+        ("cert", po::value(&o.cert_file), "client certificate (PEM), with --key")
+        ("key", po::value(&o.key_file), "private key of --cert (PEM)")
+        ("insecure,k", po::bool_switch(&insecure), "do not verify the server's TLS certificate")
         ("raw", po::bool_switch(&o.raw), "echo over plain WebSocket (no Engine.IO / Socket.IO)")
         ("server-pid", po::value(&o.server_pid), "server process to report the memory and CPU of (/proc/PID): its RSS, and its CPU over the measured window")
         ("timeout", po::value(&timeout)->default_value(timeout), "connect and ack timeout; also bounds the drain after --duration")
@@ -179,12 +187,27 @@ int main(int argc, char* argv[]) {
         o.headers.emplace_back(h.substr(0, colon), value);
     }
     if (o.nsp.empty() || o.nsp.front() != '/') return usage_error(info, "--namespace '" + o.nsp + "' must start with '/'");
+    if (o.path.empty() || o.path.front() != '/') return usage_error(info, "--path '" + o.path + "' must start with '/'");
+    for (const auto& q : query) {
+        const auto eq = q.find('=');
+        if (eq == std::string::npos || eq == 0) return usage_error(info, "--query '" + q + "': expected KEY=VALUE");
+        o.query.emplace_back(q.substr(0, eq), q.substr(eq + 1));
+    }
+    o.tls_verify = !insecure;
+    const bool secure = o.url.rfind("https://", 0) == 0 || o.url.rfind("wss://", 0) == 0;
+    if (!secure && (insecure || vm.count("ca") || vm.count("cert") || vm.count("key")))
+        return usage_error(info, "--ca, --cert, --key and --insecure go with an https:// or wss:// URL");
+    if (o.cert_file.empty() != o.key_file.empty()) return usage_error(info, "--cert and --key go together");
+    for (const auto& [flag, file] : {std::pair{"--ca", &o.ca_file}, {"--cert", &o.cert_file}, {"--key", &o.key_file}}) {
+        if (!file->empty() && !std::ifstream(*file)) return usage_error(info, fmt::format("{} '{}': cannot read it", flag, *file));
+    }
     if (vm.count("event") == 0) o.event = o.scenario == "broadcast" ? "broadcast" : "echo";
     if (o.event.empty()) return usage_error(info, "--event must not be empty");
     if (o.raw && o.transport != "websocket") return usage_error(info, "--raw runs over WebSocket only (no --transport)");
     if (o.raw && o.scenario != "echo") return usage_error(info, "--raw runs the echo scenario only");
-    if (o.raw && (vm.count("auth") || vm.count("event") || !vm["namespace"].defaulted()))
-        return usage_error(info, "--auth, --event and --namespace need Socket.IO, not --raw");
+    if (o.raw && (vm.count("auth") || vm.count("event") || !vm["namespace"].defaulted() || !vm["path"].defaulted() ||
+                  !query.empty()))
+        return usage_error(info, "--auth, --event, --namespace, --path and --query need Socket.IO, not --raw");
     if (vm.count("server-pid") && o.server_pid <= 0) return usage_error(info, "--server-pid must be a process id");
     if (o.url.rfind("http://", 0) != 0 && o.url.rfind("https://", 0) != 0 && o.url.rfind("ws://", 0) != 0 &&
         o.url.rfind("wss://", 0) != 0)

@@ -158,6 +158,15 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
 
     bool sends() const { return kind == role::echo || kind == role::raw_echo || kind == role::sender; }
 
+    sio::tls_client_options tls_options() const {
+        sio::tls_client_options t;
+        t.verify = opt->tls_verify;
+        t.ca_file = opt->ca_file;
+        t.cert_file = opt->cert_file;
+        t.key_file = opt->key_file;
+        return t;
+    }
+
     void open() {
         ++generation;
         connected = false;
@@ -170,6 +179,7 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
             sio::ws_client_options o;
             o.url = opt->url;
             o.headers = opt->headers;
+            o.tls = tls_options();
             o.connect_timeout = timeout;
             o.own_strand = false;  // each worker's io_context runs on its one thread
             raw = sio::ws_client::create(w->ioc.get_executor(), o);
@@ -199,6 +209,9 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
         sio::client_options o;
         o.url = opt->url;
         o.headers = opt->headers;
+        o.path = opt->path;
+        o.query = opt->query;
+        o.tls = tls_options();
         o.transport = run->transport == "polling" ? sio::client_transport::polling
                       : run->transport == "upgrade" ? sio::client_transport::upgrade
                                                     : sio::client_transport::websocket;

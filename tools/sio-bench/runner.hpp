@@ -31,6 +31,10 @@ struct bench_options {
     std::string nsp = "/";
     std::string auth;  // JSON object
     std::vector<std::pair<std::string, std::string>> headers;
+    std::string path = "/socket.io/";                         // Engine.IO path
+    std::vector<std::pair<std::string, std::string>> query;  // added to every request's query
+    bool tls_verify = true;                                   // --insecure turns it off
+    std::string ca_file, cert_file, key_file;                 // PEM files; empty: system store, no client certificate
     bool raw = false;
     long server_pid = 0;
     bool json = false;
