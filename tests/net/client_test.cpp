@@ -23,6 +23,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -177,6 +178,37 @@ TEST_P(client_loopback, emits_before_the_connection_are_sent_in_order) {
     client->open();
     ASSERT_TRUE(run_until(server.ioc, [&] { return got->size() == 50; }));
     for (int i = 0; i < 50; ++i) EXPECT_EQ((*got)[static_cast<std::size_t>(i)], i);
+}
+
+// Extra headers: one of a name (the last) reaches the server, an Accept replaces the client's,
+// and a Content-Length or Transfer-Encoding among them does not break the framing of the
+// polling requests or the upgrade (acks of 2 KB emits still come back).
+TEST_P(client_loopback, configured_headers_arrive_once_and_leave_the_framing_alone) {
+    auto seen = std::make_shared<std::map<std::string, std::string>>();
+    loopback server([seen](sio::server& io) {
+        io.of("/").on_connection([seen](const std::shared_ptr<sio::socket>& s) {
+            *seen = s->handshake().headers;
+            s->on("echo", [](json args, sio::ack_fn ack) {
+                if (ack) ack(std::move(args));
+            });
+        });
+    }, single_threaded());
+    auto o = options_for(server.url(), transport());
+    o.headers = {{"X-Trace", "first"}, {"x-trace", "second"}, {"Accept", "application/x-test"},
+                 {"Content-Length", "99"}, {"transfer-encoding", "chunked"}};
+    auto client = sio::client::create(server.ioc.get_executor(), o);
+    auto s = client->socket("/");
+    auto acks = std::make_shared<int>(0);
+    for (int i = 0; i < 5; ++i)
+        s->emit_with_ack("echo", json::array({std::string(2000, 'x')}), [acks](std::error_code ec, json args) {
+            if (!ec && args.size() == 1 && args[0].get<std::string>().size() == 2000) ++*acks;
+        });
+    client->open();
+    ASSERT_TRUE(run_until(server.ioc, [&] { return *acks == 5; }));
+    EXPECT_EQ((*seen)["x-trace"], "second");
+    EXPECT_EQ((*seen)["accept"], "application/x-test");
+    EXPECT_EQ(seen->count("content-length"), 0u);
+    EXPECT_EQ(seen->count("transfer-encoding"), 0u);
 }
 
 // Emits made back to back, with the server unable to read meanwhile (it runs on the same thread):

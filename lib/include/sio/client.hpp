@@ -85,7 +85,9 @@ struct client_options {
     std::string url;
     std::string path = "/socket.io/";
     std::vector<std::pair<std::string, std::string>> query;    // added to every request
-    std::vector<std::pair<std::string, std::string>> headers;  // added to every HTTP request and the upgrade
+    // Added to every HTTP request and the upgrade; one of a name (the last) is sent, a Host or
+    // Accept replaces the client's own, and Content-Length or Transfer-Encoding is never sent.
+    std::vector<std::pair<std::string, std::string>> headers;
     client_transport transport = client_transport::upgrade;
     int eio_version = 4;  // 3 for socket.io 2.x servers (Socket.IO protocol v4)
     tls_client_options tls;

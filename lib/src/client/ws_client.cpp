@@ -179,7 +179,8 @@ private:
         auto [ec] = co_await std::visit(
             [&](auto& ws) {
                 ws.set_option(websocket::stream_base::decorator([headers, protocols](websocket::request_type& rq) {
-                    for (const auto& [k, v] : headers) rq.set(k, v);
+                    for (const auto& [k, v] : headers)
+                        if (!transport::is_framing_header(k)) rq.set(k, v);
                     if (!protocols.empty()) rq.set(beast::http::field::sec_websocket_protocol, protocols);
                 }));
                 ws.control_callback([w](websocket::frame_type kind, beast::string_view payload) {

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -289,6 +290,10 @@ asio::awaitable<connect_result> connect(connect_request req) {
     }
     out.stream = std::make_unique<any_stream>(std::in_place_type<tls_stream>, std::move(tls));
     co_return out;
+}
+
+bool is_framing_header(std::string_view name) noexcept {
+    return beast::iequals(name, "Content-Length") || beast::iequals(name, "Transfer-Encoding");
 }
 
 }  // namespace sio::transport

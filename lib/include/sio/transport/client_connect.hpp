@@ -107,6 +107,10 @@ boost::asio::awaitable<connect_result> connect(connect_request request);
 // The lowest layer of either alternative.
 plain_stream& lowest(any_stream&) noexcept;
 
+// Content-Length or Transfer-Encoding (any case): how a message's body is framed, which a
+// configured extra header must not replace; the client sets these itself or sends none.
+bool is_framing_header(std::string_view name) noexcept;
+
 // A client's connection attempts in progress (connect(), and whatever handshake follows it), so
 // that closing the client ends them at once instead of at their deadline. Each attempt runs as a
 // coroutine of its own bound to a cancellation signal; cancel_all() emits terminal cancellation
