@@ -559,6 +559,7 @@ private:
             auto r = co_await request(self, self->get_conn_, http::verb::get, self->target("polling", true), {},
                                       std::nullopt);
             self->poll_in_flight_ = false;
+            self->notify_probe();  // an upgrade waits for this GET to end
             if (self->stopped_) co_return;
             if (r.error != failure::none) {
                 self->finish(failure::transport_closed, "transport error: " + r.message);
