@@ -1,7 +1,8 @@
 // sio-cli's network behaviour against the real Node socket.io 4.8 server: through an HTTP
 // CONNECT proxy started here (--proxy, http_proxy, no_proxy, a proxy that refuses: exit 3),
 // -H headers and --query pairs seen by the server, reconnection while the server restarts on
-// the same port (shown as reconnect lines), and connection state recovery (recovered: true).
+// the same port (shown as reconnect lines), connection state recovery (recovered: true), and
+// --listen against a server that never answers (exit 3 on --timeout, 130 on Ctrl-C).
 // Usage: node cli_network.js PATH/TO/sio-cli
 "use strict";
 const http = require("http");
@@ -112,6 +113,26 @@ function socketServer(port, options = {}) {
   watcher.child.kill("SIGINT");
   await until(() => watcher.code !== undefined, "sio-cli exiting");
   rec.io.close();
+
+  // A server that accepts and never answers: --listen that never got connected is no success.
+  // Its --timeout exits 3, Ctrl-C 130, each with a line saying so, and --wait-for says it too.
+  const held = [];
+  const silent = net.createServer((c) => held.push(c));
+  const silentUrl = `http://127.0.0.1:${await listen(silent)}`;
+  let r = await runCli(cli, [silentUrl, "--listen", "--timeout", "500ms", "--no-reconnect"]);
+  expectCode(r, 3, "--listen --timeout that never connected");
+  check(/never connected within 500ms/.test(r.stdout + r.stderr), `never-connected line: ${r.stdout} ${r.stderr}`);
+  r = await runCli(cli, [silentUrl, "--wait-for", "x", "--timeout", "500ms"]);
+  expectCode(r, 7, "--wait-for that never connected");
+  check(/got 0 of 1; never connected/.test(r.stdout + r.stderr), `wait-for line: ${r.stdout} ${r.stderr}`);
+  const early = startCli(cli, [silentUrl, "--listen"]);
+  await until(() => held.length >= 3, "sio-cli's connection to the silent server", 10000);
+  early.child.kill("SIGINT");
+  await until(() => early.code !== undefined, "sio-cli exiting on SIGINT before connecting", 10000);
+  eq(early.code, 130, "--listen interrupted before connecting");
+  check(/interrupted before the connection was made/.test(early.stdout + early.stderr), `interrupt line: ${early.stdout} ${early.stderr}`);
+  for (const c of held) c.destroy();
+  silent.close();
   console.log("ok");
   process.exit(0);
 })().catch((e) => fail(e.stack || String(e)));

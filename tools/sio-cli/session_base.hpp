@@ -27,7 +27,8 @@ public:
     int exit_code() const override { return exit_code_; }
 
     // Both sessions end alike: at the end of stdin once nothing is awaited, and on an interrupt
-    // with 0 when listening or interactive, 130 for a script cut short.
+    // with 0 when listening or interactive, 130 for a script cut short (and for listening that
+    // never got connected: nothing was listened to).
     void input_ended() override {
         if (finished_) return;
         input_ended_ = true;
@@ -35,6 +36,10 @@ public:
     }
     void interrupt() override {
         if (finished_) return;
+        if (plan_.listen && !interactive_ && !ever_connected_) {
+            fail(130, "interrupted before the connection was made");
+            return;
+        }
         finish(interactive_ || plan_.listen ? cli_ok : 130);
     }
 
@@ -81,9 +86,13 @@ protected:
         deadline_.async_wait([this](boost::system::error_code ec) {
             if (ec || finished_) return;
             if (plan_.wait_for) {
-                fail(cli_wait_timeout, fmt::format("no {} '{}' within {} (got {} of {})",
+                fail(cli_wait_timeout, fmt::format("no {} '{}' within {} (got {} of {}{})",
                                                    plan_.raw ? "message matching" : "event", *plan_.wait_for,
-                                                   format_duration(*plan_.timeout), waited_, plan_.count));
+                                                   format_duration(*plan_.timeout), waited_, plan_.count,
+                                                   ever_connected_ ? "" : "; never connected"));
+            } else if (!ever_connected_) {
+                // Listening to a server that never answered is no success for a script.
+                fail(cli_connect_failed, fmt::format("never connected within {}", format_duration(*plan_.timeout)));
             } else {
                 finish(cli_ok);
             }
@@ -118,6 +127,7 @@ protected:
     bool script_input_;
     hooks hooks_;
     boost::asio::steady_timer deadline_;
+    bool ever_connected_ = false;  // connected at least once (a namespace, or the raw WebSocket)
     bool finished_ = false;
     int exit_code_ = cli_ok;
     int worst_ = cli_ok;

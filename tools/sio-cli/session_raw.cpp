@@ -151,6 +151,7 @@ private:
     void opened(const std::string& subprotocol) {
         if (finished_) return;
         open_ = true;
+        ever_connected_ = true;
         transport_ = "websocket";
         const json sub = subprotocol.empty() ? json(nullptr) : json(subprotocol);
         out_.info(info("connect",

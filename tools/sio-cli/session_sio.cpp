@@ -118,6 +118,7 @@ private:
         auto& st = sockets_[nsp];
         const bool again = st.connected_once;
         st.connected_once = true;
+        ever_connected_ = true;
         const auto id = st.socket->id();
         json detail = {{"nsp", nsp}, {"id", id}};
         std::string text;
