@@ -48,7 +48,8 @@ refused "unrecognised option '--colour'" $url --colour
 refused "--clients" $url --clients many
 refused "--path 'rt' must start with '/'" $url --path rt
 refused "--query '=v': expected KEY=VALUE" $url --query =v
-refused "--query 'k': expected KEY=VALUE" $url --query k
+refused "-H 'Bad Name: x': expected 'Name: value'" $url -H 'Bad Name: x'
+refused "expected 'Name: value'" $url -H $'X-A: 1\r\nX-Injected: 2'
 refused "--ca, --cert, --key and --insecure go with an https:// or wss:// URL" $url -k
 refused "--ca, --cert, --key and --insecure go with an https:// or wss:// URL" $url --ca /etc/hostname
 refused "--cert and --key go together" https://127.0.0.1:9 --cert /etc/hostname

@@ -1,6 +1,7 @@
 // sio-bench: load generator: HTTP long-polling vs WebSocket side by side
 #include "common/cli.hpp"
 #include "sio-bench/runner.hpp"
+#include "sio-cli/core/net_options.hpp"
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -180,18 +181,16 @@ int main(int argc, char* argv[]) {
         if (j.is_discarded() || !j.is_object()) return usage_error(info, "--auth '" + o.auth + "' is not a JSON object");
     }
     for (const auto& h : headers) {
-        const auto colon = h.find(':');
-        if (colon == std::string::npos || colon == 0) return usage_error(info, "-H '" + h + "': expected 'Name: value'");
-        std::string value = h.substr(colon + 1);
-        while (!value.empty() && value.front() == ' ') value.erase(0, 1);
-        o.headers.emplace_back(h.substr(0, colon), value);
+        auto parsed = sio::cli::parse_header(h);  // a token name, no CR or LF in the value
+        if (!parsed) return usage_error(info, "-H '" + h + "': expected 'Name: value'");
+        o.headers.push_back(std::move(*parsed));
     }
     if (o.nsp.empty() || o.nsp.front() != '/') return usage_error(info, "--namespace '" + o.nsp + "' must start with '/'");
     if (o.path.empty() || o.path.front() != '/') return usage_error(info, "--path '" + o.path + "' must start with '/'");
     for (const auto& q : query) {
-        const auto eq = q.find('=');
-        if (eq == std::string::npos || eq == 0) return usage_error(info, "--query '" + q + "': expected KEY=VALUE");
-        o.query.emplace_back(q.substr(0, eq), q.substr(eq + 1));
+        auto parsed = sio::cli::parse_query(q);
+        if (!parsed) return usage_error(info, "--query '" + q + "': expected KEY=VALUE");
+        o.query.push_back(std::move(*parsed));
     }
     o.tls_verify = !insecure;
     const bool secure = o.url.rfind("https://", 0) == 0 || o.url.rfind("wss://", 0) == 0;
