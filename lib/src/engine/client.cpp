@@ -304,7 +304,8 @@ private:
         if (!overridden("Host")) head.append("Host: ").append(host_header()).append("\r\n");
         if (!overridden("Accept")) head.append("Accept: */*\r\n");
         for (auto it = extra.begin(); it != extra.end(); ++it) {
-            const auto& [k, v] = *it;
+            const std::string& k = it->first;  // not a structured binding: clang 14 cannot capture one
+            const std::string& v = it->second;
             if (transport::is_framing_header(k) || (with_body && named(k, "Content-Type"))) continue;  // the body's are ours
             if (std::any_of(std::next(it), extra.end(), [&](const auto& h) { return named(h.first, k); })) continue;
             head.append(k).append(": ").append(v).append("\r\n");
