@@ -34,13 +34,23 @@ refused "--on 'b=nope'" --on a=echo --on b=nope
 refused "--mode engine-echo has no events" --mode engine-echo --on x=echo
 refused "--mode engine-echo has no events" --mode engine-echo --on-connect emit:hi
 
-# A bad Redis URL is refused without echoing it (it may hold a password); TLS is named.
-refused "--redis: use redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" --redis 'redis://alice@h0st-7'
+# A bad Redis URL is refused without echoing it (it may hold a password).
+refused "--redis: use redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS)" --redis 'redis://alice@h0st-7'
 [[ $err != *h0st-7* ]] || fail "the Redis URL was echoed: $err"
 refused "--redis: use redis://" --redis 'redis://:pw@'
-refused "TLS to Redis (rediss://) is not supported" --redis 'rediss://:pw@127.0.0.1:6379'
+refused "--redis: use redis://" --redis 'rediss://:pw@'
+# The TLS settings of rediss:// need rediss://, and a client certificate needs its key.
+refused "need --redis rediss://" --redis-tls-insecure
+refused "need --redis rediss://" --redis 'redis://127.0.0.1:6379' --redis-tls-ca /etc/hostname
+refused "--redis-tls-cert and --redis-tls-key go together" --redis 'rediss://127.0.0.1:6379' --redis-tls-cert /etc/hostname
+# A file that cannot be used is named before anything listens (exit 1, like --tls-cert's).
+expect_exit 1 "$serve" --port 0 --redis 'rediss://127.0.0.1:6379' --redis-tls-ca /nonexistent/ca.pem
+contains "$err" "--redis: TLS: cannot load CA file '/nonexistent/ca.pem'"
+[[ $err != *"listening on"* ]] || fail "started listening with an unusable CA file: $err"
 
-# --help documents both flags.
+# --help documents the flags.
 expect_exit 0 "$serve" --help
-for opt in --mode --on --on-connect; do contains "$out" "$opt"; done
+for opt in --mode --on --on-connect --redis-tls-ca --redis-tls-cert --redis-tls-key --redis-tls-insecure; do
+  contains "$out" "$opt"
+done
 echo ok

@@ -1,13 +1,16 @@
 // Two Redis adapter nodes in one process on a real redis-server (started by the test on a free
 // port; without redis-server the tests fail): broadcasts between them, requests with their
-// answers merged (allRooms, fetchSockets, serverSideEmit with ack), and a Redis restart.
+// answers merged (allRooms, fetchSockets, serverSideEmit with ack), a Redis restart, AUTH and
+// TLS.
 #include "sio/adapter/redis.hpp"
+#include "sio/transport/client_connect.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -54,29 +57,62 @@ bool accepts(unsigned short port) {
     return !ec;
 }
 
+// Starts a program (searched in PATH) with its output discarded; its pid, or -1.
+pid_t spawn_quietly(std::vector<std::string> args) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t quiet;
+    posix_spawn_file_actions_init(&quiet);
+    posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&quiet, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = -1;
+    const int rc = posix_spawnp(&pid, argv[0], &quiet, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&quiet);
+    return rc == 0 ? pid : -1;
+}
+
+// Runs a program with its output discarded; its exit status, or -1.
+int run_quietly(std::vector<std::string> args) {
+    const pid_t pid = spawn_quietly(std::move(args));
+    if (pid < 0) return -1;
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+    return WEXITSTATUS(status);
+}
+
+// A fresh directory, removed with the object.
+struct temp_dir {
+    std::string path;
+    temp_dir() {
+        std::string pattern = ::testing::TempDir() + "sio-redis-XXXXXX";
+        if (mkdtemp(pattern.data())) path = pattern;
+    }
+    ~temp_dir() {
+        if (!path.empty()) run_quietly({"rm", "-rf", path});
+    }
+};
+
 // redis-server on loopback, killed with the object.
 struct redis_process {
     pid_t pid = -1;
     unsigned short port = 0;
 
-    // Tries a few free ports (one may be taken between the probe and the bind).
-    bool start(unsigned short wanted = 0, const std::vector<std::string>& extra = {}) {
+    // Tries a few free ports (one may be taken between the probe and the bind). With `tls`, the
+    // port speaks TLS only (extra gives the certificate files).
+    bool start(unsigned short wanted = 0, const std::vector<std::string>& extra = {}, bool tls = false) {
         for (int attempt = 0; attempt < 5; ++attempt) {
             port = wanted != 0 ? wanted : free_port();
             const std::string p = std::to_string(port);
-            std::vector<std::string> args{SIO_REDIS_SERVER, "--port", p, "--bind", "127.0.0.1", "--save", "",
-                                          "--appendonly", "no", "--loglevel", "warning"};
+            std::vector<std::string> args{SIO_REDIS_SERVER, "--port", tls ? "0" : p, "--bind", "127.0.0.1", "--save",
+                                          "",  "--appendonly", "no", "--loglevel", "warning"};
+            if (tls) {
+                args.emplace_back("--tls-port");
+                args.push_back(p);
+            }
             args.insert(args.end(), extra.begin(), extra.end());
-            std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            posix_spawn_file_actions_t quiet;
-            posix_spawn_file_actions_init(&quiet);
-            posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
-            posix_spawn_file_actions_addopen(&quiet, 2, "/dev/null", O_WRONLY, 0);
-            const int rc = posix_spawn(&pid, argv[0], &quiet, nullptr, argv.data(), environ);
-            posix_spawn_file_actions_destroy(&quiet);
-            if (rc != 0) return false;
+            pid = spawn_quietly(std::move(args));
+            if (pid < 0) return false;
             for (int i = 0; i < 100; ++i) {
                 if (accepts(port)) return true;
                 int status = 0;
@@ -133,6 +169,29 @@ struct fake_node : rd::local_node {
         ack(json::array({"ack-" + name}));
     }
 };
+
+void start_all(std::initializer_list<std::shared_ptr<rd::cluster>> nodes) {
+    for (const auto& n : nodes) {
+        n->add_namespace("/");
+        n->start();
+    }
+}
+
+// Publishes `event` from `from` until `to` has a broadcast delivered (subscriptions settle
+// asynchronously), and checks it is that event.
+bool broadcast_arrives(asio::io_context& ioc, rd::cluster& from, const fake_node& to, const std::string& event) {
+    for (int i = 0; i < 50 && to.delivered.empty(); ++i) {
+        rd::wire_packet p;
+        p.data = json::array({event, i});
+        from.publish(p, {});
+        run_until(ioc, [&] { return !to.delivered.empty(); }, 100ms);
+    }
+    return !to.delivered.empty() && to.delivered.front().first.data[0] == event;
+}
+
+bool logged(const std::vector<std::string>& log, std::string_view what) {
+    return std::any_of(log.begin(), log.end(), [&](const std::string& l) { return l.find(what) != std::string::npos; });
+}
 
 TEST(redis_url, parses_host_port_and_db) {
     auto o = rd::parse_url("redis://10.0.0.5:6380/2");
@@ -208,28 +267,88 @@ TEST(redis_cluster, authenticates_with_a_password_or_an_acl_user) {
     auto b = rd::cluster::create(ioc.get_executor(), ob, node_b);
     auto c = rd::cluster::create(ioc.get_executor(), oc, std::make_shared<fake_node>("C"));
     auto d = rd::cluster::create(ioc.get_executor(), od, std::make_shared<fake_node>("D"));
-    for (const auto& n : {a, b, c, d}) {
-        n->add_namespace("/");
-        n->start();
-    }
+    start_all({a, b, c, d});
     ASSERT_TRUE(run_until(ioc, [&] { return a->snapshot().connected && b->snapshot().connected; }));
-
-    for (int i = 0; i < 50 && node_b->delivered.empty(); ++i) {
-        rd::wire_packet p;
-        p.data = json::array({"ev", i});
-        a->publish(p, {});
-        run_until(ioc, [&] { return !node_b->delivered.empty(); }, 100ms);
-    }
-    ASSERT_FALSE(node_b->delivered.empty()) << "no broadcast from the default user's node to the ACL user's";
-    EXPECT_EQ(node_b->delivered.front().first.data[0], "ev");
-
-    const auto logged = [](const std::vector<std::string>& log, std::string_view what) {
-        return std::any_of(log.begin(), log.end(), [&](const std::string& l) { return l.find(what) != std::string::npos; });
-    };
+    EXPECT_TRUE(broadcast_arrives(ioc, *a, *node_b, "ev")) << "from the default user's node to the ACL user's";
     ASSERT_TRUE(run_until(ioc, [&] { return logged(log_c, "AUTH refused") && logged(log_d, "NOAUTH"); }));
     EXPECT_TRUE(logged(log_c, "WRONGPASS"));
     EXPECT_FALSE(c->snapshot().connected);
     for (const auto& l : log_c) EXPECT_EQ(l.find("x7-wr0ng"), std::string::npos) << "the password was logged: " << l;
+    for (const auto& n : {a, b, c, d}) n->stop();
+    ioc.run_for(50ms);
+}
+
+// rediss:// against a redis-server serving TLS only and asking for a client certificate (Redis's
+// default), with one self-signed certificate for 127.0.0.1 as its certificate, its CA and the
+// clients' certificate: nodes that verify the server against that CA and present the
+// certificate share broadcasts, and so does one that does not verify; a node that trusts only
+// the system's CAs fails verification, and one without a client certificate is refused once the
+// TLS handshake is over (Redis's alert, or a reset, answers its PING); neither counts as
+// connected, and each says why.
+TEST(redis_cluster, connects_over_tls_verifying_the_server_with_a_client_certificate) {
+    temp_dir dir;
+    ASSERT_FALSE(dir.path.empty());
+    const std::string cert = dir.path + "/cert.pem";
+    const std::string key = dir.path + "/key.pem";
+    ASSERT_EQ(run_quietly({SIO_OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                           "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=sio redis test", "-addext",
+                           "subjectAltName=IP:127.0.0.1"}),
+              0)
+        << "cannot make a certificate with " << SIO_OPENSSL;
+    redis_process redis;
+    ASSERT_TRUE(redis.start(0, {"--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", cert}, true))
+        << "cannot start " << SIO_REDIS_SERVER << " with TLS";
+
+    const auto context = [](sio::transport::tls_settings t) {
+        std::string error;
+        auto ctx = sio::transport::make_client_tls_context(t, error);
+        EXPECT_TRUE(ctx) << error;
+        return ctx;
+    };
+    sio::transport::tls_settings trusted;
+    trusted.ca_file = cert;
+    trusted.cert_file = cert;
+    trusted.key_file = key;
+    auto unverified = trusted;
+    unverified.verify = false;
+    unverified.ca_file.clear();
+    auto system_store = trusted;
+    system_store.ca_file.clear();
+    auto anonymous = trusted;
+    anonymous.cert_file.clear();
+    anonymous.key_file.clear();
+
+    asio::io_context ioc;
+    auto url = rd::parse_url("rediss://127.0.0.1:" + std::to_string(redis.port));
+    ASSERT_TRUE(url);
+    EXPECT_TRUE(url->tls);
+    rd::options o = *url;
+    o.request_timeout = 2000ms;
+    o.backoff_max = 300ms;
+    const auto with = [&](sio::transport::tls_settings t, std::vector<std::string>* log = nullptr) {
+        auto n = o;
+        n.tls_verify = t.verify;
+        n.tls_context = context(t);
+        if (log) n.log = [log](std::string_view l) { log->emplace_back(l); };
+        return n;
+    };
+    std::vector<std::string> log_c, log_d;
+    auto node_a = std::make_shared<fake_node>("A");
+    auto node_b = std::make_shared<fake_node>("B");
+    auto a = rd::cluster::create(ioc.get_executor(), with(trusted), node_a);
+    auto b = rd::cluster::create(ioc.get_executor(), with(unverified), node_b);
+    auto c = rd::cluster::create(ioc.get_executor(), with(system_store, &log_c), std::make_shared<fake_node>("C"));
+    auto d = rd::cluster::create(ioc.get_executor(), with(anonymous, &log_d), std::make_shared<fake_node>("D"));
+    start_all({a, b, c, d});
+    ASSERT_TRUE(run_until(ioc, [&] { return a->snapshot().connected && b->snapshot().connected; }));
+    EXPECT_TRUE(broadcast_arrives(ioc, *a, *node_b, "over tls")) << "between the two TLS nodes";
+    ASSERT_TRUE(run_until(ioc, [&] {
+        return logged(log_c, "certificate verification failed") && logged(log_d, "client certificate");
+    })) << (log_c.empty() ? "" : log_c.front()) << " / " << (log_d.empty() ? "" : log_d.front());
+    EXPECT_FALSE(c->snapshot().connected);
+    EXPECT_FALSE(d->snapshot().connected);
+    EXPECT_FALSE(logged(log_d, "connected to 127.0.0.1:" + std::to_string(redis.port) + " over TLS"))
+        << "refused after the handshake, yet counted as up";
     for (const auto& n : {a, b, c, d}) n->stop();
     ioc.run_for(50ms);
 }

@@ -7,6 +7,7 @@
 #include <sio/engine/server.hpp>
 #include <sio/cluster.hpp>
 #include <sio/server.hpp>
+#include <sio/transport/client_connect.hpp>
 #include <sio/transport/server_tls.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -86,6 +87,10 @@ struct serve_options {
     std::string metrics_token;                 // /metrics needs "Authorization: Bearer TOKEN"
     std::string redis_url;                     // --redis redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]: join a cluster
     std::string redis_key = "socket.io";       // --redis-key: channel prefix
+    std::string redis_tls_ca;                  // --redis-tls-ca/-cert/-key/-insecure: rediss:// settings
+    std::string redis_tls_cert;
+    std::string redis_tls_key;
+    bool redis_tls_insecure = false;
     bool quiet = false;
     bool verbose = false;
 };
@@ -233,18 +238,36 @@ int run_serve(const serve_options& options) {
 
     std::optional<sio::adapter::redis::options> redis;
     if (!options.redis_url.empty()) {
-        if (options.redis_url.rfind("rediss://", 0) == 0)
-            return usage_error(info, "--redis: TLS to Redis (rediss://) is not supported; use redis:// on a trusted "
-                                     "network or a local TLS tunnel such as stunnel");
         redis = sio::adapter::redis::parse_url(options.redis_url);
         if (!redis) {
             // Not echoed: the URL may hold a password.
-            return usage_error(info, "--redis: use redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], e.g. "
-                                     "redis://127.0.0.1:6379 or redis://:secret@127.0.0.1:6379/2 (percent-encode "
+            return usage_error(info, "--redis: use redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS), "
+                                     "e.g. redis://127.0.0.1:6379 or redis://:secret@127.0.0.1:6379/2 (percent-encode "
                                      "special characters in USER and PASSWORD)");
         }
         if (options.redis_key.empty()) return usage_error(info, "--redis-key must not be empty");
         redis->prefix = options.redis_key;
+    }
+    const bool redis_tls_flags = !options.redis_tls_ca.empty() || !options.redis_tls_cert.empty() ||
+                                 !options.redis_tls_key.empty() || options.redis_tls_insecure;
+    if (redis_tls_flags && !(redis && redis->tls))
+        return usage_error(info, "--redis-tls-ca, --redis-tls-cert, --redis-tls-key and --redis-tls-insecure "
+                                 "need --redis rediss://...");
+    if (options.redis_tls_cert.empty() != options.redis_tls_key.empty())
+        return usage_error(info, "--redis-tls-cert and --redis-tls-key go together");
+    if (redis && redis->tls) {
+        std::string error;
+        redis->tls_verify = !options.redis_tls_insecure;
+        sio::transport::tls_settings tls;
+        tls.verify = redis->tls_verify;
+        tls.ca_file = options.redis_tls_ca;
+        tls.cert_file = options.redis_tls_cert;
+        tls.key_file = options.redis_tls_key;
+        redis->tls_context = sio::transport::make_client_tls_context(tls, error);
+        if (!redis->tls_context) {
+            fmt::print(stderr, "{}: --redis: TLS: {}\n", info.name, error);
+            return exit_failure;
+        }
     }
 
     const unsigned threads = options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -356,8 +379,9 @@ int run_serve(const serve_options& options) {
         redis->log = [&log](std::string_view line) { log(line); };
         cluster = sio::attach_redis(io, ioc.get_executor(), *redis);
         const bool v6 = redis->host.find(':') != std::string::npos;
-        log(fmt::format("cluster: Redis {}{}{}:{}/{}{} (key {}), node {}", v6 ? "[" : "", redis->host, v6 ? "]" : "",
-                        redis->port, redis->db,
+        log(fmt::format("cluster: Redis {}{}{}:{}/{}{}{} (key {}), node {}", v6 ? "[" : "", redis->host,
+                        v6 ? "]" : "", redis->port, redis->db,
+                        !redis->tls ? "" : redis->tls_verify ? ", TLS" : ", TLS without verifying the server",
                         redis->password.empty() ? "" : redis->username.empty() ? ", AUTH" : ", AUTH as " + redis->username,
                         redis->prefix, cluster->uid()));
         // A serverSideEmit with an acknowledgement waits for every server of the cluster: each
@@ -509,9 +533,17 @@ int main(int argc, char* argv[]) {
          "/metrics needs the header 'Authorization: Bearer TOKEN'")
         ("redis", po::value(&options.redis_url),
          "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]: share rooms and broadcasts with the other servers on "
-         "this Redis (@socket.io/redis-adapter compatible); with a password, each connection sends AUTH")
+         "this Redis (@socket.io/redis-adapter compatible); with a password, each connection sends AUTH; "
+         "rediss:// for TLS")
         ("redis-key", po::value(&options.redis_key)->default_value(options.redis_key),
          "prefix of the Redis channels (the Node adapter's 'key' option)")
+        ("redis-tls-ca", po::value(&options.redis_tls_ca),
+         "PEM file of the CA certificates a rediss:// server is verified against (default: the system's)")
+        ("redis-tls-cert", po::value(&options.redis_tls_cert),
+         "PEM client certificate for a rediss:// server that asks for one (tls-auth-clients; with --redis-tls-key)")
+        ("redis-tls-key", po::value(&options.redis_tls_key), "PEM private key of --redis-tls-cert")
+        ("redis-tls-insecure", po::bool_switch(&options.redis_tls_insecure),
+         "do not verify a rediss:// server's certificate or name (a test Redis with a self-signed certificate)")
         ("quiet,q", po::bool_switch(&options.quiet), "log errors only")
         ("verbose,v", po::bool_switch(&options.verbose), "log debug details too (every refused request)");
     cmd.visible.add(serve);

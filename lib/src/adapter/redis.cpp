@@ -1,6 +1,7 @@
 #include "sio/adapter/redis.hpp"
 
 #include "sio/codec/percent.hpp"
+#include "sio/transport/client_connect.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -12,8 +13,10 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
+#include <openssl/ssl.h>
 
 #include <array>
 #include <charconv>
@@ -22,6 +25,8 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <tuple>
+#include <variant>
 
 namespace sio::adapter::redis {
 
@@ -108,10 +113,8 @@ public:
 
     void stop() {
         stopped_ = true;
-        if (sock_) {
-            boost::system::error_code ignored;
-            sock_->close(ignored);
-        }
+        attempts_.cancel_all();
+        if (stream_) transport::lowest(*stream_).close();
         wake_.cancel();
         if (backoff_timer_) backoff_timer_->cancel();
     }
@@ -138,9 +141,9 @@ private:
             auto err = co_await connect_once();
             if (stopped_) break;
             if (err) {
+                if (stream_) transport::lowest(*stream_).close();
                 if (!reported) {
-                    log(fmt::format("redis {}: cannot connect to {}:{}: {}; local delivery continues, "
-                                    "retrying", role_, opts_.host, opts_.port, *err));
+                    log(fmt::format("redis {}: {}; local delivery continues, retrying", role_, *err));
                     reported = true;
                     if (on_down) on_down();
                 }
@@ -154,10 +157,9 @@ private:
             reported = false;
             const auto gen = ++generation_;
             up_ = true;
-            log(fmt::format("redis {}: connected to {}:{}", role_, opts_.host, opts_.port));
-            if (opts_.db != 0) send({"SELECT", std::to_string(opts_.db)});
+            log(fmt::format("redis {}: connected to {}{}", role_, authority(), opts_.tls ? " over TLS" : ""));
             if (on_up) on_up();
-            asio::co_spawn(strand_, writer(self, gen), asio::detached);
+            asio::co_spawn(strand_, writer(self, gen, stream_), asio::detached);
             auto why = co_await read_loop();
             up_ = false;
             ++generation_;
@@ -168,82 +170,117 @@ private:
             for (auto& p : pending) {
                 if (p) p(nullptr);
             }
-            if (sock_) {
-                boost::system::error_code ignored;
-                sock_->close(ignored);
-            }
+            if (stream_) transport::lowest(*stream_).close();
             if (stopped_) break;
-            log(fmt::format("redis {}: connection to {}:{} lost: {}; local delivery continues, "
-                            "reconnecting", role_, opts_.host, opts_.port, why));
+            log(fmt::format("redis {}: connection to {} lost: {}; local delivery continues, "
+                            "reconnecting", role_, authority(), why));
             reported = true;
             if (on_down) on_down();
         }
         co_return;
     }
 
-    // nullopt on success, else the reason.
-    asio::awaitable<std::optional<std::string>> connect_once() {
-        tcp::resolver resolver(strand_);
-        auto [rec, results] = co_await resolver.async_resolve(opts_.host, std::to_string(opts_.port), use_tuple);
-        if (rec) co_return rec.message();
-        sock_.emplace(strand_);
-        asio::steady_timer watchdog(strand_);
-        watchdog.expires_after(opts_.connect_timeout);
-        const auto gen = generation_;
-        auto self = shared_from_this();
-        watchdog.async_wait([self, gen](boost::system::error_code ec) {
-            if (!ec && self->generation_ == gen && !self->up_ && self->sock_) {
-                boost::system::error_code ignored;
-                self->sock_->close(ignored);
-            }
-        });
-        auto [cec, ep] = co_await asio::async_connect(*sock_, results, use_tuple);
-        if (cec) {
-            watchdog.cancel();
-            co_return cec.message();
-        }
-        boost::system::error_code ignored;
-        sock_->set_option(tcp::no_delay(true), ignored);
-        reader_.reset(redisReaderCreate());
-        auto refused = co_await authenticate();  // still under the watchdog
-        watchdog.cancel();
-        co_return refused;
+    std::string authority() const {
+        const bool v6 = opts_.host.find(':') != std::string::npos;
+        return fmt::format("{}{}{}:{}", v6 ? "[" : "", opts_.host, v6 ? "]" : "", opts_.port);
     }
 
-    // AUTH when a password is set, its reply read here so that a refusal is reported as such
-    // and the connection is not counted as up. nullopt on success, else the reason.
-    asio::awaitable<std::optional<std::string>> authenticate() {
-        if (opts_.password.empty()) co_return std::nullopt;
-        std::vector<std::string> auth{"AUTH"};
-        if (!opts_.username.empty()) auth.push_back(opts_.username);
-        auth.push_back(opts_.password);
-        const std::string command = format_command(auth);
-        auto [wec, wn] = co_await asio::async_write(*sock_, asio::buffer(command), use_tuple);
+    // A stream's read and write, whichever stream it is (both give the same awaitable).
+    template <class Buffers>
+    static asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(transport::any_stream& stream,
+                                                                                         const Buffers& b) {
+        return std::visit([&](auto& s) { return s.async_read_some(b, use_tuple); }, stream);
+    }
+    template <class Buffers>
+    static asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write_all(transport::any_stream& stream,
+                                                                                         const Buffers& b) {
+        return std::visit([&](auto& s) { return asio::async_write(s, b, use_tuple); }, stream);
+    }
+
+    // Resolve, TCP connect, TLS (rediss://) with the server's name checked, then the handshake,
+    // all within connect_timeout; stop() ends it at once. nullopt on success, else a sentence.
+    asio::awaitable<std::optional<std::string>> connect_once() {
+        stream_.reset();
+        transport::connect_request req;
+        req.target.scheme = opts_.tls ? "https" : "http";
+        req.target.secure = opts_.tls;
+        req.target.host = opts_.host;
+        req.target.port = std::to_string(opts_.port);
+        req.tls = opts_.tls_context;
+        req.verify = opts_.tls_verify;
+        req.deadline = std::chrono::steady_clock::now() + opts_.connect_timeout;
+        auto connected = co_await attempts_.run(transport::connect(req));
+        if (connected.error == transport::failure::tls_failed)
+            co_return fmt::format("{} (TLS to {})", connected.message, authority());
+        if (connected.error != transport::failure::none) co_return std::move(connected.message);
+        stream_ = std::shared_ptr<transport::any_stream>(std::move(connected.stream));
+        if (stopped_) co_return std::string("stopped");
+        reader_.reset(redisReaderCreate());
+        auto& tcp = transport::lowest(*stream_);
+        tcp.expires_at(req.deadline);
+        auto refused = co_await handshake();
+        if (stream_) transport::lowest(*stream_).expires_never();
+        if (!refused) co_return std::nullopt;
+        // Over TLS 1.3 a server that wants a client certificate says so only after the handshake,
+        // in an alert that a reset connection may swallow.
+        const bool hint = opts_.tls && !refused->starts_with("bad RESP") && refused->find(" refused: ") == std::string::npos &&
+                          opts_.tls_context && !SSL_CTX_get0_certificate(opts_.tls_context->native_handle());
+        co_return fmt::format("connected to {}, but {}{}", authority(), *refused,
+                              hint ? " (no client certificate was given: does this Redis ask for one, "
+                                     "tls-auth-clients?)"
+                                   : "");
+    }
+
+    // AUTH (when a password is set), SELECT (a database other than 0) and PING, sent together and
+    // answered in order; the connection counts as up only once Redis has answered all of them, so
+    // that a refusal (WRONGPASS, NOAUTH, a database out of range, a TLS client certificate the
+    // server wanted) is reported as such and retried with backoff. nullopt on success, else the
+    // reason.
+    asio::awaitable<std::optional<std::string>> handshake() {
+        std::vector<std::string> names;
+        std::string commands;
+        if (!opts_.password.empty()) {
+            std::vector<std::string> auth{"AUTH"};
+            if (!opts_.username.empty()) auth.push_back(opts_.username);
+            auth.push_back(opts_.password);
+            commands += format_command(auth);
+            names.emplace_back("AUTH");
+        }
+        if (opts_.db != 0) {
+            commands += format_command({"SELECT", std::to_string(opts_.db)});
+            names.push_back("SELECT " + std::to_string(opts_.db));
+        }
+        commands += format_command({"PING"});
+        names.emplace_back("PING");
+        auto [wec, wn] = co_await write_all(*stream_, asio::buffer(commands));
         (void)wn;
-        if (wec) co_return "AUTH not sent: " + wec.message();
+        if (wec) co_return names.front() + " not sent: " + wec.message();
         std::array<char, 512> buf{};
-        for (;;) {
+        std::size_t answered = 0;
+        while (answered < names.size()) {
             void* raw = nullptr;
             if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK)
                 co_return std::string("bad RESP from server: ") + reader_->errstr;
             if (raw) {
                 reply_ptr reply(static_cast<redisReply*>(raw));
-                if (reply->type == REDIS_REPLY_STATUS) co_return std::nullopt;  // +OK
                 if (reply->type == REDIS_REPLY_ERROR)
-                    co_return "AUTH refused: " + std::string(reply->str, reply->len);
-                co_return std::string("AUTH: unexpected reply");
+                    co_return names[answered] + " refused: " + std::string(reply->str, reply->len);
+                if (reply->type != REDIS_REPLY_STATUS) co_return names[answered] + ": unexpected reply";
+                ++answered;
+                continue;
             }
-            auto [rec, n] = co_await sock_->async_read_some(asio::buffer(buf), use_tuple);
-            if (rec) co_return rec == asio::error::operation_aborted ? std::string("timed out waiting for the AUTH reply")
-                                                                     : "AUTH unanswered: " + rec.message();
+            auto [rec, n] = co_await read_some(*stream_, asio::buffer(buf));
+            if (rec == boost::beast::error::timeout) co_return "timed out waiting for the answer to " + names[answered];
+            if (rec) co_return names[answered] + " unanswered: " + rec.message();
             if (redisReaderFeed(reader_.get(), buf.data(), n) != REDIS_OK) co_return std::string("RESP reader failed");
         }
+        co_return std::nullopt;
     }
 
     asio::awaitable<std::string> read_loop() {
         std::array<char, 16384> buf{};
         for (;;) {
-            auto [ec, n] = co_await sock_->async_read_some(asio::buffer(buf), use_tuple);
+            auto [ec, n] = co_await read_some(*stream_, asio::buffer(buf));
             if (ec) co_return ec.message();
             if (redisReaderFeed(reader_.get(), buf.data(), n) != REDIS_OK) co_return "RESP reader failed";
             // Bounded by what was fed: each reply consumes bytes.
@@ -273,8 +310,9 @@ private:
         if (done) done(r);
     }
 
-    // `self` keeps the connection alive while the coroutine runs.
-    asio::awaitable<void> writer(std::shared_ptr<resp_conn> self, std::uint64_t gen) {
+    // `self` keeps the connection alive while the coroutine runs, `stream` the stream it writes to.
+    asio::awaitable<void> writer(std::shared_ptr<resp_conn> self, std::uint64_t gen,
+                                 std::shared_ptr<transport::any_stream> stream) {
         (void)self;
         while (up_ && generation_ == gen && !stopped_) {
             if (queue_.empty()) {
@@ -285,10 +323,10 @@ private:
             std::string batch;
             for (auto& c : queue_) batch += c;
             queue_.clear();
-            auto [ec, n] = co_await asio::async_write(*sock_, asio::buffer(batch), use_tuple);
+            auto [ec, n] = co_await write_all(*stream, asio::buffer(batch));
+            (void)n;
             if (ec) {
-                boost::system::error_code ignored;
-                if (generation_ == gen && sock_) sock_->close(ignored);
+                if (generation_ == gen) transport::lowest(*stream).close();
                 co_return;
             }
         }
@@ -302,7 +340,10 @@ private:
     strand_t strand_;
     const options opts_;  // a copy: the coroutine may outlive the cluster by a few steps
     const std::string role_;
-    std::optional<tcp::socket> sock_;
+    // Shared with the writer, which may still be writing to a lost connection's stream while the
+    // next connection is made.
+    std::shared_ptr<transport::any_stream> stream_;
+    transport::attempts attempts_;  // the connection being made, so that stop() ends it at once
     std::unique_ptr<redisReader, reader_deleter> reader_;
     std::deque<std::string> queue_;
     std::deque<reply_fn> pending_;
@@ -316,10 +357,17 @@ private:
 }  // namespace
 
 std::optional<options> parse_url(std::string_view url) {
-    constexpr std::string_view scheme = "redis://";
-    if (url.substr(0, scheme.size()) != scheme) return std::nullopt;
-    url.remove_prefix(scheme.size());
+    constexpr std::string_view plain = "redis://";
+    constexpr std::string_view secure = "rediss://";
     options o;
+    if (url.substr(0, plain.size()) == plain) {
+        url.remove_prefix(plain.size());
+    } else if (url.substr(0, secure.size()) == secure) {
+        url.remove_prefix(secure.size());
+        o.tls = true;
+    } else {
+        return std::nullopt;
+    }
     // User info ends at the last '@' before the path (a raw '@' in a password is then kept).
     if (auto at = url.substr(0, url.find('/')).rfind('@'); at != std::string_view::npos) {
         const auto info = url.substr(0, at);

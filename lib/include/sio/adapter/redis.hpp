@@ -2,10 +2,12 @@
 // broadcasts through Redis pub/sub, wire-compatible with @socket.io/redis-adapter 8.x in classic
 // mode (see redis_codec.hpp for the format).
 //
-// Two connections to Redis, each an Asio TCP socket speaking RESP through hiredis's reader and
-// command formatter: a publisher (PUBLISH, PUBSUB NUMSUB) and a subscriber (per namespace:
+// Two connections to Redis, each a TCP (or, for rediss://, TLS) stream speaking RESP through
+// hiredis's reader and command formatter: a publisher (PUBLISH, PUBSUB NUMSUB) and a subscriber (per namespace:
 // PSUBSCRIBE P#N#*, SUBSCRIBE P-request#N#, P-response#N#, P-response#N#UID#). A lost connection
-// is retried with backoff (100 ms doubling to 2 s), re-subscribed, and logged once per outage;
+// is retried with backoff (100 ms doubling to 2 s), re-subscribed, and logged once per outage; a
+// connection counts as up once Redis has answered AUTH (with a password), SELECT (a database
+// other than 0) and a PING, so that a refusal is reported as what it is and retried with backoff;
 // while Redis is down broadcasts are delivered locally only.
 //
 // The adapter knows the local server only through `local_node` (implemented one layer up), and
@@ -16,6 +18,7 @@
 #include "sio/adapter/redis_codec.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -36,6 +39,13 @@ struct options {
     // AUTH username password (a Redis 6 ACL user). Never logged.
     std::string username;
     std::string password;
+    // TLS (rediss://). The server's certificate is checked against tls_context's trust store and
+    // its name against `host`, as the context's verify mode says; the context also carries the
+    // client certificate a Redis with tls-auth-clients asks for. Required when tls is set (built,
+    // for instance, by transport::make_client_tls_context, which reports unusable files).
+    bool tls = false;
+    bool tls_verify = true;
+    std::shared_ptr<boost::asio::ssl::context> tls_context;
     std::string prefix = "socket.io";  // --redis-key
     std::chrono::milliseconds request_timeout{5000};
     std::chrono::milliseconds connect_timeout{2000};
@@ -45,7 +55,8 @@ struct options {
 };
 
 // "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" (HOST may be [v6]; USER and PASSWORD
-// percent-encoded); port defaults to 6379. nullopt if malformed, and for a user without a password.
+// percent-encoded), or "rediss://..." for TLS (sets `tls`; the context is the caller's to set);
+// port defaults to 6379. nullopt if malformed, and for a user without a password.
 std::optional<options> parse_url(std::string_view url);
 
 // What the cluster asks of this server. Called on the cluster's strand; must not block.
