@@ -510,4 +510,44 @@ TEST(ws_client_lifetime, closing_while_connecting_ends_the_attempt_at_once) {
     }
 }
 
+// An extra header that would split the request (CR or LF in its value) or is not a header at
+// all fails open() with bad_url and a sentence naming it, before anything is sent: the server
+// never sees a connection.
+TEST(client_options_check, a_header_that_cannot_be_sent_fails_open_before_connecting) {
+    for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+             {"X-A", "a\r\nX-Injected: 1"}, {"X B", "v"}, {"X-A", std::string("a\0b", 3)}}) {
+        SCOPED_TRACE(name);
+        silent_peer peer;
+        asio::io_context ioc;
+        auto o = options_for("http://127.0.0.1:" + std::to_string(peer.port()), sio::client_transport::polling);
+        o.reconnection.enabled = false;
+        o.headers = {{"X-Fine", "ok"}, {name, value}};
+        auto client = sio::client::create(ioc.get_executor(), o);
+        auto failed = std::make_shared<std::error_code>();
+        auto message = std::make_shared<std::string>();
+        client->on_open_failed([failed, message](std::error_code ec, const std::string& m) {
+            *failed = ec;
+            *message = m;
+        });
+        client->open();
+        ASSERT_TRUE(run_until(ioc, [&] { return bool(*failed); }));
+        EXPECT_EQ(*failed, sio::client_errc::bad_url);
+        EXPECT_NE(message->find(name == "X B" ? "'X B' is not an HTTP token" : "header 'X-A' holds CR, LF or NUL"),
+                  std::string::npos)
+            << *message;
+
+        sio::ws_client_options wo;
+        wo.url = "ws://127.0.0.1:" + std::to_string(peer.port()) + "/";
+        wo.headers = o.headers;
+        auto ws = sio::ws_client::create(ioc.get_executor(), wo);
+        auto ws_failed = std::make_shared<std::error_code>();
+        ws->on_close([ws_failed](std::error_code ec, unsigned, const std::string&) { *ws_failed = ec; });
+        ws->open();
+        ASSERT_TRUE(run_until(ioc, [&] { return bool(*ws_failed); }));
+        EXPECT_EQ(*ws_failed, sio::client_errc::bad_url);
+        ioc.run_for(50ms);
+        EXPECT_EQ(peer.accepted, 0) << "a client with an unusable header connected";
+    }
+}
+
 }  // namespace

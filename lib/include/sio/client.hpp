@@ -87,6 +87,7 @@ struct client_options {
     std::vector<std::pair<std::string, std::string>> query;    // added to every request
     // Added to every HTTP request and the upgrade; one of a name (the last) is sent, a Host or
     // Accept replaces the client's own, and Content-Length or Transfer-Encoding is never sent.
+    // A name that is not an HTTP token, or a value with CR, LF or NUL, fails open() with bad_url.
     std::vector<std::pair<std::string, std::string>> headers;
     client_transport transport = client_transport::upgrade;
     int eio_version = 4;  // 3 for socket.io 2.x servers (Socket.IO protocol v4)
@@ -157,7 +158,7 @@ struct client_event {
 // Why connecting failed, so that tools can map it to an exit code (category "sio.client").
 enum class client_errc {
     ok = 0,
-    bad_url,            // not an http/https/ws/wss URL with a host
+    bad_url,            // not an http/https/ws/wss URL with a host, or an extra header that cannot be sent
     resolve_failed,     // DNS
     connect_failed,     // TCP refused / unreachable
     timeout,            // connect_timeout elapsed

@@ -5,6 +5,7 @@
 // connected() and recovered() read from other threads (under a mutex or atomic).
 #include "sio/client.hpp"
 
+#include "sio/codec/http.hpp"
 #include "sio/engine/client.hpp"
 
 #include <boost/asio/post.hpp>
@@ -245,6 +246,10 @@ public:
             } else {
                 url_error_ = "bad proxy URL: " + error;
             }
+        }
+        for (const auto& header : options_.headers) {
+            if (!url_error_.empty()) break;
+            url_error_ = codec::check_header(header.first, header.second);
         }
         options_.decoder.version = version();
     }

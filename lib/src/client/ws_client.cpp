@@ -5,6 +5,7 @@
 #endif
 #include "sio/client.hpp"
 
+#include "sio/codec/http.hpp"
 #include "sio/transport/client_connect.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -145,6 +146,12 @@ private:
                 co_return;
             }
             req.proxy = *p;
+        }
+        for (const auto& header : self->options_.headers) {
+            if (auto why = codec::check_header(header.first, header.second); !why.empty()) {
+                self->finish(make_error_code(client_errc::bad_url), 1006, why);
+                co_return;
+            }
         }
         if (u->secure) {
             transport::tls_settings t{self->options_.tls.verify, self->options_.tls.ca_file, self->options_.tls.cert_file,

@@ -1,6 +1,7 @@
 #include "sio-cli/core/net_options.hpp"
 
 #include "sio/client.hpp"
+#include "sio/codec/http.hpp"
 #include "sio/socket_error.hpp"
 
 #include <algorithm>
@@ -24,20 +25,14 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-bool token_char(char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 }  // namespace
 
 std::optional<std::pair<std::string, std::string>> parse_header(std::string_view text) {
     const auto colon = text.find(':');
     if (colon == std::string_view::npos) return std::nullopt;
     const auto name = trim(text.substr(0, colon));
-    if (name.empty() || !std::all_of(name.begin(), name.end(), token_char)) return std::nullopt;
     const auto value = trim(text.substr(colon + 1));
-    if (value.find_first_of("\r\n") != std::string_view::npos) return std::nullopt;
+    if (!sio::codec::check_header(name, value).empty()) return std::nullopt;
     return std::pair{std::string(name), std::string(value)};
 }
 
