@@ -37,6 +37,15 @@ public:
     void deliver(const rd::wire_packet& packet, const adapter::broadcast_options& opts) override {
         auto nsp = find(packet.nsp);
         if (!nsp) return;
+        const auto& d = packet.data;
+        if (nsp->recovery() && d.is_array() && !d.empty() && d[0].is_string()) {
+            // Stored with an offset like a local broadcast (unless volatile), so that a socket that
+            // drops and comes back gets it too; opts are local(), so it is not published again.
+            // (socket.io-client takes the last string argument of every event for the offset once
+            // recovery is on: a remote broadcast without one broke the next recovery.)
+            broadcast_operator(nsp, opts).emit(d[0].get_ref<const std::string&>(), json(d.begin() + 1, d.end()));
+            return;
+        }
         // Encoded once for every local target.
         sp::packet p{sp::packet_type::event, packet.nsp, std::nullopt, packet.data};
         auto encoded = sp::encode(p);

@@ -278,9 +278,9 @@ void connection::on_connect_packet(sp::packet p) {
             std::string offset;
             if (auto o = auth.find("offset"); o != auth.end() && o->is_string())
                 offset = o->get<std::string>();
-            restoring = store->take(pid->get<std::string>(), offset);
-            log(fmt::format("connection state recovery for {}: {}", p.nsp,
-                            restoring ? "session found" : "unknown or expired session"));
+            std::string why;
+            restoring = store->take(pid->get<std::string>(), offset, &why);
+            log(fmt::format("connection state recovery for {}: {}", p.nsp, restoring ? "session found" : why));
         }
         auth.erase("pid");
         auth.erase("offset");

@@ -4,8 +4,9 @@
 // arguments included; that room broadcasts reach only the room's members, wherever they are;
 // that Node's fetchSockets() and allRooms() see the sio-serve sockets and rooms; that a Node
 // broadcast with acks collects the acks of clients on sio-serve; that a malformed message on
-// the channel is dropped; and that after Redis is killed and restarted, local delivery went on
-// meanwhile and cluster delivery resumes.
+// the channel is dropped; that a sio-serve with --recovery-window replays what other servers
+// broadcast to a client that comes back; and that after Redis is killed and restarted, local
+// delivery went on meanwhile and cluster delivery resumes.
 // Usage: node redis_cluster.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
 const net = require("net");
@@ -194,6 +195,43 @@ async function main() {
   await pub.publish("socket.io#/extra#", "\xc1");
   a.emit("say", "after-garbage");
   await until(() => [a2, b, n].every((s) => has(s, "said", "after-garbage")), "delivery after malformed messages");
+
+  // A sio-serve with --recovery-window keeps what the other servers broadcast for its clients: a
+  // client whose connection dropped comes back recovered and gets the broadcasts of sio-serve 1
+  // and of Node sent while it was away, once each. It stays away (no automatic reconnection)
+  // until a client that stayed on the same server has them, so they cannot arrive live.
+  const s3 = await startServer(serve, ["--port", "0", "--redis", url, "--recovery-window", "10000", ...rules]);
+  await until(async () => (await numsub()) === 4, "four subscribers of the request channel", 10000);
+  const joinS3 = (reconnection) => new Promise((resolve, reject) => {
+    const s = io(s3.url, { forceNew: true, transports: ["websocket"], reconnection });
+    s.got = [];
+    s.onAny((event, ...args) => s.got.push({ event, args }));
+    s.once("connect", () => resolve(s));
+    s.once("connect_error", reject);
+  });
+  const r = await joinS3(false);
+  const stay = await joinS3(false);
+  a.emit("say", "before-drop");
+  await until(() => has(r, "said", "before-drop") && has(stay, "said", "before-drop"), "a live remote broadcast on sio-serve 3");
+  const gone = new Promise((res) => r.once("disconnect", res));
+  r.io.engine.close();
+  await gone;
+  a.emit("say", "while-away-a");
+  n.emit("say", "while-away-n");
+  await until(() => has(stay, "said", "while-away-a") && has(stay, "said", "while-away-n"), "the broadcasts on sio-serve 3");
+  const back = new Promise((res) => r.once("connect", res));
+  r.connect();
+  await back;
+  if (!r.recovered) fail(`a client of sio-serve 3 (--recovery-window) was not recovered: ${s3.output()}`);
+  await until(() => has(r, "said", "while-away-a") && has(r, "said", "while-away-n"),
+              "the remote broadcasts sent while the client was away, after its recovery");
+  b.emit("say", "after-recovery");
+  await until(() => has(r, "said", "after-recovery"), "a live remote broadcast after the recovery");
+  const saidWhileAway = r.got.filter((g) => g.event === "said" && String(g.args[0]).startsWith("while-away"));
+  if (saidWhileAway.length !== 2) fail(`the recovered client got ${JSON.stringify(saidWhileAway)}, want each once`);
+  for (const s of [r, stay]) s.close();
+  s3.child.kill("SIGKILL");
+  await until(async () => (await numsub()) === 3, "sio-serve 3 gone from the request channel", 10000);
 
   // Redis dies: local delivery on one sio-serve goes on.
   redis.child.removeAllListeners("exit");

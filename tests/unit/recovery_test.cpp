@@ -124,15 +124,21 @@ TEST(recovery_store, recovers_the_same_session_again_and_again) {
     }
 }
 
-TEST(recovery_store, refuses_unknown_sessions_and_offsets_it_never_gave) {
+TEST(recovery_store, refuses_unknown_sessions_and_offsets_it_never_gave_saying_which) {
     recovery_store store(opts());
     const auto start = store.attach_fresh([] {});
     send(store, 1);
     store.persist(session("p", {"sid-p"}, start));
-    EXPECT_FALSE(store.take("nope", ""));
-    EXPECT_FALSE(store.take("p", "ffffff")) << "an offset from the future";
+    std::string why;
+    EXPECT_FALSE(store.take("nope", "", &why));
+    EXPECT_EQ(why, "unknown or expired session");
+    EXPECT_FALSE(store.take("p", "ffffff", &why)) << "an offset from the future";
+    EXPECT_EQ(why, "the offset it sent is not one this server gave");
     store.persist(session("q", {"sid-q"}, start));
-    EXPECT_FALSE(store.take("q", "not hex"));
+    why.clear();
+    // What socket.io-client sends when an event's last argument was a string but no offset.
+    EXPECT_FALSE(store.take("q", "hello", &why));
+    EXPECT_EQ(why, "the offset it sent is not one this server gave");
 }
 
 TEST(recovery_store, sessions_expire_after_the_window) {
@@ -167,7 +173,9 @@ TEST(recovery_store, the_packet_bound_refuses_rather_than_leaving_a_hole) {
     for (int i = 2; i <= 5; ++i) send(store, i);
     EXPECT_EQ(store.packet_count(), 3u);
     store.persist(session("p", {"sid-p"}, start));
-    EXPECT_FALSE(store.take("p", first)) << "packets 2 and 3 are gone";
+    std::string why;
+    EXPECT_FALSE(store.take("p", first, &why)) << "packets 2 and 3 are gone";
+    EXPECT_EQ(why, "packets it missed were already dropped by the packet bound");
     // A client that had seen up to 3 missed only what is still stored.
     store.persist(session("p", {"sid-p"}, start));
     auto s = store.take("p", recovery_store::offset_of(*recovery_store::seq_of(first) + 2));

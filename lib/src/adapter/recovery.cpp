@@ -82,11 +82,16 @@ void recovery_store::persist(persisted_session session) {
     sessions_[std::move(pid)] = stored_session{std::move(session), now};
 }
 
-std::optional<persisted_session> recovery_store::take(std::string_view pid, std::string_view offset) {
+std::optional<persisted_session> recovery_store::take(std::string_view pid, std::string_view offset,
+                                                      std::string* why) {
+    const auto refuse = [why](const char* reason) -> std::optional<persisted_session> {
+        if (why) *why = reason;
+        return std::nullopt;
+    };
     std::lock_guard lock(mutex_);
     prune_locked(clock::now());
     auto it = sessions_.find(std::string(pid));
-    if (it == sessions_.end()) return std::nullopt;
+    if (it == sessions_.end()) return refuse("unknown or expired session");
     auto session = std::move(it->second.session);
     sessions_.erase(it);  // its entry in session_order_ turns stale
     if (offset.empty()) {
@@ -94,12 +99,13 @@ std::optional<persisted_session> recovery_store::take(std::string_view pid, std:
     } else {
         auto seq = seq_of(offset);
         // An offset we never handed out is not ours to interpret.
-        if (!seq || *seq >= next_seq_) return std::nullopt;
+        if (!seq || *seq >= next_seq_) return refuse("the offset it sent is not one this server gave");
         session.from_seq = std::max(*seq, session.first_seq);
     }
     // Packets after from_seq dropped by the bound may have been missed: refuse rather than
     // recover with a hole.
-    if (session.from_seq < bound_evicted_through_) return std::nullopt;
+    if (session.from_seq < bound_evicted_through_)
+        return refuse("packets it missed were already dropped by the packet bound");
     return session;
 }
 

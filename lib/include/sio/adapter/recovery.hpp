@@ -78,8 +78,10 @@ public:
 
     // The session presented by a reconnecting client, removed from the store; nullopt when it
     // is unknown, expired, the offset is not one of ours, or packets it may have missed were
-    // evicted by the packet bound. `offset` empty: the client saw no stored packet.
-    std::optional<persisted_session> take(std::string_view pid, std::string_view offset);
+    // evicted by the packet bound, with `why` (when given) set to which of these it was, as a
+    // phrase for a log line. `offset` empty: the client saw no stored packet.
+    std::optional<persisted_session> take(std::string_view pid, std::string_view offset,
+                                          std::string* why = nullptr);
 
     // Under the lock: `send(data)` for every stored packet after `session.from_seq` that targets
     // the session's rooms, in order, then `attach()`; packets broadcast later reach the socket
