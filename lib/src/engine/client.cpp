@@ -12,6 +12,7 @@
 #include "sio/client.hpp"
 
 #include "sio/codec/json.hpp"
+#include "sio/codec/ws_frame.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -689,21 +690,7 @@ private:
             direct_socket_ = &socket;
         }
         const std::string payload = p.binary ? eio::encode_binary_frame(p, version()) : eio::encode_text(p, version());
-        std::string frame;
-        frame.reserve(payload.size() + 14);
-        frame.push_back(static_cast<char>(0x80 | (p.binary ? 0x2 : 0x1)));
         const std::size_t size = payload.size();
-        if (size < 126) {
-            frame.push_back(static_cast<char>(0x80 | size));
-        } else if (size <= 0xffff) {
-            frame.push_back(static_cast<char>(0x80 | 126));
-            frame.push_back(static_cast<char>((size >> 8) & 0xff));
-            frame.push_back(static_cast<char>(size & 0xff));
-        } else {
-            frame.push_back(static_cast<char>(0x80 | 127));
-            for (int shift = 56; shift >= 0; shift -= 8)
-                frame.push_back(static_cast<char>((static_cast<std::uint64_t>(size) >> shift) & 0xff));
-        }
         // A fresh masking key per frame (xorshift, seeded from std::random_device: Beast's own
         // default generator is not a cryptographic one either).
         if (mask_state_ == 0) mask_state_ = std::random_device{}() | 1u;
@@ -712,7 +699,11 @@ private:
         mask_state_ ^= mask_state_ << 5;
         std::array<char, 4> key{};
         for (int i = 0; i < 4; ++i) key[static_cast<std::size_t>(i)] = static_cast<char>((mask_state_ >> (8 * i)) & 0xff);
-        frame.append(key.data(), key.size());
+        codec::ws_frame_header_bytes header{};
+        const std::size_t header_size = codec::ws_frame_header(p.binary, size, header, &key);
+        std::string frame;
+        frame.reserve(header_size + size);
+        frame.append(header.data(), header_size);
         const std::size_t start = frame.size();
         frame.append(payload);
         for (std::size_t i = 0; i < size; ++i) frame[start + i] = static_cast<char>(frame[start + i] ^ key[i & 3]);

@@ -18,6 +18,7 @@
 
 #include "sio/codec/json.hpp"
 #include "sio/codec/percent.hpp"
+#include "sio/codec/ws_frame.hpp"
 
 #include <fmt/format.h>
 
@@ -374,26 +375,12 @@ namespace {
 tcp::socket& bare_socket(tcp::socket& s) noexcept { return s; }
 tcp::socket& bare_socket(beast::tcp_stream& s) noexcept { return s.socket(); }
 
-// A server frame's header (FIN, no mask, no extension bits; permessage-deflate is never
-// negotiated), then for text the Engine.IO type digit: at most 10 + 1 bytes.
-using frame_header_bytes = std::array<char, 11>;
+// A server frame's header (unmasked), then for text the Engine.IO type digit, which the
+// header's length counts: at most 10 + 1 bytes.
+using frame_header_bytes = codec::ws_frame_header_bytes;
 
 std::size_t frame_header(const outgoing& o, frame_header_bytes& h) noexcept {
-    const std::size_t size = o.view().size() + (o.binary ? 0 : 1);
-    std::size_t n = 0;
-    h[n++] = static_cast<char>(0x80 | (o.binary ? 0x2 : 0x1));
-    if (size < 126) {
-        h[n++] = static_cast<char>(size);
-    } else if (size <= 0xffff) {
-        h[n++] = static_cast<char>(126);
-        h[n++] = static_cast<char>((size >> 8) & 0xff);
-        h[n++] = static_cast<char>(size & 0xff);
-    } else {
-        h[n++] = static_cast<char>(127);
-        for (int shift = 56; shift >= 0; shift -= 8) {
-            h[n++] = static_cast<char>((static_cast<std::uint64_t>(size) >> shift) & 0xff);
-        }
-    }
+    std::size_t n = codec::ws_frame_header(o.binary, o.view().size() + (o.binary ? 0 : 1), h);
     if (!o.binary) h[n++] = static_cast<char>('0' + static_cast<int>(o.type));
     return n;
 }
