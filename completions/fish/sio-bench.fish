@@ -3,6 +3,7 @@ complete -c sio-bench -s h -l help -d 'print help'
 complete -c sio-bench -s V -l version -d 'print version'
 complete -c sio-bench -l scenario -x -a 'echo broadcast connect idle' -d 'scenario'
 complete -c sio-bench -l transport -x -a 'websocket polling upgrade all' -d 'transport'
+complete -c sio-bench -l parser -x -a 'json msgpack' -d "the server's Socket.IO parser"
 complete -c sio-bench -l clients -x -d 'clients (broadcast: listeners)'
 complete -c sio-bench -l senders -x -d 'broadcast: clients that emit'
 complete -c sio-bench -l ramp-up -x -d 'spread the connections over this time'

@@ -8,6 +8,7 @@ complete -c sio-cli -s H -l header -x -d 'HTTP header "Name: value"'
 complete -c sio-cli -l auth -x -d 'JSON object sent as the auth payload'
 complete -c sio-cli -s n -l namespace -x -d 'namespace to connect to'
 complete -c sio-cli -l eio -x -a '4 3' -d 'Engine.IO version'
+complete -c sio-cli -l parser -x -a 'json msgpack' -d "the server's Socket.IO parser"
 complete -c sio-cli -l raw -d 'plain WebSocket, no Socket.IO'
 complete -c sio-cli -l subprotocol -x -d 'raw mode: WebSocket subprotocol to offer'
 complete -c sio-cli -l ca -r -F -d 'PEM file of CA certificates'

@@ -17,6 +17,8 @@ refused "missing argument URL" --clients 2
 refused "'localhost:3000' is not an http://, https://, ws:// or wss:// URL" localhost:3000
 refused "--transport 'carrier-pigeon': use websocket, polling, upgrade or all" $url --transport carrier-pigeon
 refused "--scenario 'soak': use echo, broadcast, connect or idle" $url --scenario soak
+refused "--parser 'cbor': use json or msgpack" $url --parser cbor
+refused "--parser needs Socket.IO, not --raw" $url --raw --parser msgpack
 refused "--clients must be from 1 to 50000" $url --clients 0
 refused "--clients must be from 1 to 50000" $url --clients 50001
 refused "--senders must be from 1 to 1000" $url --scenario broadcast --senders 0

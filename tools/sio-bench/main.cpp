@@ -119,10 +119,13 @@ int main(int argc, char* argv[]) {
     std::vector<std::string> headers;
     std::vector<std::string> query;
     bool insecure = false;
+    std::string parser = "json";
     command_line cmd{standard_options(), {}, {}};
     cmd.visible.add_options()
         ("scenario", po::value(&o.scenario)->default_value(o.scenario), "echo, broadcast, connect or idle")
         ("transport", po::value(&o.transport)->default_value(o.transport), "websocket, polling, upgrade or all (one run each, side by side)")
+        ("parser", po::value(&parser)->default_value(parser),
+         "the server's Socket.IO parser: json (the default one), or msgpack (socket.io-msgpack-parser)")
         ("clients", po::value(&o.clients)->default_value(o.clients), "clients (broadcast: listeners), 1..50000")
         ("senders", po::value(&o.senders)->default_value(o.senders), "broadcast: clients that emit, 1..1000")
         ("ramp-up", po::value(&ramp_up)->default_value(ramp_up), "spread the connections over this time (at most 1h)")
@@ -202,6 +205,10 @@ int main(int argc, char* argv[]) {
     }
     if (vm.count("event") == 0) o.event = o.scenario == "broadcast" ? "broadcast" : "echo";
     if (o.event.empty()) return usage_error(info, "--event must not be empty");
+    if (parser != "json" && parser != "msgpack")
+        return usage_error(info, "--parser '" + parser + "': use json or msgpack");
+    o.msgpack = parser == "msgpack";
+    if (o.raw && o.msgpack) return usage_error(info, "--parser needs Socket.IO, not --raw");
     if (o.raw && o.transport != "websocket") return usage_error(info, "--raw runs over WebSocket only (no --transport)");
     if (o.raw && o.scenario != "echo") return usage_error(info, "--raw runs the echo scenario only");
     if (o.raw && (vm.count("auth") || vm.count("event") || !vm["namespace"].defaulted() || !vm["path"].defaulted() ||

@@ -215,6 +215,7 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
         o.transport = run->transport == "polling" ? sio::client_transport::polling
                       : run->transport == "upgrade" ? sio::client_transport::upgrade
                                                     : sio::client_transport::websocket;
+        o.parser = opt->msgpack ? sio::client_parser::msgpack : sio::client_parser::json;
         o.reconnection.enabled = false;
         o.connect_timeout = timeout;
         o.ack_timeout = timeout;

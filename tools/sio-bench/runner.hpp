@@ -36,6 +36,7 @@ struct bench_options {
     bool tls_verify = true;                                   // --insecure turns it off
     std::string ca_file, cert_file, key_file;                 // PEM files; empty: system store, no client certificate
     bool raw = false;
+    bool msgpack = false;  // --parser msgpack: the server uses socket.io-msgpack-parser
     long server_pid = 0;
     bool json = false;
     bool csv = false;

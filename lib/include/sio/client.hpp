@@ -54,6 +54,13 @@ enum class client_transport : std::uint8_t {
 };
 std::string_view to_string(client_transport) noexcept;  // "polling", "websocket", "upgrade"
 
+// How Socket.IO packets are written on the wire; both sides must use the same.
+enum class client_parser : std::uint8_t {
+    json,     // the default parser: a text message per packet, binary values as attachments
+    msgpack,  // socket.io-msgpack-parser: a binary (msgpack) message per packet
+};
+std::string_view to_string(client_parser) noexcept;  // "json", "msgpack"
+
 struct tls_client_options {
     bool verify = true;           // verify the server's chain against the CA store and the host name
     std::string ca_file;          // PEM bundle used instead of the system store when set
@@ -91,6 +98,10 @@ struct client_options {
     std::vector<std::pair<std::string, std::string>> headers;
     client_transport transport = client_transport::upgrade;
     int eio_version = 4;  // 3 for socket.io 2.x servers (Socket.IO protocol v4)
+    // The server's parser. msgpack needs eio_version 4 (open() fails with bad_url otherwise).
+    // A packet in the other parser's format ends the connection with protocol_error and a
+    // message that says which parser the server seems to use.
+    client_parser parser = client_parser::json;
     tls_client_options tls;
     // "http://[user:pass@]host:port" of an HTTP CONNECT proxy; empty: direct. The library does not
     // read the environment; the tools apply https_proxy/http_proxy/no_proxy.

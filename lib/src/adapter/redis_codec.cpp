@@ -1,10 +1,5 @@
 #include "sio/adapter/redis_codec.hpp"
 
-#include <msgpuck.h>
-
-#include <cmath>
-#include <limits>
-
 namespace sio::adapter::redis {
 
 namespace {
@@ -20,154 +15,6 @@ std::string join(std::initializer_list<std::string_view> parts) {
     for (auto p : parts) out.append(p);
     return out;
 }
-
-// --- writer ------------------------------------------------------------------------------------
-
-class writer {
-public:
-    void value(const json& v) {
-        switch (v.type()) {
-        case json::value_t::null:
-        case json::value_t::discarded: put(mp_sizeof_nil(), [](char* p) { return mp_encode_nil(p); }); break;
-        case json::value_t::boolean: {
-            const bool b = v.get<bool>();
-            put(mp_sizeof_bool(b), [b](char* p) { return mp_encode_bool(p, b); });
-            break;
-        }
-        case json::value_t::number_unsigned: unsigned_int(v.get<std::uint64_t>()); break;
-        case json::value_t::number_integer: signed_int(v.get<std::int64_t>()); break;
-        case json::value_t::number_float: number(v.get<double>()); break;
-        case json::value_t::string: string(v.get_ref<const json::string_t&>()); break;
-        case json::value_t::binary: {
-            const auto& b = v.get_binary();
-            const auto n = static_cast<std::uint32_t>(b.size());
-            put(mp_sizeof_binl(n), [n](char* p) { return mp_encode_binl(p, n); });
-            out_.append(reinterpret_cast<const char*>(b.data()), b.size());
-            break;
-        }
-        case json::value_t::array: {
-            const auto n = static_cast<std::uint32_t>(v.size());
-            put(mp_sizeof_array(n), [n](char* p) { return mp_encode_array(p, n); });
-            for (const auto& e : v) value(e);
-            break;
-        }
-        case json::value_t::object: {
-            const auto n = static_cast<std::uint32_t>(v.size());
-            put(mp_sizeof_map(n), [n](char* p) { return mp_encode_map(p, n); });
-            for (const auto& [k, e] : v.items()) {
-                string(k);
-                value(e);
-            }
-            break;
-        }
-        }
-    }
-
-    void string(std::string_view s) {
-        const auto n = static_cast<std::uint32_t>(s.size());
-        put(mp_sizeof_strl(n), [n](char* p) { return mp_encode_strl(p, n); });
-        out_.append(s);
-    }
-
-    std::string take() { return std::move(out_); }
-
-private:
-    template <class Fn>
-    void put(std::size_t size, Fn&& fn) {
-        const auto at = out_.size();
-        out_.resize(at + size);
-        fn(out_.data() + at);
-    }
-
-    void unsigned_int(std::uint64_t u) {
-        put(mp_sizeof_uint(u), [u](char* p) { return mp_encode_uint(p, u); });
-    }
-    void signed_int(std::int64_t i) {
-        if (i >= 0) {
-            unsigned_int(static_cast<std::uint64_t>(i));
-            return;
-        }
-        put(mp_sizeof_int(i), [i](char* p) { return mp_encode_int(p, i); });
-    }
-    // JavaScript has one number type: notepack writes any integral value as an integer.
-    void number(double d) {
-        constexpr double two63 = 9223372036854775808.0;
-        if (std::isfinite(d) && std::floor(d) == d && d >= -two63 && d < two63 * 2) {
-            if (d >= 0) {
-                unsigned_int(static_cast<std::uint64_t>(d));
-            } else {
-                signed_int(static_cast<std::int64_t>(d));
-            }
-            return;
-        }
-        put(mp_sizeof_double(d), [d](char* p) { return mp_encode_double(p, d); });
-    }
-
-    std::string out_;
-};
-
-// --- reader ------------------------------------------------------------------------------------
-
-struct reader {
-    const char* p;
-    std::size_t max_depth;
-
-    // The input was validated with mp_check: every read below stays in bounds.
-    std::optional<codec::error> value(json& out, std::size_t depth) {
-        if (depth > max_depth) {
-            return make_error(errc::payload_too_large, "msgpack nested deeper than the limit");
-        }
-        switch (mp_typeof(*p)) {
-        case MP_NIL: mp_decode_nil(&p); out = nullptr; return std::nullopt;
-        case MP_BOOL: out = mp_decode_bool(&p); return std::nullopt;
-        case MP_UINT: out = mp_decode_uint(&p); return std::nullopt;
-        case MP_INT: out = mp_decode_int(&p); return std::nullopt;
-        case MP_FLOAT: out = static_cast<double>(mp_decode_float(&p)); return std::nullopt;
-        case MP_DOUBLE: out = mp_decode_double(&p); return std::nullopt;
-        case MP_STR: {
-            std::uint32_t n = 0;
-            const char* s = mp_decode_str(&p, &n);
-            out = std::string(s, n);
-            return std::nullopt;
-        }
-        case MP_BIN: {
-            std::uint32_t n = 0;
-            const char* s = mp_decode_bin(&p, &n);
-            json::binary_t::container_type bytes(reinterpret_cast<const std::uint8_t*>(s),
-                                                 reinterpret_cast<const std::uint8_t*>(s) + n);
-            out = json::binary(std::move(bytes));
-            return std::nullopt;
-        }
-        case MP_ARRAY: {
-            const auto n = mp_decode_array(&p);
-            out = json::array();
-            for (std::uint32_t i = 0; i < n; ++i) {
-                json e;
-                if (auto err = value(e, depth + 1)) return err;
-                out.push_back(std::move(e));
-            }
-            return std::nullopt;
-        }
-        case MP_MAP: {
-            const auto n = mp_decode_map(&p);
-            out = json::object();
-            for (std::uint32_t i = 0; i < n; ++i) {
-                if (mp_typeof(*p) != MP_STR) {
-                    return make_error(errc::invalid_payload, "msgpack map key is not a string");
-                }
-                std::uint32_t kn = 0;
-                const char* k = mp_decode_str(&p, &kn);
-                json e;
-                if (auto err = value(e, depth + 1)) return err;
-                out[std::string(k, kn)] = std::move(e);
-            }
-            return std::nullopt;
-        }
-        case MP_EXT:
-        default: mp_next(&p); out = nullptr; return std::nullopt;
-        }
-    }
-};
 
 result<std::vector<std::string>> string_list(const json& o, const char* key) {
     std::vector<std::string> out;
@@ -266,29 +113,6 @@ std::optional<std::string> room_of_channel(std::string_view prefix, std::string_
     if (rest.back() != '#') return std::nullopt;
     rest.remove_suffix(1);
     return std::string(rest);
-}
-
-// --- msgpack <-> JSON --------------------------------------------------------------------------
-
-std::string to_msgpack(const json& value) {
-    writer w;
-    w.value(value);
-    return w.take();
-}
-
-result<json> from_msgpack(std::string_view bytes, std::size_t max_depth) {
-    if (bytes.empty()) return make_error(errc::empty_input, "empty msgpack message");
-    const char* check = bytes.data();
-    if (mp_check(&check, bytes.data() + bytes.size()) != 0) {
-        return make_error(errc::invalid_payload, "malformed or truncated msgpack");
-    }
-    if (check != bytes.data() + bytes.size()) {
-        return make_error(errc::invalid_payload, "bytes after the msgpack value");
-    }
-    reader r{bytes.data(), max_depth};
-    json out;
-    if (auto err = r.value(out, 0)) return std::move(*err);
-    return out;
 }
 
 std::string to_json_text(const json& value) {

@@ -37,6 +37,10 @@ std::string_view to_string(client_transport t) noexcept {
     return "upgrade";
 }
 
+std::string_view to_string(client_parser p) noexcept {
+    return p == client_parser::msgpack ? "msgpack" : "json";
+}
+
 std::string_view to_string(client_state s) noexcept {
     switch (s) {
     case client_state::closed: return "closed";
@@ -251,6 +255,8 @@ public:
             if (!url_error_.empty()) break;
             url_error_ = codec::check_header(header.first, header.second);
         }
+        if (url_error_.empty() && options_.parser == client_parser::msgpack && options_.eio_version != 4)
+            url_error_ = "the msgpack parser speaks Socket.IO v5 only (Engine.IO 4, socket.io 3 and later)";
         options_.decoder.version = version();
     }
 
@@ -323,9 +329,14 @@ public:
 
     void send(const sp::packet& p) {
         if (!engine_ || !engine_open_) return;
-        auto enc = sp::encode(p, version());
-        engine_->send(eio::packet{eio::packet_type::message, std::move(enc.text), false});
-        for (auto& a : enc.attachments) engine_->send(eio::packet{eio::packet_type::message, std::move(a), true});
+        if (p.type == sp::packet_type::connect) connect_sent_ = true;
+        if (options_.parser == client_parser::msgpack) {
+            engine_->send(eio::packet{eio::packet_type::message, sp::encode_msgpack(p), true});
+        } else {
+            auto enc = sp::encode(p, version());
+            engine_->send(eio::packet{eio::packet_type::message, std::move(enc.text), false});
+            for (auto& a : enc.attachments) engine_->send(eio::packet{eio::packet_type::message, std::move(a), true});
+        }
         client_event e;
         e.type = client_event::kind::packet_out;
         e.packet = &p;
@@ -452,6 +463,8 @@ private:
 
     void engine_opened(const eio::handshake& hs, std::string_view transport_name, std::string_view json_text) {
         engine_open_ = true;
+        connect_sent_ = false;
+        packet_received_ = false;
         engine_sid_ = hs.sid;
         const unsigned attempts = attempts_;
         set_state(client_state::open);
@@ -494,16 +507,42 @@ private:
         report(e);
     }
 
+    // The next packet from the server, or nullopt when more frames are needed or the connection
+    // was dropped for a bad one.
+    std::optional<sp::packet> decode(const eio::packet& p) {
+        if (options_.parser == client_parser::msgpack) {
+            if (!p.binary) {
+                drop_connection(transport::failure::protocol_error,
+                                "the server sent a text Socket.IO packet, but with the msgpack parser every packet is "
+                                "binary: the server seems to use the default parser");
+                return std::nullopt;
+            }
+            auto r = sp::decode_msgpack(p.data, options_.decoder);
+            if (!r) {
+                drop_connection(transport::failure::protocol_error,
+                                "bad msgpack Socket.IO packet from the server: " + r.err().reason);
+                return std::nullopt;
+            }
+            return std::move(*r);
+        }
+        const auto st = p.binary ? decoder_->feed_binary(p.data) : decoder_->feed_text(p.data);
+        if (st == sp::decode_status::need_more) return std::nullopt;
+        if (st == sp::decode_status::bad) {
+            std::string why = "bad Socket.IO packet from the server: " + decoder_->last_error().reason;
+            if (decoder_->last_error().code == codec::make_error_code(codec::errc::unexpected_binary))
+                why += " (a server with socket.io-msgpack-parser sends every packet as binary: use the msgpack parser)";
+            drop_connection(transport::failure::protocol_error, why);
+            return std::nullopt;
+        }
+        return decoder_->take();
+    }
+
     void engine_message(eio::packet p) {
         if (!decoder_) return;
-        const auto st = p.binary ? decoder_->feed_binary(p.data) : decoder_->feed_text(p.data);
-        if (st == sp::decode_status::need_more) return;
-        if (st == sp::decode_status::bad) {
-            const std::string why = "bad Socket.IO packet from the server: " + decoder_->last_error().reason;
-            drop_connection(transport::failure::protocol_error, why);
-            return;
-        }
-        sp::packet packet = decoder_->take();
+        auto decoded = decode(p);
+        if (!decoded) return;
+        packet_received_ = true;
+        sp::packet packet = std::move(*decoded);
         client_event e;
         e.type = client_event::kind::packet_in;
         e.packet = &packet;
@@ -526,7 +565,16 @@ private:
         engine_closed(f, why);
     }
 
-    void engine_closed(transport::failure f, const std::string& detail) {
+    void engine_closed(transport::failure f, const std::string& given) {
+        std::string detail = given;
+        if (f == transport::failure::transport_closed && engine_open_ && connect_sent_ && !packet_received_) {
+            // What a server does with a packet its parser cannot read.
+            detail += options_.parser == client_parser::msgpack
+                          ? " before answering CONNECT (a server with the default parser does that with msgpack "
+                            "packets: if it has no socket.io-msgpack-parser, use the json parser)"
+                          : " before answering CONNECT (a server with socket.io-msgpack-parser does that with the "
+                            "default parser's packets: if it has one, use the msgpack parser)";
+        }
         const bool was_open = engine_open_;
         engine_open_ = false;
         engine_.reset();
@@ -639,6 +687,10 @@ private:
 
     std::shared_ptr<engine::client> engine_;
     std::optional<sp::decoder> decoder_;
+    // Since the Engine.IO open: a CONNECT went out, a Socket.IO packet came in (a server closing
+    // in between likely cannot read this client's packets).
+    bool connect_sent_ = false;
+    bool packet_received_ = false;
     bool engine_open_ = false;
     std::string engine_sid_;
     std::uint64_t generation_ = 0;

@@ -1,5 +1,7 @@
 #include "sio/codec/socket_io.hpp"
 
+#include "sio/codec/msgpack.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -759,6 +761,59 @@ result<packet> decode_text(std::string_view text, const decoder_options& options
     }
     return make_error(errc::invalid_attachments,
                       "packet announces binary attachments; feed it to a decoder to receive them");
+}
+
+std::string encode_msgpack(const packet& p) {
+    json m = json::object();
+    // BINARY_* exist only for the default parser's attachments.
+    const auto type = p.type == packet_type::binary_event ? packet_type::event
+                      : p.type == packet_type::binary_ack ? packet_type::ack
+                                                          : p.type;
+    m["type"] = static_cast<int>(type);
+    if (p.data) m["data"] = *p.data;
+    m["nsp"] = p.nsp.empty() ? std::string("/") : p.nsp;
+    if (p.id) m["id"] = *p.id;
+    return to_msgpack(m);
+}
+
+result<packet> decode_msgpack(std::string_view frame, const decoder_options& options) {
+    if (frame.empty()) return make_error(errc::empty_input, "empty msgpack packet");
+    if (frame.size() > options.max_payload) {
+        return make_error(errc::payload_too_large, "msgpack packet of " + std::to_string(frame.size()) +
+                                                       " bytes, over the limit of " +
+                                                       std::to_string(options.max_payload));
+    }
+    auto value = from_msgpack(frame, options.max_depth);
+    if (!value) return value.err();
+    if (!value->is_object()) {
+        return make_error(errc::invalid_payload, "a msgpack packet must be a map, got " + type_name(&*value));
+    }
+    auto& m = *value;
+    packet p;
+    const auto type = m.find("type");
+    if (type == m.end() || !type->is_number_integer() || type->get<std::int64_t>() < 0 ||
+        type->get<std::int64_t>() > static_cast<int>(packet_type::connect_error)) {
+        return make_error(errc::unknown_packet_type, "msgpack packet \"type\" must be an integer 0-4, got " +
+                                                         (type == m.end() ? std::string("nothing") : type->dump()));
+    }
+    p.type = static_cast<packet_type>(type->get<std::int64_t>());
+    const auto nsp = m.find("nsp");
+    if (nsp == m.end() || !nsp->is_string() || nsp->get_ref<const std::string&>().empty() ||
+        nsp->get_ref<const std::string&>().front() != '/') {
+        return make_error(errc::invalid_namespace, "msgpack packet \"nsp\" must be a string starting with '/', got " +
+                                                       (nsp == m.end() ? std::string("nothing") : show_text(nsp->dump())));
+    }
+    p.nsp = nsp->get<std::string>();
+    if (const auto id = m.find("id"); id != m.end()) {
+        if (!id->is_number_integer() || (!id->is_number_unsigned() && id->get<std::int64_t>() < 0)) {
+            return make_error(errc::invalid_ack_id, "msgpack packet \"id\" must be a non-negative integer, got " +
+                                                        show_text(id->dump()));
+        }
+        p.id = id->get<std::uint64_t>();
+    }
+    if (auto data = m.find("data"); data != m.end()) p.data = std::move(*data);
+    if (auto err = check_shape(p.type, p.data ? &*p.data : nullptr, protocol::v5)) return std::move(*err);
+    return p;
 }
 
 std::optional<error> validate(const packet& p, protocol version) {

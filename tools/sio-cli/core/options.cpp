@@ -23,6 +23,8 @@ void add_options(tools::command_line& cmd, cli_options& o) {
         ("auth", po::value(&o.auth), "JSON object sent as the Socket.IO auth payload")
         ("namespace,n", po::value(&o.nsp), "namespace to connect to (default: the URL's path, else /)")
         ("eio", po::value(&o.eio)->default_value(o.eio), "Engine.IO version: 4, or 3 for socket.io 2.x servers")
+        ("parser", po::value(&o.parser)->default_value(o.parser),
+         "the server's Socket.IO parser: json (the default one), or msgpack (socket.io-msgpack-parser)")
         ("raw", po::bool_switch(&o.raw), "plain WebSocket, no Socket.IO (implied by a ws:// or wss:// URL)")
         ("subprotocol", po::value(&o.subprotocols)->composing(), "raw mode: WebSocket subprotocol to offer (repeatable)")
         ("ca", po::value(&o.ca), "PEM file of CA certificates to verify the server with")
@@ -133,8 +135,10 @@ std::optional<std::string> make_plan(const cli_options& o, run_plan& plan) {
     plan.history_file = o.history_file.empty() ? default_history_file() : o.history_file;
 
     if (plan.raw) {
-        if (!o.auth.empty() || !o.nsp.empty() || o.eio != 4 || !o.query.empty() || o.transport != "upgrade") {
-            return "--auth, --namespace, --eio, --query and --transport need Socket.IO; not with --raw or a ws:// URL";
+        if (!o.auth.empty() || !o.nsp.empty() || o.eio != 4 || !o.query.empty() || o.transport != "upgrade" ||
+            o.parser != "json") {
+            return "--auth, --namespace, --eio, --parser, --query and --transport need Socket.IO; not with --raw or a "
+                   "ws:// URL";
         }
         if (o.ack) return "--ack needs Socket.IO; not with --raw or a ws:// URL";
         plan.ws.url = o.url;
@@ -173,6 +177,12 @@ std::optional<std::string> make_plan(const cli_options& o, run_plan& plan) {
     if (o.eio != 3 && o.eio != 4) return fmt::format("--eio {}: use 4, or 3 for socket.io 2.x servers", o.eio);
     c.eio_version = o.eio;
     if (o.eio == 3) c.decoder.version = codec::socketio::protocol::v4;
+    if (o.parser == "msgpack") {
+        if (o.eio == 3) return "--parser msgpack needs Socket.IO v5 (socket.io 3.x/4.x); not with --eio 3";
+        c.parser = client_parser::msgpack;
+    } else if (o.parser != "json") {
+        return fmt::format("--parser '{}': use json or msgpack", o.parser);
+    }
     c.tls = tls;
     c.proxy = proxy;
     c.connect_timeout = connect_timeout;

@@ -23,6 +23,7 @@ struct cli_options {
     std::string auth;  // JSON object text
     std::string nsp;   // -n; empty: from the URL's path, else "/"
     int eio = 4;
+    std::string parser = "json";  // json | msgpack
     bool raw = false;
     std::vector<std::string> subprotocols;
     std::string ca, cert, key;

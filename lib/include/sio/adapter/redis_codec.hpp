@@ -14,15 +14,14 @@
 // Binary arguments travel as msgpack bin (json::binary_t here). A request or response whose first
 // byte is '{' is JSON, anything else msgpack, as the Node adapter decides.
 //
-// The msgpack writer reproduces notepack.io byte for byte: integers (and doubles without a
-// fraction) in the smallest integer form, other numbers as float64, strings as fixstr/str8/16/32,
-// bin8/16/32, arrays and maps in their smallest form, keys in the order of the JSON object.
+// msgpack is written and read by sio/codec/msgpack.hpp, byte for byte as notepack.io does.
 //
 // Nothing here throws on bad input: decoders return codec::result with the reason.
 #pragma once
 
 #include "sio/codec/error.hpp"
 #include "sio/codec/json.hpp"
+#include "sio/codec/msgpack.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -50,13 +49,10 @@ std::string specific_response_channel(std::string_view prefix, std::string_view 
 std::optional<std::string> room_of_channel(std::string_view prefix, std::string_view nsp,
                                            std::string_view channel);
 
-// --- msgpack <-> JSON --------------------------------------------------------------------------
+// --- msgpack <-> JSON (the codec's, in notepack.io's encoding) -------------------------------
 
-std::string to_msgpack(const json& value);
-// The whole input must be one msgpack value. Maps need string keys. Extension values become
-// null (Node decodes them to undefined or a Date the adapter never sends). Nesting deeper than
-// max_depth is refused.
-result<json> from_msgpack(std::string_view bytes, std::size_t max_depth = 128);
+using codec::from_msgpack;
+using codec::to_msgpack;
 
 // JSON text as JSON.stringify writes it: compact, UTF-8 as is (bad bytes replaced), binary
 // values as a Node Buffer serialises itself, {"type":"Buffer","data":[...]}.

@@ -185,6 +185,20 @@ result<packet> decode_text(std::string_view, const decoder_options& = {});
 // be sent: nothing when valid, else invalid_payload or invalid_namespace with the reason.
 std::optional<error> validate(const packet&, protocol = protocol::v5);
 
+// socket.io-msgpack-parser (3.x), the reference's alternative parser: each packet is one binary
+// Engine.IO message holding the msgpack map {type, data, nsp, id} in notepack.io's encoding.
+// Binary values stay inside data as msgpack bin: there are no attachments and no BINARY_EVENT or
+// BINARY_ACK (those types are sent as EVENT and ACK). Protocol v5 only.
+std::string encode_msgpack(const packet&);
+
+// One binary message to one packet. Refused, as the reference parser refuses them: not a msgpack
+// map (invalid_payload), "type" not an integer 0-4 (unknown_packet_type), "nsp" not a string
+// starting with '/' (invalid_namespace), "id" present and not an integer in range
+// (invalid_ack_id), and a data shape the JSON decoder would refuse for the type
+// (invalid_payload); a message over max_payload or nested deeper than max_depth gives
+// payload_too_large. Other keys (socket.io-client sends "options") are ignored.
+result<packet> decode_msgpack(std::string_view, const decoder_options& = {});
+
 // One-line summary for logs and inspectors: `EVENT /admin id=12 ["chat","hi"]`, binary values
 // as <4 bytes: 01 02 03 04>. With max_chars > 0 the data part is cut to about that many
 // characters and ends with "...".
