@@ -47,12 +47,8 @@ public:
             return;
         }
         // Encoded once for every local target.
-        sp::packet p{sp::packet_type::event, packet.nsp, std::nullopt, packet.data};
-        auto encoded = sp::encode(p);
-        adapter::frame f;
-        f.text = std::make_shared<const std::string>(std::move(encoded.text));
-        for (auto& a : encoded.attachments) f.attachments.push_back(std::make_shared<const std::string>(std::move(a)));
-        nsp->adapter().broadcast(f, opts);
+        nsp->adapter().broadcast(nsp->encode(sp::packet{sp::packet_type::event, packet.nsp, std::nullopt, packet.data}),
+                                 opts);
     }
 
     std::vector<std::string> all_rooms(std::string_view name) override {

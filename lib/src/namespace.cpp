@@ -66,12 +66,7 @@ std::size_t broadcast_operator::emit_prepared(json data) const {
     std::size_t n = 0;
     auto deliver = [&](json d) {
         // Encoded once; every target gets the same shared buffers.
-        auto encoded = sp::encode(sp::packet{sp::packet_type::event, nsp_->name(), std::nullopt, std::move(d)});
-        adapter::frame f;
-        f.text = std::make_shared<const std::string>(std::move(encoded.text));
-        for (auto& a : encoded.attachments) {
-            f.attachments.push_back(std::make_shared<const std::string>(std::move(a)));
-        }
+        const auto f = nsp_->encode(sp::packet{sp::packet_type::event, nsp_->name(), std::nullopt, std::move(d)});
         n = nsp_->adapter().broadcast(f, options_);
     };
     auto* recovery = nsp_->recovery();
@@ -127,11 +122,28 @@ void broadcast_operator::disconnect_sockets(bool close_underlying) const {
 
 namespace_::namespace_(passkey, std::string name) : name_(std::move(name)) {}
 
-std::shared_ptr<namespace_> namespace_::create(std::string name,
-                                              const adapter::recovery_options& recovery) {
+std::shared_ptr<namespace_> namespace_::create(std::string name, const adapter::recovery_options& recovery,
+                                              sp::wire_parser parser) {
     auto nsp = std::make_shared<namespace_>(passkey{}, std::move(name));
+    nsp->parser_ = parser;
     if (recovery.window.count() > 0) nsp->recovery_ = std::make_unique<adapter::recovery_store>(recovery);
     return nsp;
+}
+
+adapter::frame namespace_::encode(const sp::packet& p) const { return encode_frame(p, parser_); }
+
+adapter::frame encode_frame(const sp::packet& p, sp::wire_parser parser) {
+    adapter::frame f;
+    if (parser == sp::wire_parser::msgpack) {
+        f.text = std::make_shared<const std::string>(sp::encode_msgpack(p));
+        f.binary = true;
+        return f;
+    }
+    auto encoded = sp::encode(p);
+    f.text = std::make_shared<const std::string>(std::move(encoded.text));
+    f.attachments.reserve(encoded.attachments.size());
+    for (auto& a : encoded.attachments) f.attachments.push_back(std::make_shared<const std::string>(std::move(a)));
+    return f;
 }
 
 namespace_& namespace_::use(middleware mw) {

@@ -69,7 +69,7 @@ namespace_& server::of(std::string_view name) {
     std::lock_guard lock(mutex_);
     auto it = namespaces_.find(key);
     if (it == namespaces_.end()) {
-        it = namespaces_.emplace(key, namespace_::create(key, options_->recovery)).first;
+        it = namespaces_.emplace(key, namespace_::create(key, options_->recovery, options_->parser)).first;
         if (cluster_) {
             it->second->set_cluster(cluster_);
             cluster_->add_namespace(key);
@@ -193,13 +193,31 @@ void connection::log(std::string_view what) const {
 
 void connection::on_message(codec::eio::packet message) {
     if (closed_.load()) return;
+    if (options_->parser == sp::wire_parser::msgpack) {
+        auto p = message.binary ? sp::decode_msgpack(message.data, options_->decoder)
+                                : codec::result<sp::packet>(codec::make_error(
+                                      codec::errc::unexpected_text,
+                                      "a text packet, but this server uses the msgpack parser: the client seems to "
+                                      "use the default parser (socket.io-client needs parser: "
+                                      "require(\"socket.io-msgpack-parser\"))"));
+        if (!p) {
+            log(fmt::format("closing: undecodable packet: {}", p.err().reason));
+            close(engine::close_reasons::parse_error);
+            return;
+        }
+        on_packet(std::move(*p));
+        return;
+    }
     const auto status =
         message.binary ? decoder_.feed_binary(message.data) : decoder_.feed_text(message.data);
     switch (status) {
     case sp::decode_status::need_more:
         return;
     case sp::decode_status::bad:
-        log(fmt::format("closing: undecodable packet: {}", decoder_.last_error().reason));
+        log(fmt::format("closing: undecodable packet: {}{}", decoder_.last_error().reason,
+                        decoder_.last_error().code == codec::make_error_code(codec::errc::unexpected_binary)
+                            ? " (a client with socket.io-msgpack-parser sends every packet as binary)"
+                            : ""));
         close(engine::close_reasons::parse_error);
         return;
     case sp::decode_status::done:
@@ -375,21 +393,14 @@ void connection::on_close(std::string_view reason) {
     for (auto& [name, s] : sockets) s->on_close(reason);
 }
 
-void connection::send(const sp::packet& p) {
-    auto e = sp::encode(p);
-    adapter::frame f;
-    f.text = std::make_shared<const std::string>(std::move(e.text));
-    f.attachments.reserve(e.attachments.size());
-    for (auto& a : e.attachments) f.attachments.push_back(std::make_shared<const std::string>(std::move(a)));
-    send(f);
-}
+void connection::send(const sp::packet& p) { send(encode_frame(p, options_->parser)); }
 
 void connection::send(const adapter::frame& f) {
     if (closed_.load() || !f.text) return;
     // Held across the frames of one packet: another thread's packet must not land between a
     // text frame and its attachments (the client would take it for an attachment).
     std::lock_guard lock(send_mutex_);
-    if (!session_.send(f.text, false)) {
+    if (!session_.send(f.text, f.binary)) {
         // Closed, or refused (text with a record separator on polling): attachments without
         // their header would be misread, so none go out.
         if (!closed_.load()) log("packet refused by the Engine.IO session");

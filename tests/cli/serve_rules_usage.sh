@@ -30,6 +30,9 @@ refused "--on-connect 'emit:': empty event name" --on-connect emit:
 refused "--on-connect '/x:emit:hi': namespace '/x' is not declared" --on-connect /x:emit:hi
 # The first bad rule is named even after good ones.
 refused "--on 'b=nope'" --on a=echo --on b=nope
+# The parser: json or msgpack, and only where there is Socket.IO.
+refused "--parser 'cbor': use json or msgpack" --parser cbor
+refused "--parser needs Socket.IO: --mode engine-echo has no Socket.IO packets" --mode engine-echo --parser msgpack
 # engine-echo has no Socket.IO events for rules to act on.
 refused "--mode engine-echo has no events" --mode engine-echo --on x=echo
 refused "--mode engine-echo has no events" --mode engine-echo --on-connect emit:hi

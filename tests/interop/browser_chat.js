@@ -3,6 +3,7 @@
 // message reaches everyone with the sender's name, shown once on the sender's page (the pending
 // line confirmed, not duplicated) and never rendered as HTML; a room message reaches that room's
 // members only; a page closing leaves the others' lists. Usage: node browser_chat.js SIO_SERVE
+// (SIO_SERVE_ARGS in the environment: more sio-serve arguments, e.g. "--parser msgpack").
 "use strict";
 const { chromium } = require("playwright-core");
 const { fail, startServer, until, deadline } = require("./lib");
@@ -12,7 +13,8 @@ const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 deadline(90000);
 
 (async () => {
-  const server = await startServer(serve, ["--port", "0", "--quiet"]);
+  const extra = (process.env.SIO_SERVE_ARGS || "").split(" ").filter(Boolean);
+  const server = await startServer(serve, ["--port", "0", "--quiet", ...extra]);
   const browser = await chromium.launch({
     executablePath,
     headless: true,

@@ -68,6 +68,24 @@ TEST(socketio_msgpack, decodes_the_reference_encoders_packets) {
     EXPECT_EQ(p.nsp, "/chat");
 }
 
+TEST(socketio_msgpack, reads_undefined_as_json_stringify_writes_it) {
+    // socket.io-client's CONNECT without auth: {type: 0, data: undefined, nsp: "/"}.
+    auto p = decoded("83a47479706500a464617461d40000a36e7370a12f");
+    EXPECT_EQ(p.type, sp::packet_type::connect);
+    EXPECT_FALSE(p.data) << "an undefined property is absent";
+    // ["a", undefined, {x: undefined, y: 1}]: null in an array, absent in an object.
+    p = decoded("83a47479706502a46461746193a161d4000082a178d40000a17901a36e7370a12f");
+    EXPECT_EQ(*p.data, json::parse(R"(["a",null,{"y":1}])"));
+}
+
+TEST(socketio_msgpack, replaces_bytes_that_are_not_utf8_as_node_does) {
+    // {type: 4, data: {"me\x98sagn": "\xffA"}, nsp: "/"}: a key and a value that are not UTF-8.
+    auto q = sp::decode_msgpack(unhex("83a47479706504a46461746181a76d65987361676ea2ff41a36e7370a12f"));
+    ASSERT_TRUE(q.has_value()) << q.err().reason;
+    EXPECT_EQ(*q->data, json({{"me\xef\xbf\xbdsagn", "\xef\xbf\xbd" "A"}}));
+    EXPECT_NO_THROW((void)q->data->dump()) << "valid UTF-8 throughout";
+}
+
 TEST(socketio_msgpack, reads_dates_as_json_stringify_writes_them) {
     // notepack.io 2 (socket.io-msgpack-parser's): fixext 8 of type 0, milliseconds.
     auto p = decoded("83a47479706502a46461746193a47768656ed700000001a249111973d700000001a2491118f8a36e7370a12f");
@@ -99,6 +117,11 @@ TEST(socketio_msgpack, refuses_what_the_reference_parser_refuses) {
     using sio::codec::to_msgpack;
     EXPECT_EQ(refusal(""), errc::empty_input);
     EXPECT_EQ(refusal("\x93\x01"), errc::invalid_payload);  // truncated
+    // A map announcing 4,294,904,367 entries in its 5-byte header (msgpuck's own check counted
+    // them in an int that overflowed, and the reader then ran past the end: ASan sees it).
+    EXPECT_EQ(refusal(unhex("dfffff0a2f")), errc::invalid_payload);
+    EXPECT_EQ(refusal(unhex("ddffffffff01")), errc::invalid_payload);
+    EXPECT_EQ(refusal(unhex("c7ff01")), errc::invalid_payload);  // ext 8 longer than the input
     EXPECT_EQ(refusal(to_msgpack(json::array({0, "/"}))), errc::invalid_payload);  // not a map
     EXPECT_EQ(refusal(to_msgpack({{"type", 5}, {"nsp", "/"}, {"data", json::array({"x"})}})), errc::unknown_packet_type);
     EXPECT_EQ(refusal(to_msgpack({{"type", "2"}, {"nsp", "/"}, {"data", json::array({"x"})}})), errc::unknown_packet_type);

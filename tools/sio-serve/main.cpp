@@ -33,6 +33,7 @@
 
 extern const std::string_view sio_serve_index_html;
 extern const std::string_view sio_serve_client_bundle;
+extern const std::string_view sio_serve_client_bundle_msgpack;
 
 namespace po = boost::program_options;
 namespace asio = boost::asio;
@@ -71,6 +72,7 @@ struct serve_options {
     std::string tls_cert;  // --tls-cert/--tls-key: serve https and wss
     std::string tls_key;
     std::string client_js;  // file served as /socket.io/socket.io.js instead of the built-in one
+    std::string parser = "json";  // --parser: json | msgpack (socket.io-msgpack-parser)
     std::size_t max_message_len = 500;  // chat demo: longest message text, in characters
     unsigned rate_limit = 20;           // chat demo: messages per second per socket; 0: off
     std::string mode = "chat";
@@ -195,6 +197,8 @@ int run_serve(const serve_options& options) {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(options.host, ec);
     if (ec) return usage_error(info, fmt::format("--host '{}' is not an IP address", options.host));
+    if (options.parser != "json" && options.parser != "msgpack")
+        return usage_error(info, fmt::format("--parser '{}': use json or msgpack", options.parser));
     if (options.path.empty() || options.path.front() != '/') {
         return usage_error(info, fmt::format("--path '{}' must start with '/'", options.path));
     }
@@ -211,6 +215,8 @@ int run_serve(const serve_options& options) {
         (!options.on_rules.empty() || !options.on_connect_rules.empty())) {
         return usage_error(info, "--on and --on-connect need Socket.IO: --mode engine-echo has no events");
     }
+    if (*mode == sio::serve::serve_mode::engine_echo && options.parser != "json")
+        return usage_error(info, "--parser needs Socket.IO: --mode engine-echo has no Socket.IO packets");
     std::vector<std::string> declared{"/"};
     for (const auto& n : options.namespaces) declared.push_back(n.empty() || n.front() != '/' ? "/" + n : n);
     auto rules = sio::serve::parse_rules(options.on_rules, options.on_connect_rules, declared);
@@ -288,6 +294,7 @@ int run_serve(const serve_options& options) {
     sio::server_options so;
     so.single_threaded = threads == 1;
     so.connect_timeout = std::chrono::milliseconds(options.connect_timeout_ms);
+    if (options.parser == "msgpack") so.parser = sio::codec::socketio::wire_parser::msgpack;
     so.recovery.window = std::chrono::milliseconds(options.recovery_window_ms);
     // A packet a client missed because its connection was already dead (unnoticed until the
     // ping timeout) must outlive the window by that much.
@@ -298,7 +305,9 @@ int run_serve(const serve_options& options) {
     so.log = [&log](std::string_view line) { log(line); };
     so.on_event = [&log](const sio::server_event& e) { log.socket_event(e); };
     auto io = sio::server::create(ioc.get_executor(), engine, so);
-    auto client_js = std::make_shared<std::string>(sio_serve_client_bundle);
+    auto client_js = std::make_shared<std::string>(so.parser == sio::codec::socketio::wire_parser::msgpack
+                                                       ? sio_serve_client_bundle_msgpack
+                                                       : sio_serve_client_bundle);
     if (!options.client_js.empty()) {
         std::ifstream file(options.client_js, std::ios::binary);
         std::ostringstream text;
@@ -488,6 +497,9 @@ int main(int argc, char* argv[]) {
         ("max-buffered-bytes", po::value(&options.max_buffered_bytes)->default_value(options.max_buffered_bytes),
          "bytes queued for sending over every session together; past it, sessions holding more than "
          "64 KiB unsent are closed as slow consumers (0: no total limit)")
+        ("parser", po::value(&options.parser)->default_value(options.parser),
+         "the Socket.IO parser clients use: json (the default one), or msgpack (socket.io-msgpack-parser; "
+         "/socket.io/socket.io.js is then the client built with it)")
         ("recovery-window", po::value(&options.recovery_window_ms)->default_value(options.recovery_window_ms),
          "milliseconds a dropped client may take to come back and get its id, rooms and missed "
          "broadcasts (connection state recovery; 0: off)")

@@ -55,10 +55,7 @@ enum class client_transport : std::uint8_t {
 std::string_view to_string(client_transport) noexcept;  // "polling", "websocket", "upgrade"
 
 // How Socket.IO packets are written on the wire; both sides must use the same.
-enum class client_parser : std::uint8_t {
-    json,     // the default parser: a text message per packet, binary values as attachments
-    msgpack,  // socket.io-msgpack-parser: a binary (msgpack) message per packet
-};
+using client_parser = codec::socketio::wire_parser;
 std::string_view to_string(client_parser) noexcept;  // "json", "msgpack"
 
 struct tls_client_options {

@@ -36,6 +36,9 @@ using connection_handler = std::function<void(const std::shared_ptr<socket>&)>;
 // sender waits for an answer (call it at most once, with the single answer).
 using server_side_handler = std::function<void(json args, std::function<void(json)> ack)>;
 
+// A packet encoded in `parser`'s format as the frame (shared buffers) its targets are sent.
+adapter::frame encode_frame(const codec::socketio::packet& p, codec::socketio::wire_parser parser);
+
 // Which sockets of a namespace a broadcast reaches: `to` rooms (none: all), minus `except`
 // rooms. Cheap to copy; every call returns a new operator.
 class broadcast_operator {
@@ -109,19 +112,22 @@ public:
     const adapter::in_memory& adapter() const noexcept { return adapter_; }
     // Connection state recovery; null when the server was created without a recovery window.
     adapter::recovery_store* recovery() const noexcept { return recovery_.get(); }
+    // A packet encoded once, in the server's parser, as the frame every target of it shares.
+    adapter::frame encode(const codec::socketio::packet& p) const;
 
 private:
     friend class server;
     friend class detail::connection;
 
-    static std::shared_ptr<namespace_> create(std::string name,
-                                              const adapter::recovery_options& recovery);
+    static std::shared_ptr<namespace_> create(std::string name, const adapter::recovery_options& recovery,
+                                              codec::socketio::wire_parser parser);
     // Runs the middleware on `s`, then calls `done` with the outcome (possibly on another thread).
     void run_middleware(const std::shared_ptr<socket>& s,
                         std::function<void(std::optional<connect_error>)> done);
     void notify_connection(const std::shared_ptr<socket>& s);
 
     const std::string name_;
+    codec::socketio::wire_parser parser_ = codec::socketio::wire_parser::json;
     adapter::in_memory adapter_;
     std::unique_ptr<adapter::recovery_store> recovery_;
     mutable std::mutex mutex_;  // guards the two lists

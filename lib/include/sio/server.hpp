@@ -54,6 +54,9 @@ struct server_options {
     // default timeout either).
     std::chrono::milliseconds ack_timeout{0};
     codec::socketio::decoder_options decoder;
+    // The clients' parser: the default one, or socket.io-msgpack-parser's (a packet in the other
+    // format closes the session, as the reference does, with a log line saying so).
+    codec::socketio::wire_parser parser = codec::socketio::wire_parser::json;
     // Connection state recovery (off while the window is zero, as in the reference): sockets
     // that drop for a transport reason and return within the window get their id, rooms and
     // the broadcasts they missed. See sio/adapter/recovery.hpp.

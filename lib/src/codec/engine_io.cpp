@@ -1,5 +1,7 @@
 #include "sio/codec/engine_io.hpp"
 
+#include "sio/codec/utf8.hpp"
+
 #include "sio/codec/base64.hpp"
 #include "sio/codec/json.hpp"
 
@@ -61,34 +63,6 @@ error too_many(std::size_t limit) {
 
 // --- UTF-8 -----------------------------------------------------------------------------------
 
-// Length of the well-formed UTF-8 sequence (RFC 3629: no overlongs, no surrogates, nothing above
-// U+10FFFF) starting at s[i], or 0 if there is none.
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept {
-    const unsigned b0 = byte_at(s, i);
-    if (b0 < 0x80) return 1;
-    const auto cont = [&](std::size_t k, unsigned lo = 0x80, unsigned hi = 0xBF) {
-        return i + k < s.size() && byte_at(s, i + k) >= lo && byte_at(s, i + k) <= hi;
-    };
-    if (b0 >= 0xC2 && b0 <= 0xDF) return cont(1) ? 2 : 0;
-    if (b0 == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
-    if (b0 == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
-    if (b0 >= 0xE1 && b0 <= 0xEF) return cont(1) && cont(2) ? 3 : 0;
-    if (b0 == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
-    if (b0 >= 0xF1 && b0 <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
-    if (b0 == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
-    return 0;
-}
-
-// Offset of the first ill-formed sequence, or npos when all of `s` is UTF-8.
-std::size_t first_invalid_utf8(std::string_view s) noexcept {
-    for (std::size_t i = 0; i < s.size();) {
-        const std::size_t n = utf8_sequence_length(s, i);
-        if (n == 0) return i;
-        i += n;
-    }
-    return std::string_view::npos;
-}
-
 // What JavaScript's String.length says of the UTF-8 text `s` (assumed valid): one code unit per
 // code point, two for those above U+FFFF (a surrogate pair), which are exactly the 4-byte ones.
 std::size_t utf16_length(std::string_view s) noexcept {
@@ -98,23 +72,6 @@ std::size_t utf16_length(std::string_view s) noexcept {
         if ((b & 0xC0) != 0x80) units += b >= 0xF0 ? 2 : 1;  // count lead bytes only
     }
     return units;
-}
-
-// `s` with every ill-formed byte replaced by U+FFFD, so that a length in UTF-16 units exists.
-std::string to_valid_utf8(std::string_view s) {
-    std::string out;
-    out.reserve(s.size() + 8);
-    for (std::size_t i = 0; i < s.size();) {
-        const std::size_t n = utf8_sequence_length(s, i);
-        if (n == 0) {
-            out += "\xEF\xBF\xBD";
-            ++i;
-        } else {
-            out.append(s.substr(i, n));
-            i += n;
-        }
-    }
-    return out;
 }
 
 // --- length prefixes of the v3 payloads ------------------------------------------------------

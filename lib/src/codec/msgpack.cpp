@@ -1,5 +1,7 @@
 #include "sio/codec/msgpack.hpp"
 
+#include "sio/codec/utf8.hpp"
+
 #include <msgpuck.h>
 
 #include <cmath>
@@ -97,11 +99,96 @@ private:
     std::string out_;
 };
 
+// --- bounds ------------------------------------------------------------------------------------
+
+// Whether [p, end) starts with one complete msgpack value, every header and payload in bounds;
+// `after` is then where it ends. Walked without recursion, the elements still to come counted in
+// 64 bits (msgpuck's mp_check counts them in an int, which a map of 2^31 entries overflows).
+bool complete_value(const char* p, const char* end, const char** after) {
+    std::uint64_t pending = 1;
+    const auto left = [&] { return static_cast<std::uint64_t>(end - p); };
+    const auto be = [&](std::size_t n) {
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
+        return v;
+    };
+    // Skips a length of `width` bytes, then (plus `extra` bytes, an extension's type) that many.
+    const auto sized = [&](std::size_t width, std::size_t extra) {
+        if (left() < width) return false;
+        const auto n = be(width);
+        p += width;
+        if (left() < extra || left() - extra < n) return false;
+        p += extra + n;
+        return true;
+    };
+    const auto fixed = [&](std::uint64_t n) {
+        if (left() < n) return false;
+        p += n;
+        return true;
+    };
+    while (pending > 0) {
+        // Every element takes at least one byte.
+        if (pending > left()) return false;
+        --pending;
+        const auto b = static_cast<std::uint8_t>(*p++);
+        bool ok = true;
+        if (b <= 0x7f || b >= 0xe0) {
+            // positive or negative fixint
+        } else if (b <= 0x8f) {
+            pending += 2u * (b & 0x0fu);
+        } else if (b <= 0x9f) {
+            pending += b & 0x0fu;
+        } else if (b <= 0xbf) {
+            ok = fixed(b & 0x1fu);
+        } else {
+            switch (b) {
+            case 0xc0: case 0xc2: case 0xc3: break;
+            case 0xc4: case 0xd9: ok = sized(1, 0); break;
+            case 0xc5: case 0xda: ok = sized(2, 0); break;
+            case 0xc6: case 0xdb: ok = sized(4, 0); break;
+            case 0xc7: ok = sized(1, 1); break;
+            case 0xc8: ok = sized(2, 1); break;
+            case 0xc9: ok = sized(4, 1); break;
+            case 0xcc: case 0xd0: ok = fixed(1); break;
+            case 0xcd: case 0xd1: ok = fixed(2); break;
+            case 0xca: case 0xce: case 0xd2: ok = fixed(4); break;
+            case 0xcb: case 0xcf: case 0xd3: ok = fixed(8); break;
+            case 0xd4: ok = fixed(2); break;
+            case 0xd5: ok = fixed(3); break;
+            case 0xd6: ok = fixed(5); break;
+            case 0xd7: ok = fixed(9); break;
+            case 0xd8: ok = fixed(17); break;
+            case 0xdc: ok = left() >= 2; if (ok) { pending += be(2); p += 2; } break;
+            case 0xdd: ok = left() >= 4; if (ok) { pending += be(4); p += 4; } break;
+            case 0xde: ok = left() >= 2; if (ok) { pending += 2 * be(2); p += 2; } break;
+            case 0xdf: ok = left() >= 4; if (ok) { pending += 2 * be(4); p += 4; } break;
+            default: ok = false;  // 0xc1: never used
+            }
+        }
+        if (!ok) return false;
+    }
+    *after = p;
+    return true;
+}
+
 // --- reader ------------------------------------------------------------------------------------
 
 struct reader {
     const char* p;
     std::size_t max_depth;
+
+    // A msgpack str as text: bytes that are not UTF-8 become U+FFFD, as Node decodes them (and
+    // as every string a JSON decoder gives, it is then valid UTF-8).
+    static std::string text(const char* s, std::uint32_t n) {
+        const std::string_view v(s, n);
+        return first_invalid_utf8(v) == std::string_view::npos ? std::string(v) : to_valid_utf8(v);
+    }
+
+    // notepack.io's JavaScript undefined: fixext 1 of type 0 (notepack.io 2 writes every undefined
+    // value so, socket.io-client's CONNECT without auth among them).
+    static bool is_undefined(const char* at) {
+        return static_cast<std::uint8_t>(at[0]) == 0xd4 && at[1] == 0;
+    }
 
     // A Date: msgpack's timestamp extension (type -1, as notepack.io 3 writes one) or notepack.io
     // 2's fixext 8 of type 0 (socket.io-msgpack-parser 3 uses that one), as the ISO 8601 text
@@ -153,7 +240,7 @@ struct reader {
         return std::string(buf);
     }
 
-    // The input was validated with mp_check: every read below stays in bounds.
+    // The input was checked by complete_value: every read below stays in bounds.
     std::optional<codec::error> value(json& out, std::size_t depth) {
         if (depth > max_depth) {
             return make_error(errc::payload_too_large, "msgpack nested deeper than the limit");
@@ -168,7 +255,7 @@ struct reader {
         case MP_STR: {
             std::uint32_t n = 0;
             const char* s = mp_decode_str(&p, &n);
-            out = std::string(s, n);
+            out = text(s, n);
             return std::nullopt;
         }
         case MP_BIN: {
@@ -198,9 +285,13 @@ struct reader {
                 }
                 std::uint32_t kn = 0;
                 const char* k = mp_decode_str(&p, &kn);
+                if (is_undefined(p)) {  // a property set to undefined: absent, as in JSON
+                    mp_next(&p);
+                    continue;
+                }
                 json e;
                 if (auto err = value(e, depth + 1)) return err;
-                out[std::string(k, kn)] = std::move(e);
+                out[text(k, kn)] = std::move(e);
             }
             return std::nullopt;
         }
@@ -229,7 +320,7 @@ std::string to_msgpack(const json& value) {
 result<json> from_msgpack(std::string_view bytes, std::size_t max_depth) {
     if (bytes.empty()) return make_error(errc::empty_input, "empty msgpack message");
     const char* check = bytes.data();
-    if (mp_check(&check, bytes.data() + bytes.size()) != 0) {
+    if (!complete_value(check, bytes.data() + bytes.size(), &check)) {
         return make_error(errc::invalid_payload, "malformed or truncated msgpack");
     }
     if (check != bytes.data() + bytes.size()) {

@@ -34,8 +34,9 @@ namespace sio::adapter {
 // One encoded Socket.IO packet: the text frame, then its binary attachments in order. Shared,
 // so that a broadcast to N sockets holds one copy of the bytes.
 struct frame {
-    std::shared_ptr<const std::string> text;
+    std::shared_ptr<const std::string> text;  // the packet (with the msgpack parser: binary)
     std::vector<std::shared_ptr<const std::string>> attachments;
+    bool binary = false;  // `text` goes out as a binary message (the msgpack parser)
 };
 
 struct broadcast_flags {

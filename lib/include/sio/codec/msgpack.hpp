@@ -21,9 +21,12 @@ namespace sio::codec {
 std::string to_msgpack(const json& value);
 
 // The whole input must be one msgpack value (checked before anything is built, without
-// recursion). Maps need string keys. bin becomes json::binary_t; a JavaScript Date (the timestamp
+// recursion). Maps need string keys; strings that are not UTF-8 get U+FFFD in place of the bad
+// bytes, as Node decodes them. bin becomes json::binary_t; a JavaScript Date (the timestamp
 // extension, or notepack.io 2's fixext 8 of type 0) becomes its ISO 8601 text, as
-// JSON.stringify writes a Date; other extension values become null. Nesting deeper than max_depth is refused.
+// JSON.stringify writes a Date; notepack.io's undefined (fixext 1 of type 0) makes a map's key
+// absent and is null elsewhere, as in JSON; other extension values become null. Nesting deeper
+// than max_depth is refused.
 result<json> from_msgpack(std::string_view bytes, std::size_t max_depth = 128);
 
 }  // namespace sio::codec

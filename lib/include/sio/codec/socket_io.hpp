@@ -185,6 +185,12 @@ result<packet> decode_text(std::string_view, const decoder_options& = {});
 // be sent: nothing when valid, else invalid_payload or invalid_namespace with the reason.
 std::optional<error> validate(const packet&, protocol = protocol::v5);
 
+// Which parser writes a peer's packets; both sides of a connection must use the same.
+enum class wire_parser : std::uint8_t {
+    json,     // the default parser: a text message per packet, binary values as attachments
+    msgpack,  // socket.io-msgpack-parser: a binary (msgpack) message per packet
+};
+
 // socket.io-msgpack-parser (3.x), the reference's alternative parser: each packet is one binary
 // Engine.IO message holding the msgpack map {type, data, nsp, id} in notepack.io's encoding.
 // Binary values stay inside data as msgpack bin: there are no attachments and no BINARY_EVENT or
