@@ -151,6 +151,14 @@ async function roundRobinProxy(upstreams, { stripUpgrade = false } = {}) {
   eq(r.code, 5, "refusing middleware: exit");
   expectFinding(r, "namespace", /not authorized.*auth/s, "refusing middleware");
 
+  // A server with socket.io-msgpack-parser: it drops the session on the default parser's
+  // CONNECT; the doctor names the parser, and does not blame a proxy for the upgrade.
+  const packed = await nodeServer({ parser: require("socket.io-msgpack-parser") });
+  r = await doctor([packed.url]);
+  eq(r.code, 6, "msgpack parser: exit");
+  expectFinding(r, "namespace", /closed the session on CONNECT.*socket\.io-msgpack-parser.*--parser msgpack/s, "msgpack parser");
+  if (r.failed.includes("websocket")) fail(`msgpack parser: the upgrade blamed: ${JSON.stringify(r.findings)}`);
+
   // Certificates: self-signed, then expired (issued by a CA, dated in the past).
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sio-doctor-"));
   process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));

@@ -308,6 +308,7 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
         if (!cookies.empty()) o.headers.push_back("Cookie: " + cookies);
 
         // 4. The namespace, with the auth given.
+        bool closed_at_connect = false;  // the server dropped the session instead of answering
         const std::string connect_text = sio_connect_text(o, nsp, why);
         if (connect_text.empty()) {
             rep.add(finding{"namespace", level::fail, why, "", "", inspect_usage});
@@ -323,13 +324,30 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
             for (int polls = 0; polls < 4; ++polls) {
                 auto get = make_request(http::verb::get, engine_target(o, t, "polling", hs->sid), o);
                 auto gr = co_await conn->exchange(std::move(get), timeout);
-                if (!gr.ok || gr.response.result_int() != 200) break;
+                if (!gr.ok || gr.response.result_int() != 200) {
+                    // A 400 naming the session: the server dropped it on the CONNECT.
+                    closed_at_connect = gr.ok && gr.response.result_int() == 400;
+                    break;
+                }
                 auto packets = decode_body(o, gr.response.body(), why);
                 if (packets && connect_answer(o, nsp, *packets, ok, data)) break;
+                if (packets && std::any_of(packets->begin(), packets->end(),
+                                           [](const eio::packet& p) { return p.type == eio::packet_type::close; })) {
+                    closed_at_connect = true;
+                    break;
+                }
                 data = nullptr;
             }
             if (ok) {
                 rep.add(finding{"namespace", level::ok, fmt::format("CONNECT {} accepted{}", nsp, o.auth.empty() ? "" : " with the given auth")});
+            } else if (data.is_null() && closed_at_connect) {
+                rep.add(finding{"namespace", level::fail,
+                         fmt::format("the server closed the session on CONNECT {} without answering it", nsp),
+                         "it could not read the CONNECT: a server created with socket.io-msgpack-parser (or another "
+                         "custom parser) closes the session on the default parser's packets",
+                         "if the server uses socket.io-msgpack-parser, talk to it with that parser: sio-cli --parser "
+                         "msgpack, sio-bench --parser msgpack (browser: the socket.io.msgpack.min.js build)",
+                         inspect_not_socketio});
             } else if (data.is_null()) {
                 rep.add(finding{"namespace", level::fail, fmt::format("no answer to CONNECT {}", nsp),
                          "the server does not answer the Socket.IO CONNECT (a bare Engine.IO server, or a slow middleware)",
@@ -368,7 +386,10 @@ asio::awaitable<int> doctor_flow(net_options o, target t, std::ostream& out) {
         }
 
         // 6. The upgrade.
-        if (std::find(hs->upgrades.begin(), hs->upgrades.end(), "websocket") == hs->upgrades.end()) {
+        if (closed_at_connect) {
+            // Its session is gone: an upgrade naming it would fail for that reason alone.
+            rep.add(finding{"websocket", level::info, "not checked: the server closed the session at the CONNECT"});
+        } else if (std::find(hs->upgrades.begin(), hs->upgrades.end(), "websocket") == hs->upgrades.end()) {
             rep.add(finding{"websocket", level::warn, "the server offers no upgrade to WebSocket",
                      "every message travels over HTTP long-polling (two requests per message, more latency)",
                      "allow the websocket transport on the server, unless polling only is intended"});
