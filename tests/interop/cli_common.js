@@ -90,6 +90,23 @@ function nodeServer(Server, options, setup) {
   });
 }
 
+// The handlers the scripted-client tests share, on `io` (any socket.io version): every socket
+// hears `welcome(...)` on connecting and acks "echo" with its arguments; /secure admits only
+// sockets whose `tokenOf(socket)` is "t0ken", refusing the rest with "bad token".
+function echoAndSecure(io, welcome, tokenOf) {
+  const onConnection = (socket) => {
+    socket.emit("welcome", ...welcome(socket));
+    socket.on("echo", (...args) => {
+      const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
+      if (ack) ack(...args);
+    });
+  };
+  io.on("connection", onConnection);
+  const secure = io.of("/secure");
+  secure.use((socket, next) => next(tokenOf(socket) === "t0ken" ? undefined : new Error("bad token")));
+  secure.on("connection", onConnection);
+}
+
 // A port nothing listens on: bound, then released.
 function freePort() {
   return new Promise((resolve) => {
@@ -101,4 +118,4 @@ function freePort() {
   });
 }
 
-module.exports = { runCli, startCli, checkShape, eq, check, expectCode, nodeServer, freePort };
+module.exports = { runCli, startCli, checkShape, eq, check, expectCode, nodeServer, freePort, echoAndSecure };

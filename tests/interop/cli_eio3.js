@@ -6,7 +6,7 @@
 const http = require("http");
 const ioV2 = require("socket.io-v2");
 const { fail, deadline } = require("./lib");
-const { runCli, checkShape, eq, check, expectCode } = require("./cli_common");
+const { runCli, checkShape, eq, check, expectCode, echoAndSecure } = require("./cli_common");
 
 const cli = process.argv[2] || fail("usage: node cli_eio3.js SIO_CLI");
 deadline(40000);
@@ -14,17 +14,7 @@ deadline(40000);
 (async () => {
   const httpServer = http.createServer();
   const io = ioV2(httpServer);
-  const onConnection = (socket) => {
-    socket.emit("welcome", socket.conn.transport.name);
-    socket.on("echo", (...args) => {
-      const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
-      if (ack) ack(...args);
-    });
-  };
-  io.on("connection", onConnection);
-  const secure = io.of("/secure");
-  secure.use((socket, next) => next(socket.handshake.query.token === "t0ken" ? undefined : new Error("bad token")));
-  secure.on("connection", onConnection);
+  echoAndSecure(io, (socket) => [socket.conn.transport.name], (socket) => socket.handshake.query.token);
   await new Promise((res) => httpServer.listen(0, "127.0.0.1", res));
   const url = `http://127.0.0.1:${httpServer.address().port}`;
 

@@ -9,7 +9,7 @@ const http = require("http");
 const { Server } = require("socket.io");
 const msgpackParser = require("socket.io-msgpack-parser");
 const { fail, deadline } = require("./lib");
-const { runCli, checkShape, eq, check, expectCode } = require("./cli_common");
+const { runCli, checkShape, eq, check, expectCode, echoAndSecure } = require("./cli_common");
 
 const cli = process.argv[2] || fail("usage: node cli_msgpack.js SIO_CLI");
 deadline(50000);
@@ -19,17 +19,8 @@ const when = new Date(Date.UTC(2026, 11, 6, 1, 56, 27, 123));
 async function listen(opts) {
   const httpServer = http.createServer();
   const io = new Server(httpServer, opts);
-  const onConnection = (socket) => {
-    socket.emit("welcome", socket.conn.transport.name, Buffer.from([1, 2, 250]), when);
-    socket.on("echo", (...args) => {
-      const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
-      if (ack) ack(...args);
-    });
-  };
-  io.on("connection", onConnection);
-  const secure = io.of("/secure");
-  secure.use((socket, next) => next(socket.handshake.auth.token === "t0ken" ? undefined : new Error("bad token")));
-  secure.on("connection", onConnection);
+  echoAndSecure(io, (socket) => [socket.conn.transport.name, Buffer.from([1, 2, 250]), when],
+                (socket) => socket.handshake.auth.token);
   await new Promise((res) => httpServer.listen(0, "127.0.0.1", res));
   return `http://127.0.0.1:${httpServer.address().port}`;
 }
