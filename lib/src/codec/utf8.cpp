@@ -1,5 +1,7 @@
 #include "sio/codec/utf8.hpp"
 
+#include <cstring>
+
 namespace sio::codec {
 
 // Length of the well-formed UTF-8 sequence (RFC 3629: no overlongs, no surrogates, nothing above
@@ -45,6 +47,55 @@ std::string to_valid_utf8(std::string_view s) {
         }
     }
     return out;
+}
+
+// The same rules as utf8_sequence_length, one byte at a time: the lead byte sets how many
+// continuation bytes follow and the range of the first (E0 A0-BF, ED 80-9F, F0 90-BF, F4 80-8F
+// rule out overlongs, surrogates and code points above U+10FFFF); the others are 80-BF. Runs of
+// ASCII are skipped eight bytes at a time.
+bool utf8_validator::feed(std::string_view piece) noexcept {
+    if (need_ == broken) return false;
+    const auto* p = reinterpret_cast<const unsigned char*>(piece.data());
+    const auto* const end = p + piece.size();
+    while (p != end) {
+        if (need_ == 0) {
+            while (end - p >= 8) {
+                std::uint64_t word;
+                std::memcpy(&word, p, 8);
+                if ((word & 0x8080808080808080ull) != 0) break;
+                p += 8;
+            }
+            if (p == end) break;
+            const unsigned b = *p++;
+            if (b < 0x80) continue;
+            lo_ = 0x80;
+            hi_ = 0xBF;
+            if (b >= 0xC2 && b <= 0xDF) {
+                need_ = 1;
+            } else if (b >= 0xE0 && b <= 0xEF) {
+                need_ = 2;
+                if (b == 0xE0) lo_ = 0xA0;
+                if (b == 0xED) hi_ = 0x9F;
+            } else if (b >= 0xF0 && b <= 0xF4) {
+                need_ = 3;
+                if (b == 0xF0) lo_ = 0x90;
+                if (b == 0xF4) hi_ = 0x8F;
+            } else {
+                need_ = broken;
+                return false;
+            }
+        } else {
+            const unsigned b = *p++;
+            if (b < lo_ || b > hi_) {
+                need_ = broken;
+                return false;
+            }
+            --need_;
+            lo_ = 0x80;
+            hi_ = 0xBF;
+        }
+    }
+    return true;
 }
 
 }  // namespace sio::codec
