@@ -656,8 +656,17 @@ TEST_F(engine_server, upgrade_from_polling_to_websocket) {
         // Polling is over for this session.
         auto late = co_await fetch(port_, http::verb::get, poll);
         EXPECT_EQ(late.result(), http::status::bad_request);
-        // A second WebSocket for the same sid is refused; the first one is unaffected.
-        EXPECT_TRUE(co_await ws_refused(port_, eio_path("transport=websocket&sid=" + sid)));
+        // A second WebSocket for the same sid completes its handshake and is then closed, as
+        // engine.io does; the first one is unaffected.
+        {
+            auto second = co_await ws_connect(port_, eio_path("transport=websocket&sid=" + sid));
+            beast::flat_buffer b;
+            auto [ec, n] = co_await second.async_read(b, asio::as_tuple(asio::use_awaitable));
+            (void)n;
+            EXPECT_EQ(ec, websocket::error::closed) << ec.message();
+            EXPECT_EQ(second.reason().code, websocket::close_code::normal);
+            EXPECT_EQ(b.size(), 0u);  // no Engine.IO packet before the close
+        }
         EXPECT_TRUE(l->handle.send("still"));
         auto f2 = co_await ws_read(ws);
         EXPECT_EQ(f2.data, "4still");
@@ -1202,6 +1211,45 @@ TEST_F(engine_server, events_report_sessions_unknown_sids_and_oversized_payloads
     auto closed = events.find([&](const recorded_event& e) { return e.type == k::session_close && e.sid == ws_big->sid; });
     ASSERT_TRUE(closed);
     EXPECT_EQ(closed->reason, "transport error");
+}
+
+TEST_F(engine_server, a_listener_that_throws_ends_its_own_session_and_says_why) {
+    event_log events;
+    engine::server_options o;
+    o.on_event = events.handler();
+    hook_ = [](recorder&, const eio::packet& p) {
+        if (p.data == "boom") throw std::runtime_error("the handler exploded");
+    };
+    start(o);
+    using k = engine::server_event::kind;
+    run_client([&]() -> asio::awaitable<void> {
+        auto ws = co_await ws_connect(port_, eio_path("transport=websocket"));
+        (void)co_await ws_read(ws);
+        // A second session, on polling, which must not notice.
+        const auto sid = co_await handshake(port_);
+        co_await ws_write(ws, "4boom");
+        beast::flat_buffer b;
+        for (;;) {  // the session's close packet, then the close frame
+            auto [ec, n] = co_await ws.async_read(b, asio::as_tuple(asio::use_awaitable));
+            (void)n;
+            if (ec) break;
+            b.consume(b.size());
+        }
+        auto post = co_await fetch(port_, http::verb::post, eio_path("transport=polling&sid=" + sid), "4fine");
+        EXPECT_EQ(post.result(), http::status::ok);
+    });
+    auto thrower = listener(0);
+    ASSERT_TRUE(thrower);
+    EXPECT_EQ(thrower->wait_close(), "transport error");
+    auto other = listener(1);
+    ASSERT_TRUE(other);
+    EXPECT_TRUE(other->wait_messages(1));
+    EXPECT_EQ(other->close_count(), 0u);
+    auto failure = events.find([](const recorded_event& e) { return e.type == k::failure; });
+    ASSERT_TRUE(failure);
+    EXPECT_EQ(failure->transport, "websocket");
+    EXPECT_NE(failure->detail.find("the handler exploded"), std::string::npos) << failure->detail;
+    EXPECT_NE(failure->detail.find("handling a message"), std::string::npos) << failure->detail;
 }
 
 }  // namespace

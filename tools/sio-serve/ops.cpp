@@ -144,6 +144,9 @@ void log_sink::engine_event(const engine::server_event& e) {
         write(notable ? log_level::warn : log_level::debug, "refused", "refused: " + e.detail, f);
         return;
     }
+    case k::failure:
+        write(log_level::error, "failure", "failure: " + e.detail, f);
+        return;
     }
 }
 

@@ -19,6 +19,8 @@
 #include "sio/codec/json.hpp"
 #include "sio/codec/percent.hpp"
 #include "sio/codec/ws_frame.hpp"
+#include "sio/transport/ws_handshake.hpp"
+#include "sio/transport/ws_stream.hpp"
 
 #include <fmt/format.h>
 
@@ -33,6 +35,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -41,8 +44,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <boost/beast/websocket/ssl.hpp>
-#include <boost/beast/websocket/stream.hpp>
 
 #include <openssl/rand.h>
 
@@ -92,6 +93,17 @@ using response_type = http::response<http::string_body>;
 using clock_type = server_session::clock;
 
 constexpr std::string_view forced_server_close = "forced server close";
+
+// The text of the exception being handled, for a log line (inside a catch block only).
+std::string current_exception_text() {
+    try {
+        throw;
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "an exception that is not a std::exception";
+    }
+}
 constexpr std::size_t shard_count = 16;
 
 std::string lower(std::string_view s) {
@@ -361,87 +373,27 @@ connection_slot::~connection_slot() {
 
 namespace {
 
-// A session's WebSocket (the probe or the main transport).
-//
-// A plain WebSocket's socket is moved onto the session's strand, so Beast's handshake timeouts
-// run there. A TLS stream cannot change executors: it keeps the connection's strand, every
-// operation is still started from the session's strand (where the completions then run, as the
-// awaiting coroutine's executor), and Beast's own timers stay off (they would run on the other
-// strand); the handshakes are bounded by a watchdog on the session's strand instead.
-//
-// A plain WebSocket sits on the bare socket rather than on a beast::tcp_stream: Beast's
-// WebSocket has timeouts of its own, and tcp_stream's (unused here) cost a wrapping operation on
-// every read and write and about 0.5 KiB on every connection.
-tcp::socket& bare_socket(tcp::socket& s) noexcept { return s; }
-tcp::socket& bare_socket(beast::tcp_stream& s) noexcept { return s.socket(); }
-
-// A server frame's header (unmasked), then for text the Engine.IO type digit, which the
-// header's length counts: at most 10 + 1 bytes.
-using frame_header_bytes = codec::ws_frame_header_bytes;
-
-std::size_t frame_header(const outgoing& o, frame_header_bytes& h) noexcept {
-    std::size_t n = codec::ws_frame_header(o.binary, o.view().size() + (o.binary ? 0 : 1), h);
-    if (!o.binary) h[n++] = static_cast<char>('0' + static_cast<int>(o.type));
-    return n;
-}
-
-struct ws_conn {
-    using plain_ws = websocket::stream<tcp::socket>;
-    using tls_ws = websocket::stream<tls_stream>;
-    ws_conn(tcp::socket s, std::shared_ptr<server::impl> c)
-        : ws(std::in_place_type<plain_ws>, std::move(s)), core(std::move(c)) {
-        core->live_websockets.fetch_add(1, std::memory_order_relaxed);
-    }
-    ws_conn(tls_stream s, std::shared_ptr<server::impl> c)
-        : ws(std::in_place_type<tls_ws>, std::move(s)), core(std::move(c)) {
-        core->live_websockets.fetch_add(1, std::memory_order_relaxed);
-    }
-    template <class F>
-    decltype(auto) visit(F&& f) {
-        return std::visit(std::forward<F>(f), ws);
-    }
-    bool is_tls() const noexcept { return std::holds_alternative<tls_ws>(ws); }
-    void close_socket() {
-        error_code ignored;
-        visit([&](auto& s) { bare_socket(beast::get_lowest_layer(s)).close(ignored); });
-    }
-    ~ws_conn() { core->live_websockets.fetch_sub(1, std::memory_order_relaxed); }
-    ws_conn(const ws_conn&) = delete;
-    ws_conn& operator=(const ws_conn&) = delete;
-    std::variant<plain_ws, tls_ws> ws;
-    std::shared_ptr<connection_slot> slot;  // the connection's place under the limits
-    // The writer runs only while frames (or the close) wait, so that an idle WebSocket holds no
-    // writer coroutine: it starts once the handshake is done and whenever frames arrive.
-    bool handshake_done = false;
-    bool writer_running = false;
-    // Frames taken from the machine, not yet written: outbox[outbox_next...]. A vector, not a
-    // deque: an empty std::deque still holds about 600 bytes, on every idle connection.
-    std::vector<outgoing> outbox;
-    std::size_t outbox_next = 0;
-    bool outbox_empty() const noexcept { return outbox_next == outbox.size(); }
-    std::size_t outbox_waiting() const noexcept { return outbox.size() - outbox_next; }
-    // The peer has sent a WebSocket ping: Beast answers it with a pong of its own, which must not
-    // fall inside a batch written past Beast (see session::write_batch), so batching stops.
-    bool peer_pinged = false;
-    outgoing outbox_pop() {
-        outgoing o = std::move(outbox[outbox_next++]);
-        if (outbox_next == outbox.size()) {
-            outbox.clear();
-            outbox_next = 0;
-        }
-        return o;
-    }
-    bool close_requested = false;
-    bool failed = false;
-    // Bytes of frames that a direct write (see session::write_now) left unwritten: the writer
-    // sends them before anything else. Empty but for a full socket buffer.
-    std::string unsent;
-    bool direct_writes = false;  // a plain WebSocket whose socket is non-blocking for write_now
-    // What the pending read fills (see session::read_next).
-    beast::flat_buffer read_buffer;
-    std::shared_ptr<server::impl> core;  // counts this WebSocket as live
+// What a session's WebSocket holds on to for as long as it lives: its connection's place under
+// the limits, and its count among the live WebSockets (a graceful shutdown waits for them).
+struct ws_hold {
+    ws_hold(std::shared_ptr<connection_slot> s, std::shared_ptr<server::impl> c);
+    ~ws_hold();
+    ws_hold(const ws_hold&) = delete;
+    ws_hold& operator=(const ws_hold&) = delete;
+    std::shared_ptr<connection_slot> slot;
+    std::shared_ptr<server::impl> core;
 };
 
+// How a WebSocket reaches its session: the stream's owner, naming the stream, so that a stream
+// the session has let go (closed or dropped) is told apart from the current one.
+struct ws_link final : transport::ws_owner {
+    ws_link(std::weak_ptr<session> s, const transport::ws_stream* w) : owner(std::move(s)), stream(w) {}
+    void on_ws_message(std::string_view data, bool binary) override;
+    void on_ws_writable() override;
+    void on_ws_end(const transport::ws_end& end) override;
+    std::weak_ptr<session> owner;
+    const transport::ws_stream* stream;
+};
 }  // namespace
 
 class session : public std::enable_shared_from_this<session> {
@@ -572,112 +524,73 @@ public:
         co_return st == upgrade_status::accepted;
     }
 
-    // Runs a WebSocket of this session: accept, then one reader (here) and one writer.
-    asio::awaitable<void> run_websocket(std::shared_ptr<ws_conn> w, request_type req) {
-        auto self = shared_from_this();
-        if (ws_pending_) {
-            ws_pending_ = false;
-            // The machine may have given up on this WebSocket before its socket arrived.
-            if (ws_pending_close_) {
-                w->close_requested = true;
-            } else {
-                ws_ = w;
-            }
-        }
-        websocket::stream_base::timeout t{};
-        // Opening and closing handshakes (see ws_conn for TLS).
-        t.handshake_timeout = w->is_tls() ? websocket::stream_base::none() : core_->options.request_timeout;
-        t.idle_timeout = websocket::stream_base::none();  // Engine.IO has its own heartbeat
-        t.keep_alive_pings = false;
-        const auto max = core_->options.session.max_payload;
-        w->visit([&](auto& ws) {
-            ws.set_option(t);
-            ws.read_message_max(max);
-        });
-        w->visit([raw = w.get()](auto& ws) {
-            ws.control_callback([raw](websocket::frame_type kind, beast::string_view) {
-                if (kind == websocket::frame_type::ping) raw->peer_pinged = true;
-            });
-        });
-        auto watchdog = tls_watchdog(w);
-        auto [ec] = co_await w->visit([&](auto& ws) { return ws.async_accept(req, tok); });
-        if (watchdog) watchdog->cancel();
-        if (ec) {
-            websocket_failed(w, false);
-            co_return;
-        }
-        req = {};  // the upgrade request would otherwise live as long as the connection
-        if (auto* plain = std::get_if<ws_conn::plain_ws>(&w->ws)) {
-            // write_now's writes must not block; Asio's own operations are unaffected.
-            error_code nb;
-            plain->next_layer().non_blocking(true, nb);
-            w->direct_writes = !nb;
-        }
-        w->handshake_done = true;
-        wake(w);  // frames queued meanwhile (the open packet of a WebSocket session), or the close
-        pump();
-
-        read_next(w);
-    }
-
-    // The WebSocket's reads: a handler per message rather than a loop in run_websocket, so that
-    // an idle WebSocket holds the pending read and nothing else (no coroutine frame, no co_spawn
-    // entry: about 1.4 KiB). The handler runs on the session's executor (a TLS stream's own is
-    // the connection's strand).
-    //
-    // A message is read a piece at a time: the first read of a message prepares only 256 bytes
-    // (Beast would prepare its read size, 1.5 KiB, which an idle WebSocket then holds for as
-    // long as it waits), the rest of a longer message as much as Beast suggests.
-    void read_next(const std::shared_ptr<ws_conn>& w) {
-        const std::size_t limit = w->read_buffer.size() == 0 ? 256 : 0;
-        w->visit([&](auto& ws) {
-            ws.async_read_some(w->read_buffer, limit,
-                               asio::bind_executor(strand_, [self = shared_from_this(), w](error_code ec, std::size_t) {
-                                   self->on_read(w, ec);
-                               }));
-        });
-    }
-
-    void on_read(const std::shared_ptr<ws_conn>& w, error_code rec) {
-        auto& buffer = w->read_buffer;
-        try {
-            if (rec) {
-                if (rec == websocket::error::message_too_big && ws_ == w) {
-                    server_metrics::add(core_->metrics.payloads_too_large);
-                    server_event e = event(server_event::kind::request_refused);
-                    e.transport = "websocket";
-                    e.detail = fmt::format(
-                        "WebSocket message of more than {} bytes is over maxPayload ({} bytes); "
-                        "closing the session",
-                        core_->options.session.max_payload, core_->options.session.max_payload);
-                    core_->emit(e);
-                }
-                const bool clean = rec == websocket::error::closed || rec == asio::error::eof ||
-                                   rec == asio::error::connection_reset;
-                websocket_failed(w, clean);
-                return;
-            }
-            if (!w->visit([](auto& ws) { return ws.is_message_done(); })) {
-                read_next(w);  // the rest of the message
-                return;
-            }
-            if (ws_ == w) {
-                const std::string_view data{static_cast<const char*>(buffer.data().data()), buffer.size()};
-                const bool binary = w->visit([](auto& ws) { return ws.got_binary(); });
-                sm_.on_websocket_frame(clock_type::now(), data, binary);
-                pump();
-            }
-        } catch (...) {
-            // Nothing a peer sends may take the server down: this WebSocket ends.
-            websocket_failed(w, false);
+    // The WebSocket this session was promised (attach_probe, or a WebSocket handshake) has
+    // answered its upgrade request with 101: it becomes the session's transport. On the strand.
+    void attach_websocket(std::shared_ptr<transport::ws_stream> w, std::string pending) {
+        if (!ws_pending_) {
+            close_unwanted(*w);
             return;
         }
-        // A longer message's buffer is not kept: an idle WebSocket holds only what the first
-        // read of the next message prepares.
-        buffer.consume(buffer.size());
-        if (buffer.capacity() > 1024) buffer.shrink_to_fit();
-        read_next(w);
+        ws_pending_ = false;
+        if (ws_pending_close_) {
+            // The machine gave up on this WebSocket before it arrived.
+            close_unwanted(*w);
+            return;
+        }
+        ws_ = w;
+        w->start(std::make_shared<ws_link>(weak_from_this(), w.get()), std::move(pending));
+        pump();
     }
+
+    // The promised WebSocket never arrived (its 101 could not be written). On the strand.
+    void websocket_lost() {
+        if (!ws_pending_) return;
+        ws_pending_ = false;
+        if (!ws_pending_close_) sm_.on_websocket_error();
+        pump();
+    }
+
+    // A WebSocket the session does not take: its handshake is complete, and it is closed at
+    // once, as the reference does with a second WebSocket for a session.
+    static void close_unwanted(transport::ws_stream& w) {
+        w.start(nullptr);
+        w.close(codec::ws::close_code::normal);
+    }
+
+    // --- from the WebSocket (ws_link), on the strand ---------------------------------------------
+
+    void on_ws_message(const transport::ws_stream* w, std::string_view data, bool binary) {
+        if (ws_.get() != w) return;
+        try {
+            sm_.on_websocket_frame(clock_type::now(), data, binary);
+            pump();
+        } catch (...) {
+            // Nothing a peer sends may take the server down: this WebSocket ends, and why is told.
+            report_failure("reading a WebSocket message", current_exception_text());
+            if (ws_.get() == w) ws_->close(codec::ws::close_code::internal_error);
+            drop_websocket(false);
+        }
+    }
+
+    void on_ws_writable(const transport::ws_stream* w) {
+        if (ws_.get() != w) return;
+        for (auto& o : sm_.take_websocket_frames()) send_frame(*ws_, o);
+    }
+
+    void on_ws_end(const transport::ws_stream* w, const transport::ws_end& end) {
+        if (ws_.get() != w) return;  // let go already: the machine is done with it
+        if (end.how == transport::ws_end::kind::failed && end.code == codec::ws::close_code::too_big) {
+            server_metrics::add(core_->metrics.payloads_too_large);
+            server_event e = event(server_event::kind::request_refused);
+            e.transport = "websocket";
+            e.detail = fmt::format("WebSocket message of more than {} bytes is over maxPayload ({} bytes); "
+                                   "closing the session",
+                                   core_->options.session.max_payload, core_->options.session.max_payload);
+            core_->emit(e);
+        }
+        drop_websocket(end.how == transport::ws_end::kind::peer_closed);
+    }
+
 
     // --- upper layer ---------------------------------------------------------------------------
 
@@ -743,7 +656,9 @@ private:
                     self->sm_.on_timer(clock_type::now());
                     self->pump();
                 } catch (...) {
-                    // A listener's failure must not take the server down; the session goes on.
+                    // Nothing here throws but for want of memory; the session cannot be trusted
+                    // to go on, so it ends, and the operator hears why.
+                    self->fail_session("running the session's timer", current_exception_text());
                 }
                 if (self->finished_) return;
             }
@@ -751,194 +666,46 @@ private:
         });
     }
 
-    asio::awaitable<void> writer(std::shared_ptr<ws_conn> w) {
-        auto self = shared_from_this();
-        std::array<char, 1> type_char{};
-        for (;;) {
-            if (w->failed) co_return;
-            if (!w->unsent.empty()) {
-                auto [ec, n] = co_await w->visit(
-                    [&](auto& ws) { return asio::async_write(ws.next_layer(), asio::buffer(w->unsent), tok); });
-                (void)n;
-                std::string().swap(w->unsent);
-                if (ec) {
-                    websocket_failed(w, false);
-                    co_return;
-                }
-                continue;
-            }
-            // Frames are taken only when idle, so that a backlog stays in the machine and counts
-            // against max_queue_bytes.
-            if (w->outbox_empty() && ws_ == w) w->outbox = sm_.take_websocket_frames();
-            if (w->outbox_empty()) {
-                if (w->close_requested) break;
-                w->writer_running = false;  // wake() starts it again
-                co_return;
-            }
-            error_code ec;
-            if (w->outbox_waiting() >= 2 && !w->peer_pinged && w->visit([](auto& ws) { return ws.is_open(); })) {
-                auto batch = write_batch(w);  // a named awaitable: GCC 12 mishandles temporaries here
-                ec = co_await std::move(batch);
-                if (ec) {
-                    websocket_failed(w, false);
-                    co_return;
-                }
-                continue;
-            }
-            const outgoing o = w->outbox_pop();
-            if (o.binary) {
-                const auto buf = asio::buffer(o.view().data(), o.view().size());
-                std::tie(ec, std::ignore) = co_await w->visit([&](auto& ws) {
-                    ws.binary(true);
-                    return ws.async_write(buf, tok);
-                });
-            } else {
-                // The type digit and the shared data as one gather write: no per-session copy.
-                type_char[0] = static_cast<char>('0' + static_cast<int>(o.type));
-                const std::array<asio::const_buffer, 2> bufs{
-                    asio::buffer(type_char), asio::buffer(o.view().data(), o.view().size())};
-                std::tie(ec, std::ignore) = co_await w->visit([&](auto& ws) {
-                    ws.text(true);
-                    return ws.async_write(bufs, tok);
-                });
-            }
-            if (ec) {
-                websocket_failed(w, false);
-                co_return;
-            }
+    // Ends the session after one of its own steps threw; pump() is left in a usable state.
+    void fail_session(std::string_view doing, std::string_view why) {
+        report_failure(doing, why);
+        try {
+            server_close(close_reasons::transport_error);
+            pump();
+        } catch (...) {
+            report_failure("closing the session after a failure", current_exception_text());
         }
-        auto watchdog = tls_watchdog(w);
-        auto [ec] = co_await w->visit([](auto& ws) { return ws.async_close(websocket::close_code::normal, tok); });
-        (void)ec;
-        if (watchdog) watchdog->cancel();
     }
 
-    // Several frames waiting for one WebSocket (a broadcast burst, a backlog) leave in one gather
-    // write: one system call and far fewer TCP segments instead of one of each per frame. Beast
-    // writes one message per call, so these frames are framed here (server frames: FIN, no mask,
-    // no extension bits; permessage-deflate is never negotiated) and written to the layer under
-    // the WebSocket. Only the writer writes data frames and it waits for each write, so they
-    // cannot interleave with another data frame. Beast writes on its own only to answer a ping
-    // (and a close, when the session ends anyway); once the peer has pinged, frames go one by one
-    // through Beast again, whose write lock orders its pong. A ping arriving during the batch
-    // write that first time is the one case left: its pong could land inside the batch, which
-    // only a peer with a full receive window that pings can cause, to itself.
-    asio::awaitable<error_code> write_batch(std::shared_ptr<ws_conn> w) {
-        constexpr std::size_t max_frames = 64;
-        constexpr std::size_t max_bytes = 256u << 10;
-        struct framed {
-            outgoing packet;
-            frame_header_bytes header{};
-            std::size_t header_size = 0;
-        };
-        std::vector<framed> batch;
-        batch.reserve(std::min(max_frames, w->outbox_waiting()));
-        std::size_t bytes = 0;
-        while (!w->outbox_empty() && batch.size() < max_frames && bytes < max_bytes) {
-            framed& f = batch.emplace_back();
-            f.packet = w->outbox_pop();
-            f.header_size = frame_header(f.packet, f.header);
-            bytes += f.header_size + f.packet.view().size();
-        }
-        std::vector<asio::const_buffer> buffers;
-        buffers.reserve(batch.size() * 2);
-        for (const framed& f : batch) {
-            buffers.emplace_back(f.header.data(), f.header_size);
-            if (!f.packet.view().empty()) buffers.emplace_back(f.packet.view().data(), f.packet.view().size());
-        }
-        auto [ec, n] = co_await w->visit([&](auto& ws) { return asio::async_write(ws.next_layer(), buffers, tok); });
-        (void)n;
-        co_return ec;
-    }
-
-    // For a TLS WebSocket, whose Beast timers are off: closes the socket if a handshake is not
-    // done within the request timeout. Null for a plain one. Cancel it when the handshake ends.
-    std::shared_ptr<asio::steady_timer> tls_watchdog(const std::shared_ptr<ws_conn>& w) {
-        if (!w->is_tls()) return nullptr;
-        auto timer = std::make_shared<asio::steady_timer>(strand_, core_->options.request_timeout);
-        timer->async_wait([w](error_code ec) {
-            if (!ec) w->close_socket();
-        });
-        return timer;
-    }
-
-    // Frames or the close wait for `w`: writes them at once when it can (write_now), else starts
-    // its writer unless it runs (it takes them before it ends) or the handshake is not done yet
-    // (the writer starts then). On the strand.
-    void wake(const std::shared_ptr<ws_conn>& w) {
-        if (w->failed || !w->handshake_done || w->writer_running) return;
-        w->writer_running = true;  // the flush or the writer is on its way
-        if (!can_write_now(*w)) {
-            asio::co_spawn(strand_, writer(w), asio::detached);
+    // One packet as one WebSocket frame: binary data as it is; text as the Engine.IO type digit
+    // and the data, shared with every other session that sends it.
+    static void send_frame(transport::ws_stream& w, const outgoing& o) {
+        if (o.binary) {
+            w.send(true, {}, o.data);
             return;
         }
-        // One turn of the event loop later, as co_spawn would start the writer: what else
-        // arrives meanwhile (the next broadcasts of a busy server) leaves in the same write.
-        asio::post(strand_, [self = shared_from_this(), w] {
-            if (w->failed) {
-                w->writer_running = false;
-                return;
-            }
-            if (self->write_now(w)) {
-                w->writer_running = false;
-                return;
-            }
-            asio::co_spawn(self->strand_, self->writer(w), asio::detached);
-        });
+        const char type = static_cast<char>('0' + static_cast<int>(o.type));
+        w.send(false, std::string_view{&type, 1}, o.data);
     }
 
-    bool can_write_now(const ws_conn& w) const noexcept {
-        const auto* plain = std::get_if<ws_conn::plain_ws>(&w.ws);
-        return plain != nullptr && w.direct_writes && !w.peer_pinged && !w.close_requested && w.unsent.empty() &&
-               plain->is_open();
-    }
-
-    // With the writer idle, the frames waiting for a plain WebSocket are written here and now, in
-    // one non-blocking gather write, as long as the socket takes them: no writer coroutine, no
-    // write operation and no completion to wait for, which is most of the cost of an ack or of a
-    // broadcast delivery. What the socket does not take is left to the writer: the rest of a
-    // frame as bytes (`unsent`), whole frames in the outbox. The frames are framed here as in
-    // write_batch, under the same rules: never once the peer has pinged (Beast's pong must not
-    // land inside them), never around a close. True when nothing is left to write.
-    bool write_now(const std::shared_ptr<ws_conn>& w) {
-        if (!can_write_now(*w)) return false;
-        auto* plain = std::get_if<ws_conn::plain_ws>(&w->ws);
-        if (w->outbox_empty() && ws_ == w) w->outbox = sm_.take_websocket_frames();
-        constexpr std::size_t max_frames = 32;  // two buffers each: Asio's 64 at most per call
-        std::array<frame_header_bytes, max_frames> headers;
-        std::array<asio::const_buffer, 2 * max_frames> buffers;
-        auto& socket = plain->next_layer();
-        while (!w->outbox_empty()) {
-            std::size_t count = 0;
-            std::size_t frames = 0;
-            std::size_t total = 0;
-            for (std::size_t i = w->outbox_next; i < w->outbox.size() && frames < max_frames; ++i, ++frames) {
-                const outgoing& o = w->outbox[i];
-                const std::size_t h = frame_header(o, headers[frames]);
-                buffers[count++] = asio::buffer(headers[frames].data(), h);
-                if (!o.view().empty()) buffers[count++] = asio::buffer(o.view().data(), o.view().size());
-                total += h + o.view().size();
-            }
-            error_code ec;
-            const std::size_t n = socket.write_some(std::span<const asio::const_buffer>(buffers.data(), count), ec);
-            if (ec || n == 0) return false;  // would block: the writer waits; a failure: its write fails
-            if (n < total) {
-                // The socket's buffer is full: keep the rest of these frames, byte for byte.
-                std::size_t skip = n;
-                for (std::size_t i = 0; i < count; ++i) {
-                    const std::size_t size = buffers[i].size();
-                    if (skip >= size) {
-                        skip -= size;
-                        continue;
-                    }
-                    w->unsent.append(static_cast<const char*>(buffers[i].data()) + skip, size - skip);
-                    skip = 0;
-                }
-            }
-            for (std::size_t i = 0; i < frames; ++i) (void)w->outbox_pop();
-            if (n < total) return false;
+    // The current WebSocket is gone; `clean` when the peer closed it.
+    void drop_websocket(bool clean) {
+        if (!ws_) return;
+        ws_.reset();
+        if (clean) {
+            sm_.on_websocket_closed();
+        } else {
+            sm_.on_websocket_error();
         }
-        return true;
+        pump();
+    }
+
+    // Something failed that must not go unheard: an exception from a handler, or from this
+    // session's own code. Reported to the operator with what it was doing and why.
+    void report_failure(std::string_view doing, std::string_view why) const {
+        server_event e = event(server_event::kind::failure);
+        e.detail = fmt::format("{}: {}", doing, why);
+        core_->emit(e);
     }
 
     // An event about this session, on its current transport; the caller adds the details.
@@ -951,21 +718,6 @@ private:
         return e;
     }
 
-    // The WebSocket `w` ended; `clean` when the peer closed it.
-    void websocket_failed(const std::shared_ptr<ws_conn>& w, bool clean) {
-        w->failed = true;
-        wake(w);
-        w->close_socket();
-        if (ws_ != w) return;  // already detached: the machine is done with it
-        ws_.reset();
-        if (clean) {
-            sm_.on_websocket_closed();
-        } else {
-            sm_.on_websocket_error();
-        }
-        pump();
-    }
-
     // Pulls every output of the machine, in the documented order, until nothing changes. A
     // listener may call send() or close() from on_message on this strand: that input lands here
     // again, and is handled by another turn of the loop instead of recursion.
@@ -974,18 +726,23 @@ private:
             repump_ = true;
             return;
         }
+        // Cleared however pump() ends: a throw must not leave the session deaf to every later
+        // input (each would only ask for a repump that never comes).
+        struct pumping_guard {
+            bool& flag;
+            ~pumping_guard() { flag = false; }
+        } guard{pumping_};
         pumping_ = true;
         do {
             repump_ = false;
-            // 1. WebSocket frames: the writer takes them when idle.
-            if (ws_ && sm_.has_websocket_frames()) wake(ws_);
+            // 1. WebSocket frames: the stream takes them when its outbox is empty.
+            if (ws_ && sm_.has_websocket_frames()) ws_->wake();
             // 2. Close that WebSocket after what is queued for it.
             if (sm_.take_websocket_close()) {
                 if (ws_) {
                     auto w = std::exchange(ws_, nullptr);
-                    for (auto& o : sm_.take_websocket_frames()) w->outbox.push_back(std::move(o));
-                    w->close_requested = true;
-                    wake(w);
+                    for (auto& o : sm_.take_websocket_frames()) send_frame(*w, o);
+                    w->close(codec::ws::close_code::normal);
                 } else if (ws_pending_) {
                     ws_pending_close_ = true;
                 }
@@ -1011,8 +768,9 @@ private:
                 try {
                     listener_->on_message(std::move(p));
                 } catch (...) {
-                    // A failing listener ends its own session, nothing else.
-                    sm_.close(clock_type::now(), close_reasons::transport_error);
+                    // A failing listener ends its own session, nothing else, and says why.
+                    report_failure("handling a message", current_exception_text());
+                    server_close(close_reasons::transport_error);
                     repump_ = true;
                     break;
                 }
@@ -1039,6 +797,7 @@ private:
                     try {
                         l->on_close(*reason);
                     } catch (...) {
+                        report_failure("handling the session's end", current_exception_text());
                     }
                 }
             }
@@ -1067,7 +826,6 @@ private:
                 core_->emit(event(server_event::kind::session_upgrade));
             }
         } while (repump_);
-        pumping_ = false;
     }
 
     static std::string encode_answer(const std::vector<outgoing>& answer) {
@@ -1106,10 +864,31 @@ private:
     std::optional<std::string> get_answer_;
     asio::steady_timer get_signal_;
 
-    std::shared_ptr<ws_conn> ws_;  // the attached WebSocket, if any
-    bool ws_pending_ = false;        // accepted by the machine, socket not handed over yet
+    std::shared_ptr<transport::ws_stream> ws_;  // the attached WebSocket, if any
+    bool ws_pending_ = false;        // accepted by the machine, its 101 not written yet
     bool ws_pending_close_ = false;  // ... and the machine wants it closed already
 };
+
+namespace {
+
+ws_hold::ws_hold(std::shared_ptr<connection_slot> s, std::shared_ptr<server::impl> c)
+    : slot(std::move(s)), core(std::move(c)) {
+    core->live_websockets.fetch_add(1, std::memory_order_relaxed);
+}
+
+ws_hold::~ws_hold() { core->live_websockets.fetch_sub(1, std::memory_order_relaxed); }
+
+void ws_link::on_ws_message(std::string_view data, bool binary) {
+    if (auto s = owner.lock()) s->on_ws_message(stream, data, binary);
+}
+void ws_link::on_ws_writable() {
+    if (auto s = owner.lock()) s->on_ws_writable(stream);
+}
+void ws_link::on_ws_end(const transport::ws_end& end) {
+    if (auto s = owner.lock()) s->on_ws_end(stream, end);
+}
+
+}  // namespace
 
 // --- session_handle ----------------------------------------------------------------------------
 
@@ -1262,15 +1041,20 @@ asio::awaitable<bool> read_body(connection& c, http::request_parser<http::string
     co_return !ec;
 }
 
-// Moves the socket of `c` onto `strand` as a WebSocket stream (the request was read, nothing
-// else is pending on the socket).
-std::shared_ptr<ws_conn> take_socket(connection& c, const strand_type& strand,
-                                     const std::shared_ptr<server::impl>& core) {
+// Moves the socket of `c` onto `strand` as a WebSocket stream (the request was read and
+// answered with 101, nothing else is pending on the socket). Null when the socket is gone.
+std::shared_ptr<transport::ws_stream> take_socket(connection& c, const strand_type& strand,
+                                                  const std::shared_ptr<server::impl>& core) {
     c.lowest().expires_never();
+    transport::ws_stream_options o;
+    o.role = codec::ws::role::server;
+    o.limits.max_message = static_cast<std::size_t>(core->options.session.max_payload);
+    o.close_timeout = core->options.request_timeout;
+    o.hold = std::make_shared<ws_hold>(std::move(c.slot), core);
     if (auto* tls = std::get_if<tls_stream>(&c.stream)) {
-        auto w = std::make_shared<ws_conn>(std::move(*tls), core);
-        w->slot = std::move(c.slot);
-        return w;
+        // A TLS stream cannot change executors: it keeps the connection's, and every operation
+        // is started from, and completes on, the session's strand.
+        return std::make_shared<transport::ws_stream>(std::move(*tls), strand, std::move(o));
     }
     error_code ec;
     auto& old = c.socket();
@@ -1281,9 +1065,23 @@ std::shared_ptr<ws_conn> take_socket(connection& c, const strand_type& strand,
     tcp::socket sock{strand};
     sock.assign(protocol, fd, ec);
     if (ec) return nullptr;
-    auto w = std::make_shared<ws_conn>(std::move(sock), core);
-    w->slot = std::move(c.slot);
-    return w;
+    return std::make_shared<transport::ws_stream>(std::move(sock), strand, std::move(o));
+}
+
+// Writes the 101 answer to a WebSocket upgrade: the connection is the WebSocket's from then on.
+asio::awaitable<bool> write_switching_protocols(connection& c, const std::string& head, const server::impl& core) {
+    c.lowest().expires_after(core.options.request_timeout);
+    auto [ec, n] = co_await std::visit([&](auto& st) { return asio::async_write(st, asio::buffer(head), tok); }, c.stream);
+    (void)n;
+    co_return !ec;
+}
+
+// What the client sent past its upgrade request (frames sent early): the WebSocket reads it
+// first.
+std::string read_ahead(connection& c) {
+    std::string out = beast::buffers_to_string(c.buffer.data());
+    c.buffer.consume(c.buffer.size());
+    return out;
 }
 
 // What one Engine.IO request is, for reporting and answering it. Held by value in the coroutine
@@ -1380,36 +1178,51 @@ asio::awaitable<next_step> upgrade_to_websocket(engine_request r, http::request_
     bool too_large = false;
     const bool drained = co_await read_body(*c, parser, core->options.session.max_payload, *core, too_large);
     if (!drained) co_return next_step::close;
-    if (existing) {
-        if (!core->options.allow_upgrades ||
-            !co_await asio::co_spawn(existing->strand(), existing->attach_probe(), asio::use_awaitable)) {
-            co_return co_await respond(*c, *core, parser.get(),
-                                       r.fail(handshake_error::bad_request,
-                                              "WebSocket upgrade refused (upgrades off, or the session is already "
-                                              "upgrading or on WebSocket)"));
-        }
-        auto w = take_socket(*c, existing->strand(), core);
-        if (!w) {
-            // The probe was attached; let the session see it fail.
-            co_return next_step::close;
-        }
-        asio::co_spawn(existing->strand(), existing->run_websocket(w, parser.release()), asio::detached);
-        co_return next_step::handed_over;
+    auto handshake = transport::answer_ws_upgrade(parser.get());
+    if (!handshake.accepted) {
+        r.refused(std::nullopt, handshake.status, handshake.reason);
+        auto res = make_response(static_cast<http::status>(handshake.status), r.version, false,
+                                 handshake.reason + "\n", "text/plain; charset=utf-8");
+        if (handshake.status == 426) res.set(http::field::sec_websocket_version, "13");
+        co_return co_await respond(*c, *core, parser.get(), std::move(res), false);
     }
-    auto strand = make_session_executor(core->executor, core->options.single_threaded);
-    auto s = std::make_shared<session>(core, strand, transport_kind::websocket);
-    const bool accepted = co_await asio::co_spawn(
-        strand, s->start(make_handshake_request(*c, parser.get(), std::move(query), "websocket"), c->id),
-        asio::use_awaitable);
-    if (!accepted)
-        co_return co_await respond(*c, *core, parser.get(),
-                                   r.fail(handshake_error::forbidden, "session refused by the server"));
-    auto w = take_socket(*c, strand, core);
+    std::shared_ptr<session> s = existing;
+    bool wanted = true;
+    if (existing) {
+        if (!core->options.allow_upgrades) {
+            co_return co_await respond(*c, *core, parser.get(),
+                                       r.fail(handshake_error::bad_request, "WebSocket upgrade refused (upgrades are off)"));
+        }
+        // A session already upgrading or on WebSocket: the handshake completes and the new
+        // WebSocket is closed at once, the first untouched (as the reference does).
+        wanted = co_await asio::co_spawn(existing->strand(), existing->attach_probe(), asio::use_awaitable);
+        if (!wanted)
+            r.refused(std::nullopt, 101,
+                      "second WebSocket for a session already upgrading or on WebSocket: closed after its handshake");
+    } else {
+        auto strand = make_session_executor(core->executor, core->options.single_threaded);
+        s = std::make_shared<session>(core, strand, transport_kind::websocket);
+        const bool accepted = co_await asio::co_spawn(
+            strand, s->start(make_handshake_request(*c, parser.get(), std::move(query), "websocket"), c->id),
+            asio::use_awaitable);
+        if (!accepted)
+            co_return co_await respond(*c, *core, parser.get(),
+                                       r.fail(handshake_error::forbidden, "session refused by the server"));
+    }
+    const bool switched = co_await write_switching_protocols(*c, handshake.head, *core);
+    auto w = switched ? take_socket(*c, s->strand(), core) : nullptr;
     if (!w) {
-        asio::post(strand, [s] { s->close_here(close_reasons::transport_error); });
+        if (wanted) asio::post(s->strand(), [s] { s->websocket_lost(); });
         co_return next_step::close;
     }
-    asio::co_spawn(strand, s->run_websocket(w, parser.release()), asio::detached);
+    auto pending = read_ahead(*c);
+    if (wanted) {
+        asio::post(s->strand(), [s, w, pending = std::move(pending)]() mutable {
+            s->attach_websocket(std::move(w), std::move(pending));
+        });
+    } else {
+        asio::post(s->strand(), [w] { session::close_unwanted(*w); });
+    }
     co_return next_step::handed_over;
 }
 

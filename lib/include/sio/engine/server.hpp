@@ -41,6 +41,8 @@ struct server_event {
         session_upgrade,  // a polling session moved to WebSocket
         session_close,    // a session ended; `reason` says why
         request_refused,  // a request was answered with an error; `detail` says why
+        failure,          // a handler (or the server's own code) threw; `detail` says what it was
+                          // doing and the exception's text; the session it served was closed
     };
     kind type = kind::session_open;
     std::string_view sid;             // empty when the refused request named no session
