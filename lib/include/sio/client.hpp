@@ -24,11 +24,11 @@
 
 #include "sio/codec/json.hpp"
 #include "sio/codec/socket_io.hpp"
+#include "sio/engine/transfer_counters.hpp"
 #include "sio/socket_error.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -76,11 +76,8 @@ struct reconnection_options {
 
 // What HTTP long-polling spends on HTTP itself, summed over the clients that share it (for load
 // generators): requests made, and bytes of request lines, status lines and headers both ways
-// (chunk framing included). Bodies are not counted.
-struct transfer_counters {
-    std::atomic<std::uint64_t> http_requests{0};
-    std::atomic<std::uint64_t> http_header_bytes{0};
-};
+// (chunk framing included). Bodies are not counted. Counted by the Engine.IO client.
+using transfer_counters = engine::transfer_counters;
 
 struct client_options {
     // http://, https://, ws:// or wss://, with host, optional port and optional query. A path in

@@ -75,6 +75,21 @@ public:
     }
 };
 
+// transport::failure and client_errc pair one for one by value (client_errc adds connect_error,
+// which is not a transport matter); an enumerator inserted in either enum fails here.
+constexpr bool same_value(transport::failure f, client_errc e) noexcept { return static_cast<int>(f) == static_cast<int>(e); }
+static_assert(same_value(transport::failure::none, client_errc::ok));
+static_assert(same_value(transport::failure::bad_url, client_errc::bad_url));
+static_assert(same_value(transport::failure::resolve_failed, client_errc::resolve_failed));
+static_assert(same_value(transport::failure::connect_failed, client_errc::connect_failed));
+static_assert(same_value(transport::failure::timeout, client_errc::timeout));
+static_assert(same_value(transport::failure::tls_failed, client_errc::tls_failed));
+static_assert(same_value(transport::failure::proxy_failed, client_errc::proxy_failed));
+static_assert(same_value(transport::failure::handshake_failed, client_errc::handshake_failed));
+static_assert(same_value(transport::failure::protocol_error, client_errc::protocol_error));
+static_assert(same_value(transport::failure::ping_timeout, client_errc::ping_timeout));
+static_assert(same_value(transport::failure::transport_closed, client_errc::transport_closed));
+
 client_errc to_errc(transport::failure f) noexcept { return static_cast<client_errc>(static_cast<int>(f)); }
 
 // The reference's reasons: "transport close", "transport error", "ping timeout", "parse error",

@@ -9,8 +9,6 @@
 #endif
 #include "sio/engine/client.hpp"
 
-#include "sio/client.hpp"
-
 #include "sio/codec/json.hpp"
 #include "sio/codec/ws_frame.hpp"
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "sio/codec/engine_io.hpp"
+#include "sio/engine/transfer_counters.hpp"
 #include "sio/transport/client_connect.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -20,10 +21,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-namespace sio {
-struct transfer_counters;
-}
 
 namespace sio::engine {
 

@@ -30,7 +30,7 @@
 
 namespace sio::transport {
 
-// Why a client connection failed or ended. The values match sio::client_errc one for one (the
+// Why a client connection failed or ended. Same values as sio::client_errc (src/client/client.cpp asserts it; the
 // Socket.IO layer turns one into the other), connect_error excepted, which is not a transport
 // matter.
 enum class failure : int {
