@@ -48,6 +48,8 @@ public:
     void shutdown();
 
     const boost::asio::any_io_executor& strand() const noexcept { return strand_; }
+    // A line for the server's log, naming this session.
+    void log(std::string_view what) const;
     const std::string& sid() const noexcept { return session_.sid(); }
 
 private:
@@ -56,7 +58,6 @@ private:
     void finish_connect(const std::shared_ptr<socket>& s, std::optional<connect_error> err);
     void invalid_state(std::string_view why);
     void cancel_connect_timer();
-    void log(std::string_view what) const;
     void report(server_event::kind type, std::string_view nsp, std::string_view socket_id,
                 std::string_view reason) const;
 
@@ -68,7 +69,7 @@ private:
     std::shared_ptr<handshake> handshake_;
     std::shared_ptr<const handshake> handshake_for(json auth);
     const boost::asio::any_io_executor strand_;
-    boost::asio::steady_timer connect_timer_;  // only touched on strand_
+    boost::asio::steady_timer connect_timer_;  // only touched on strand_ (the session's executor)
     std::shared_ptr<std::atomic<std::size_t>> counter_;
 
     codec::socketio::decoder decoder_;  // only touched on the session's strand

@@ -4,6 +4,7 @@
 #include "sio/namespace.hpp"
 
 #include <boost/asio/post.hpp>
+#include <fmt/format.h>
 #include <boost/asio/steady_timer.hpp>
 
 #include <utility>
@@ -137,7 +138,7 @@ void socket::expire_ack(std::uint64_t id) {
         cb = std::move(it->second.callback);
         pending_acks_.erase(it);
     }
-    cb(socket_errc::ack_timeout, json());
+    guarded("the acknowledgement callback (timed out)", {}, [&] { cb(socket_errc::ack_timeout, json()); });
 }
 
 namespace {
@@ -149,6 +150,25 @@ void cancel_timer(const asio::any_io_executor& ex, const std::shared_ptr<void>& 
 }
 
 }  // namespace
+
+template <class F>
+void socket::guarded(std::string_view kind, std::string_view event, F&& f) {
+    try {
+        std::forward<F>(f)();
+    } catch (const std::exception& e) {
+        handler_threw(kind, event, e.what());
+    } catch (...) {
+        handler_threw(kind, event, "an exception that is not a std::exception");
+    }
+}
+
+void socket::handler_threw(std::string_view kind, std::string_view event, std::string_view why) {
+    if (auto conn = conn_.lock()) {
+        conn->log(fmt::format("socket {} on {}: {}{}{} threw: {}; disconnecting the socket", id_, nsp_->name(), kind,
+                              event.empty() ? "" : " of event ", event, why));
+    }
+    disconnect(false);
+}
 
 void socket::join(std::string_view room) {
     if (connected_.load()) nsp_->adapter().join(id_, room);
@@ -288,12 +308,21 @@ void socket::on_event(sp::packet& p) {
         any_ack = any_ack_handlers_;
         if (auto it = handlers_.find(event); it != handlers_.end()) handlers = it->second;
     }
-    for (auto& h : any) h(event, args);
-    for (auto& h : any_ack) h(event, args, ack);
+    for (auto& h : any) {
+        guarded("an on_any handler", event, [&] { h(event, args); });
+        if (!connected_.load()) return;
+    }
+    for (auto& h : any_ack) {
+        guarded("an on_any_with_ack handler", event, [&] { h(event, args, ack); });
+        if (!connected_.load()) return;
+    }
     if (handlers.empty()) return;
     // The last handler gets the arguments by move; the others get copies.
-    for (std::size_t i = 0; i + 1 < handlers.size(); ++i) handlers[i](args, ack);
-    handlers.back()(std::move(args), std::move(ack));
+    for (std::size_t i = 0; i + 1 < handlers.size(); ++i) {
+        guarded("the handler", event, [&] { handlers[i](args, ack); });
+        if (!connected_.load()) return;
+    }
+    guarded("the handler", event, [&] { handlers.back()(std::move(args), std::move(ack)); });
 }
 
 void socket::send_ack(std::uint64_t id, json args) {
@@ -318,7 +347,7 @@ void socket::on_ack(sp::packet& p) {
         pending_acks_.erase(it);
     }
     cancel_timer(timer_executor_, pending.timer);
-    pending.callback({}, p.data ? std::move(*p.data) : json::array());
+    guarded("the acknowledgement callback", {}, [&] { pending.callback({}, p.data ? std::move(*p.data) : json::array()); });
 }
 
 void socket::send_packet(const sp::packet& p) {
@@ -366,11 +395,11 @@ void socket::on_close(std::string_view reason) {
         any_ack_handlers_.clear();
     }
     const std::string why(reason);
-    for (auto& h : handlers) h(why);
+    for (auto& h : handlers) guarded("a disconnect handler", {}, [&] { h(why); });
     // Pending acknowledgements can no longer arrive: settle them instead of leaking them.
     for (auto& [id, a] : pending) {
         cancel_timer(timer_executor_, a.timer);
-        a.callback(socket_errc::disconnected, json());
+        guarded("the acknowledgement callback (disconnected)", {}, [&] { a.callback(socket_errc::disconnected, json()); });
     }
 }
 

@@ -27,6 +27,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -305,6 +306,69 @@ TEST_P(client_loopback, a_broadcast_reaches_every_other_client_once) {
     }
     for (const auto& p : peers) p->client->close();
     EXPECT_TRUE(run_until(server.ioc, [&] { return server.io->connection_count() == 0; }));
+}
+
+// An event handler that throws disconnects its own socket, with the reason in the log; the
+// session's other namespace, and the server, go on; so does an ack callback that throws.
+TEST_P(client_loopback, a_handler_that_throws_disconnects_its_socket_only) {
+    auto lines = std::make_shared<std::vector<std::string>>();
+    auto acked = std::make_shared<bool>(false);
+    sio::engine::server_options eo;
+    eo.single_threaded = single_threaded();
+    asio::io_context ioc;
+    auto engine = sio::engine::server::create(ioc.get_executor(), eo);
+    sio::server_options so;
+    so.single_threaded = single_threaded();
+    so.log = [lines](std::string_view line) { lines->emplace_back(line); };
+    auto io = sio::server::create(ioc.get_executor(), engine, so);
+    auto asked = std::make_shared<bool>(false);
+    io->of("/").on_connection([acked, asked](const std::shared_ptr<sio::socket>& s) {
+        s->on("boom", [](json, sio::ack_fn) { throw std::runtime_error("the handler exploded"); });
+        if (std::exchange(*asked, true)) return;
+        // The client answers "ask" and this callback throws: the socket goes the same way.
+        s->emit_with_ack("ask", json::array(), [acked](std::error_code, json) {
+            *acked = true;
+            throw std::logic_error("the ack callback exploded");
+        });
+    });
+    echo_on(io->of("/other"));
+    ASSERT_FALSE(engine->listen({asio::ip::make_address("127.0.0.1"), 0}));
+    const auto url = "http://127.0.0.1:" + std::to_string(engine->local_endpoint().port());
+    auto client = sio::client::create(ioc.get_executor(), options_for(url, transport()));
+    auto root = client->socket("/");
+    auto other = client->socket("/other");
+    auto reason = std::make_shared<std::string>();
+    root->on_disconnect([reason](const std::string& r) { *reason = r; });
+    root->on("ask", [](json, sio::ack_fn ack) {
+        if (ack) ack(json::array({"yes"}));
+    });
+    client->open();
+    ASSERT_TRUE(run_until(ioc, [&] { return *acked && root->connected() == false; }));
+    EXPECT_EQ(*reason, "io server disconnect");
+    auto found = [&](std::string_view what) {
+        return std::any_of(lines->begin(), lines->end(),
+                           [&](const std::string& l) { return l.find(what) != std::string::npos; });
+    };
+    EXPECT_TRUE(found("the ack callback exploded")) << "log: " << (lines->empty() ? "" : lines->back());
+    // The namespace's socket is gone; a new one is made by connecting again, and the boom
+    // handler takes that one down the same way.
+    root->connect();
+    ASSERT_TRUE(run_until(ioc, [&] { return root->connected(); }));
+    reason->clear();
+    EXPECT_FALSE(root->emit("boom"));
+    ASSERT_TRUE(run_until(ioc, [&] { return !reason->empty(); }));
+    EXPECT_EQ(*reason, "io server disconnect");
+    EXPECT_TRUE(found("threw: the handler exploded")) << "log: " << (lines->empty() ? "" : lines->back());
+    EXPECT_TRUE(found("of event boom"));
+    // The other namespace, on the same session, still answers.
+    auto echoed = std::make_shared<bool>(false);
+    ASSERT_TRUE(run_until(ioc, [&] { return other->connected(); }));
+    other->emit_with_ack("echo", json::array({1}), [echoed](std::error_code ec, json) { *echoed = !ec; });
+    ASSERT_TRUE(run_until(ioc, [&] { return *echoed; }));
+    client->close();
+    io->close();
+    engine->stop();
+    ioc.run_for(50ms);
 }
 
 INSTANTIATE_TEST_SUITE_P(transports, client_loopback,

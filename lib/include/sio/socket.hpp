@@ -5,9 +5,10 @@
 // through a weak handle, so keeping a socket alive never keeps a session alive; once
 // disconnected, emit() returns not_connected and joins are ignored.
 //
-// Threads: every function may be called from any thread. Event, ack and disconnect handlers are
-// called without any lock held, from the session's strand (events, acks, disconnects) or from
-// the server's executor (ack timeouts); a handler may call back into the socket.
+// Threads: every function may be called from any thread. Event, ack and disconnect handlers, and
+// ack timeouts, are called without any lock held, where the socket's Engine.IO session runs (its
+// event loop, or its strand), one at a time; a handler may call back into the socket. A handler
+// that throws disconnects this socket only, and the server's log says which handler and why.
 #pragma once
 
 #include "sio/adapter/in_memory.hpp"
@@ -159,13 +160,18 @@ private:
     std::error_code emit_impl(std::string_view event, json args, ack_callback callback,
                               std::optional<std::chrono::milliseconds> timeout);
     void expire_ack(std::uint64_t id);
+    // Runs a handler the application gave (`kind`, for `event` when it has one): one that throws
+    // disconnects this socket only, and the log says which handler threw and why.
+    template <class F>
+    void guarded(std::string_view kind, std::string_view event, F&& f);
+    void handler_threw(std::string_view kind, std::string_view event, std::string_view why);
 
     const std::shared_ptr<namespace_> nsp_;
     const std::weak_ptr<detail::connection> conn_;
     const std::string id_;
     // Shared with the connection and its other sockets where the auth is the same.
     const std::shared_ptr<const struct handshake> handshake_;
-    const boost::asio::any_io_executor timer_executor_;  // a strand of the server's executor
+    const boost::asio::any_io_executor timer_executor_;  // where the session runs
     const std::chrono::milliseconds default_ack_timeout_;
 
     // Connection state recovery (set by the connection before attach(); fixed afterwards).
