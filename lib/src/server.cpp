@@ -42,10 +42,10 @@ std::shared_ptr<server> server::create(asio::any_io_executor executor,
             auto srv = weak.lock();
             if (!srv) return nullptr;  // the Socket.IO server is gone: refuse the session
             if (srv->closing_) return nullptr;  // shutting down
-            auto conn = std::make_shared<detail::connection>(srv, std::move(session), request,
-                                                             srv->options_->single_threaded
-                                                                 ? srv->executor_
-                                                                 : asio::any_io_executor(asio::make_strand(srv->executor_)));
+            // Everything of the connection (its timers, its sockets' ack timers) runs where
+            // the Engine.IO session runs: one place per session, no lock between them.
+            auto where = session.executor();
+            auto conn = std::make_shared<detail::connection>(srv, std::move(session), request, std::move(where));
             {
                 std::lock_guard lock(srv->mutex_);
                 // Drop the entries of connections that are gone, so the map stays small.

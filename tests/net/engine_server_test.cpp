@@ -37,6 +37,7 @@
 #include <optional>
 #include <functional>
 #include <mutex>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -106,7 +107,8 @@ private:
 class engine_server : public ::testing::Test {
 protected:
     void start(engine::server_options options = {}) {
-        server_ = engine::server::create(ioc_.get_executor(), options);
+        server_ = two_loops_ ? engine::server::create({ioc_.get_executor(), ioc2_.get_executor()}, options)
+                             : engine::server::create(ioc_.get_executor(), options);
         server_->set_open_handler([this](engine::session_handle h, const engine::handshake_request& r)
                                       -> std::shared_ptr<engine::session_listener> {
             if (refuse_) return nullptr;
@@ -123,11 +125,13 @@ protected:
         ASSERT_NE(port_, 0);
         thread_ = std::thread([this] { ioc_.run(); });
         if (two_threads_) thread2_ = std::thread([this] { ioc_.run(); });
+        if (two_loops_) thread2_ = std::thread([this] { ioc2_.run(); });
     }
 
     void TearDown() override {
         if (server_) server_->stop();
         work_.reset();
+        work2_.reset();
         // Sessions and connections end promptly after stop(); the bound keeps a bug from hanging.
         if (thread_.joinable()) {
             asio::post(ioc_, [] {});
@@ -135,6 +139,7 @@ protected:
             while (!ioc_.stopped() && std::chrono::steady_clock::now() < end)
                 std::this_thread::sleep_for(10ms);
             ioc_.stop();
+            ioc2_.stop();
             thread_.join();
             if (thread2_.joinable()) thread2_.join();
         }
@@ -152,10 +157,13 @@ protected:
 
     asio::io_context ioc_;
     asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
+    asio::io_context ioc2_;  // the second event loop, with two_loops_
+    asio::executor_work_guard<asio::io_context::executor_type> work2_{ioc2_.get_executor()};
     std::shared_ptr<engine::server> server_;
     std::thread thread_;
     std::thread thread2_;
     bool two_threads_ = false;  // run the server's io_context on two threads
+    bool two_loops_ = false;    // run the server on two event loops, a thread each
     unsigned short port_ = 0;
     bool refuse_ = false;
     std::function<void(recorder&, const eio::packet&)> hook_;
@@ -934,6 +942,101 @@ TEST_F(engine_server, sends_from_many_threads_arrive_in_order_per_thread) {
         }
         for (int t = 0; t < senders; ++t) EXPECT_EQ(next[static_cast<std::size_t>(t)], per_sender);
     });
+}
+
+// Two event loops: connections are spread over both; each session runs on the loop (the
+// thread) of the connection that opened it, whatever loop its later requests are read on.
+TEST_F(engine_server, on_two_loops_each_session_runs_on_one_thread) {
+    two_loops_ = true;
+    std::mutex m;
+    std::map<std::string, std::set<std::thread::id>> threads_of;  // first message's text -> threads
+    hook_ = [&](recorder& r, const eio::packet&) {
+        std::lock_guard lock{m};
+        threads_of[r.handle.sid()].insert(std::this_thread::get_id());
+    };
+    engine::server_options o;
+    o.single_threaded = false;  // implied by the loops
+    start(o);
+    constexpr int sessions = 4;
+    constexpr int posts = 5;
+    run_client([&]() -> asio::awaitable<void> {
+        std::vector<std::string> sids;
+        for (int i = 0; i < sessions; ++i) sids.push_back(co_await handshake(port_));
+        // Every POST on a fresh connection: the acceptor hands them to the loops in turn, so
+        // half of them are read on the other loop than their session's.
+        for (int k = 0; k < posts; ++k) {
+            for (const auto& sid : sids) {
+                auto res = co_await fetch(port_, http::verb::post, eio_path("transport=polling&sid=" + sid),
+                                          "4m" + std::to_string(k));
+                EXPECT_EQ(res.result(), http::status::ok) << res.body();
+            }
+        }
+        // A parked GET on one connection, its answer sent from another thread.
+        auto l = listener(0);
+        if (!l) throw std::runtime_error("no listener");
+        std::thread([h = l->handle] { h.send("from afar"); }).join();
+        auto get = co_await fetch(port_, http::verb::get, eio_path("transport=polling&sid=" + sids[0]));
+        EXPECT_EQ(get.body(), "4from afar");
+    });
+    std::set<std::thread::id> all;
+    for (int i = 0; i < sessions; ++i) {
+        auto l = listener(static_cast<std::size_t>(i));
+        ASSERT_TRUE(l);
+        ASSERT_TRUE(l->wait_messages(posts));
+        const auto msgs = l->messages();
+        for (int k = 0; k < posts; ++k) EXPECT_EQ(msgs[static_cast<std::size_t>(k)].data, "m" + std::to_string(k));
+        std::lock_guard lock{m};
+        const auto& t = threads_of[l->handle.sid()];
+        EXPECT_EQ(t.size(), 1u) << "session " << i << " ran on " << t.size() << " threads";
+        all.insert(t.begin(), t.end());
+    }
+    EXPECT_EQ(all.size(), 2u) << "the sessions did not spread over both loops";
+}
+
+// A batch of sends and a close made on a thread outside the loops, for sessions on both loops:
+// each session gets its messages in order, then its close; nothing is sent before the batch ends.
+TEST_F(engine_server, a_send_batch_hands_over_in_order_when_it_ends) {
+    two_loops_ = true;
+    start();
+    constexpr int sessions = 4;
+    constexpr int messages = 50;
+    run_client([&]() -> asio::awaitable<void> {
+        std::vector<ws_stream> sockets;
+        for (int i = 0; i < sessions; ++i) {
+            sockets.push_back(co_await ws_connect(port_, eio_path("transport=websocket")));
+            (void)co_await ws_read(sockets.back());
+        }
+        std::vector<engine::session_handle> handles;
+        for (int i = 0; i < sessions; ++i) {
+            auto l = listener(static_cast<std::size_t>(i));
+            if (!l) throw std::runtime_error("no listener");
+            handles.push_back(l->handle);
+        }
+        std::thread([&] {
+            engine::send_batch batch;
+            {
+                engine::send_batch inner;  // nested: only the outermost hands over
+                for (int k = 0; k < messages; ++k)
+                    for (auto& h : handles) EXPECT_TRUE(h.send("m" + std::to_string(k)));
+            }
+            for (auto& h : handles) h.close("done");
+            // Nothing has left yet: the sessions have not even seen the sends.
+            EXPECT_EQ(server_->queued_bytes(), 0u);
+        }).join();
+        for (auto& ws : sockets) {
+            for (int k = 0; k < messages; ++k) {
+                auto f = co_await ws_read(ws);
+                EXPECT_EQ(f.data, "4m" + std::to_string(k));
+            }
+            auto bye = co_await ws_read(ws);
+            EXPECT_EQ(bye.data, "1");
+        }
+    });
+    for (int i = 0; i < sessions; ++i) {
+        auto l = listener(static_cast<std::size_t>(i));
+        ASSERT_TRUE(l);
+        EXPECT_EQ(l->wait_close(), "done");
+    }
 }
 
 TEST_F(engine_server, stop_closes_every_session) {

@@ -10,6 +10,7 @@
 #include <sio/transport/client_connect.hpp>
 #include <sio/transport/server_tls.hpp>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -25,6 +26,7 @@
 #include <fstream>
 #include <functional>
 #include <sstream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -277,7 +279,23 @@ int run_serve(const serve_options& options) {
     }
 
     const unsigned threads = options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-    asio::io_context ioc(static_cast<int>(threads));
+    // One event loop per thread. Loop 0 (`ioc`, run by this thread) also runs the acceptor, the
+    // signals, the metrics endpoint and the Redis adapter; connections are spread over all of
+    // them, and each session lives on the loop of the connection that opened it.
+    asio::io_context ioc;
+    std::vector<std::unique_ptr<asio::io_context>> more_loops;
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
+    std::vector<asio::any_io_executor> loops{ioc.get_executor()};
+    for (unsigned i = 1; i < threads; ++i) {
+        more_loops.push_back(std::make_unique<asio::io_context>());
+        keep_running.push_back(asio::make_work_guard(*more_loops.back()));
+        loops.push_back(more_loops.back()->get_executor());
+    }
+    const auto stop_loops = [&] {
+        for (auto& g : keep_running) g.reset();
+        for (auto& l : more_loops) l->stop();
+        ioc.stop();
+    };
     if (options.log_format != "text" && options.log_format != "json") {
         return usage_error(info, fmt::format("--log-format '{}': use text or json", options.log_format));
     }
@@ -287,12 +305,11 @@ int run_serve(const serve_options& options) {
                              : options.verbose ? sio::serve::log_level::debug
                                                : sio::serve::log_level::info);
     eo.on_event = [&log](const sio::engine::server_event& e) { log.engine_event(e); };
-    // One thread runs everything (signals, timers, the Redis adapter included): no strands.
-    eo.single_threaded = threads == 1;
+    // Each loop is run by one thread: no strands.
+    eo.single_threaded = true;
 
-    auto engine = sio::engine::server::create(ioc.get_executor(), eo);
+    auto engine = sio::engine::server::create(loops, eo);
     sio::server_options so;
-    so.single_threaded = threads == 1;
     so.connect_timeout = std::chrono::milliseconds(options.connect_timeout_ms);
     if (options.parser == "msgpack") so.parser = sio::codec::socketio::wire_parser::msgpack;
     so.recovery.window = std::chrono::milliseconds(options.recovery_window_ms);
@@ -440,7 +457,7 @@ int run_serve(const serve_options& options) {
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     asio::steady_timer grace(ioc);
     sio::serve::shutdown_on_signal(signals, grace, engine, io, std::chrono::milliseconds(options.shutdown_timeout_ms),
-                                   log, [&ioc] { ioc.stop(); });
+                                   log, stop_loops);
 
     // SIGHUP: read the certificate and key again (a renewed certificate); connections already open
     // keep the one they started with.
@@ -466,8 +483,9 @@ int run_serve(const serve_options& options) {
     }
 
     std::vector<std::thread> pool;
-    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+    for (auto& l : more_loops) pool.emplace_back([&l] { l->run(); });
     ioc.run();
+    stop_loops();  // however loop 0 ended
     for (auto& t : pool) t.join();
     return exit_ok;
 }

@@ -66,8 +66,8 @@ struct server_options {
     // Connects, disconnects and refused CONNECTs; none when empty. Called from any thread, one
     // call per event; must not call back into the server.
     std::function<void(const server_event&)> on_event;
-    // As engine::server_options::single_threaded: the executor's io_context runs on one thread
-    // and every call comes from it, so connections need no strand of their own.
+    // Kept for source compatibility; unused: a connection runs where its Engine.IO session
+    // runs (engine::session_handle::executor()), as set by engine::server_options.
     bool single_threaded = false;
 };
 
@@ -77,8 +77,8 @@ class server : public std::enable_shared_from_this<server> {
     };
 
 public:
-    // Sets the engine server's open handler. `executor` runs the timers (connect and ack
-    // timeouts); each session gets its own strand of it.
+    // Sets the engine server's open handler. Each connection, with its timers (connect and ack
+    // timeouts), runs where its Engine.IO session runs; `executor` is the server's own.
     static std::shared_ptr<server> create(boost::asio::any_io_executor executor,
                                           std::shared_ptr<engine::server> engine,
                                           server_options options = {});

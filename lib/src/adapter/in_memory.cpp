@@ -1,5 +1,7 @@
 #include "sio/adapter/in_memory.hpp"
 
+#include "sio/engine/server.hpp"
+
 #include <algorithm>
 #include <mutex>
 
@@ -162,6 +164,8 @@ std::vector<std::shared_ptr<member>> in_memory::live_targets(const broadcast_opt
 std::size_t in_memory::broadcast(const frame& f, const broadcast_options& options) const {
     // Targets are pinned under the lock; delivery happens after it is released.
     auto members = live_targets(options);
+    // Sockets whose sessions run on other loops get the frame with one post per loop.
+    engine::send_batch batch;
     for (const auto& m : members) m->deliver(f, options.flags);
     return members.size();
 }

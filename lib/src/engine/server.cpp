@@ -261,9 +261,10 @@ struct connection {
 }  // namespace
 
 struct server::impl {
-    impl(asio::any_io_executor ex, server_options opts)
-        : executor(ex), options(std::move(opts)), acceptor_strand(make_session_executor(ex, options.single_threaded)),
-          acceptor(acceptor_strand), tls(options.tls) {
+    impl(std::vector<asio::any_io_executor> event_loops, server_options opts)
+        : loops(std::move(event_loops)), executor(loops.at(0)), options(with_loops(std::move(opts), loops.size())),
+          acceptor_strand(make_session_executor(executor, options.single_threaded)), acceptor(acceptor_strand),
+          tls(options.tls) {
         // Requests below the path are Engine.IO's: normalise it to end with '/'.
         if (options.path.empty() || options.path.back() != '/') options.path.push_back('/');
         // Nothing to offer when WebSocket or upgrades are off.
@@ -273,9 +274,30 @@ struct server::impl {
             options.session.total_queued = std::make_shared<std::atomic<std::size_t>>(0);
     }
 
+    // Several loops: each is run by one thread, so nothing of a session needs a strand.
+    static server_options with_loops(server_options o, std::size_t count) {
+        if (count > 1) o.single_threaded = true;
+        return o;
+    }
+
+    std::vector<asio::any_io_executor> loops;  // loops[0] is `executor`
+    std::size_t next_loop = 0;                 // the acceptor's, in turn
     asio::any_io_executor executor;
     server_options options;
     strand_type acceptor_strand;
+
+    // Where the next accepted connection runs. Only the accept loop calls this.
+    const asio::any_io_executor& next_connection_loop() {
+        const auto& ex = loops[next_loop];
+        next_loop = (next_loop + 1) % loops.size();
+        return ex;
+    }
+    // Where a session opened by a request on `c` runs: on one thread per loop, the
+    // connection's loop; otherwise a strand of its own.
+    strand_type session_executor_for(const asio::any_io_executor& connection_executor) const {
+        if (options.single_threaded) return connection_executor;
+        return asio::make_strand(executor);
+    }
     tcp::acceptor acceptor;
     std::atomic<bool> stopped{false};
     std::atomic<bool> draining{false};  // stop_accepting(): connections end after their request
@@ -583,9 +605,12 @@ public:
             server_metrics::add(core_->metrics.payloads_too_large);
             server_event e = event(server_event::kind::request_refused);
             e.transport = "websocket";
-            e.detail = fmt::format("WebSocket message of more than {} bytes is over maxPayload ({} bytes); "
-                                   "closing the session",
-                                   core_->options.session.max_payload, core_->options.session.max_payload);
+            // The parser's reason says which limit: the bytes (maxPayload) or the frames.
+            e.detail = end.reason.find(" frames") != std::string::npos
+                           ? fmt::format("WebSocket {}: over the limit of frames a message may have; closing the session",
+                                         end.reason)
+                           : fmt::format("WebSocket {} is over maxPayload ({} bytes); closing the session", end.reason,
+                                         core_->options.session.max_payload);
             core_->emit(e);
         }
         drop_websocket(end.how == transport::ws_end::kind::peer_closed);
@@ -890,6 +915,55 @@ void ws_link::on_ws_end(const transport::ws_end& end) {
 
 }  // namespace
 
+// --- send_batch --------------------------------------------------------------------------------
+
+// What a batch holds: per executor (an event loop, or a session's strand), the sends and closes
+// for its sessions, in the order made.
+struct send_batch::state {
+    struct item {
+        std::shared_ptr<session> target;
+        std::shared_ptr<const std::string> data;
+        std::optional<std::string> close_reason;  // set: a close, not a send
+        bool binary = false;
+    };
+    struct group {
+        asio::any_io_executor executor;
+        std::vector<item> items;
+    };
+    std::vector<group> groups;
+
+    void add(item it) {
+        const auto& ex = it.target->strand();
+        auto g = std::find_if(groups.begin(), groups.end(), [&](const group& x) { return x.executor == ex; });
+        if (g == groups.end()) g = groups.insert(groups.end(), group{ex, {}});
+        g->items.push_back(std::move(it));
+    }
+};
+
+namespace {
+thread_local send_batch::state* current_batch = nullptr;
+}  // namespace
+
+send_batch::send_batch() : outer_(current_batch) {
+    if (!outer_) current_batch = new state;
+}
+
+send_batch::~send_batch() {
+    if (outer_) return;
+    std::unique_ptr<state> st{std::exchange(current_batch, nullptr)};
+    for (auto& g : st->groups) {
+        asio::post(g.executor, [items = std::move(g.items)]() mutable {
+            for (auto& it : items) {
+                if (it.close_reason) {
+                    it.target->close_here(*it.close_reason);
+                } else {
+                    it.target->send_here(std::move(it.data), it.binary);
+                }
+            }
+        });
+    }
+}
+
 // --- session_handle ----------------------------------------------------------------------------
 
 bool session_handle::send(std::shared_ptr<const std::string> data, bool binary) const {
@@ -899,6 +973,10 @@ bool session_handle::send(std::shared_ptr<const std::string> data, bool binary) 
     // Transports only move from polling to WebSocket, so this refusal cannot be stale.
     if (!binary && data && data->find('\x1e') != std::string::npos && !s->on_websocket())
         return false;
+    if (current_batch) {
+        current_batch->add({std::move(s), std::move(data), std::nullopt, binary});
+        return true;
+    }
     asio::post(s->strand(), [s, data = std::move(data), binary]() mutable {
         s->send_here(std::move(data), binary);
     });
@@ -909,11 +987,20 @@ bool session_handle::send(std::string data, bool binary) const {
     return send(std::make_shared<const std::string>(std::move(data)), binary);
 }
 
+asio::any_io_executor session_handle::executor() const {
+    auto s = session_.lock();
+    return s ? s->strand() : asio::any_io_executor{};
+}
+
 void session_handle::close(std::string reason) const {
     auto s = session_.lock();
     if (!s || s->closed()) return;
     if (running_on(s->strand())) {
         s->close_here(reason);
+        return;
+    }
+    if (current_batch) {
+        current_batch->add({std::move(s), nullptr, std::move(reason), false});
         return;
     }
     asio::post(s->strand(), [s, reason = std::move(reason)] { s->close_here(reason); });
@@ -1200,7 +1287,7 @@ asio::awaitable<next_step> upgrade_to_websocket(engine_request r, http::request_
             r.refused(std::nullopt, 101,
                       "second WebSocket for a session already upgrading or on WebSocket: closed after its handshake");
     } else {
-        auto strand = make_session_executor(core->executor, core->options.single_threaded);
+        auto strand = core->session_executor_for(c->lowest().get_executor());
         s = std::make_shared<session>(core, strand, transport_kind::websocket);
         const bool accepted = co_await asio::co_spawn(
             strand, s->start(make_handshake_request(*c, parser.get(), std::move(query), "websocket"), c->id),
@@ -1231,7 +1318,7 @@ asio::awaitable<next_step> upgrade_to_websocket(engine_request r, http::request_
 // which spares a post and the co_spawn frames (about 0.9 KiB while a GET is parked).
 template <class T>
 asio::awaitable<T> on_session(const session& s, const server::impl& core, asio::awaitable<T> a) {
-    if (core.options.single_threaded) return a;
+    if (core.options.single_threaded && running_on(s.strand())) return a;
     return asio::co_spawn(s.strand(), std::move(a), asio::use_awaitable);
 }
 
@@ -1240,7 +1327,7 @@ asio::awaitable<T> on_session(const session& s, const server::impl& core, asio::
 asio::awaitable<std::shared_ptr<session>> open_polling_session(const engine_request& r, const request_type& req,
                                                                std::map<std::string, std::string> query,
                                                                response_type& refusal) {
-    auto strand = make_session_executor(r.core->executor, r.core->options.single_threaded);
+    auto strand = r.core->session_executor_for(r.c->lowest().get_executor());
     auto s = std::make_shared<session>(r.core, strand, transport_kind::polling);
     auto start = on_session(*s, *r.core, s->start(make_handshake_request(*r.c, req, std::move(query), "polling"), r.c->id));
     const bool accepted = co_await std::move(start);
@@ -1576,7 +1663,7 @@ asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> 
 asio::awaitable<void> accept_loop(core_ptr core) {
     asio::steady_timer backoff{core->acceptor_strand};
     for (;;) {
-        asio::any_io_executor conn_strand = make_session_executor(core->executor, core->options.single_threaded);
+        asio::any_io_executor conn_strand = make_session_executor(core->next_connection_loop(), core->options.single_threaded);
         auto [ec, sock] = co_await core->acceptor.async_accept(conn_strand, tok);
         if (core->stopped || !core->acceptor.is_open()) break;
         if (ec) {
@@ -1652,11 +1739,16 @@ asio::awaitable<void> accept_loop(core_ptr core) {
 
 // --- server ------------------------------------------------------------------------------------
 
-server::server(asio::any_io_executor executor, server_options options)
-    : impl_(std::make_shared<impl>(executor, options)), options_(std::move(options)) {}
+server::server(std::vector<asio::any_io_executor> loops, server_options options)
+    : impl_(std::make_shared<impl>(std::move(loops), options)), options_(std::move(options)) {}
 
 std::shared_ptr<server> server::create(asio::any_io_executor executor, server_options options) {
-    return std::shared_ptr<server>(new server(std::move(executor), std::move(options)));
+    return create(std::vector<asio::any_io_executor>{std::move(executor)}, std::move(options));
+}
+
+std::shared_ptr<server> server::create(std::vector<asio::any_io_executor> loops, server_options options) {
+    if (loops.empty()) throw std::invalid_argument("engine::server::create: no event loop");
+    return std::shared_ptr<server>(new server(std::move(loops), std::move(options)));
 }
 
 server::~server() { stop(); }

@@ -114,11 +114,32 @@ public:
 
     const std::string& sid() const noexcept { return sid_; }
     bool expired() const noexcept { return session_.expired(); }
+    // Where the session runs (its loop, or its strand): what the upper layer's timers and work
+    // for this session use, so that all of it runs in one place. Empty once the session is gone.
+    boost::asio::any_io_executor executor() const;
 
 private:
     friend class session;
     std::weak_ptr<session> session_;
     std::string sid_;
+};
+
+// Groups the sends and closes this thread makes while it lives: those for sessions that run
+// elsewhere (another event loop, another strand) are handed over when it ends, with one post per
+// loop instead of one per session, each session's in the order made. For a broadcast: one around
+// the loop over its targets. Nestable: the outermost hands over. Sends to sessions that run on
+// this thread are made at once, as without it.
+class send_batch {
+public:
+    send_batch();
+    ~send_batch();
+    send_batch(const send_batch&) = delete;
+    send_batch& operator=(const send_batch&) = delete;
+
+    struct state;
+
+private:
+    state* outer_;
 };
 
 class session_listener {
@@ -137,9 +158,16 @@ using http_handler = std::function<boost::beast::http::response<boost::beast::ht
 
 class server : public std::enable_shared_from_this<server> {
 public:
-    // Sessions and connections get strands of `executor`'s context, which must outlive the
-    // server object (destroy the server, or let it go, before the io_context).
+    // Sessions and connections get strands of `executor`'s context (with
+    // options.single_threaded, they run on the executor itself), which must outlive the server
+    // object (destroy the server, or let it go, before the io_context).
     static std::shared_ptr<server> create(boost::asio::any_io_executor executor, server_options options);
+    // One event loop per thread: `loops` are the executors of io_contexts each run by exactly
+    // one thread (options.single_threaded is implied). Accepted connections are spread over the
+    // loops in turn; a session lives on the loop of the connection that opened it, and everything
+    // of it runs there: a request read on another loop's connection is handed to it. The
+    // acceptor runs on loops[0]. Every io_context must outlive the server object.
+    static std::shared_ptr<server> create(std::vector<boost::asio::any_io_executor> loops, server_options options);
     ~server();
 
     void set_open_handler(open_handler handler);
@@ -176,7 +204,7 @@ public:
 
 private:
     friend class session;
-    server(boost::asio::any_io_executor executor, server_options options);
+    server(std::vector<boost::asio::any_io_executor> loops, server_options options);
     std::shared_ptr<impl> impl_;
     server_options options_;
 };
