@@ -397,7 +397,8 @@ void socket::on_close(std::string_view reason) {
     const std::string why(reason);
     for (auto& h : handlers) guarded("a disconnect handler", {}, [&] { h(why); });
     // Pending acknowledgements can no longer arrive: settle them instead of leaking them.
-    for (auto& [id, a] : pending) {
+    for (auto& entry : pending) {
+        auto& a = entry.second;  // not a structured binding: clang 14 cannot capture one
         cancel_timer(timer_executor_, a.timer);
         guarded("the acknowledgement callback (disconnected)", {}, [&] { a.callback(socket_errc::disconnected, json()); });
     }

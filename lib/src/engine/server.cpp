@@ -19,6 +19,7 @@
 #include "sio/codec/json.hpp"
 #include "sio/codec/percent.hpp"
 #include "sio/codec/ws_frame.hpp"
+#include "sio/transport/http_server.hpp"
 #include "sio/transport/ws_handshake.hpp"
 #include "sio/transport/ws_stream.hpp"
 
@@ -204,67 +205,13 @@ std::string generate_sid() {
 // --- shared server state -----------------------------------------------------------------------
 
 namespace {
-
-using plain_stream = beast::tcp_stream;
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
-
-// One open TCP connection counted against max_connections and max_connections_per_ip; held by
-// the HTTP connection, then by the WebSocket it becomes. Releases its place when destroyed.
-struct connection_slot {
-    std::shared_ptr<server::impl> core;
-    std::string address;
-    ~connection_slot();
-};
-
-// One accepted TCP connection serving HTTP requests (until it becomes a WebSocket), in the clear
-// or over TLS. Operations on the stream go through std::visit: both alternatives complete with
-// the same awaitable type, so the plain path pays no indirection beyond the visit.
-struct connection {
-    connection(tcp::socket s, std::uint64_t connection_id)
-        : stream(std::in_place_type<plain_stream>, std::move(s)), id(connection_id) {}
-    connection(tcp::socket s, std::shared_ptr<asio::ssl::context> context, std::uint64_t connection_id)
-        : tls(std::move(context)), stream(std::in_place_type<tls_stream>, std::move(s), *tls), id(connection_id) {}
-    beast::tcp_stream& lowest() noexcept {
-        return std::visit([](auto& st) -> beast::tcp_stream& { return beast::get_lowest_layer(st); }, stream);
-    }
-    const beast::tcp_stream& lowest() const noexcept {
-        return std::visit([](const auto& st) -> const beast::tcp_stream& { return beast::get_lowest_layer(st); },
-                          stream);
-    }
-    tcp::socket& socket() noexcept { return lowest().socket(); }
-    const tcp::socket& socket() const noexcept { return lowest().socket(); }
-    bool is_tls() const noexcept { return std::holds_alternative<tls_stream>(stream); }
-    // The peer's address, asked of the socket once (getpeername) and kept: every request's
-    // events name it. Empty when the socket cannot tell.
-    const std::string& peer_address() {
-        if (!peer_known) {
-            error_code ec;
-            const auto ep = socket().remote_endpoint(ec);
-            if (!ec) peer = ep.address().to_string();
-            peer_known = true;
-        }
-        return peer;
-    }
-    std::string peer;
-    bool peer_known = false;
-    std::shared_ptr<asio::ssl::context> tls;  // declared before the stream that uses it
-    std::variant<plain_stream, tls_stream> stream;
-    beast::flat_buffer buffer;
-    std::uint64_t id;
-    std::shared_ptr<connection_slot> slot;
-    // Over a connection limit: its request is answered with 503 and this reason.
-    std::string refusal;
-    std::atomic<std::uint64_t>* refusal_counter = nullptr;
-    bool busy = false;  // between a request's headers and its response; only on the strand
-};
-
+using connection = transport::http_connection;
+using transport::next_step;
 }  // namespace
 
 struct server::impl {
     impl(std::vector<asio::any_io_executor> event_loops, server_options opts)
-        : loops(std::move(event_loops)), executor(loops.at(0)), options(with_loops(std::move(opts), loops.size())),
-          acceptor_strand(make_session_executor(executor, options.single_threaded)), acceptor(acceptor_strand),
-          tls(options.tls) {
+        : loops(std::move(event_loops)), executor(loops.at(0)), options(with_loops(std::move(opts), loops.size())) {
         // Requests below the path are Engine.IO's: normalise it to end with '/'.
         if (options.path.empty() || options.path.back() != '/') options.path.push_back('/');
         // Nothing to offer when WebSocket or upgrades are off.
@@ -281,35 +228,16 @@ struct server::impl {
     }
 
     std::vector<asio::any_io_executor> loops;  // loops[0] is `executor`
-    std::size_t next_loop = 0;                 // the acceptor's, in turn
     asio::any_io_executor executor;
     server_options options;
-    strand_type acceptor_strand;
-
-    // Where the next accepted connection runs. Only the accept loop calls this.
-    const asio::any_io_executor& next_connection_loop() {
-        const auto& ex = loops[next_loop];
-        next_loop = (next_loop + 1) % loops.size();
-        return ex;
-    }
+    std::shared_ptr<transport::http_listener> http;  // set once by server's constructor
+    std::atomic<bool> stopped{false};
     // Where a session opened by a request on `c` runs: on one thread per loop, the
     // connection's loop; otherwise a strand of its own.
     strand_type session_executor_for(const asio::any_io_executor& connection_executor) const {
         if (options.single_threaded) return connection_executor;
         return asio::make_strand(executor);
     }
-    tcp::acceptor acceptor;
-    std::atomic<bool> stopped{false};
-    std::atomic<bool> draining{false};  // stop_accepting(): connections end after their request
-    mutable std::mutex tls_mutex;
-    std::shared_ptr<asio::ssl::context> tls;  // null: plain HTTP; replaced by set_tls_context()
-    std::shared_ptr<asio::ssl::context> tls_context() const {
-        std::lock_guard lock{tls_mutex};
-        return tls;
-    }
-    mutable std::mutex endpoint_mutex;
-    tcp::endpoint local;
-
     mutable std::mutex handlers_mutex;
     open_handler on_open;
     http_handler on_http;
@@ -320,13 +248,6 @@ struct server::impl {
         std::unordered_map<std::string, std::weak_ptr<session>> sessions;
     };
     std::array<shard, shard_count> shards;
-
-    std::mutex connections_mutex;
-    std::unordered_map<std::uint64_t, std::weak_ptr<connection>> connections;
-    // Open TCP connections by remote address (only when max_connections_per_ip is set).
-    std::mutex per_ip_mutex;
-    std::unordered_map<std::string, std::size_t> per_ip;
-    std::uint64_t next_connection_id = 0;
 
     shard& shard_for(const std::string& sid) { return shards[std::hash<std::string>{}(sid) % shard_count]; }
 
@@ -381,28 +302,18 @@ struct server::impl {
     }
 };
 
-namespace {
-connection_slot::~connection_slot() {
-    server_metrics::add(core->metrics.open_connections, -1);
-    if (core->options.max_connections_per_ip == 0) return;
-    std::lock_guard lock{core->per_ip_mutex};
-    const auto it = core->per_ip.find(address);
-    if (it != core->per_ip.end() && --it->second == 0) core->per_ip.erase(it);
-}
-}  // namespace
-
 // --- session -----------------------------------------------------------------------------------
 
 namespace {
 
-// What a session's WebSocket holds on to for as long as it lives: its connection's place under
-// the limits, and its count among the live WebSockets (a graceful shutdown waits for them).
+// What a session's WebSocket holds on to for as long as it lives (with its connection's place
+// under the limits, which the transport adds): its count among the live WebSockets (a graceful
+// shutdown waits for them).
 struct ws_hold {
-    ws_hold(std::shared_ptr<connection_slot> s, std::shared_ptr<server::impl> c);
+    explicit ws_hold(std::shared_ptr<server::impl> c);
     ~ws_hold();
     ws_hold(const ws_hold&) = delete;
     ws_hold& operator=(const ws_hold&) = delete;
-    std::shared_ptr<connection_slot> slot;
     std::shared_ptr<server::impl> core;
 };
 
@@ -896,8 +807,7 @@ private:
 
 namespace {
 
-ws_hold::ws_hold(std::shared_ptr<connection_slot> s, std::shared_ptr<server::impl> c)
-    : slot(std::move(s)), core(std::move(c)) {
+ws_hold::ws_hold(std::shared_ptr<server::impl> c) : core(std::move(c)) {
     core->live_websockets.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -1040,7 +950,7 @@ void watch_parked_get(std::shared_ptr<connection> c, std::shared_ptr<session> s,
             if (!rec && n > 0) return;  // data: the client is alive
             if (rec == asio::error::would_block) return;
         }
-        asio::post(s->strand(), [s, id = c->id] { s->polling_get_lost(id); });
+        asio::post(s->strand(), [s, id = c->id()] { s->polling_get_lost(id); });
     });
 }
 
@@ -1055,120 +965,30 @@ handshake_request make_handshake_request(connection& c, const request_type& req,
     return h;
 }
 
-// What one request amounted to, for the connection loop.
-enum class next_step { keep_alive, close, handed_over };
-
-// A response's status line and fields as one block of text, as Beast's serializer would write
-// them (the fields in their order, the body's length already among them).
-std::string serialize_head(const response_type& res) {
-    std::string head;
-    head.reserve(192);
-    head += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    head += std::to_string(res.result_int());
-    head += ' ';
-    const auto reason = res.reason();
-    head.append(reason.data(), reason.size());
-    head += "\r\n";
-    for (const auto& f : res) {
-        const auto name = f.name_string();
-        const auto value = f.value();
-        head.append(name.data(), name.size());
-        head += ": ";
-        head.append(value.data(), value.size());
-        head += "\r\n";
-    }
-    head += "\r\n";
-    return head;
-}
-
-// Writes a response. One with a Content-Length (all of the server's own) goes out as its head
-// and its body in one gather write: Beast's serializer walks the fields as a long sequence of
-// small buffers, which cost about a tenth of the server's time in long-polling echo. Anything
-// else (chunked, say, from an HTTP handler) goes through Beast.
-asio::awaitable<bool> write_response(connection& c, response_type res, const server::impl& core) {
-    c.lowest().expires_after(core.options.request_timeout);
-    if (res.chunked() || !res.has_content_length() || (res.version() != 10 && res.version() != 11)) {
-        auto [ec, n] = co_await std::visit([&](auto& st) { return http::async_write(st, res, tok); }, c.stream);
-        (void)n;
-        co_return !ec;
-    }
-    const std::string head = serialize_head(res);
-    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(res.body())};
-    auto [ec, n] = co_await std::visit([&](auto& st) { return asio::async_write(st, buffers, tok); }, c.stream);
-    (void)n;
-    co_return !ec;
-}
-
+// Answers `req` with `res`, with the CORS headers the server's options call for.
 asio::awaitable<next_step> respond(connection& c, const server::impl& core, const request_type& req,
                                    response_type res, bool keep_alive = true) {
     add_cors(core, req, res);
-    keep_alive = keep_alive && req.keep_alive() && res.keep_alive();
-    res.keep_alive(keep_alive);
-    const bool ok = co_await write_response(c, std::move(res), core);
-    co_return ok && keep_alive ? next_step::keep_alive : next_step::close;
+    return c.respond(req, std::move(res), keep_alive);
 }
 
-// Reads the rest of a request whose headers are in `parser`. False on any failure; `too_large`
-// tells the body limit apart.
+// Reads the rest of a request whose headers are in `parser`, up to maxPayload. False on any
+// failure; `too_large` tells the body limit apart.
 asio::awaitable<bool> read_body(connection& c, http::request_parser<http::string_body>& parser,
-                                std::uint64_t limit, const server::impl& core, bool& too_large) {
-    too_large = false;
-    parser.body_limit(limit);
-    if (parser.is_done()) co_return true;
-    if (const auto len = parser.content_length(); len && *len > limit) {
-        too_large = true;
-        co_return false;
-    }
-    c.lowest().expires_after(core.options.request_timeout);
-    auto [ec, n] = co_await std::visit([&](auto& st) { return http::async_read(st, c.buffer, parser, tok); },
-                                       c.stream);
-    (void)n;
-    if (ec == http::error::body_limit) too_large = true;
-    if (ec == beast::error::timeout) server_metrics::add(core.metrics.request_timeouts);
-    co_return !ec;
+                                const server::impl& core, bool& too_large) {
+    return c.read_body(parser, core.options.session.max_payload, too_large);
 }
 
-// Moves the socket of `c` onto `strand` as a WebSocket stream (the request was read and
-// answered with 101, nothing else is pending on the socket). Null when the socket is gone.
+// The connection becomes the WebSocket of a session running on `strand`; null when its socket
+// is gone. `pending` gets what was read past the upgrade request.
 std::shared_ptr<transport::ws_stream> take_socket(connection& c, const strand_type& strand,
-                                                  const std::shared_ptr<server::impl>& core) {
-    c.lowest().expires_never();
+                                                  const std::shared_ptr<server::impl>& core, std::string& pending) {
     transport::ws_stream_options o;
     o.role = codec::ws::role::server;
     o.limits.max_message = static_cast<std::size_t>(core->options.session.max_payload);
     o.close_timeout = core->options.request_timeout;
-    o.hold = std::make_shared<ws_hold>(std::move(c.slot), core);
-    if (auto* tls = std::get_if<tls_stream>(&c.stream)) {
-        // A TLS stream cannot change executors: it keeps the connection's, and every operation
-        // is started from, and completes on, the session's strand.
-        return std::make_shared<transport::ws_stream>(std::move(*tls), strand, std::move(o));
-    }
-    error_code ec;
-    auto& old = c.socket();
-    const auto protocol = old.local_endpoint(ec).protocol();
-    if (ec) return nullptr;
-    const auto fd = old.release(ec);
-    if (ec) return nullptr;
-    tcp::socket sock{strand};
-    sock.assign(protocol, fd, ec);
-    if (ec) return nullptr;
-    return std::make_shared<transport::ws_stream>(std::move(sock), strand, std::move(o));
-}
-
-// Writes the 101 answer to a WebSocket upgrade: the connection is the WebSocket's from then on.
-asio::awaitable<bool> write_switching_protocols(connection& c, const std::string& head, const server::impl& core) {
-    c.lowest().expires_after(core.options.request_timeout);
-    auto [ec, n] = co_await std::visit([&](auto& st) { return asio::async_write(st, asio::buffer(head), tok); }, c.stream);
-    (void)n;
-    co_return !ec;
-}
-
-// What the client sent past its upgrade request (frames sent early): the WebSocket reads it
-// first.
-std::string read_ahead(connection& c) {
-    std::string out = beast::buffers_to_string(c.buffer.data());
-    c.buffer.consume(c.buffer.size());
-    return out;
+    o.hold = std::make_shared<ws_hold>(core);
+    return c.take_websocket(strand, std::move(o), pending);
 }
 
 // What one Engine.IO request is, for reporting and answering it. Held by value in the coroutine
@@ -1252,7 +1072,7 @@ asio::awaitable<next_step> answer(engine_request r, http::request_parser<http::s
     bool keep = false;
     if (read_first) {
         bool too_large = false;
-        keep = co_await read_body(*r.c, parser, r.core->options.session.max_payload, *r.core, too_large);
+        keep = co_await read_body(*r.c, parser, *r.core, too_large);
     }
     co_return co_await respond(*r.c, *r.core, parser.get(), std::move(res), keep);
 }
@@ -1263,7 +1083,7 @@ asio::awaitable<next_step> upgrade_to_websocket(engine_request r, http::request_
     auto& c = r.c;
     auto& core = r.core;
     bool too_large = false;
-    const bool drained = co_await read_body(*c, parser, core->options.session.max_payload, *core, too_large);
+    const bool drained = co_await read_body(*c, parser, *core, too_large);
     if (!drained) co_return next_step::close;
     auto handshake = transport::answer_ws_upgrade(parser.get());
     if (!handshake.accepted) {
@@ -1290,19 +1110,19 @@ asio::awaitable<next_step> upgrade_to_websocket(engine_request r, http::request_
         auto strand = core->session_executor_for(c->lowest().get_executor());
         s = std::make_shared<session>(core, strand, transport_kind::websocket);
         const bool accepted = co_await asio::co_spawn(
-            strand, s->start(make_handshake_request(*c, parser.get(), std::move(query), "websocket"), c->id),
+            strand, s->start(make_handshake_request(*c, parser.get(), std::move(query), "websocket"), c->id()),
             asio::use_awaitable);
         if (!accepted)
             co_return co_await respond(*c, *core, parser.get(),
                                        r.fail(handshake_error::forbidden, "session refused by the server"));
     }
-    const bool switched = co_await write_switching_protocols(*c, handshake.head, *core);
-    auto w = switched ? take_socket(*c, s->strand(), core) : nullptr;
+    const bool switched = co_await c->write_raw(handshake.head);
+    std::string pending;
+    auto w = switched ? take_socket(*c, s->strand(), core, pending) : nullptr;
     if (!w) {
         if (wanted) asio::post(s->strand(), [s] { s->websocket_lost(); });
         co_return next_step::close;
     }
-    auto pending = read_ahead(*c);
     if (wanted) {
         asio::post(s->strand(), [s, w, pending = std::move(pending)]() mutable {
             s->attach_websocket(std::move(w), std::move(pending));
@@ -1329,7 +1149,7 @@ asio::awaitable<std::shared_ptr<session>> open_polling_session(const engine_requ
                                                                response_type& refusal) {
     auto strand = r.core->session_executor_for(r.c->lowest().get_executor());
     auto s = std::make_shared<session>(r.core, strand, transport_kind::polling);
-    auto start = on_session(*s, *r.core, s->start(make_handshake_request(*r.c, req, std::move(query), "polling"), r.c->id));
+    auto start = on_session(*s, *r.core, s->start(make_handshake_request(*r.c, req, std::move(query), "polling"), r.c->id()));
     const bool accepted = co_await std::move(start);
     if (accepted) co_return s;
     refusal = r.fail(handshake_error::forbidden, "session refused by the server");
@@ -1345,7 +1165,7 @@ asio::awaitable<session::get_result> parked_get(std::shared_ptr<connection> c, s
     }
     auto done = std::make_shared<bool>(false);
     watch_parked_get(c, s, done);
-    auto get = on_session(*s, core, s->polling_get(c->id));
+    auto get = on_session(*s, core, s->polling_get(c->id()));
     auto got = co_await std::move(get);
     *done = true;
     error_code ignored;
@@ -1360,7 +1180,7 @@ asio::awaitable<next_step> polling_get(engine_request r, http::request_parser<ht
     bool ok = false;
     {
         bool too_large = false;
-        auto read = read_body(*r.c, parser, r.core->options.session.max_payload, *r.core, too_large);
+        auto read = read_body(*r.c, parser, *r.core, too_large);
         ok = co_await std::move(read);
     }
     if (!ok) co_return next_step::close;
@@ -1374,8 +1194,7 @@ asio::awaitable<next_step> polling_get(engine_request r, http::request_parser<ht
     if (s) {
         // The GET may wait up to a ping interval: no request timeout while parked, and no read
         // buffer held meanwhile when nothing was sent after the request (about 1.5 KiB).
-        r.c->lowest().expires_never();
-        if (r.c->buffer.size() == 0) r.c->buffer.shrink_to_fit();
+        r.c->idle();
         auto park = parked_get(r.c, s, *r.core, handshake);
         auto got = co_await std::move(park);
         if (got.status != request_status::ok) {
@@ -1399,10 +1218,10 @@ asio::awaitable<next_step> polling_post(engine_request r, http::request_parser<h
     auto begin = on_session(*existing, *core, existing->begin_post());
     const auto st = co_await std::move(begin);
     if (st != request_status::ok) {
-        const bool drained = co_await read_body(*c, parser, body_limit, *core, too_large);
+        const bool drained = co_await read_body(*c, parser, *core, too_large);
         co_return co_await respond(*c, *core, parser.get(), r.status_response(st, parser), drained);
     }
-    const bool ok = co_await read_body(*c, parser, body_limit, *core, too_large);
+    const bool ok = co_await read_body(*c, parser, *core, too_large);
     if (!ok) {
         auto abandon = on_session(*existing, *core, existing->abandon_post(!too_large));
         co_await std::move(abandon);
@@ -1498,7 +1317,7 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
 asio::awaitable<next_step> handle_other(core_ptr core, std::shared_ptr<connection> c,
                                         http::request_parser<http::string_body>& parser) {
     bool too_large = false;
-    const bool ok = co_await read_body(*c, parser, core->options.session.max_payload, *core, too_large);
+    const bool ok = co_await read_body(*c, parser, *core, too_large);
     auto& req = parser.get();
     if (!ok) {
         if (!too_large) co_return next_step::close;
@@ -1524,223 +1343,69 @@ asio::awaitable<next_step> handle_other(core_ptr core, std::shared_ptr<connectio
     co_return co_await respond(*c, *core, req, std::move(res), true);
 }
 
-// The TLS handshake of a connection on the TLS port. False: the connection ends (plain HTTP
-// was answered, or the handshake failed). Its own coroutine, so that the connection's frame,
-// held for as long as the connection lives, does not carry this one's locals.
-asio::awaitable<bool> start_tls(core_ptr core, std::shared_ptr<connection> c, tls_stream& tls) {
-    // A connection refused before any request was read (TLS trouble), for the log.
-    const auto refuse = [&](unsigned status, std::string detail) {
-        server_event e;
-        e.type = server_event::kind::request_refused;
-        e.remote_address = c->peer_address();
-        e.http_status = status;
-        e.detail = std::move(detail);
-        core->emit(e);
-    };
-    c->lowest().expires_after(core->options.request_timeout);
-    // Plain HTTP sent to the TLS port: answer in plain HTTP, so that curl or a browser
-    // shows why instead of an empty reply.
-    auto [dec, is_tls] = co_await beast::async_detect_ssl(c->lowest(), c->buffer, tok);
-    if (!dec && !is_tls) {
-        refuse(400, "plain HTTP request on the TLS port (use https:// or wss://)");
-        auto res = make_response(http::status::bad_request, 11, false,
-                                 "This server speaks TLS only: use https:// or wss://\n",
-                                 "text/plain; charset=utf-8");
-        co_await http::async_write(c->lowest(), res, tok);
-    }
-    if (dec || !is_tls) co_return false;
-    auto [ec, n] = co_await tls.async_handshake(asio::ssl::stream_base::server, c->buffer.data(), tok);
-    if (!ec) {
-        c->buffer.consume(n);
-        co_return true;
-    }
-    if (ec != asio::error::eof && ec != asio::error::connection_reset && ec != asio::ssl::error::stream_truncated) {
-        // A plain HTTP request, an old protocol version, a client refusing the
-        // certificate: say why, since the client often shows nothing useful.
-        server_metrics::add(core->metrics.tls_handshake_failures);
-        refuse(0, fmt::format("TLS handshake failed: {}", ec.message()));
-    }
-    co_return false;
+// The listener's request handler: Engine.IO answers its path itself; what lies below it (the
+// browser client at /socket.io/socket.io.js, as the reference serves it) and every other path
+// goes to the HTTP handler.
+asio::awaitable<next_step> route(core_ptr core, std::shared_ptr<connection> c,
+                                 http::request_parser<http::string_body>& parser) {
+    const std::string_view target{parser.get().target()};
+    const auto qpos = target.find('?');
+    const auto path = target.substr(0, qpos);
+    const auto query = qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1);
+    const auto& prefix = core->options.path;
+    const bool engine = path == prefix || path == std::string_view{prefix}.substr(0, prefix.size() - 1);
+    if (engine) return handle_engine(std::move(core), std::move(c), parser, query);
+    return handle_other(std::move(core), std::move(c), parser);
 }
 
-// Answers a request whose headers could not be read (too large, unparseable); the connection
-// then closes. Nothing is answered for a timeout or a peer that went away.
-asio::awaitable<void> answer_unreadable(core_ptr core, std::shared_ptr<connection> c, error_code ec) {
-    if (ec == beast::error::timeout) server_metrics::add(core->metrics.request_timeouts);
-    request_type dummy;
-    if (ec == http::error::header_limit) {
-        server_metrics::add(core->metrics.headers_too_large);
-        co_await respond(*c, *core, dummy,
-                         make_response(http::status::request_header_fields_too_large, 11, false,
-                                       "Request Header Fields Too Large\n", "text/plain"),
-                         false);
-    } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
-               ec != http::error::end_of_stream && ec != http::error::partial_message) {
-        // Unparseable request: answer it and drop the connection.
-        co_await respond(*c, *core, dummy,
-                         make_response(http::status::bad_request, 11, false, "Bad Request\n", "text/plain"),
-                         false);
-    }
-}
-
-// Answers a request on a connection accepted over a limit with 503.
-asio::awaitable<void> answer_refusal(core_ptr core, std::shared_ptr<connection> c, const request_type& req) {
-    server_metrics::add(*c->refusal_counter);
-    server_event e;
-    e.type = server_event::kind::request_refused;
-    e.remote_address = c->slot ? std::string_view{c->slot->address} : std::string_view{};
-    e.http_status = 503;
-    e.detail = c->refusal;
-    core->emit(e);
-    auto res = make_response(http::status::service_unavailable, req.version(), false, c->refusal + "\n",
-                             "text/plain; charset=utf-8");
-    res.set(http::field::retry_after, "5");
-    add_cors(*core, req, res);
-    co_await write_response(*c, std::move(res), *core);
-}
-
-asio::awaitable<void> run_connection(core_ptr core, std::shared_ptr<connection> c) {
-    struct unregister {
-        core_ptr core;
-        std::uint64_t id;
-        ~unregister() {
-            std::lock_guard lock{core->connections_mutex};
-            core->connections.erase(id);
-        }
-    } guard{core, c->id};
-    try {
-        if (auto* tls = std::get_if<tls_stream>(&c->stream)) {
-            if (!co_await start_tls(core, c, *tls)) {
-                error_code ignored;
-                c->socket().close(ignored);
-                co_return;
-            }
-        }
-        for (;;) {
-            c->busy = false;
-            if (core->draining) break;
-            http::request_parser<http::string_body> parser;
-            parser.header_limit(static_cast<std::uint32_t>(
-                std::min<std::size_t>(core->options.max_header_bytes, UINT32_MAX)));
-            // The body limit depends on the route (read_body sets it); Beast would otherwise
-            // reject a large Content-Length while reading the headers, before routing.
-            parser.body_limit(boost::none);
-            c->lowest().expires_after(core->options.request_timeout);
-            auto [ec, n] = co_await std::visit(
-                [&](auto& st) { return http::async_read_header(st, c->buffer, parser, tok); }, c->stream);
-            (void)n;
-            if (ec) {
-                co_await answer_unreadable(core, c, ec);
-                break;
-            }
-            if (core->stopped || core->draining) break;
-            c->busy = true;
-            if (!c->refusal.empty()) {
-                co_await answer_refusal(core, c, parser.get());
-                break;
-            }
-            const std::string_view target{parser.get().target()};
-            const auto qpos = target.find('?');
-            const auto path = target.substr(0, qpos);
-            const auto query = qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1);
-            const auto& prefix = core->options.path;
-            // Engine.IO answers the path itself; what lies below it (the browser client at
-            // /socket.io/socket.io.js, as the reference serves it) goes to the HTTP handler.
-            const bool engine = path == prefix || path == std::string_view{prefix}.substr(0, prefix.size() - 1);
-            const auto step = engine ? co_await handle_engine(core, c, parser, query)
-                                     : co_await handle_other(core, c, parser);
-            if (step == next_step::handed_over) co_return;
-            if (step == next_step::close) break;
-        }
-    } catch (const std::exception&) {
-        // Nothing a peer sends may take the server down; this connection just ends.
-    }
-    error_code ignored;
-    c->socket().shutdown(tcp::socket::shutdown_both, ignored);
-    c->lowest().close();
-}
-
-asio::awaitable<void> accept_loop(core_ptr core) {
-    asio::steady_timer backoff{core->acceptor_strand};
-    for (;;) {
-        asio::any_io_executor conn_strand = make_session_executor(core->next_connection_loop(), core->options.single_threaded);
-        auto [ec, sock] = co_await core->acceptor.async_accept(conn_strand, tok);
-        if (core->stopped || !core->acceptor.is_open()) break;
-        if (ec) {
-            // Out of descriptors and the like: do not spin, try again shortly.
-            backoff.expires_after(std::chrono::milliseconds(50));
-            co_await backoff.async_wait(tok);
-            continue;
-        }
-        // Engine.IO sends small frames back to back (a binary packet is a text frame and then
-        // its attachments): without TCP_NODELAY, Nagle holds the second one until the peer's
-        // delayed ACK, some 40 ms later.
-        {
-            error_code ignored;
-            sock.set_option(tcp::no_delay(true), ignored);
-        }
-        // Limits: over one, the request is answered with 503; far over it (a flood), the
-        // connection is not worth a descriptor for the length of a request.
-        auto slot = std::make_shared<connection_slot>();
-        slot->core = core;
-        std::string refusal;
-        std::atomic<std::uint64_t>* refusal_counter = nullptr;
-        bool drop = false;
-        {
-            const auto& o = core->options;
-            const auto total = static_cast<std::size_t>(
-                core->metrics.open_connections.fetch_add(1, std::memory_order_relaxed) + 1);
-            if (o.max_connections != 0 && total > o.max_connections) {
-                refusal = fmt::format("server busy: {} connections open, the limit is {} (--max-connections)",
-                                      total - 1, o.max_connections);
-                refusal_counter = &core->metrics.refused_max_connections;
-                drop = total > o.max_connections + o.max_connections / 8 + 16;
-            }
-            if (o.max_connections_per_ip != 0) {
-                error_code aec;
-                const auto ep = sock.remote_endpoint(aec);
-                slot->address = aec ? std::string{} : ep.address().to_string();
-                std::lock_guard lock{core->per_ip_mutex};
-                const auto n = ++core->per_ip[slot->address];
-                if (refusal.empty() && n > o.max_connections_per_ip) {
-                    refusal = fmt::format("too many connections from {}: {} open, the limit is {} "
-                                          "(--max-connections-per-ip)",
-                                          slot->address, n - 1, o.max_connections_per_ip);
-                    refusal_counter = &core->metrics.refused_max_connections_per_ip;
-                    drop = n > 2 * o.max_connections_per_ip + 16;
-                }
-            }
-        }
-        if (drop) {
-            server_metrics::add(*refusal_counter);
-            error_code ignored;
-            sock.close(ignored);
-            continue;  // the slot releases its place
-        }
-        std::shared_ptr<connection> c;
-        {
-            std::lock_guard lock{core->connections_mutex};
-            const auto id = ++core->next_connection_id;
-            if (auto tls = core->tls_context()) {
-                c = std::make_shared<connection>(std::move(sock), std::move(tls), id);
-            } else {
-                c = std::make_shared<connection>(std::move(sock), id);
-            }
-            c->slot = std::move(slot);
-            c->refusal = std::move(refusal);
-            c->refusal_counter = refusal_counter;
-            core->connections.emplace(c->id, c);
-        }
-        asio::co_spawn(c->lowest().get_executor(), run_connection(core, c), asio::detached);
-    }
-}
+asio::awaitable<next_step> closed_step() { co_return next_step::close; }
 
 }  // namespace
 
 // --- server ------------------------------------------------------------------------------------
 
 server::server(std::vector<asio::any_io_executor> loops, server_options options)
-    : impl_(std::make_shared<impl>(std::move(loops), options)), options_(std::move(options)) {}
+    : impl_(std::make_shared<impl>(std::move(loops), options)), options_(std::move(options)) {
+    transport::http_listener::config c;
+    c.loops = impl_->loops;
+    c.single_threaded = impl_->options.single_threaded;
+    c.limits.request_timeout = impl_->options.request_timeout;
+    c.limits.max_connections = impl_->options.max_connections;
+    c.limits.max_connections_per_ip = impl_->options.max_connections_per_ip;
+    c.limits.max_header_bytes = impl_->options.max_header_bytes;
+    c.tls = impl_->options.tls;
+    c.counters = &impl_->metrics;
+    // The listener's callbacks reach the server's state without keeping it alive: the state owns
+    // the listener.
+    std::weak_ptr<impl> weak = impl_;
+    c.on_refusal = [weak](const transport::http_refusal& r) {
+        auto core = weak.lock();
+        if (!core) return;
+        server_event e;
+        e.type = server_event::kind::request_refused;
+        e.remote_address = r.remote_address;
+        e.http_status = r.status;
+        e.detail = r.detail;
+        core->emit(e);
+    };
+    c.on_failure = [weak](std::string_view what) {
+        auto core = weak.lock();
+        if (!core) return;
+        server_event e;
+        e.type = server_event::kind::failure;
+        e.detail = std::string{what};
+        core->emit(e);
+    };
+    c.on_request = [weak](std::shared_ptr<connection> conn, http::request_parser<http::string_body>& parser) {
+        auto core = weak.lock();
+        if (!core) return closed_step();
+        return route(std::move(core), std::move(conn), parser);
+    };
+    c.decorate = [weak](const request_type& req, response_type& res) {
+        if (auto core = weak.lock()) add_cors(*core, req, res);
+    };
+    impl_->http = transport::http_listener::create(std::move(c));
+}
 
 std::shared_ptr<server> server::create(asio::any_io_executor executor, server_options options) {
     return create(std::vector<asio::any_io_executor>{std::move(executor)}, std::move(options));
@@ -1763,42 +1428,14 @@ void server::set_http_handler(http_handler handler) {
     impl_->on_http = std::move(handler);
 }
 
-error_code server::listen(const tcp::endpoint& endpoint) {
-    auto core = impl_;
-    error_code ec;
-    // Not yet shared with any coroutine: safe to set up from this thread.
-    auto& a = core->acceptor;
-    if (a.is_open()) return asio::error::already_open;
-    a.open(endpoint.protocol(), ec);
-    if (ec) return ec;
-    a.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) a.bind(endpoint, ec);
-    if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-        error_code ignored;
-        a.close(ignored);
-        return ec;
-    }
-    {
-        std::lock_guard lock{core->endpoint_mutex};
-        core->local = a.local_endpoint(ec);
-    }
-    asio::co_spawn(core->acceptor_strand, accept_loop(core), asio::detached);
-    return {};
-}
+error_code server::listen(const tcp::endpoint& endpoint) { return impl_->http->listen(endpoint); }
 
-tcp::endpoint server::local_endpoint() const {
-    std::lock_guard lock{impl_->endpoint_mutex};
-    return impl_->local;
-}
+tcp::endpoint server::local_endpoint() const { return impl_->http->local_endpoint(); }
 
 void server::stop() {
     auto core = impl_;
     if (core->stopped.exchange(true)) return;
-    asio::post(core->acceptor_strand, [core] {
-        error_code ignored;
-        core->acceptor.close(ignored);
-    });
+    core->http->stop();
     for (auto& sh : core->shards) {
         std::vector<std::shared_ptr<session>> sessions;
         {
@@ -1808,50 +1445,12 @@ void server::stop() {
         }
         for (auto& s : sessions) asio::post(s->strand(), [s] { s->force_close(); });
     }
-    std::vector<std::shared_ptr<connection>> conns;
-    {
-        std::lock_guard lock{core->connections_mutex};
-        for (auto& [id, weak] : core->connections)
-            if (auto c = weak.lock()) conns.push_back(std::move(c));
-    }
-    for (auto& c : conns) {
-        asio::post(c->lowest().get_executor(), [c] {
-            error_code ignored;
-            c->socket().shutdown(tcp::socket::shutdown_both, ignored);
-            c->socket().close(ignored);
-        });
-    }
 }
 
-void server::stop_accepting() {
-    auto core = impl_;
-    if (core->draining.exchange(true)) return;
-    asio::post(core->acceptor_strand, [core] {
-        error_code ignored;
-        core->acceptor.close(ignored);
-    });
-    std::vector<std::shared_ptr<connection>> conns;
-    {
-        std::lock_guard lock{core->connections_mutex};
-        for (auto& [id, weak] : core->connections)
-            if (auto c = weak.lock()) conns.push_back(std::move(c));
-    }
-    for (auto& c : conns) {
-        // On the connection's strand, `busy` is stable: an idle connection (waiting for the next
-        // request) is closed now, a busy one ends after its response.
-        asio::post(c->lowest().get_executor(), [c] {
-            if (c->busy) return;
-            error_code ignored;
-            c->socket().shutdown(tcp::socket::shutdown_both, ignored);
-            c->socket().close(ignored);
-        });
-    }
-}
+void server::stop_accepting() { impl_->http->stop_accepting(); }
 
 std::size_t server::transport_count() const {
-    std::size_t n = impl_->live_websockets.load(std::memory_order_relaxed);
-    std::lock_guard lock{impl_->connections_mutex};
-    return n + impl_->connections.size();
+    return impl_->live_websockets.load(std::memory_order_relaxed) + impl_->http->connection_count();
 }
 
 const server_metrics& server::metrics() const noexcept { return impl_->metrics; }
@@ -1862,10 +1461,7 @@ std::size_t server::queued_bytes() const noexcept {
 }
 
 bool server::set_tls_context(std::shared_ptr<asio::ssl::context> context) {
-    std::lock_guard lock{impl_->tls_mutex};
-    if (!impl_->tls || !context) return false;
-    impl_->tls = std::move(context);
-    return true;
+    return impl_->http->set_tls_context(std::move(context));
 }
 
 std::size_t server::session_count() const {
@@ -1878,4 +1474,3 @@ std::size_t server::session_count() const {
 }
 
 }  // namespace sio::engine
-

@@ -5,13 +5,17 @@
 // signed so that a reader racing an update never sees a wrap-around.
 #pragma once
 
+#include "sio/transport/http_server.hpp"
+
 #include <array>
 #include <atomic>
 #include <cstdint>
 
 namespace sio::engine {
 
-struct server_metrics {
+// The HTTP listener's counters (open connections, connection limits hit, request timeouts, 431s,
+// TLS handshake failures) are its base: transport::http_counters.
+struct server_metrics : transport::http_counters {
     static constexpr std::size_t handshake_error_codes = 6;  // handshake_error 0..5
 
     std::atomic<std::int64_t> polling_sessions{0};    // gauge: open sessions on polling
@@ -24,15 +28,9 @@ struct server_metrics {
     std::atomic<std::uint64_t> bytes_in{0};
     std::atomic<std::uint64_t> bytes_out{0};
     std::array<std::atomic<std::uint64_t>, handshake_error_codes> handshake_errors{};
-    // Limits hit.
-    std::atomic<std::int64_t> open_connections{0};  // gauge: TCP connections (HTTP and WebSocket)
-    std::atomic<std::uint64_t> refused_max_connections{0};
-    std::atomic<std::uint64_t> refused_max_connections_per_ip{0};
-    std::atomic<std::uint64_t> request_timeouts{0};      // headers or body not in within request_timeout
-    std::atomic<std::uint64_t> headers_too_large{0};     // 431
+    // Limits hit (the listener's are in the base).
     std::atomic<std::uint64_t> payloads_too_large{0};    // polling body (413) or WebSocket message (1009)
     std::atomic<std::uint64_t> slow_consumers{0};        // sessions closed with "slow consumer"
-    std::atomic<std::uint64_t> tls_handshake_failures{0};
 
     static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
         c.fetch_add(n, std::memory_order_relaxed);

@@ -1,0 +1,174 @@
+// The server's HTTP/1.1 side: the listener (accepting on one loop, handing connections to the
+// loops in turn, connection limits, TLS detection and handshake) and the connection loop (request
+// headers read with Beast's parser, keep-alive, request timeouts, answers to requests that cannot
+// be read). What a request means is the owner's: the listener calls its request handler with the
+// connection and the parser holding the request's headers, and the handler reads the body,
+// answers, or takes the socket over (a WebSocket).
+//
+// Threads: a connection and its coroutine run on its loop (with `single_threaded` off, a strand
+// of the first loop of its own); the request handler is called there. Counters are relaxed
+// atomics; the refusal callback is called from any loop.
+#pragma once
+
+#include "sio/transport/ws_stream.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace sio::transport {
+
+using http_request = boost::beast::http::request<boost::beast::http::string_body>;
+using http_response = boost::beast::http::response<boost::beast::http::string_body>;
+using request_parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+
+// What the listener counts. Gauges are signed, so a reader racing an update never sees a wrap.
+struct http_counters {
+    std::atomic<std::int64_t> open_connections{0};  // gauge: TCP connections (HTTP and WebSocket)
+    std::atomic<std::uint64_t> refused_max_connections{0};
+    std::atomic<std::uint64_t> refused_max_connections_per_ip{0};
+    std::atomic<std::uint64_t> request_timeouts{0};   // headers or body not in within request_timeout
+    std::atomic<std::uint64_t> headers_too_large{0};  // 431
+    std::atomic<std::uint64_t> tls_handshake_failures{0};
+};
+
+struct http_limits {
+    std::chrono::milliseconds request_timeout{10000};  // headers, body, and each answer's write
+    // Open TCP connections in all and from one remote address; 0: no limit. A connection over a
+    // limit has its request answered with 503 and the reason, then closed; one far over it (a
+    // flood) is closed at once.
+    std::size_t max_connections = 0;
+    std::size_t max_connections_per_ip = 0;
+    std::size_t max_header_bytes = 16 * 1024;
+};
+
+// A request the listener refused by itself (a limit, TLS trouble, unreadable headers).
+struct http_refusal {
+    std::string_view remote_address;  // when known
+    unsigned status = 0;              // the HTTP status answered; 0 when nothing was answered
+    std::string detail;               // a sentence for a person
+};
+
+// What one request amounted to, for the connection loop.
+enum class next_step { keep_alive, close, handed_over };
+
+class http_listener;
+
+// One accepted TCP connection serving HTTP requests (until it becomes a WebSocket), in the clear
+// or over TLS.
+class http_connection {
+public:
+    using plain_stream = boost::beast::tcp_stream;
+
+    http_connection(boost::asio::ip::tcp::socket s, std::shared_ptr<boost::asio::ssl::context> tls,
+                    std::uint64_t id, std::shared_ptr<const void> slot);
+    http_connection(const http_connection&) = delete;
+    http_connection& operator=(const http_connection&) = delete;
+
+    std::uint64_t id() const noexcept { return id_; }
+    bool is_tls() const noexcept { return std::holds_alternative<tls_stream>(stream_); }
+    boost::beast::tcp_stream& lowest() noexcept;
+    boost::asio::ip::tcp::socket& socket() noexcept { return lowest().socket(); }
+    boost::asio::any_io_executor executor() noexcept { return lowest().get_executor(); }
+    // The peer's address, asked of the socket once and kept; empty when the socket cannot tell.
+    const std::string& peer_address();
+
+    // Reads the rest of a request whose headers are in `parser`, up to `limit` bytes of body.
+    // False on any failure; `too_large` tells the body limit apart.
+    boost::asio::awaitable<bool> read_body(request_parser& parser, std::uint64_t limit, bool& too_large);
+    // Writes `res` (keep-alive as it says); false when the write failed.
+    boost::asio::awaitable<bool> write(http_response res);
+    // Writes bytes as they are (a 101 answer); false when the write failed.
+    boost::asio::awaitable<bool> write_raw(const std::string& bytes);
+    // The connection waits for an answer that may take a while (a parked GET): no request
+    // timeout meanwhile, and no read buffer held when nothing was read past the request.
+    void idle();
+    // Answers `req` with `res`, keeping the connection only when both want it and `keep_alive`.
+    boost::asio::awaitable<next_step> respond(const http_request& req, http_response res, bool keep_alive = true);
+
+    // The connection becomes a WebSocket (its request was read and answered with 101): the socket
+    // (a plain one moved onto `executor`'s io_context) goes to the stream, with what was read
+    // past the request in `read_ahead`. Null when the socket is gone. The connection's place
+    // under the limits goes with it.
+    std::shared_ptr<ws_stream> take_websocket(const boost::asio::any_io_executor& executor, ws_stream_options options,
+                                              std::string& read_ahead);
+
+    // A response (for the listener's own answers and the owner's).
+    static http_response make_response(unsigned status, unsigned version, bool keep_alive, std::string body,
+                                       std::string_view content_type);
+
+private:
+    friend class http_listener;
+
+    std::uint64_t id_;
+    std::string peer_;
+    bool peer_known_ = false;
+    std::shared_ptr<boost::asio::ssl::context> tls_;  // declared before the stream that uses it
+    std::variant<plain_stream, tls_stream> stream_;
+    boost::beast::flat_buffer buffer_;
+    std::shared_ptr<const void> slot_;  // the place under the limits
+    std::chrono::milliseconds timeout_{10000};
+    http_counters* counters_ = nullptr;
+    // Over a connection limit: its request is answered with 503 and this reason.
+    std::string refusal_;
+    std::atomic<std::uint64_t>* refusal_counter_ = nullptr;
+    bool busy_ = false;  // between a request's headers and its response; only on its executor
+};
+
+// The owner's part of a request: called with the request's headers in `parser`, on the
+// connection's executor.
+using request_handler =
+    std::function<boost::asio::awaitable<next_step>(std::shared_ptr<http_connection>, request_parser&)>;
+// Adds headers to the listener's own answers (CORS, for a 503 a browser must be able to read).
+using response_decorator = std::function<void(const http_request&, http_response&)>;
+
+class http_listener : public std::enable_shared_from_this<http_listener> {
+public:
+    struct config {
+        std::vector<boost::asio::any_io_executor> loops;  // at least one; loops[0] accepts
+        bool single_threaded = true;  // each loop run by one thread; else connections get strands
+        http_limits limits;
+        std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain HTTP
+        http_counters* counters = nullptr;                // must outlive the listener; required
+        std::function<void(const http_refusal&)> on_refusal;
+        // A connection that ended on an exception (a bug, or no memory): what it was doing and why.
+        std::function<void(std::string_view)> on_failure;
+        request_handler on_request;
+        response_decorator decorate;
+    };
+    static std::shared_ptr<http_listener> create(config c);
+    ~http_listener();
+
+    boost::system::error_code listen(const boost::asio::ip::tcp::endpoint& endpoint);
+    boost::asio::ip::tcp::endpoint local_endpoint() const;
+    // Stops accepting and closes every connection now.
+    void stop();
+    // Stops accepting; an idle connection closes now, a busy one after its answer.
+    void stop_accepting();
+    bool set_tls_context(std::shared_ptr<boost::asio::ssl::context> context);
+    std::size_t connection_count() const;
+
+    struct impl;  // shared with the coroutines, which may outlive the listener object
+
+private:
+    explicit http_listener(config c);
+    std::shared_ptr<impl> impl_;
+};
+
+}  // namespace sio::transport

@@ -1,0 +1,564 @@
+#include "sio/transport/http_server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <fmt/format.h>
+
+#include <array>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+
+namespace sio::transport {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto tok = asio::as_tuple(asio::use_awaitable);
+
+// A response's status line and fields as one block of text, as Beast's serializer would write
+// them (the fields in their order, the body's length already among them).
+std::string serialize_head(const http_response& res) {
+    std::string head;
+    head.reserve(192);
+    head += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    head += std::to_string(res.result_int());
+    head += ' ';
+    const auto reason = res.reason();
+    head.append(reason.data(), reason.size());
+    head += "\r\n";
+    for (const auto& f : res) {
+        const auto name = f.name_string();
+        const auto value = f.value();
+        head.append(name.data(), name.size());
+        head += ": ";
+        head.append(value.data(), value.size());
+        head += "\r\n";
+    }
+    head += "\r\n";
+    return head;
+}
+
+}  // namespace
+
+struct http_listener::impl : std::enable_shared_from_this<impl> {
+    explicit impl(config c)
+        : cfg(std::move(c)),
+          acceptor_executor(cfg.single_threaded ? cfg.loops.at(0) : asio::make_strand(cfg.loops.at(0))),
+          acceptor(acceptor_executor),
+          tls(cfg.tls) {}
+
+    config cfg;
+    asio::any_io_executor acceptor_executor;
+    tcp::acceptor acceptor;
+    std::size_t next_loop = 0;  // the accept loop's only
+    std::atomic<bool> stopped{false};
+    std::atomic<bool> draining{false};  // stop_accepting(): connections end after their request
+    mutable std::mutex tls_mutex;
+    std::shared_ptr<asio::ssl::context> tls;
+    mutable std::mutex endpoint_mutex;
+    tcp::endpoint local;
+    mutable std::mutex connections_mutex;
+    std::unordered_map<std::uint64_t, std::weak_ptr<http_connection>> connections;
+    std::uint64_t next_connection_id = 0;
+    // Open TCP connections by remote address (only when max_connections_per_ip is set).
+    std::mutex per_ip_mutex;
+    std::unordered_map<std::string, std::size_t> per_ip;
+
+    std::shared_ptr<asio::ssl::context> tls_context() const {
+        std::lock_guard lock{tls_mutex};
+        return tls;
+    }
+    // Where the next accepted connection runs.
+    asio::any_io_executor next_connection_executor() {
+        const auto& ex = cfg.loops[next_loop];
+        next_loop = (next_loop + 1) % cfg.loops.size();
+        if (cfg.single_threaded) return ex;
+        return asio::make_strand(ex);
+    }
+    void refused(std::string_view remote, unsigned status, std::string detail) const {
+        if (cfg.on_refusal) cfg.on_refusal(http_refusal{remote, status, std::move(detail)});
+    }
+    void failed(std::string_view what) const {
+        if (cfg.on_failure) cfg.on_failure(what);
+    }
+    // Every connection open now (to close them).
+    std::vector<std::shared_ptr<http_connection>> snapshot() const {
+        std::vector<std::shared_ptr<http_connection>> out;
+        std::lock_guard lock{connections_mutex};
+        for (auto& [id, weak] : connections)
+            if (auto c = weak.lock()) out.push_back(std::move(c));
+        return out;
+    }
+    void start_accepting();
+
+    // The connection loop and its parts (members, for the connection's private parts).
+    using ptr = std::shared_ptr<impl>;
+    static asio::awaitable<void> accept_loop(ptr l);
+    static asio::awaitable<void> run_connection(ptr l, std::shared_ptr<http_connection> c);
+    static asio::awaitable<bool> start_tls(ptr l, std::shared_ptr<http_connection> c);
+    static asio::awaitable<void> answer_unreadable(ptr l, std::shared_ptr<http_connection> c, error_code ec);
+    static asio::awaitable<void> answer_refusal(ptr l, std::shared_ptr<http_connection> c, const http_request& req);
+};
+
+namespace {
+
+// One open TCP connection counted against the limits; held by the HTTP connection, then by the
+// WebSocket it becomes. Releases its place when destroyed.
+struct connection_slot {
+    std::shared_ptr<http_listener::impl> listener;
+    std::string address;
+    ~connection_slot() {
+        listener->cfg.counters->open_connections.fetch_sub(1, std::memory_order_relaxed);
+        if (listener->cfg.limits.max_connections_per_ip == 0) return;
+        std::lock_guard lock{listener->per_ip_mutex};
+        const auto it = listener->per_ip.find(address);
+        if (it != listener->per_ip.end() && --it->second == 0) listener->per_ip.erase(it);
+    }
+};
+
+void count(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+
+}  // namespace
+
+// --- http_connection ---------------------------------------------------------------------------
+
+http_connection::http_connection(tcp::socket s, std::shared_ptr<asio::ssl::context> tls, std::uint64_t id,
+                                 std::shared_ptr<const void> slot)
+    : id_(id), tls_(std::move(tls)), stream_(std::in_place_type<plain_stream>, std::move(s)), slot_(std::move(slot)) {
+    if (tls_) {
+        auto sock = std::move(std::get<plain_stream>(stream_).socket());
+        stream_.emplace<tls_stream>(std::move(sock), *tls_);
+    }
+}
+
+beast::tcp_stream& http_connection::lowest() noexcept {
+    return std::visit([](auto& st) -> beast::tcp_stream& { return beast::get_lowest_layer(st); }, stream_);
+}
+
+const std::string& http_connection::peer_address() {
+    if (!peer_known_) {
+        error_code ec;
+        const auto ep = socket().remote_endpoint(ec);
+        if (!ec) peer_ = ep.address().to_string();
+        peer_known_ = true;
+    }
+    return peer_;
+}
+
+http_response http_connection::make_response(unsigned status, unsigned version, bool keep_alive, std::string body,
+                                              std::string_view content_type) {
+    http_response res{static_cast<http::status>(status), version};
+    if (!content_type.empty()) res.set(http::field::content_type, content_type);
+    res.body() = std::move(body);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    return res;
+}
+
+void http_connection::idle() {
+    lowest().expires_never();
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();
+}
+
+asio::awaitable<bool> http_connection::read_body(request_parser& parser, std::uint64_t limit, bool& too_large) {
+    too_large = false;
+    parser.body_limit(limit);
+    if (parser.is_done()) co_return true;
+    if (const auto len = parser.content_length(); len && *len > limit) {
+        too_large = true;
+        co_return false;
+    }
+    lowest().expires_after(timeout_);
+    auto [ec, n] = co_await std::visit([&](auto& st) { return http::async_read(st, buffer_, parser, tok); }, stream_);
+    (void)n;
+    if (ec == http::error::body_limit) too_large = true;
+    if (ec == beast::error::timeout && counters_) count(counters_->request_timeouts);
+    co_return !ec;
+}
+
+// One with a Content-Length (all of the server's own answers) goes out as its head and its body
+// in one gather write: Beast's serializer walks the fields as a long sequence of small buffers,
+// which cost about a tenth of the server's time in long-polling echo. Anything else (chunked,
+// say, from an HTTP handler) goes through Beast.
+asio::awaitable<bool> http_connection::write(http_response res) {
+    lowest().expires_after(timeout_);
+    if (res.chunked() || !res.has_content_length() || (res.version() != 10 && res.version() != 11)) {
+        auto [ec, n] = co_await std::visit([&](auto& st) { return http::async_write(st, res, tok); }, stream_);
+        (void)n;
+        co_return !ec;
+    }
+    const std::string head = serialize_head(res);
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(res.body())};
+    auto [ec, n] = co_await std::visit([&](auto& st) { return asio::async_write(st, buffers, tok); }, stream_);
+    (void)n;
+    co_return !ec;
+}
+
+asio::awaitable<bool> http_connection::write_raw(const std::string& bytes) {
+    lowest().expires_after(timeout_);
+    auto [ec, n] = co_await std::visit([&](auto& st) { return asio::async_write(st, asio::buffer(bytes), tok); }, stream_);
+    (void)n;
+    co_return !ec;
+}
+
+asio::awaitable<next_step> http_connection::respond(const http_request& req, http_response res, bool keep_alive) {
+    keep_alive = keep_alive && req.keep_alive() && res.keep_alive();
+    res.keep_alive(keep_alive);
+    const bool ok = co_await write(std::move(res));
+    co_return ok && keep_alive ? next_step::keep_alive : next_step::close;
+}
+
+std::shared_ptr<ws_stream> http_connection::take_websocket(const asio::any_io_executor& executor,
+                                                           ws_stream_options options, std::string& read_ahead) {
+    lowest().expires_never();
+    read_ahead = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    // The stream holds the connection's place under the limits, with whatever the owner gave.
+    struct both {
+        std::shared_ptr<const void> slot, owner;
+    };
+    options.hold = std::make_shared<both>(both{std::move(slot_), std::move(options.hold)});
+    if (auto* tls = std::get_if<tls_stream>(&stream_)) {
+        // A TLS stream cannot change executors: it keeps the connection's, and every operation
+        // is started from, and completes on, `executor`.
+        return std::make_shared<ws_stream>(std::move(*tls), executor, std::move(options));
+    }
+    error_code ec;
+    auto& old = socket();
+    const auto protocol = old.local_endpoint(ec).protocol();
+    if (ec) return nullptr;
+    const auto fd = old.release(ec);
+    if (ec) return nullptr;
+    tcp::socket sock{executor};
+    sock.assign(protocol, fd, ec);
+    if (ec) return nullptr;
+    return std::make_shared<ws_stream>(std::move(sock), executor, std::move(options));
+}
+
+// --- the connection loop -----------------------------------------------------------------------
+
+using listener_ptr = std::shared_ptr<http_listener::impl>;
+
+// The TLS handshake of a connection on the TLS port. False: the connection ends (plain HTTP
+// was answered, or the handshake failed). Its own coroutine, so that the connection's frame,
+// held for as long as the connection lives, does not carry this one's locals.
+asio::awaitable<bool> http_listener::impl::start_tls(listener_ptr l, std::shared_ptr<http_connection> c) {
+    auto& tls = std::get<tls_stream>(c->stream_);
+    auto& buffer = c->buffer_;
+    c->lowest().expires_after(l->cfg.limits.request_timeout);
+    // Plain HTTP sent to the TLS port: answer in plain HTTP, so that curl or a browser shows why
+    // instead of an empty reply.
+    auto [dec, is_tls] = co_await beast::async_detect_ssl(c->lowest(), buffer, tok);
+    if (!dec && !is_tls) {
+        l->refused(c->peer_address(), 400, "plain HTTP request on the TLS port (use https:// or wss://)");
+        auto res = http_connection::make_response(400, 11, false, "This server speaks TLS only: use https:// or wss://\n",
+                                                  "text/plain; charset=utf-8");
+        co_await http::async_write(c->lowest(), res, tok);
+    }
+    if (dec || !is_tls) co_return false;
+    auto [ec, n] = co_await tls.async_handshake(asio::ssl::stream_base::server, buffer.data(), tok);
+    if (!ec) {
+        buffer.consume(n);
+        co_return true;
+    }
+    if (ec != asio::error::eof && ec != asio::error::connection_reset && ec != asio::ssl::error::stream_truncated) {
+        // A plain HTTP request, an old protocol version, a client refusing the certificate: say
+        // why, since the client often shows nothing useful.
+        count(l->cfg.counters->tls_handshake_failures);
+        l->refused(c->peer_address(), 0, fmt::format("TLS handshake failed: {}", ec.message()));
+    }
+    co_return false;
+}
+
+// Answers a request whose headers could not be read (too large, unparseable); the connection then
+// closes. Nothing is answered for a timeout or a peer that went away.
+asio::awaitable<void> http_listener::impl::answer_unreadable(listener_ptr l, std::shared_ptr<http_connection> c, error_code ec) {
+    if (ec == beast::error::timeout) count(l->cfg.counters->request_timeouts);
+    http_request dummy;
+    if (ec == http::error::header_limit) {
+        count(l->cfg.counters->headers_too_large);
+        co_await c->respond(dummy, http_connection::make_response(431, 11, false, "Request Header Fields Too Large\n",
+                                                                  "text/plain"),
+                            false);
+    } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+               ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        // Unparseable request: answer it and drop the connection.
+        co_await c->respond(dummy, http_connection::make_response(400, 11, false, "Bad Request\n", "text/plain"), false);
+    }
+}
+
+// Answers a request on a connection accepted over a limit with 503.
+asio::awaitable<void> http_listener::impl::answer_refusal(listener_ptr l, std::shared_ptr<http_connection> c, const http_request& req) {
+    count(*c->refusal_counter_);
+    const auto* slot = static_cast<const connection_slot*>(c->slot_.get());
+    l->refused(slot ? std::string_view{slot->address} : std::string_view{}, 503, c->refusal_);
+    auto res = http_connection::make_response(503, req.version(), false, c->refusal_ + "\n", "text/plain; charset=utf-8");
+    res.set(http::field::retry_after, "5");
+    if (l->cfg.decorate) l->cfg.decorate(req, res);
+    co_await c->write(std::move(res));
+}
+
+asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::shared_ptr<http_connection> c) {
+    struct unregister {
+        listener_ptr l;
+        std::uint64_t id;
+        ~unregister() {
+            std::lock_guard lock{l->connections_mutex};
+            l->connections.erase(id);
+        }
+    } guard{l, c->id()};
+    if (c->is_tls()) {
+        if (!co_await start_tls(l, c)) {
+            error_code ignored;
+            c->socket().close(ignored);
+            co_return;
+        }
+    }
+    for (;;) {
+        c->busy_ = false;
+        if (l->draining) break;
+        request_parser parser;
+        parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(l->cfg.limits.max_header_bytes, UINT32_MAX)));
+        // The body limit depends on the route (read_body sets it); Beast would otherwise reject a
+        // large Content-Length while reading the headers, before routing.
+        parser.body_limit(boost::none);
+        c->lowest().expires_after(l->cfg.limits.request_timeout);
+        auto [ec, n] = co_await std::visit(
+            [&](auto& st) { return http::async_read_header(st, c->buffer_, parser, tok); }, c->stream_);
+        (void)n;
+        if (ec) {
+            co_await answer_unreadable(l, c, ec);
+            break;
+        }
+        if (l->stopped || l->draining) break;
+        c->busy_ = true;
+        if (!c->refusal_.empty()) {
+            co_await answer_refusal(l, c, parser.get());
+            break;
+        }
+        const auto step = co_await l->cfg.on_request(c, parser);
+        if (step == next_step::handed_over) co_return;
+        if (step == next_step::close) break;
+    }
+    error_code ignored;
+    c->socket().shutdown(tcp::socket::shutdown_both, ignored);
+    c->lowest().close();
+}
+
+namespace {
+
+// Over a limit, the request is answered with 503; far over it (a flood), the connection is not
+// worth a descriptor for the length of a request. Returns the connection's slot, with
+// `refusal`/`counter` set when it is over a limit; null when it is dropped at once.
+std::shared_ptr<connection_slot> admit(const listener_ptr& l, const tcp::socket& sock, std::string& refusal,
+                                       std::atomic<std::uint64_t>*& counter) {
+    auto slot = std::make_shared<connection_slot>();
+    slot->listener = l;
+    const auto& o = l->cfg.limits;
+    auto& counters = *l->cfg.counters;
+    bool drop = false;
+    const auto total =
+        static_cast<std::size_t>(counters.open_connections.fetch_add(1, std::memory_order_relaxed) + 1);
+    if (o.max_connections != 0 && total > o.max_connections) {
+        refusal = fmt::format("server busy: {} connections open, the limit is {} (--max-connections)", total - 1,
+                              o.max_connections);
+        counter = &counters.refused_max_connections;
+        drop = total > o.max_connections + o.max_connections / 8 + 16;
+    }
+    if (o.max_connections_per_ip != 0) {
+        error_code aec;
+        const auto ep = sock.remote_endpoint(aec);
+        slot->address = aec ? std::string{} : ep.address().to_string();
+        std::lock_guard lock{l->per_ip_mutex};
+        const auto n = ++l->per_ip[slot->address];
+        if (refusal.empty() && n > o.max_connections_per_ip) {
+            refusal = fmt::format("too many connections from {}: {} open, the limit is {} (--max-connections-per-ip)",
+                                  slot->address, n - 1, o.max_connections_per_ip);
+            counter = &counters.refused_max_connections_per_ip;
+            drop = n > 2 * o.max_connections_per_ip + 16;
+        }
+    }
+    if (drop) {
+        count(*counter);
+        return nullptr;  // the slot releases its place
+    }
+    return slot;
+}
+
+// A connection's coroutine ended: an exception is a bug (or no memory), said, never swallowed.
+void connection_done(const listener_ptr& l, std::exception_ptr e) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        l->failed(fmt::format("serving an HTTP connection: {}", x.what()));
+    } catch (...) {
+        l->failed("serving an HTTP connection: an exception that is not a std::exception");
+    }
+}
+
+}  // namespace
+
+asio::awaitable<void> http_listener::impl::accept_loop(listener_ptr l) {
+    asio::steady_timer backoff{l->acceptor_executor};
+    for (;;) {
+        auto executor = l->next_connection_executor();
+        auto [ec, sock] = co_await l->acceptor.async_accept(executor, tok);
+        if (l->stopped || l->draining || !l->acceptor.is_open()) break;
+        if (ec) {
+            // Out of descriptors and the like: do not spin, try again shortly.
+            backoff.expires_after(std::chrono::milliseconds(50));
+            co_await backoff.async_wait(tok);
+            continue;
+        }
+        // Engine.IO sends small frames back to back (a binary packet is a text frame and then its
+        // attachments): without TCP_NODELAY, Nagle holds the second one until the peer's delayed
+        // ACK, some 40 ms later.
+        {
+            error_code ignored;
+            sock.set_option(tcp::no_delay(true), ignored);
+        }
+        std::string refusal;
+        std::atomic<std::uint64_t>* refusal_counter = nullptr;
+        auto slot = admit(l, sock, refusal, refusal_counter);
+        if (!slot) {
+            error_code ignored;
+            sock.close(ignored);
+            continue;
+        }
+        std::shared_ptr<http_connection> c;
+        {
+            std::lock_guard lock{l->connections_mutex};
+            c = std::make_shared<http_connection>(std::move(sock), l->tls_context(), ++l->next_connection_id,
+                                                  std::move(slot));
+            c->timeout_ = l->cfg.limits.request_timeout;
+            c->counters_ = l->cfg.counters;
+            c->refusal_ = std::move(refusal);
+            c->refusal_counter_ = refusal_counter;
+            l->connections.emplace(c->id(), c);
+        }
+        asio::co_spawn(c->executor(), run_connection(l, c), [l](std::exception_ptr e) { connection_done(l, e); });
+    }
+}
+
+void http_listener::impl::start_accepting() {
+    // The accept loop survives any one failure: an exception ends this run of it, is said, and a
+    // new one starts (unless the listener is stopping).
+    asio::co_spawn(acceptor_executor, accept_loop(shared_from_this()), [self = shared_from_this()](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            self->failed(fmt::format("accepting connections: {}; accepting again", x.what()));
+        } catch (...) {
+            self->failed("accepting connections: an exception that is not a std::exception; accepting again");
+        }
+        if (!self->stopped && !self->draining && self->acceptor.is_open()) self->start_accepting();
+    });
+}
+
+// --- http_listener -----------------------------------------------------------------------------
+
+http_listener::http_listener(config c) : impl_(std::make_shared<impl>(std::move(c))) {}
+
+std::shared_ptr<http_listener> http_listener::create(config c) {
+    if (c.loops.empty() || !c.counters || !c.on_request)
+        throw std::invalid_argument("http_listener: loops, counters and a request handler are required");
+    return std::shared_ptr<http_listener>(new http_listener(std::move(c)));
+}
+
+http_listener::~http_listener() { stop(); }
+
+error_code http_listener::listen(const tcp::endpoint& endpoint) {
+    error_code ec;
+    // Not yet shared with any coroutine: safe to set up from this thread.
+    auto& a = impl_->acceptor;
+    if (a.is_open()) return asio::error::already_open;
+    a.open(endpoint.protocol(), ec);
+    if (ec) return ec;
+    a.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) a.bind(endpoint, ec);
+    if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+        error_code ignored;
+        a.close(ignored);
+        return ec;
+    }
+    {
+        std::lock_guard lock{impl_->endpoint_mutex};
+        impl_->local = a.local_endpoint(ec);
+    }
+    impl_->start_accepting();
+    return {};
+}
+
+tcp::endpoint http_listener::local_endpoint() const {
+    std::lock_guard lock{impl_->endpoint_mutex};
+    return impl_->local;
+}
+
+void http_listener::stop() {
+    auto l = impl_;
+    if (l->stopped.exchange(true)) return;
+    asio::post(l->acceptor_executor, [l] {
+        error_code ignored;
+        l->acceptor.close(ignored);
+    });
+    for (auto& c : l->snapshot()) {
+        asio::post(c->executor(), [c] {
+            error_code ignored;
+            c->socket().shutdown(tcp::socket::shutdown_both, ignored);
+            c->socket().close(ignored);
+        });
+    }
+}
+
+void http_listener::stop_accepting() {
+    auto l = impl_;
+    if (l->draining.exchange(true)) return;
+    asio::post(l->acceptor_executor, [l] {
+        error_code ignored;
+        l->acceptor.close(ignored);
+    });
+    for (auto& c : l->snapshot()) {
+        // On the connection's executor, `busy_` is stable: an idle connection (waiting for the
+        // next request) is closed now, a busy one ends after its response.
+        asio::post(c->executor(), [c] {
+            if (c->busy_) return;
+            error_code ignored;
+            c->socket().shutdown(tcp::socket::shutdown_both, ignored);
+            c->socket().close(ignored);
+        });
+    }
+}
+
+bool http_listener::set_tls_context(std::shared_ptr<asio::ssl::context> context) {
+    std::lock_guard lock{impl_->tls_mutex};
+    if (!impl_->tls || !context) return false;
+    impl_->tls = std::move(context);
+    return true;
+}
+
+std::size_t http_listener::connection_count() const {
+    std::lock_guard lock{impl_->connections_mutex};
+    return impl_->connections.size();
+}
+
+}  // namespace sio::transport
