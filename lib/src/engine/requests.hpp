@@ -1,0 +1,17 @@
+// The Engine.IO server's request side (internal; requests.cpp).
+#pragma once
+
+#include "server_state.hpp"
+
+namespace sio::engine::detail {
+
+// The HTTP listener's request handler: Engine.IO answers its path itself; every other path goes
+// to the HTTP handler.
+boost::asio::awaitable<next_step> route(std::shared_ptr<server::impl> core, std::shared_ptr<connection> c,
+                                        transport::request_parser& parser);
+// A request handler's answer once the server is gone.
+boost::asio::awaitable<next_step> closed_step();
+// The CORS headers the server's options call for.
+void add_cors(const server::impl& core, const transport::http_request& req, transport::http_response& res);
+
+}  // namespace sio::engine::detail
