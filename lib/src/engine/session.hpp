@@ -387,97 +387,113 @@ private:
         pumping_ = true;
         do {
             repump_ = false;
-            // 1. WebSocket frames: the stream takes them when its outbox is empty.
-            if (ws_ && sm_.has_websocket_frames()) ws_->wake();
-            // 2. Close that WebSocket after what is queued for it.
-            if (sm_.take_websocket_close()) {
-                if (ws_) {
-                    auto w = std::exchange(ws_, nullptr);
-                    for (auto& o : sm_.take_websocket_frames()) send_frame(*w, o);
-                    w->close(codec::ws::close_code::normal);
-                } else if (ws_pending_) {
-                    ws_pending_close_ = true;
-                }
-            }
-            // 3. The parked GET.
-            if (get_parked_ && !get_answer_ && !get_lost_) {
-                if (auto answer = sm_.take_polling_response()) {
-                    get_answer_ = encode_answer(*answer);
-                    get_signal_.cancel();
-                    if (deferred_close_) deferred_close_ready_ = true;
-                }
-            }
-            // 4. Messages for the upper layer.
-            auto delivered = sm_.take_delivered();
-            if (!delivered.empty()) {
-                std::uint64_t bytes = 0;
-                for (const auto& p : delivered) bytes += p.data.size();
-                server_metrics::add(core_->metrics.packets_in, delivered.size());
-                server_metrics::add(core_->metrics.bytes_in, bytes);
-            }
-            for (auto& p : delivered) {
-                if (!listener_) break;
-                try {
-                    listener_->on_message(std::move(p));
-                } catch (...) {
-                    // A failing listener ends its own session, nothing else, and says why.
-                    report_failure("handling a message", current_exception_text());
-                    server_close(close_reasons::transport_error);
-                    repump_ = true;
-                    break;
-                }
-            }
-            // 5. The end, reported once.
-            if (auto reason = sm_.take_close_reason()) {
-                if (requested_close_ && *reason == close_reasons::transport_close) reason = requested_close_;
-                finished_ = true;
-                closed_ = true;
-                core_->remove_session(sid_);
-                if (counted_) server_metrics::add(gauge(*std::exchange(counted_, std::nullopt)), -1);
-                {
-                    server_event e = event(server_event::kind::session_close);
-                    e.reason = *reason;
-                    if (*reason == close_reasons::slow_consumer) server_metrics::add(core_->metrics.slow_consumers);
-                    core_->emit(e);
-                }
-                timer_.cancel();
-                if (get_parked_ && !get_answer_) {
-                    get_lost_ = true;
-                    get_signal_.cancel();
-                }
-                if (auto l = std::exchange(listener_, nullptr)) {
-                    try {
-                        l->on_close(*reason);
-                    } catch (...) {
-                        report_failure("handling the session's end", current_exception_text());
-                    }
-                }
-            }
-            // 6. The timer.
-            if (!finished_) {
-                const auto d = sm_.next_deadline();
-                if (d != armed_) {
-                    armed_ = d;
-                    timer_.expires_at(d ? *d : asio::steady_timer::time_point::max());
-                }
-            }
-            on_websocket_ = sm_.transport() == transport_kind::websocket;
-            if (deferred_close_ && !finished_ &&
-                (deferred_close_ready_ || sm_.transport() == transport_kind::websocket)) {
-                // The messages are on their way (or the session upgraded): now the close. Any
-                // queued since then were sent after the close was asked for; they may go with it.
-                server_close(*std::exchange(deferred_close_, std::nullopt));
-                repump_ = true;
-            }
-            if (counted_ && *counted_ != sm_.transport()) {
-                // The upgrade completed: the session moves from one gauge to the other.
-                server_metrics::add(gauge(*counted_), -1);
-                counted_ = sm_.transport();
-                server_metrics::add(gauge(*counted_), 1);
-                server_metrics::add(core_->metrics.upgrades);
-                core_->emit(event(server_event::kind::session_upgrade));
-            }
+            pump_websocket();   // 1, 2
+            pump_polling();     // 3
+            deliver();          // 4
+            report_end();       // 5
+            pump_bookkeeping();  // 6 and after
         } while (repump_);
+    }
+
+    // 1. WebSocket frames: the stream takes them when its outbox is empty. 2. Close that
+    // WebSocket after what is queued for it.
+    void pump_websocket() {
+        if (ws_ && sm_.has_websocket_frames()) ws_->wake();
+        if (!sm_.take_websocket_close()) return;
+        if (ws_) {
+            auto w = std::exchange(ws_, nullptr);
+            for (auto& o : sm_.take_websocket_frames()) send_frame(*w, o);
+            w->close(codec::ws::close_code::normal);
+        } else if (ws_pending_) {
+            ws_pending_close_ = true;
+        }
+    }
+
+    // 3. The parked GET.
+    void pump_polling() {
+        if (!get_parked_ || get_answer_ || get_lost_) return;
+        if (auto answer = sm_.take_polling_response()) {
+            get_answer_ = encode_answer(*answer);
+            get_signal_.cancel();
+            if (deferred_close_) deferred_close_ready_ = true;
+        }
+    }
+
+    // 4. Messages for the upper layer.
+    void deliver() {
+        auto delivered = sm_.take_delivered();
+        if (delivered.empty()) return;
+        std::uint64_t bytes = 0;
+        for (const auto& p : delivered) bytes += p.data.size();
+        server_metrics::add(core_->metrics.packets_in, delivered.size());
+        server_metrics::add(core_->metrics.bytes_in, bytes);
+        for (auto& p : delivered) {
+            if (!listener_) break;
+            try {
+                listener_->on_message(std::move(p));
+            } catch (...) {
+                // A failing listener ends its own session, nothing else, and says why.
+                report_failure("handling a message", current_exception_text());
+                server_close(close_reasons::transport_error);
+                repump_ = true;
+                break;
+            }
+        }
+    }
+
+    // 5. The end, reported once.
+    void report_end() {
+        auto reason = sm_.take_close_reason();
+        if (!reason) return;
+        if (requested_close_ && *reason == close_reasons::transport_close) reason = requested_close_;
+        finished_ = true;
+        closed_ = true;
+        core_->remove_session(sid_);
+        if (counted_) server_metrics::add(gauge(*std::exchange(counted_, std::nullopt)), -1);
+        {
+            server_event e = event(server_event::kind::session_close);
+            e.reason = *reason;
+            if (*reason == close_reasons::slow_consumer) server_metrics::add(core_->metrics.slow_consumers);
+            core_->emit(e);
+        }
+        timer_.cancel();
+        if (get_parked_ && !get_answer_) {
+            get_lost_ = true;
+            get_signal_.cancel();
+        }
+        if (auto l = std::exchange(listener_, nullptr)) {
+            try {
+                l->on_close(*reason);
+            } catch (...) {
+                report_failure("handling the session's end", current_exception_text());
+            }
+        }
+    }
+
+    // 6. The timer; then a deferred close that may go now, and the gauges after an upgrade.
+    void pump_bookkeeping() {
+        if (!finished_) {
+            const auto d = sm_.next_deadline();
+            if (d != armed_) {
+                armed_ = d;
+                timer_.expires_at(d ? *d : asio::steady_timer::time_point::max());
+            }
+        }
+        on_websocket_ = sm_.transport() == transport_kind::websocket;
+        if (deferred_close_ && !finished_ && (deferred_close_ready_ || sm_.transport() == transport_kind::websocket)) {
+            // The messages are on their way (or the session upgraded): now the close. Any queued
+            // since then were sent after the close was asked for; they may go with it.
+            server_close(*std::exchange(deferred_close_, std::nullopt));
+            repump_ = true;
+        }
+        if (counted_ && *counted_ != sm_.transport()) {
+            // The upgrade completed: the session moves from one gauge to the other.
+            server_metrics::add(gauge(*counted_), -1);
+            counted_ = sm_.transport();
+            server_metrics::add(gauge(*counted_), 1);
+            server_metrics::add(core_->metrics.upgrades);
+            core_->emit(event(server_event::kind::session_upgrade));
+        }
     }
 
     static std::string encode_answer(const std::vector<outgoing>& answer) {
