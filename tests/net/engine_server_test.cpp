@@ -993,6 +993,45 @@ TEST_F(engine_server, on_two_loops_each_session_runs_on_one_thread) {
     EXPECT_EQ(all.size(), 2u) << "the sessions did not spread over both loops";
 }
 
+// A plain keep-alive connection accepted on the other loop than a session's moves to the
+// session's loop at its first request for it: its later requests are read there too.
+TEST_F(engine_server, a_connection_moves_to_the_loop_of_the_session_it_serves) {
+    two_loops_ = true;
+    std::mutex m;
+    std::thread::id session_thread, handler_thread;
+    hook_ = [&](recorder&, const eio::packet&) {
+        std::lock_guard lock{m};
+        session_thread = std::this_thread::get_id();
+    };
+    start();
+    server_->set_http_handler([&](const http::request<http::string_body>& req) {
+        {
+            std::lock_guard lock{m};
+            handler_thread = std::this_thread::get_id();
+        }
+        http::response<http::string_body> res{http::status::ok, req.version()};
+        res.body() = "here";
+        return res;
+    });
+    run_client([&]() -> asio::awaitable<void> {
+        const auto sid = co_await handshake(port_);  // the first connection: one loop
+        auto s = co_await connect(port_);            // the next one: the other loop
+        auto post = co_await roundtrip(s, http::verb::post, eio_path("transport=polling&sid=" + sid), "4moved");
+        EXPECT_EQ(post.result(), http::status::ok);
+        auto other = co_await roundtrip(s, http::verb::get, "/where");
+        EXPECT_EQ(other.body(), "here");
+        // And the connection still serves the session after its move.
+        auto again = co_await roundtrip(s, http::verb::post, eio_path("transport=polling&sid=" + sid), "4again");
+        EXPECT_EQ(again.result(), http::status::ok);
+    });
+    auto l = listener(0);
+    ASSERT_TRUE(l && l->wait_messages(2));
+    EXPECT_EQ(l->messages().at(1).data, "again");
+    std::lock_guard lock{m};
+    EXPECT_NE(session_thread, std::thread::id{});
+    EXPECT_EQ(handler_thread, session_thread) << "the connection's later request was read on another loop";
+}
+
 // A batch of sends and a close made on a thread outside the loops, for sessions on both loops:
 // each session gets its messages in order, then its close; nothing is sent before the batch ends.
 TEST_F(engine_server, a_send_batch_hands_over_in_order_when_it_ends) {

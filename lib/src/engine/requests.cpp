@@ -404,6 +404,11 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
         auto res = r.fail(*error, {}, query_value(query, "EIO"));
         return answer(std::move(r), parser, std::move(res), true);
     }
+    // A session on another loop: a plain connection goes there first, so that every request of
+    // the session is read on its loop, in the order it arrives (the request is routed again
+    // there). A TLS connection stays, and its requests hop (on_session).
+    if (existing && core->options.single_threaded && !running_on(existing->strand()) && c->move_to(existing->strand()))
+        return moved_step();
     if (upgrade) return upgrade_to_websocket(std::move(r), parser, std::move(existing), std::move(query));
     if (req.method() == http::verb::get) return polling_get(std::move(r), parser, std::move(existing), std::move(query));
     if (req.method() == http::verb::post) return polling_post(std::move(r), parser, std::move(existing));
@@ -456,6 +461,8 @@ asio::awaitable<next_step> route(core_ptr core, std::shared_ptr<connection> c,
 }
 
 asio::awaitable<next_step> closed_step() { co_return next_step::close; }
+
+asio::awaitable<next_step> moved_step() { co_return next_step::moved; }
 
 
 }  // namespace sio::engine::detail

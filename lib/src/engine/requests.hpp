@@ -9,8 +9,9 @@ namespace sio::engine::detail {
 // to the HTTP handler.
 boost::asio::awaitable<next_step> route(std::shared_ptr<server::impl> core, std::shared_ptr<connection> c,
                                         transport::request_parser& parser);
-// A request handler's answer once the server is gone.
+// A request handler's answers: the server is gone; the connection moves to another loop.
 boost::asio::awaitable<next_step> closed_step();
+boost::asio::awaitable<next_step> moved_step();
 // The CORS headers the server's options call for.
 void add_cors(const server::impl& core, const transport::http_request& req, transport::http_response& res);
 

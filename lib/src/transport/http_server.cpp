@@ -119,6 +119,19 @@ struct http_listener::impl : std::enable_shared_from_this<impl> {
 
 namespace {
 
+// A connection's coroutine ended: an exception is a bug (or no memory), said, never swallowed.
+void connection_done(const std::shared_ptr<http_listener::impl>& l, std::exception_ptr e) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        l->failed(fmt::format("serving an HTTP connection: {}", x.what()));
+    } catch (...) {
+        l->failed("serving an HTTP connection: an exception that is not a std::exception");
+    }
+}
+
+
 // One open TCP connection counted against the limits; held by the HTTP connection, then by the
 // WebSocket it becomes. Releases its place when destroyed.
 struct connection_slot {
@@ -225,6 +238,26 @@ asio::awaitable<next_step> http_connection::respond(const http_request& req, htt
     co_return ok && keep_alive ? next_step::keep_alive : next_step::close;
 }
 
+bool http_connection::move_socket() {
+    error_code ec;
+    auto& old = socket();
+    const auto protocol = old.local_endpoint(ec).protocol();
+    if (ec) return false;
+    const auto fd = old.release(ec);
+    if (ec) return false;
+    tcp::socket sock{std::exchange(move_to_, {})};
+    sock.assign(protocol, fd, ec);
+    if (ec) return false;
+    stream_.emplace<plain_stream>(std::move(sock));
+    return true;
+}
+
+bool http_connection::move_to(asio::any_io_executor executor) {
+    if (is_tls()) return false;
+    move_to_ = std::move(executor);
+    return true;
+}
+
 std::shared_ptr<ws_stream> http_connection::take_websocket(const asio::any_io_executor& executor,
                                                            ws_stream_options options, std::string& read_ahead) {
     lowest().expires_never();
@@ -319,12 +352,14 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
     struct unregister {
         listener_ptr l;
         std::uint64_t id;
+        bool moved = false;  // the connection goes on on another loop, still registered
         ~unregister() {
+            if (moved) return;
             std::lock_guard lock{l->connections_mutex};
             l->connections.erase(id);
         }
     } guard{l, c->id()};
-    if (c->is_tls()) {
+    if (c->is_tls() && !c->pending_) {
         if (!co_await start_tls(l, c)) {
             error_code ignored;
             c->socket().close(ignored);
@@ -333,29 +368,42 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
     }
     for (;;) {
         c->busy_ = false;
-        if (l->draining) break;
-        request_parser parser;
-        parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(l->cfg.limits.max_header_bytes, UINT32_MAX)));
-        // The body limit depends on the route (read_body sets it); Beast would otherwise reject a
-        // large Content-Length while reading the headers, before routing.
-        parser.body_limit(boost::none);
-        c->lowest().expires_after(l->cfg.limits.request_timeout);
-        auto [ec, n] = co_await std::visit(
-            [&](auto& st) { return http::async_read_header(st, c->buffer_, parser, tok); }, c->stream_);
-        (void)n;
-        if (ec) {
-            co_await answer_unreadable(l, c, ec);
-            break;
+        std::unique_ptr<request_parser> parser = std::move(c->pending_);
+        if (!parser) {
+            if (l->draining) break;
+            parser = std::make_unique<request_parser>();
+            parser->header_limit(
+                static_cast<std::uint32_t>(std::min<std::size_t>(l->cfg.limits.max_header_bytes, UINT32_MAX)));
+            // The body limit depends on the route (read_body sets it); Beast would otherwise reject
+            // a large Content-Length while reading the headers, before routing.
+            parser->body_limit(boost::none);
+            c->lowest().expires_after(l->cfg.limits.request_timeout);
+            auto [ec, n] = co_await std::visit(
+                [&](auto& st) { return http::async_read_header(st, c->buffer_, *parser, tok); }, c->stream_);
+            (void)n;
+            if (ec) {
+                co_await answer_unreadable(l, c, ec);
+                break;
+            }
         }
         if (l->stopped || l->draining) break;
         c->busy_ = true;
         if (!c->refusal_.empty()) {
-            co_await answer_refusal(l, c, parser.get());
+            co_await answer_refusal(l, c, parser->get());
             break;
         }
-        const auto step = co_await l->cfg.on_request(c, parser);
+        const auto step = co_await l->cfg.on_request(c, *parser);
         if (step == next_step::handed_over) co_return;
         if (step == next_step::close) break;
+        if (step == next_step::moved) {
+            // The socket goes to the other loop's io_context; the request and what was read past
+            // it go along, and a new run of this loop serves them there.
+            if (!c->move_socket()) break;
+            c->pending_ = std::move(parser);
+            guard.moved = true;
+            asio::co_spawn(c->executor(), run_connection(l, c), [l](std::exception_ptr e) { connection_done(l, e); });
+            co_return;
+        }
     }
     error_code ignored;
     c->socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -400,18 +448,6 @@ std::shared_ptr<connection_slot> admit(const listener_ptr& l, const tcp::socket&
         return nullptr;  // the slot releases its place
     }
     return slot;
-}
-
-// A connection's coroutine ended: an exception is a bug (or no memory), said, never swallowed.
-void connection_done(const listener_ptr& l, std::exception_ptr e) {
-    if (!e) return;
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-        l->failed(fmt::format("serving an HTTP connection: {}", x.what()));
-    } catch (...) {
-        l->failed("serving an HTTP connection: an exception that is not a std::exception");
-    }
 }
 
 }  // namespace

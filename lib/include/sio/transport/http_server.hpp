@@ -65,8 +65,10 @@ struct http_refusal {
     std::string detail;               // a sentence for a person
 };
 
-// What one request amounted to, for the connection loop.
-enum class next_step { keep_alive, close, handed_over };
+// What one request amounted to, for the connection loop. `moved`: the handler asked for the
+// connection to be served on another loop (http_connection::move_to) before it handles the
+// request; it is called again there with the same request.
+enum class next_step { keep_alive, close, handed_over, moved };
 
 class http_listener;
 
@@ -102,6 +104,11 @@ public:
     // Answers `req` with `res`, keeping the connection only when both want it and `keep_alive`.
     boost::asio::awaitable<next_step> respond(const http_request& req, http_response res, bool keep_alive = true);
 
+    // Asks for this connection to go on on `executor`'s loop (where the session its request names
+    // runs): the handler then returns next_step::moved, and is called again there with the same
+    // request. Only a plain connection can move (a TLS stream stays on its loop); false for TLS.
+    bool move_to(boost::asio::any_io_executor executor);
+
     // The connection becomes a WebSocket (its request was read and answered with 101): the socket
     // (a plain one moved onto `executor`'s io_context) goes to the stream, with what was read
     // past the request in `read_ahead`. Null when the socket is gone. The connection's place
@@ -115,6 +122,8 @@ public:
 
 private:
     friend class http_listener;
+    // The socket moves onto move_to_'s io_context (the connection loop's part of move_to).
+    bool move_socket();
 
     std::uint64_t id_;
     std::string peer_;
@@ -129,6 +138,8 @@ private:
     std::string refusal_;
     std::atomic<std::uint64_t>* refusal_counter_ = nullptr;
     bool busy_ = false;  // between a request's headers and its response; only on its executor
+    boost::asio::any_io_executor move_to_;     // set by move_to(), taken by the connection loop
+    std::unique_ptr<request_parser> pending_;  // the request that moved with the connection
 };
 
 // The owner's part of a request: called with the request's headers in `parser`, on the
