@@ -52,7 +52,7 @@ public:
     session(std::shared_ptr<server::impl> core, strand_type strand, transport_kind transport)
         : core_(std::move(core)), strand_(std::move(strand)),
           sm_(generate_sid(), transport, core_->options.session, clock_type::now()),
-          timer_(strand_), get_signal_(strand_) {
+          timer_(strand_) {
         sid_ = sm_.sid();
         timer_.expires_at(asio::steady_timer::time_point::max());  // until pump() sets a deadline
         get_parked_ = transport == transport_kind::polling;  // the handshake GET
@@ -116,8 +116,10 @@ public:
     asio::awaitable<get_result> wait_parked_get() {
         auto self = shared_from_this();
         while (!get_answer_ && !get_lost_) {
-            get_signal_.expires_at(asio::steady_timer::time_point::max());
-            co_await get_signal_.async_wait(tok);
+            // Made for the first parked GET: a WebSocket session never needs it.
+            if (!get_signal_) get_signal_ = std::make_unique<asio::steady_timer>(strand_);
+            get_signal_->expires_at(asio::steady_timer::time_point::max());
+            co_await get_signal_->async_wait(tok);
         }
         get_result r{request_status::ok, std::move(get_answer_)};
         get_answer_.reset();
@@ -130,7 +132,7 @@ public:
     void polling_get_lost(std::uint64_t connection_id) {
         if (!get_parked_ || get_owner_ != connection_id || get_answer_) return;
         get_lost_ = true;
-        get_signal_.cancel();
+        wake_parked_get();
         sm_.on_polling_get_failed();
         pump();
     }
@@ -414,7 +416,7 @@ private:
         if (!get_parked_ || get_answer_ || get_lost_) return;
         if (auto answer = sm_.take_polling_response()) {
             get_answer_ = encode_answer(*answer);
-            get_signal_.cancel();
+            wake_parked_get();
             if (deferred_close_) deferred_close_ready_ = true;
         }
     }
@@ -459,7 +461,7 @@ private:
         timer_.cancel();
         if (get_parked_ && !get_answer_) {
             get_lost_ = true;
-            get_signal_.cancel();
+            wake_parked_get();
         }
         if (auto l = std::exchange(listener_, nullptr)) {
             try {
@@ -530,7 +532,10 @@ private:
     bool get_lost_ = false;
     std::uint64_t get_owner_ = 0;
     std::optional<std::string> get_answer_;
-    asio::steady_timer get_signal_;
+    std::unique_ptr<asio::steady_timer> get_signal_;  // wakes the parked GET; made when one parks
+    void wake_parked_get() {
+        if (get_signal_) get_signal_->cancel();
+    }
 
     std::shared_ptr<transport::ws_stream> ws_;  // the attached WebSocket, if any
     bool ws_pending_ = false;        // accepted by the machine, its 101 not written yet
