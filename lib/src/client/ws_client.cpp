@@ -1,5 +1,7 @@
-// Raw WebSocket client: one reader and one writer coroutine on one strand, over the same
-// connect path (proxy, TLS) as the Socket.IO client.
+// Raw WebSocket client: a transport::ws_stream (role client) on one strand, over the same
+// connect path (proxy, TLS) and the same opening handshake (transport/ws_handshake) as the
+// Socket.IO client. One coroutine connects and upgrades; from then on the stream reads and
+// writes, and calls back here.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
@@ -7,50 +9,58 @@
 
 #include "sio/codec/http.hpp"
 #include "sio/transport/client_connect.hpp"
+#include "sio/transport/ws_handshake.hpp"
+#include "sio/transport/ws_stream.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/websocket/ssl.hpp>
-#include <boost/beast/websocket/stream.hpp>
 
-#include <algorithm>
 #include <deque>
-#include <variant>
+#include <exception>
 
 namespace sio {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
+namespace ws = codec::ws;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-constexpr auto tok = asio::as_tuple(asio::use_awaitable);
-using ws_plain = websocket::stream<transport::plain_stream>;
-using ws_tls = websocket::stream<transport::tls_stream>;
-using ws_variant = std::variant<ws_plain, ws_tls>;
-
+// What is asked of the connection before it is open: sent in order once it is.
 struct outgoing {
-    enum class kind { data, ping, close } type = kind::data;
+    enum class kind { data, ping } type = kind::data;
     std::string payload;
     bool binary = false;
-    unsigned code = 1000;
+};
+
+class ws_client_impl;
+
+// The stream's owner: hands its calls to the client while the client lives (the stream holds its
+// owner; a weak link keeps the two from holding each other).
+class ws_link final : public transport::ws_owner {
+public:
+    explicit ws_link(std::weak_ptr<ws_client_impl> client) : client_(std::move(client)) {}
+    void on_ws_message(std::string_view data, bool binary) override;
+    void on_ws_writable() override {}  // sends go straight into the stream's outbox
+    void on_ws_end(const transport::ws_end& end) override;
+    void on_ws_control(bool ping, std::string_view payload) override;
+
+private:
+    std::weak_ptr<ws_client_impl> client_;
 };
 
 class ws_client_impl final : public ws_client {
 public:
     ws_client_impl(asio::any_io_executor ex, ws_client_options o)
         : strand_(o.own_strand ? asio::any_io_executor(asio::make_strand(std::move(ex))) : std::move(ex)),
-          options_(std::move(o)), wake_(strand_) {}
+          options_(std::move(o)) {}
 
-    ~ws_client_impl() override = default;
+    // Dropped while connected (finish() never ran): the stream, which would keep the connection
+    // open with nobody listening, is aborted on its strand.
+    ~ws_client_impl() override {
+        if (ws_ && !done_) asio::post(strand_, [ws = std::move(ws_)] { ws->abort(); });
+    }
 
     void on_open(std::function<void(const std::string&)> h) override {
         run([h = std::move(h)](ws_client_impl& s) mutable { s.on_open_ = std::move(h); });
@@ -70,24 +80,30 @@ public:
             if (s.started_) return;
             s.started_ = true;
             auto self = std::static_pointer_cast<ws_client_impl>(s.shared_from_this());
-            asio::co_spawn(s.strand_, connect_and_read(self), [w = s.weak_from_this()](std::exception_ptr e) {
+            asio::co_spawn(s.strand_, connect(self), [w = s.weak_from_this()](std::exception_ptr e) {
                 if (!e) return;
-                if (auto p = w.lock()) {
-                    auto& me = static_cast<ws_client_impl&>(*p);
-                    me.finish(make_error_code(client_errc::protocol_error), 1006, "internal error");
+                std::string what = "internal error";
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    what = std::string{"internal error: "} + ex.what();
+                } catch (...) {
+                    // Not a std::exception: reported as the bare "internal error" below.
                 }
+                if (auto p = w.lock())
+                    static_cast<ws_client_impl&>(*p).finish(make_error_code(client_errc::protocol_error), 1006, what);
             });
         });
     }
 
     void send(std::string data, bool binary) override {
         run([data = std::move(data), binary](ws_client_impl& s) mutable {
-            s.push(outgoing{outgoing::kind::data, std::move(data), binary, 0});
+            s.push(outgoing{outgoing::kind::data, std::move(data), binary});
         });
     }
     void ping(std::string payload) override {
         run([payload = std::move(payload)](ws_client_impl& s) mutable {
-            s.push(outgoing{outgoing::kind::ping, std::move(payload), false, 0});
+            s.push(outgoing{outgoing::kind::ping, std::move(payload), false});
         });
     }
     void close(unsigned code, std::string reason) override {
@@ -96,8 +112,41 @@ public:
                 if (!s.done_) s.finish({}, 1005, "");
                 return;
             }
-            s.push(outgoing{outgoing::kind::close, std::move(reason), false, code});
+            if (s.closing_) return;
+            s.closing_ = true;
+            // After what is queued; the peer's answer (or its absence) ends the stream.
+            s.ws_->close(static_cast<std::uint16_t>(code), reason);
         });
+    }
+
+    // --- the stream's calls (through ws_link) ---------------------------------------------------
+
+    void stream_message(std::string_view data, bool binary) {
+        if (!done_ && on_message_) on_message_(std::string{data}, binary);
+    }
+
+    void stream_control(bool ping, std::string_view payload) {
+        if (!done_ && on_control_) on_control_(ping, payload);
+    }
+
+    void stream_end(const transport::ws_end& end) {
+        using kind = transport::ws_end::kind;
+        if (end.how == kind::closed) {
+            // Our close: the peer's answer, as it gave it.
+            if (const auto* answer = ws_ ? ws_->close_answer() : nullptr) {
+                const auto copy = *answer;  // finish() may let the stream go
+                finish({}, copy.code, copy.reason);
+            } else
+                finish(make_error_code(client_errc::transport_closed), ws::close_code::abnormal,
+                       end.reason.empty() ? "no answer to the close frame" : "no answer to the close frame (" + end.reason + ")");
+        } else if (end.how == kind::peer_closed && end.code != ws::close_code::abnormal) {
+            finish({}, end.code, end.reason);  // the peer's close frame
+        } else if (end.how == kind::failed && end.code != ws::close_code::abnormal) {
+            // The server broke the protocol; the close frame sent says so with this code.
+            finish(make_error_code(client_errc::protocol_error), end.code, end.reason);
+        } else {
+            finish(make_error_code(client_errc::transport_closed), ws::close_code::abnormal, end.reason);
+        }
     }
 
 private:
@@ -111,25 +160,30 @@ private:
 
     void push(outgoing o) {
         if (done_ || closing_) return;
-        queue_.push_back(std::move(o));
-        wake_.cancel();
+        if (!open_) {
+            early_.push_back(std::move(o));
+            return;
+        }
+        write(std::move(o));
+    }
+
+    void write(outgoing o) {
+        if (o.type == outgoing::kind::ping)
+            ws_->ping(o.payload);
+        else
+            ws_->send(o.binary, {}, std::make_shared<const std::string>(std::move(o.payload)));
     }
 
     void finish(std::error_code ec, unsigned code, const std::string& reason) {
         if (done_) return;
         done_ = true;
-        wake_.cancel();
         attempts_.cancel_all();  // a connection still being set up
-        if (ws_) {
-            boost::system::error_code ignored;
-            auto& low = std::visit([](auto& w) -> transport::plain_stream& { return beast::get_lowest_layer(w); }, *ws_);
-            low.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-            low.close();
-        }
+        early_.clear();
+        if (ws_) ws_->abort();  // nothing when it has ended already
         if (on_close_) on_close_(ec, code, reason);
     }
 
-    static asio::awaitable<void> connect_and_read(std::shared_ptr<ws_client_impl> self) {
+    static asio::awaitable<void> connect(std::shared_ptr<ws_client_impl> self) {
         std::string error;
         auto u = transport::parse_url(self->options_.url, error);
         if (!u) {
@@ -164,127 +218,56 @@ private:
             req.server_name = t.server_name;
             req.verify = t.verify;
         }
-        auto r = co_await self->attempts_.run(transport::connect(req));
+        const std::string host = !u->default_port()                 ? u->authority()
+                                 : u->host.find(':') != std::string::npos ? "[" + u->host + "]"
+                                                                          : u->host;
+        const std::string target = u->path + (u->query.empty() ? "" : "?" + u->query);
+        auto r = co_await self->attempts_.run(upgrade(req, transport::make_ws_upgrade_request(
+                                                               host, target, self->options_.headers,
+                                                               self->options_.subprotocols),
+                                                      self->options_.subprotocols, self->strand_));
         if (self->done_) co_return;
         if (r.error != transport::failure::none) {
             self->finish(make_error_code(static_cast<client_errc>(static_cast<int>(r.error))), 1006, r.message);
             co_return;
         }
-        if (std::holds_alternative<transport::plain_stream>(*r.stream))
-            self->ws_ = std::make_unique<ws_variant>(std::in_place_type<ws_plain>,
-                                                     std::get<transport::plain_stream>(std::move(*r.stream)));
-        else
-            self->ws_ = std::make_unique<ws_variant>(std::in_place_type<ws_tls>,
-                                                     std::get<transport::tls_stream>(std::move(*r.stream)));
-        const auto headers = self->options_.headers;
-        std::string protocols;
-        for (const auto& p : self->options_.subprotocols) protocols += (protocols.empty() ? "" : ", ") + p;
-        const std::string host = u->default_port() ? u->host : u->authority();
-        std::string target = u->path + (u->query.empty() ? "" : "?" + u->query);
-        websocket::response_type res;
-        std::weak_ptr<ws_client> w = self->weak_from_this();
-        auto [ec] = co_await std::visit(
-            [&](auto& ws) {
-                ws.set_option(websocket::stream_base::decorator([headers, protocols](websocket::request_type& rq) {
-                    for (const auto& [k, v] : headers)
-                        if (!transport::is_framing_header(k)) rq.set(k, v);
-                    if (!protocols.empty()) rq.set(beast::http::field::sec_websocket_protocol, protocols);
-                }));
-                ws.control_callback([w](websocket::frame_type kind, beast::string_view payload) {
-                    auto s = w.lock();
-                    if (!s) return;
-                    auto& me = static_cast<ws_client_impl&>(*s);
-                    if (kind == websocket::frame_type::close) return;
-                    if (me.on_control_) me.on_control_(kind == websocket::frame_type::ping, std::string_view{payload});
-                });
-                ws.read_message_max(64ull << 20);
-                return ws.async_handshake(res, host, target, tok);
-            },
-            *self->ws_);
-        if (self->done_) co_return;
-        if (ec) {
-            std::string msg = ec == websocket::error::upgrade_declined || res.result_int() != 0
-                                  ? "server refused the WebSocket upgrade: " + std::to_string(res.result_int()) + " " +
-                                        std::string{res.reason()}
-                                  : "WebSocket handshake failed: " + ec.message();
-            self->finish(make_error_code(res.result_int() != 0 ? client_errc::handshake_failed : client_errc::transport_closed),
-                         1006, msg);
-            co_return;
-        }
-        std::visit([](auto& ws) {
-            beast::get_lowest_layer(ws).expires_never();
-            ws.set_option(websocket::stream_base::timeout{std::chrono::seconds(10), websocket::stream_base::none(), false});
-        }, *self->ws_);
-        const std::string subprotocol{res[beast::http::field::sec_websocket_protocol]};
+        self->ws_ = r.ws;
         self->open_ = true;
-        if (self->on_open_) self->on_open_(subprotocol);
-        asio::co_spawn(self->strand_, writer(self), asio::detached_t{});
-        beast::flat_buffer buf;
-        while (!self->done_) {
-            auto [rec, n] = co_await std::visit([&](auto& ws) { return ws.async_read(buf, tok); }, *self->ws_);
-            (void)n;
-            if (self->done_) co_return;
-            if (rec) {
-                if (rec == websocket::error::closed) {
-                    const auto reason = std::visit([](auto& ws) { return ws.reason(); }, *self->ws_);
-                    const unsigned code = reason.code == websocket::close_code::none ? 1005u : static_cast<unsigned>(reason.code);
-                    self->finish({}, code, std::string{reason.reason.c_str()});
-                } else {
-                    self->finish(make_error_code(client_errc::transport_closed), 1006, rec.message());
-                }
-                co_return;
-            }
-            const bool text = std::visit([](auto& ws) { return ws.got_text(); }, *self->ws_);
-            std::string data{static_cast<const char*>(buf.data().data()), buf.size()};
-            buf.consume(buf.size());
-            if (self->on_message_) self->on_message_(std::move(data), !text);
+        r.ws->start(std::make_shared<ws_link>(self), std::move(r.pending));
+        if (self->done_) co_return;
+        if (self->on_open_) self->on_open_(r.subprotocol);
+        // What was asked before the connection was open, in order.
+        while (!self->done_ && !self->closing_ && !self->early_.empty()) {
+            outgoing o = std::move(self->early_.front());
+            self->early_.pop_front();
+            self->write(std::move(o));
         }
     }
 
-    static asio::awaitable<void> writer(std::shared_ptr<ws_client_impl> self) {
-        while (!self->done_) {
-            if (self->queue_.empty()) {
-                self->wake_.expires_at(clock_type::time_point::max());
-                co_await self->wake_.async_wait(tok);
-                continue;
-            }
-            outgoing o = std::move(self->queue_.front());
-            self->queue_.pop_front();
-            boost::system::error_code ec;
-            if (o.type == outgoing::kind::data) {
-                auto [e, n] = co_await std::visit(
-                    [&](auto& ws) {
-                        ws.binary(o.binary);
-                        return ws.async_write(asio::buffer(o.payload), tok);
-                    },
-                    *self->ws_);
-                (void)n;
-                ec = e;
-            } else if (o.type == outgoing::kind::ping) {
-                auto [e] = co_await std::visit(
-                    [&](auto& ws) { return ws.async_ping(websocket::ping_data{o.payload.substr(0, 125)}, tok); }, *self->ws_);
-                ec = e;
-            } else {
-                self->closing_ = true;
-                websocket::close_reason cr{static_cast<websocket::close_code>(o.code), beast::string_view{o.payload.data(), std::min<std::size_t>(o.payload.size(), 123)}};
-                auto [e] = co_await std::visit([&](auto& ws) { return ws.async_close(cr, tok); }, *self->ws_);
-                // The reader sees the peer's close frame (or the error) and reports it.
-                (void)e;
-                co_return;
-            }
-            if (ec && !self->done_) {
-                self->finish(make_error_code(client_errc::transport_closed), 1006, ec.message());
-                co_return;
-            }
+    // Connects and upgrades: one attempt, which closing the client cancels.
+    static asio::awaitable<transport::ws_client_handshake_result> upgrade(transport::connect_request req,
+                                                                          transport::ws_upgrade_request request,
+                                                                          std::vector<std::string> offered,
+                                                                          asio::any_io_executor executor) {
+        transport::ws_client_handshake_result out;
+        auto c = co_await transport::connect(std::move(req));
+        if (c.error != transport::failure::none) {
+            out.error = c.error;
+            out.message = c.message;
+            co_return out;
         }
+        transport::ws_stream_options options;
+        options.limits.max_message = 64u << 20;
+        options.close_timeout = std::chrono::seconds(10);
+        co_return co_await transport::ws_client_handshake(std::move(c.stream), std::move(request), std::move(offered),
+                                                          std::move(executor), std::move(options));
     }
 
     asio::any_io_executor strand_;
     ws_client_options options_;
-    asio::steady_timer wake_;
     transport::attempts attempts_;  // the connection being set up
-    std::unique_ptr<ws_variant> ws_;
-    std::deque<outgoing> queue_;
+    std::shared_ptr<transport::ws_stream> ws_;
+    std::deque<outgoing> early_;  // asked for before the connection was open
     bool started_ = false;
     bool open_ = false;  // the handshake is done
     bool done_ = false;
@@ -294,6 +277,18 @@ private:
     std::function<void(bool, std::string_view)> on_control_;
     std::function<void(std::error_code, unsigned, const std::string&)> on_close_;
 };
+
+void ws_link::on_ws_message(std::string_view data, bool binary) {
+    if (auto c = client_.lock()) c->stream_message(data, binary);
+}
+
+void ws_link::on_ws_end(const transport::ws_end& end) {
+    if (auto c = client_.lock()) c->stream_end(end);
+}
+
+void ws_link::on_ws_control(bool ping, std::string_view payload) {
+    if (auto c = client_.lock()) c->stream_control(ping, payload);
+}
 
 }  // namespace
 

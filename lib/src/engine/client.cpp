@@ -1,20 +1,22 @@
-// The Engine.IO client driver. One strand; per transport exactly one reader and one writer
-// coroutine (polling: the GET loop and the POST loop, each on its own keep-alive connection;
-// WebSocket: a frame reader and a frame writer). A probe coroutine owns the WebSocket being
-// tested until the upgrade completes, then hands it to a new reader while the writer switches.
-// While the WebSocket writer is idle, send() writes a frame itself (write_now) instead of waking
-// it; only one of the two writes at any time.
+// The Engine.IO client driver. One strand. Polling: a GET loop and a POST loop, each a coroutine
+// on its own keep-alive connection. WebSocket: a transport::ws_stream (role client) that reads
+// and writes the connection and calls back here; what send() queues waits in queue_ until the
+// stream asks for more (on_ws_writable), then leaves in one gather write per flush. An upgrade
+// opens a second ws_stream, the probe: once it answers the probe and polling has paused, it
+// becomes the connection's stream.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 #include "sio/engine/client.hpp"
 
 #include "sio/codec/json.hpp"
-#include "sio/codec/ws_frame.hpp"
+#include "sio/transport/ws_handshake.hpp"
+#include "sio/transport/ws_stream.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -24,14 +26,11 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/websocket/ssl.hpp>
-#include <boost/beast/websocket/stream.hpp>
 
 #include <algorithm>
 #include <array>
 #include <deque>
 #include <exception>
-#include <random>
 #include <variant>
 
 namespace sio::engine {
@@ -39,22 +38,19 @@ namespace sio::engine {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
 namespace eio = codec::eio;
 using transport::failure;
 using clock_type = std::chrono::steady_clock;
+
+class client_impl;
 
 namespace {
 
 constexpr auto tok = asio::as_tuple(asio::use_awaitable);
 
-using ws_plain = websocket::stream<transport::plain_stream>;
-using ws_tls = websocket::stream<transport::tls_stream>;
-using ws_variant = std::variant<ws_plain, ws_tls>;
-
-transport::plain_stream& lowest(ws_variant& v) {
-    return std::visit([](auto& ws) -> transport::plain_stream& { return beast::get_lowest_layer(ws); }, v);
-}
+// What one on_ws_writable moves from queue_ into the stream's outbox at most (payload bytes): a
+// larger backlog stays in queue_ until the stream has written this.
+constexpr std::size_t ws_outbox_bytes = 256u << 10;
 
 // The message of an Engine.IO error body ({"code":1,"message":"Session ID unknown"}), else the
 // body itself, cut short.
@@ -98,15 +94,54 @@ struct http_conn {
     }
 };
 
+// Queues one Engine.IO packet as one frame: the type digit (text), the type byte (v3 binary) or
+// nothing (v4 binary) as the frame's prefix, then the data, not copied until the stream masks it.
+void send_packet(transport::ws_stream& ws, eio::packet p, int version) {
+    char prefix = 0;
+    std::string_view prefix_view;
+    if (!p.binary) {
+        prefix = static_cast<char>('0' + static_cast<int>(p.type));
+        prefix_view = {&prefix, 1};
+    } else if (version == 3) {
+        prefix = static_cast<char>(p.type);
+        prefix_view = {&prefix, 1};
+    }
+    ws.send(p.binary, prefix_view, std::make_shared<const std::string>(std::move(p.data)));
+}
+
+// The owner of a ws_stream: hands its calls to the client while the client lives (the stream
+// holds its owner; a weak link keeps the two from holding each other). `probe`: the stream is
+// the upgrade's probe, not (yet) the connection's.
+class ws_link final : public transport::ws_owner {
+public:
+    ws_link(std::weak_ptr<client_impl> client, bool is_probe) : probe(is_probe), client_(std::move(client)) {}
+    void on_ws_message(std::string_view data, bool binary) override;
+    void on_ws_writable() override;
+    void on_ws_end(const transport::ws_end& end) override;
+
+    bool probe;  // cleared when the probe becomes the connection's stream
+
+private:
+    std::weak_ptr<client_impl> client_;
+};
+
 }  // namespace
 
 class client_impl final : public client, public std::enable_shared_from_this<client_impl> {
 public:
     client_impl(asio::any_io_executor strand, client_config config, client_handlers handlers)
         : strand_(std::move(strand)), config_(std::move(config)), handlers_(std::move(handlers)),
-          wake_(strand_), heartbeat_timer_(strand_), ping_timer_(strand_) {
+          wake_(strand_), heartbeat_timer_(strand_), ping_timer_(strand_), probe_timer_(strand_), open_timer_(strand_) {
         if (config_.path.empty() || config_.path.front() != '/') config_.path.insert(config_.path.begin(), '/');
         if (config_.path.back() != '/') config_.path.push_back('/');
+    }
+
+    // Dropped without close() (finish() never ran): a stream still running would keep its
+    // connection open with nobody listening; it is aborted on the strand.
+    ~client_impl() override {
+        if (stopped_) return;
+        for (auto* ws : {&ws_, &probe_ws_})
+            if (*ws) asio::post(strand_, [s = std::move(*ws)] { s->abort(); });
     }
 
     void open() override {
@@ -126,9 +161,11 @@ public:
 
     void send(eio::packet p) override {
         if (stopped_ || closing_) return;
-        if (queue_.empty() && writer_idle_ && write_now(p)) return;
         queue_.push_back(std::move(p));
-        notify();
+        if (websocket_active_ && ws_)
+            ws_->wake();  // on_ws_writable takes it, with whatever else is queued by then
+        else
+            notify();
     }
 
     void close() override {
@@ -139,7 +176,13 @@ public:
             finish(failure::none, "forced close");
             return;
         }
-        notify();  // the writer sends the close and ends the connection
+        if (websocket_active_ && ws_) {
+            // What is queued goes first: on_ws_writable sends the close frame once queue_ is in
+            // the outbox (the close timeout counts from there); on_ws_end finishes.
+            ws_->wake();
+            return;
+        }
+        notify();  // the POST loop sends the close packet and ends the connection
     }
 
     bool is_open() const noexcept override { return open_ && !stopped_; }
@@ -148,6 +191,79 @@ public:
         return websocket_active_ ? "websocket" : "polling";
     }
     bool upgraded() const noexcept override { return upgraded_; }
+
+    // --- the ws_stream's calls (through ws_link) ------------------------------------------------
+
+    void on_ws_message(const ws_link& link, std::string_view data, bool binary) {
+        if (stopped_) return;
+        auto p = binary ? eio::decode_binary_frame(data, version()) : eio::decode_text(data, version());
+        if (link.probe) {
+            // The probe's answer: "3probe", or the upgrade is given up.
+            if (probe_state_ != probe_state::waiting) return;
+            probe_state_ = p && p->type == eio::packet_type::pong && p->data == "probe" ? probe_state::answered
+                                                                                        : probe_state::failed;
+            notify_probe();
+            return;
+        }
+        if (!open_) {
+            // WebSocket only: the first packet opens the session.
+            open_timer_.cancel();
+            if (!p || p->type != eio::packet_type::open) {
+                finish(failure::protocol_error, p ? "the server's first packet is not an Engine.IO open packet"
+                                                  : "bad Engine.IO packet from the server: " + p.err().reason);
+                return;
+            }
+            websocket_active_ = true;
+            if (!handle_open(p->data)) return;
+            start_heartbeat();
+            if (!queue_.empty()) ws_->wake();  // sent before the open packet came
+            return;
+        }
+        if (!p) {
+            finish(failure::protocol_error, "bad Engine.IO packet from the server: " + p.err().reason);
+            return;
+        }
+        handle(*p);
+    }
+
+    // The outbox is empty: what waits in queue_ goes, up to ws_outbox_bytes; after the last of
+    // it, the close frame of close().
+    void on_ws_writable(const ws_link& link) {
+        if (link.probe || stopped_ || !websocket_active_ || !ws_) return;
+        std::size_t bytes = 0;
+        while (!queue_.empty() && bytes < ws_outbox_bytes) {
+            bytes += queue_.front().data.size() + 1;
+            send_packet(*ws_, std::move(queue_.front()), version());
+            queue_.pop_front();
+        }
+        if (closing_ && queue_.empty()) ws_->close(codec::ws::close_code::normal);
+    }
+
+    void on_ws_end(const ws_link& link, const transport::ws_end& end) {
+        if (stopped_) return;
+        if (link.probe) {
+            if (&link != probe_link_.get()) return;
+            probe_state_ = probe_state::failed;
+            probe_end_ = end.reason;
+            notify_probe();
+            return;
+        }
+        if (closing_) {
+            finish(failure::none, "forced close");
+        } else if (!open_) {
+            finish(failure::transport_closed, "no Engine.IO open packet: " + end.reason);
+        } else if (end.how == transport::ws_end::kind::failed && end.code == codec::ws::close_code::abnormal) {
+            // A read or write that failed.
+            finish(failure::transport_closed, "transport error: " + end.reason);
+        } else if (end.how == transport::ws_end::kind::failed) {
+            // The server broke the WebSocket protocol (the stream told it so with `code`): the
+            // transport is closed, as when Beast's stream read such a frame, and the detail kept.
+            finish(failure::transport_closed, "transport close: the server broke the WebSocket protocol: " + end.reason +
+                                                  " (close code " + std::to_string(end.code) + ")");
+        } else {
+            finish(failure::transport_closed, "transport close");
+        }
+    }
 
 private:
     std::shared_ptr<client_impl> self() { return shared_from_this(); }
@@ -163,6 +279,7 @@ private:
                 } catch (const std::exception& ex) {
                     what = std::string{"internal error: "} + ex.what();
                 } catch (...) {
+                    // Not a std::exception: reported as the bare "internal error" below.
                 }
                 s->finish(failure::protocol_error, what);
             }
@@ -334,81 +451,29 @@ private:
 
     // --- WebSocket -----------------------------------------------------------------------------
 
-    struct ws_open_result {
-        failure error = failure::none;
-        std::string message;
-        std::unique_ptr<ws_variant> ws;
-    };
-
-    static asio::awaitable<ws_open_result> open_websocket(std::shared_ptr<client_impl> self, bool with_sid,
-                                                          clock_type::time_point deadline) {
-        ws_open_result out;
+    // Connects, upgrades and hands the connection to a ws_stream (not started yet).
+    static asio::awaitable<transport::ws_client_handshake_result> open_websocket(std::shared_ptr<client_impl> self,
+                                                                                 bool with_sid,
+                                                                                 clock_type::time_point deadline) {
+        transport::ws_client_handshake_result out;
         auto r = co_await transport::connect(self->connect_request(deadline));
         if (r.error != failure::none) {
             out.error = r.error;
             out.message = r.message;
             co_return out;
         }
-        if (std::holds_alternative<transport::plain_stream>(*r.stream))
-            out.ws = std::make_unique<ws_variant>(std::in_place_type<ws_plain>, std::get<transport::plain_stream>(std::move(*r.stream)));
-        else
-            out.ws = std::make_unique<ws_variant>(std::in_place_type<ws_tls>, std::get<transport::tls_stream>(std::move(*r.stream)));
-        const auto headers = self->config_.headers;
-        const std::string target = self->target("websocket", with_sid);
-        const std::string host = self->host_header();
-        websocket::response_type res;
-        auto [ec] = co_await std::visit(
-            [&](auto& ws) {
-                ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
-                    for (const auto& [k, v] : headers)
-                        if (!transport::is_framing_header(k)) req.set(k, v);
-                }));
-                ws.read_message_max(self->config_.limits.max_payload);
-                ws.control_callback([w = self->weak_from_this()](websocket::frame_type kind, beast::string_view) {
-                    if (kind != websocket::frame_type::ping) return;
-                    if (auto s = w.lock()) s->server_pinged_ = true;
-                });
-                return ws.async_handshake(res, host, target, tok);
-            },
-            *out.ws);
-        if (ec && is_tls_alert(ec)) {
-            out.error = failure::tls_failed;
-            out.message = "TLS: " + ec.message();
-            out.ws.reset();
-            co_return out;
-        }
-        if (ec) {
-            if (ec == websocket::error::upgrade_declined || res.result_int() != 0) {
-                out.error = failure::handshake_failed;
-                out.message = "server refused the WebSocket upgrade: " +
-                              describe_refusal(res.result_int(), res.reason(), res.body());
-            } else {
-                out.error = ec == beast::error::timeout ? failure::timeout : failure::transport_closed;
-                out.message = "WebSocket handshake failed: " + ec.message();
-            }
-            out.ws.reset();
-            co_return out;
+        auto request = transport::make_ws_upgrade_request(self->host_header(), self->target("websocket", with_sid),
+                                                          self->config_.headers);
+        transport::ws_stream_options options;
+        options.limits.max_message = self->config_.limits.max_payload;
+        options.close_timeout = std::chrono::seconds(2);  // close(): how long the server has to answer
+        out = co_await transport::ws_client_handshake(std::move(r.stream), std::move(request), {}, self->strand_,
+                                                      std::move(options));
+        if (out.error == failure::handshake_failed && out.status != 0) {
+            // An Engine.IO server says why in a JSON body.
+            out.message = "server refused the WebSocket upgrade: " + describe_refusal(out.status, out.status_reason, out.body);
         }
         co_return out;
-    }
-
-    codec::result<eio::packet> decode_frame(ws_variant& ws, beast::flat_buffer& buf) const {
-        const bool text = std::visit([](auto& w) { return w.got_text(); }, ws);
-        const std::string_view data{static_cast<const char*>(buf.data().data()), buf.size()};
-        return text ? eio::decode_text(data, version()) : eio::decode_binary_frame(data, version());
-    }
-
-    static asio::awaitable<boost::system::error_code> write_frame(ws_variant& ws, eio::packet p, int v) {
-        const bool binary = p.binary;
-        std::string frame = binary ? eio::encode_binary_frame(p, v) : eio::encode_text(p, v);
-        auto [ec, n] = co_await std::visit(
-            [&](auto& w) {
-                w.binary(binary);
-                return w.async_write(asio::buffer(frame), tok);
-            },
-            ws);
-        (void)n;
-        co_return ec;
     }
 
     // --- the driver ----------------------------------------------------------------------------
@@ -422,30 +487,14 @@ private:
                 self->finish(r.error, r.message);
                 co_return;
             }
-            self->ws_ = std::move(r.ws);
-            lowest(*self->ws_).expires_at(deadline);
-            auto [ec, n] = co_await std::visit([&](auto& w) { return w.async_read(self->ws_buffer_, tok); }, *self->ws_);
-            (void)n;
-            if (self->stopped_) co_return;
-            if (ec) {
-                self->finish(ec == beast::error::timeout ? failure::timeout : failure::transport_closed,
-                             "no Engine.IO open packet: " + ec.message());
-                co_return;
-            }
-            auto p = self->decode_frame(*self->ws_, self->ws_buffer_);
-            self->ws_buffer_.consume(self->ws_buffer_.size());
-            if (!p || p->type != eio::packet_type::open) {
-                self->finish(failure::protocol_error,
-                             p ? "the server's first packet is not an Engine.IO open packet"
-                               : "bad Engine.IO packet from the server: " + p.err().reason);
-                co_return;
-            }
-            self->websocket_active_ = true;
-            lowest(*self->ws_).expires_never();
-            if (!self->handle_open(p->data)) co_return;
-            self->spawn(ws_reader(self));
-            self->spawn(writer(self));
-            self->start_heartbeat();
+            // The open packet must come by the deadline; on_ws_message takes it.
+            self->open_timer_.expires_at(deadline);
+            self->open_timer_.async_wait([w = self->weak_from_this()](boost::system::error_code ec) {
+                if (ec) return;
+                if (auto s = w.lock(); s && !s->open_) s->finish(failure::timeout, "no Engine.IO open packet: timed out");
+            });
+            self->ws_ = r.ws;
+            r.ws->start(std::make_shared<ws_link>(self->weak_from_this(), false), std::move(r.pending));
             co_return;
         }
 
@@ -471,7 +520,7 @@ private:
         for (std::size_t i = 1; i < packets->size() && !self->stopped_; ++i) self->handle((*packets)[i]);
         if (self->stopped_) co_return;
         self->spawn(poll_reader(self));
-        self->spawn(writer(self));
+        self->spawn(poll_writer(self));
         self->start_heartbeat();
         if (self->config_.mode == client_mode::upgrade &&
             std::find(self->handshake_.upgrades.begin(), self->handshake_.upgrades.end(), "websocket") !=
@@ -583,210 +632,121 @@ private:
         self->notify();  // the probe may be waiting for the poll to end
     }
 
-    static asio::awaitable<void> ws_reader(std::shared_ptr<client_impl> self) {
-        while (!self->stopped_ && self->ws_) {
-            auto [ec, n] = co_await std::visit([&](auto& w) { return w.async_read(self->ws_buffer_, tok); }, *self->ws_);
-            (void)n;
-            if (self->stopped_) co_return;
-            if (ec) {
-                self->finish(failure::transport_closed, "transport close");
-                co_return;
-            }
-            auto p = self->decode_frame(*self->ws_, self->ws_buffer_);
-            self->ws_buffer_.consume(self->ws_buffer_.size());
-            if (!p) {
-                self->finish(failure::protocol_error, "bad Engine.IO packet from the server: " + p.err().reason);
-                co_return;
-            }
-            self->handle(*p);
-        }
-    }
-
-    static asio::awaitable<void> writer(std::shared_ptr<client_impl> self) {
-        while (!self->stopped_) {
-            const bool can_write = self->websocket_active_ || !self->upgrading_;
-            if (!self->unsent_.empty() && self->websocket_active_) {
-                // The rest of a frame that write_now could not finish, before anything else.
-                auto [ec, n] = co_await asio::async_write(lowest(*self->ws_), asio::buffer(self->unsent_), tok);
-                (void)n;
-                std::string().swap(self->unsent_);
-                if (self->stopped_) co_return;
-                if (ec) {
-                    self->finish(failure::transport_closed, "transport error: " + ec.message());
-                    co_return;
-                }
-                continue;
-            }
-            if ((self->queue_.empty() || !can_write) && !self->closing_) {
-                self->wake_.expires_at(clock_type::time_point::max());
-                self->writer_idle_ = true;
-                co_await self->wake_.async_wait(tok);
-                self->writer_idle_ = false;
-                continue;
-            }
+    // The POST loop: batches of queue_ until the connection is closed or moves to WebSocket.
+    static asio::awaitable<void> poll_writer(std::shared_ptr<client_impl> self) {
+        while (!self->stopped_ && !self->websocket_active_) {
+            // Nothing is posted while an upgrade pauses polling; what is queued then goes over
+            // the WebSocket.
+            const bool can_write = !self->upgrading_;
             if (self->closing_ && (self->queue_.empty() || !can_write)) {
-                co_await close_transport(self);
+                co_await close_polling(self);
                 co_return;
             }
-            if (self->websocket_active_) {
-                eio::packet p = std::move(self->queue_.front());
+            if (self->queue_.empty() || !can_write) {
+                self->wake_.expires_at(clock_type::time_point::max());
+                co_await self->wake_.async_wait(tok);
+                continue;
+            }
+            // One POST carries what fits in the server's maxPayload (from its open packet), as
+            // socket.io-client does: a larger body would be refused with 413 and end the session.
+            // A single larger packet still goes alone (and fails loudly).
+            std::vector<eio::packet> batch;
+            const std::uint64_t limit = self->handshake_.max_payload.value_or(UINT64_MAX);
+            std::uint64_t bytes = 0;
+            while (!self->queue_.empty()) {
+                const eio::packet& next = self->queue_.front();
+                // Encoded: the type digit (or "b" and base64) and the record separator.
+                const std::uint64_t size = 2 + (next.binary ? (next.data.size() + 2) / 3 * 4 : next.data.size());
+                if (!batch.empty() && bytes + size > limit) break;
+                bytes += size;
+                batch.push_back(std::move(self->queue_.front()));
                 self->queue_.pop_front();
-                auto ec = co_await write_frame(*self->ws_, std::move(p), self->version());
-                if (self->stopped_) co_return;
-                if (ec) {
-                    self->finish(failure::transport_closed, "transport error: " + ec.message());
-                    co_return;
-                }
-            } else {
-                // One POST carries what fits in the server's maxPayload (from its open packet),
-                // as socket.io-client does: a larger body would be refused with 413 and end
-                // the session. A single larger packet still goes alone (and fails loudly).
-                std::vector<eio::packet> batch;
-                const std::uint64_t limit = self->handshake_.max_payload.value_or(UINT64_MAX);
-                std::uint64_t bytes = 0;
-                while (!self->queue_.empty()) {
-                    const eio::packet& next = self->queue_.front();
-                    // Encoded: the type digit (or "b" and base64) and the record separator.
-                    const std::uint64_t size = 2 + (next.binary ? (next.data.size() + 2) / 3 * 4 : next.data.size());
-                    if (!batch.empty() && bytes + size > limit) break;
-                    bytes += size;
-                    batch.push_back(std::move(self->queue_.front()));
-                    self->queue_.pop_front();
-                }
-                self->post_in_flight_ = true;
-                auto r = co_await request(self, self->post_conn_, http::verb::post, self->target("polling", true),
-                                          self->encode_poll_body(batch), std::nullopt);
-                self->post_in_flight_ = false;
-                self->notify_probe();
-                if (self->stopped_) co_return;
-                if (r.error != failure::none || r.status != 200) {
-                    self->finish(failure::transport_closed,
-                                 "transport error: " + (r.error != failure::none
-                                                            ? r.message
-                                                            : "POST answered " + describe_refusal(r.status, r.reason, r.body)));
-                    co_return;
-                }
+            }
+            self->post_in_flight_ = true;
+            auto r = co_await request(self, self->post_conn_, http::verb::post, self->target("polling", true),
+                                      self->encode_poll_body(batch), std::nullopt);
+            self->post_in_flight_ = false;
+            self->notify_probe();
+            if (self->stopped_) co_return;
+            if (r.error != failure::none || r.status != 200) {
+                self->finish(failure::transport_closed,
+                             "transport error: " + (r.error != failure::none
+                                                        ? r.message
+                                                        : "POST answered " + describe_refusal(r.status, r.reason, r.body)));
+                co_return;
             }
         }
     }
 
-    // With the writer idle and nothing queued, a packet for a plain WebSocket is framed here
-    // (masked, as a client must) and written at once by a non-blocking write: no wake-up of the
-    // writer, no write operation and no completion to wait for, which is much of a load
-    // generator's cost per message. What the socket does not take is left to the writer: the
-    // rest of the frame as bytes (unsent_), or the whole packet through the queue. Never once the
-    // server has sent a WebSocket ping (Beast's pong must not land inside a frame of ours).
-    bool write_now(const eio::packet& p) {
-        if (!websocket_active_ || upgrading_ || !ws_ || server_pinged_ || !unsent_.empty()) return false;
-        auto* plain = std::get_if<ws_plain>(ws_.get());
-        if (plain == nullptr || !plain->is_open()) return false;
-        auto& socket = beast::get_lowest_layer(*plain).socket();
-        if (direct_socket_ != &socket) {
-            boost::system::error_code ec;
-            socket.non_blocking(true, ec);
-            if (ec) return false;
-            direct_socket_ = &socket;
-        }
-        const std::string payload = p.binary ? eio::encode_binary_frame(p, version()) : eio::encode_text(p, version());
-        const std::size_t size = payload.size();
-        // A fresh masking key per frame (xorshift, seeded from std::random_device: Beast's own
-        // default generator is not a cryptographic one either).
-        if (mask_state_ == 0) mask_state_ = std::random_device{}() | 1u;
-        mask_state_ ^= mask_state_ << 13;
-        mask_state_ ^= mask_state_ >> 17;
-        mask_state_ ^= mask_state_ << 5;
-        std::array<char, 4> key{};
-        for (int i = 0; i < 4; ++i) key[static_cast<std::size_t>(i)] = static_cast<char>((mask_state_ >> (8 * i)) & 0xff);
-        codec::ws_frame_header_bytes header{};
-        const std::size_t header_size = codec::ws_frame_header(p.binary, size, header, &key);
-        std::string frame;
-        frame.reserve(header_size + size);
-        frame.append(header.data(), header_size);
-        const std::size_t start = frame.size();
-        frame.append(payload);
-        for (std::size_t i = 0; i < size; ++i) frame[start + i] = static_cast<char>(frame[start + i] ^ key[i & 3]);
-        boost::system::error_code ec;
-        const std::size_t n = socket.write_some(asio::buffer(frame), ec);
-        if (ec || n == 0) return false;  // would block: queued for the writer; a failure: its write fails
-        if (n < frame.size()) {
-            unsent_.assign(frame, n);
-            notify();
-        }
-        return true;
-    }
-
-    // The user's close: a close packet over polling, a close frame over WebSocket, then done.
-    static asio::awaitable<void> close_transport(std::shared_ptr<client_impl> self) {
-        if (self->websocket_active_ && self->ws_) {
-            lowest(*self->ws_).expires_after(std::chrono::seconds(2));
-            co_await std::visit([&](auto& w) { return w.async_close(websocket::close_code::normal, tok); }, *self->ws_);
-        } else {
-            std::vector<eio::packet> bye;
-            bye.push_back(eio::packet{eio::packet_type::close, {}, false});
-            std::string body = self->encode_poll_body(bye);
-            std::string target = self->target("polling", true);
-            const auto until = clock_type::now() + std::chrono::seconds(2);
-            co_await request(self, self->post_conn_, http::verb::post, std::move(target), std::move(body), until);
-        }
+    // The user's close over polling: a close packet, then done.
+    static asio::awaitable<void> close_polling(std::shared_ptr<client_impl> self) {
+        std::vector<eio::packet> bye;
+        bye.push_back(eio::packet{eio::packet_type::close, {}, false});
+        std::string body = self->encode_poll_body(bye);
+        std::string target = self->target("polling", true);
+        const auto until = clock_type::now() + std::chrono::seconds(2);
+        co_await request(self, self->post_conn_, http::verb::post, std::move(target), std::move(body), until);
         self->finish(failure::none, "forced close");
     }
 
-    void notify_probe() {
-        if (probe_timer_) probe_timer_->cancel();
-    }
+    void notify_probe() { probe_timer_.cancel(); }
 
     // Polling then WebSocket: "2probe" / "3probe", pause polling, "5", switch.
     static asio::awaitable<void> probe(std::shared_ptr<client_impl> self) {
-        auto r = co_await self->attempts_.run(open_websocket(self, true, clock_type::now() + self->config_.connect_timeout));
+        const auto deadline = clock_type::now() + self->config_.connect_timeout;
+        auto r = co_await self->attempts_.run(open_websocket(self, true, deadline));
         if (self->stopped_ || self->closing_ || r.error != failure::none) co_return;  // stay on polling
-        auto& ws = *r.ws;
-        self->probe_ws_ = r.ws.get();  // closed by finish() until it is ours
-        struct forget {
-            client_impl& c;
-            ~forget() { c.probe_ws_ = nullptr; }
-        } forget_probe{*self};
-        lowest(ws).expires_after(self->config_.connect_timeout);
-        eio::packet probe_packet{eio::packet_type::ping, "probe", false};
-        auto ec = co_await write_frame(ws, std::move(probe_packet), self->version());
-        if (ec || self->stopped_) co_return;
-        beast::flat_buffer buf;
-        auto [rec, n] = co_await std::visit([&](auto& w) { return w.async_read(buf, tok); }, ws);
-        (void)n;
-        if (rec || self->stopped_ || self->closing_) co_return;
-        auto p = self->decode_frame(ws, buf);
-        if (!p || p->type != eio::packet_type::pong || p->data != "probe") co_return;  // stay on polling
+        auto link = std::make_shared<ws_link>(self->weak_from_this(), true);
+        self->probe_ws_ = r.ws;
+        self->probe_link_ = link;
+        self->probe_state_ = probe_state::waiting;
+        r.ws->start(link, std::move(r.pending));
+        send_packet(*r.ws, eio::packet{eio::packet_type::ping, "probe", false}, self->version());
+        while (!self->stopped_ && self->probe_state_ == probe_state::waiting && clock_type::now() < deadline) {
+            self->probe_timer_.expires_at(deadline);
+            co_await self->probe_timer_.async_wait(tok);
+        }
+        if (self->stopped_ || self->closing_ || self->probe_state_ != probe_state::answered) {
+            self->drop_probe();  // stay on polling
+            co_return;
+        }
 
         // Pause polling: no new GET or POST; wait for those in flight.
         self->upgrading_ = true;
-        asio::steady_timer waiter{self->strand_};
-        self->probe_timer_ = &waiter;
         while (!self->stopped_ && (self->poll_in_flight_ || self->post_in_flight_)) {
-            waiter.expires_after(std::chrono::milliseconds(50));
-            co_await waiter.async_wait(tok);
+            self->probe_timer_.expires_after(std::chrono::milliseconds(50));
+            co_await self->probe_timer_.async_wait(tok);
         }
-        self->probe_timer_ = nullptr;
-        if (self->stopped_ || self->closing_) co_return;  // closing over polling: no upgrade
-        eio::packet upgrade_packet{eio::packet_type::upgrade, {}, false};
-        ec = co_await write_frame(ws, std::move(upgrade_packet), self->version());
         if (self->stopped_) co_return;
-        if (ec) {
-            self->finish(failure::transport_closed, "transport error during upgrade: " + ec.message());
+        if (self->closing_) {  // closing over polling: no upgrade
+            self->drop_probe();
             co_return;
         }
-        lowest(ws).expires_never();
-        self->ws_ = std::move(r.ws);
-        // Anything the server sent after 3probe is still in our buffer.
-        self->ws_buffer_ = std::move(buf);
-        self->ws_buffer_.consume(self->ws_buffer_.size());
+        if (self->probe_state_ != probe_state::answered) {
+            // The probe's WebSocket ended during the pause, and polling is paused.
+            self->finish(failure::transport_closed, "transport error during upgrade: " + self->probe_end_);
+            co_return;
+        }
+        send_packet(*r.ws, eio::packet{eio::packet_type::upgrade, {}, false}, self->version());
+        // The probe is the connection's stream now: what the server sends from here on is handled.
+        link->probe = false;
+        self->ws_ = std::move(self->probe_ws_);
+        self->probe_link_.reset();
         self->websocket_active_ = true;
         self->upgraded_ = true;
         self->upgrading_ = false;
         // Closed, not reset: a request still in flight on them (the close POST) holds them.
         self->get_conn_.close();
         self->post_conn_.close();
-        self->spawn(ws_reader(self));
-        self->notify();
+        self->notify();     // the POST loop ends
+        self->ws_->wake();  // what was queued during the pause follows the "5"
         if (self->handlers_.on_upgrade) self->handlers_.on_upgrade();
+    }
+
+    void drop_probe() {
+        if (probe_ws_) probe_ws_->abort();
+        probe_ws_.reset();
+        probe_link_.reset();
     }
 
     void finish(failure f, std::string reason) {
@@ -795,17 +755,14 @@ private:
         const bool was_silent = silent_;
         heartbeat_timer_.cancel();
         ping_timer_.cancel();
+        open_timer_.cancel();
         wake_.cancel();
         notify_probe();
         attempts_.cancel_all();  // a connection or upgrade still being set up
         get_conn_.close();
         post_conn_.close();
-        for (ws_variant* ws : {ws_.get(), probe_ws_}) {
-            if (!ws) continue;
-            boost::system::error_code ec;
-            lowest(*ws).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-            lowest(*ws).close();
-        }
+        if (ws_) ws_->abort();  // nothing when it has ended already
+        drop_probe();
         queue_.clear();
         if (handlers_.on_close) {
             // Reported after the current handler chain has unwound.
@@ -816,24 +773,31 @@ private:
         }
     }
 
+    enum class probe_state : std::uint8_t { none, waiting, answered, failed };
+
     asio::any_io_executor strand_;
     client_config config_;
     client_handlers handlers_;
     std::shared_ptr<asio::ssl::context> tls_;
     eio::handshake handshake_;
 
-    http_conn get_conn_;   // the reader's GETs (and the handshake)
-    http_conn post_conn_;  // the writer's POSTs
-    std::unique_ptr<ws_variant> ws_;
-    ws_variant* probe_ws_ = nullptr;  // the upgrade probe's WebSocket while it is the probe's
-    transport::attempts attempts_;    // connections being set up
-    beast::flat_buffer ws_buffer_;
+    http_conn get_conn_;   // the GET loop's (and the handshake's)
+    http_conn post_conn_;  // the POST loop's
+    std::shared_ptr<transport::ws_stream> ws_;  // the connection's WebSocket
+    // The upgrade's probe until it becomes ws_: its stream, its link, how far it got, and why its
+    // stream ended (if it did).
+    std::shared_ptr<transport::ws_stream> probe_ws_;
+    std::shared_ptr<ws_link> probe_link_;
+    probe_state probe_state_ = probe_state::none;
+    std::string probe_end_;
+    transport::attempts attempts_;  // connections being set up
 
     std::deque<eio::packet> queue_;
-    asio::steady_timer wake_;
+    asio::steady_timer wake_;             // the POST loop waits on it
     asio::steady_timer heartbeat_timer_;
     asio::steady_timer ping_timer_;
-    asio::steady_timer* probe_timer_ = nullptr;
+    asio::steady_timer probe_timer_;      // the probe waits on it for its answer, then for polling to pause
+    asio::steady_timer open_timer_;       // WebSocket only: the deadline of the open packet
     clock_type::time_point last_activity_{};
     std::optional<clock_type::time_point> ping_sent_;
     std::uint64_t request_counter_ = 0;
@@ -848,14 +812,23 @@ private:
     bool upgraded_ = false;
     bool poll_in_flight_ = false;
     bool post_in_flight_ = false;
-    // write_now: the writer waits for work; the bytes of a frame it left; the socket it made
-    // non-blocking; the server has pinged; the masking key generator's state.
-    bool writer_idle_ = false;
-    std::string unsent_;
-    const void* direct_socket_ = nullptr;
-    bool server_pinged_ = false;
-    std::uint32_t mask_state_ = 0;
 };
+
+namespace {
+
+void ws_link::on_ws_message(std::string_view data, bool binary) {
+    if (auto c = client_.lock()) c->on_ws_message(*this, data, binary);
+}
+
+void ws_link::on_ws_writable() {
+    if (auto c = client_.lock()) c->on_ws_writable(*this);
+}
+
+void ws_link::on_ws_end(const transport::ws_end& end) {
+    if (auto c = client_.lock()) c->on_ws_end(*this, end);
+}
+
+}  // namespace
 
 std::shared_ptr<client> client::create(asio::any_io_executor strand, client_config config, client_handlers handlers) {
     return std::make_shared<client_impl>(std::move(strand), std::move(config), std::move(handlers));

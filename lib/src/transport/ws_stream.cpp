@@ -151,6 +151,12 @@ void ws_stream::close(std::uint16_t code, std::string_view reason) {
     });
 }
 
+bool ws_stream::ping(std::string_view payload) {
+    if (state_ != state::open && state_ != state::idle) return false;
+    queue_control(ws::opcode::ping, std::string{payload.substr(0, 125)});
+    return true;
+}
+
 void ws_stream::abort() {
     if (state_ == state::ended) return;
     state_ = state::ended;
@@ -399,9 +405,15 @@ bool ws_stream::parse(std::span<char> in) {
             if (state_ == state::ended) return false;
             break;
         case ws::event::kind::ping:
+            // The owner hears of it first (on_ws_control, for the clients; a no-op by default).
+            if (state_ == state::open && owner_) owner_->on_ws_control(true, e.payload);
+            if (state_ == state::ended) return false;
             if (state_ == state::open) queue_control(ws::opcode::pong, std::string{e.payload});
             break;
-        case ws::event::kind::pong: break;
+        case ws::event::kind::pong:
+            if (state_ == state::open && owner_) owner_->on_ws_control(false, e.payload);
+            if (state_ == state::ended) return false;
+            break;
         case ws::event::kind::close:
             on_peer_close(e.code, e.payload);
             return false;
@@ -419,7 +431,10 @@ void ws_stream::on_peer_close(std::uint16_t code, std::string_view reason) {
     peer_closed_ = true;
     if (close_queued_) {
         // The answer to our close (or the peer gave up waiting for it): done once ours is out,
-        // or now when the peer is gone.
+        // or now when the peer is gone. Its code and reason are kept for the owner (the clients
+        // report them).
+        if (with_frame && end_.how == ws_end::kind::closed)
+            close_answer_ = std::make_unique<close_frame>(close_frame{code, std::string{reason}});
         if (close_sent_ || !with_frame) {
             shutdown_socket();
             finish(end_);

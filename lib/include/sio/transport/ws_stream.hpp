@@ -63,6 +63,10 @@ public:
     // The outbox is empty and the socket takes more: queue what waits (or nothing).
     virtual void on_ws_writable() = 0;
     virtual void on_ws_end(const ws_end& end) = 0;
+    // Added for the clients (a raw WebSocket client shows them): a ping (answered by the stream
+    // itself, after this call) or a pong arrived while the stream is open; `payload` is valid only
+    // during the call. A no-op unless overridden, so a server's owner need not care.
+    virtual void on_ws_control(bool /*ping*/, std::string_view /*payload*/) {}
 };
 
 struct ws_stream_options {
@@ -97,12 +101,24 @@ public:
     // Sends a close frame after what is queued, then waits for the peer's (close_timeout) and
     // ends with kind::closed. Does nothing once closing or ended.
     void close(std::uint16_t code = codec::ws::close_code::normal, std::string_view reason = {});
+    // Added for the clients: queues a ping frame (payload cut to 125 bytes) after what is queued.
+    // False once the stream is closing or ended (nothing queued).
+    bool ping(std::string_view payload);
     // Closes the socket now; the owner hears nothing more.
     void abort();
 
     // Asks for a flush (the owner has frames waiting): on_ws_writable follows once the outbox
     // is empty and the socket takes more.
     void wake() { schedule_flush(); }
+
+    // Added for the clients, which report the peer's side of a close they started: the close
+    // frame that answered ours (its code, no_status for an empty body, and its reason), once it
+    // came; null otherwise (not closed by us, no answer yet, or the connection ended without one).
+    struct close_frame {
+        std::uint16_t code = codec::ws::close_code::no_status;
+        std::string reason;
+    };
+    const close_frame* close_answer() const noexcept { return close_answer_.get(); }
 
     bool open() const noexcept { return state_ == state::open; }
     bool is_tls() const noexcept { return std::holds_alternative<tls_stream>(socket_); }
@@ -155,6 +171,7 @@ private:
     std::unique_ptr<char[]> tls_buffer_;  // TLS reads land here
     std::unique_ptr<boost::asio::steady_timer> close_timer_;  // only while closing
     ws_end end_;  // what finish() reports, once the closing handshake is done
+    std::unique_ptr<close_frame> close_answer_;  // added for the clients: see close_answer()
 };
 
 }  // namespace sio::transport
