@@ -18,7 +18,7 @@
 const crypto = require("crypto");
 const net = require("net");
 const { WebSocketServer } = require("ws");
-const { fail, deadline } = require("./lib");
+const { fail, deadline, until } = require("./lib");
 const { runCli, checkShape, eq, check, expectCode } = require("./cli_common");
 
 const cli = process.argv[2] || fail("usage: node ws_client_frames.js SIO_CLI");
@@ -135,6 +135,10 @@ async function section(name, body) {
           `the binary message joined: ${bin.length} bytes`);
     eq(r.lines.find((l) => l.type === "disconnect").args, [{ code: 4002, reason: "fragments done ✓" }], "the server's close");
     eq(seen.pongs, ["between", "between binary"], "each ping answered with its payload");
+    // The server's side of this connection ends when the closing handshake has: wait for it, so
+    // that it is not taken for the next section's close.
+    await until(() => seen.closes.length === 1, "the server to see its close answered");
+    eq(seen.closes, [{ code: 4002, reason: "" }], "the server's close, answered with its code");
   });
 
   await section("the client's messages, ping and close with a code and reason", async () => {

@@ -487,6 +487,19 @@ int run_serve(const serve_options& options) {
     ioc.run();
     stop_loops();  // however loop 0 ended
     for (auto& t : pool) t.join();
+    // What a cut-off shutdown left: every socket closed now, and what that completes at once run
+    // here (this thread is the only one left), so that no operation of one loop still holds an
+    // object of another when the loops are destroyed.
+    engine->stop();
+    if (metrics_server) metrics_server->stop();
+    for (int pass = 0; pass < 2; ++pass) {
+        ioc.restart();
+        ioc.poll();
+        for (auto& l : more_loops) {
+            l->restart();
+            l->poll();
+        }
+    }
     return exit_ok;
 }
 

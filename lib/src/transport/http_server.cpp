@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <unistd.h>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
@@ -118,6 +119,18 @@ struct http_listener::impl : std::enable_shared_from_this<impl> {
 };
 
 namespace {
+
+// `sock` re-registered on `executor`'s io_context (its descriptor released from its own).
+tcp::socket hand_over(tcp::socket sock, const asio::any_io_executor& executor, error_code& ec) {
+    const auto protocol = sock.local_endpoint(ec).protocol();
+    if (ec) return sock;
+    const auto fd = sock.release(ec);
+    if (ec) return sock;
+    tcp::socket moved{executor};
+    moved.assign(protocol, fd, ec);
+    if (ec) ::close(fd);
+    return moved;
+}
 
 // A connection's coroutine ended: an exception is a bug (or no memory), said, never swallowed.
 void connection_done(const std::shared_ptr<http_listener::impl>& l, std::exception_ptr e) {
@@ -240,13 +253,7 @@ asio::awaitable<next_step> http_connection::respond(const http_request& req, htt
 
 bool http_connection::move_socket() {
     error_code ec;
-    auto& old = socket();
-    const auto protocol = old.local_endpoint(ec).protocol();
-    if (ec) return false;
-    const auto fd = old.release(ec);
-    if (ec) return false;
-    tcp::socket sock{std::exchange(move_to_, {})};
-    sock.assign(protocol, fd, ec);
+    auto sock = hand_over(std::move(socket()), std::exchange(move_to_, {}), ec);
     if (ec) return false;
     stream_.emplace<plain_stream>(std::move(sock));
     return true;
@@ -274,13 +281,7 @@ std::shared_ptr<ws_stream> http_connection::take_websocket(const asio::any_io_ex
         return std::make_shared<ws_stream>(std::move(*tls), executor, std::move(options));
     }
     error_code ec;
-    auto& old = socket();
-    const auto protocol = old.local_endpoint(ec).protocol();
-    if (ec) return nullptr;
-    const auto fd = old.release(ec);
-    if (ec) return nullptr;
-    tcp::socket sock{executor};
-    sock.assign(protocol, fd, ec);
+    auto sock = hand_over(std::move(socket()), executor, ec);
     if (ec) return nullptr;
     return std::make_shared<ws_stream>(std::move(sock), executor, std::move(options));
 }
@@ -456,8 +457,13 @@ asio::awaitable<void> http_listener::impl::accept_loop(listener_ptr l) {
     asio::steady_timer backoff{l->acceptor_executor};
     for (;;) {
         auto executor = l->next_connection_executor();
-        auto [ec, sock] = co_await l->acceptor.async_accept(executor, tok);
+        // With several loops the socket is accepted on the acceptor's own and then handed to the
+        // connection's: a pending accept must never hold a socket of another io_context, which
+        // it would destroy after that context when the acceptor's is torn down.
+        const bool other_loop = l->cfg.loops.size() > 1;
+        auto [ec, sock] = co_await l->acceptor.async_accept(other_loop ? l->acceptor_executor : executor, tok);
         if (l->stopped || l->draining || !l->acceptor.is_open()) break;
+        if (!ec && other_loop) sock = hand_over(std::move(sock), executor, ec);
         if (ec) {
             // Out of descriptors and the like: do not spin, try again shortly.
             backoff.expires_after(std::chrono::milliseconds(50));
