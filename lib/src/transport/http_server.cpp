@@ -108,6 +108,9 @@ struct http_listener::impl : std::enable_shared_from_this<impl> {
         return out;
     }
     void start_accepting();
+    // Closes the acceptor, and every connection: all of them now, or (`idle_only`) those waiting
+    // for their next request, the busy ones ending after their answer.
+    void close_all(bool idle_only);
 
     // The connection loop and its parts (members, for the connection's private parts).
     using ptr = std::shared_ptr<impl>;
@@ -500,6 +503,22 @@ asio::awaitable<void> http_listener::impl::accept_loop(listener_ptr l) {
     }
 }
 
+void http_listener::impl::close_all(bool idle_only) {
+    asio::post(acceptor_executor, [self = shared_from_this()] {
+        error_code ignored;
+        self->acceptor.close(ignored);
+    });
+    for (auto& c : snapshot()) {
+        // On the connection's executor, `busy_` is stable.
+        asio::post(c->executor(), [c, idle_only] {
+            if (idle_only && c->busy_) return;
+            error_code ignored;
+            c->socket().shutdown(tcp::socket::shutdown_both, ignored);
+            c->socket().close(ignored);
+        });
+    }
+}
+
 void http_listener::impl::start_accepting() {
     // The accept loop survives any one failure: an exception ends this run of it, is said, and a
     // new one starts (unless the listener is stopping).
@@ -557,38 +576,11 @@ tcp::endpoint http_listener::local_endpoint() const {
 }
 
 void http_listener::stop() {
-    auto l = impl_;
-    if (l->stopped.exchange(true)) return;
-    asio::post(l->acceptor_executor, [l] {
-        error_code ignored;
-        l->acceptor.close(ignored);
-    });
-    for (auto& c : l->snapshot()) {
-        asio::post(c->executor(), [c] {
-            error_code ignored;
-            c->socket().shutdown(tcp::socket::shutdown_both, ignored);
-            c->socket().close(ignored);
-        });
-    }
+    if (!impl_->stopped.exchange(true)) impl_->close_all(false);
 }
 
 void http_listener::stop_accepting() {
-    auto l = impl_;
-    if (l->draining.exchange(true)) return;
-    asio::post(l->acceptor_executor, [l] {
-        error_code ignored;
-        l->acceptor.close(ignored);
-    });
-    for (auto& c : l->snapshot()) {
-        // On the connection's executor, `busy_` is stable: an idle connection (waiting for the
-        // next request) is closed now, a busy one ends after its response.
-        asio::post(c->executor(), [c] {
-            if (c->busy_) return;
-            error_code ignored;
-            c->socket().shutdown(tcp::socket::shutdown_both, ignored);
-            c->socket().close(ignored);
-        });
-    }
+    if (!impl_->draining.exchange(true)) impl_->close_all(true);
 }
 
 bool http_listener::set_tls_context(std::shared_ptr<asio::ssl::context> context) {
