@@ -135,16 +135,20 @@ tcp::socket hand_over(tcp::socket sock, const asio::any_io_executor& executor, e
     return moved;
 }
 
-// A connection's coroutine ended: an exception is a bug (or no memory), said, never swallowed.
-void connection_done(const std::shared_ptr<http_listener::impl>& l, std::exception_ptr e) {
-    if (!e) return;
+// The text of the exception a coroutine ended with, for a log line.
+std::string exception_text(std::exception_ptr e) {
     try {
         std::rethrow_exception(e);
     } catch (const std::exception& x) {
-        l->failed(fmt::format("serving an HTTP connection: {}", x.what()));
+        return x.what();
     } catch (...) {
-        l->failed("serving an HTTP connection: an exception that is not a std::exception");
+        return "an exception that is not a std::exception";
     }
+}
+
+// A connection's coroutine ended: an exception is a bug (or no memory), said, never swallowed.
+void connection_done(const std::shared_ptr<http_listener::impl>& l, std::exception_ptr e) {
+    if (e) l->failed(fmt::format("serving an HTTP connection: {}", exception_text(e)));
 }
 
 
@@ -524,13 +528,7 @@ void http_listener::impl::start_accepting() {
     // new one starts (unless the listener is stopping).
     asio::co_spawn(acceptor_executor, accept_loop(shared_from_this()), [self = shared_from_this()](std::exception_ptr e) {
         if (!e) return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& x) {
-            self->failed(fmt::format("accepting connections: {}; accepting again", x.what()));
-        } catch (...) {
-            self->failed("accepting connections: an exception that is not a std::exception; accepting again");
-        }
+        self->failed(fmt::format("accepting connections: {}; accepting again", exception_text(e)));
         if (!self->stopped && !self->draining && self->acceptor.is_open()) self->start_accepting();
     });
 }
