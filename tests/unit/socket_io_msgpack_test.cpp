@@ -127,6 +127,10 @@ TEST(socketio_msgpack, refuses_what_the_reference_parser_refuses) {
     EXPECT_EQ(refusal(to_msgpack({{"type", "2"}, {"nsp", "/"}, {"data", json::array({"x"})}})), errc::unknown_packet_type);
     EXPECT_EQ(refusal(to_msgpack({{"type", 2}, {"data", json::array({"x"})}})), errc::invalid_namespace);
     EXPECT_EQ(refusal(to_msgpack({{"type", 2}, {"nsp", 3}, {"data", json::array({"x"})}})), errc::invalid_namespace);
+    EXPECT_EQ(refusal(to_msgpack({{"type", 2}, {"nsp", "chat"}, {"data", json::array({"x"})}})), errc::invalid_namespace);
+    // A ',' ends the namespace in the default parser, so no namespace holds one: a packet either
+    // parser accepts passes validate() and can be written by both.
+    EXPECT_EQ(refusal(to_msgpack({{"type", 2}, {"nsp", "/a,b"}, {"data", json::array({"x"})}})), errc::invalid_namespace);
     EXPECT_EQ(refusal(to_msgpack({{"type", 2}, {"nsp", "/"}, {"data", json::array({"x"})}, {"id", -1}})),
               errc::invalid_ack_id);
     EXPECT_EQ(refusal(to_msgpack({{"type", 2}, {"nsp", "/"}, {"data", json::array({"x"})}, {"id", "1"}})),

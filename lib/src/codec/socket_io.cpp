@@ -51,6 +51,14 @@ std::string show_text(std::string_view s) {
 
 std::string type_name(const json* v) { return v ? std::string(v->type_name()) : std::string("nothing"); }
 
+// A namespace starts with '/' and holds no ',' (the default parser ends it at the first ','). Empty
+// stands for the main namespace.
+std::optional<error> namespace_error(std::string_view nsp) {
+    if (nsp.empty() || (nsp.front() == '/' && nsp.find(',') == std::string_view::npos)) return std::nullopt;
+    return make_error(errc::invalid_namespace,
+                      "namespace must start with '/' and hold no ',': got '" + show_text(nsp) + "'");
+}
+
 // --- JSON reading ----------------------------------------------------------------------------
 
 // Builds the JSON tree from nlohmann's SAX events. Two things the stock DOM parser lacks:
@@ -798,12 +806,13 @@ result<packet> decode_msgpack(std::string_view frame, const decoder_options& opt
     }
     p.type = static_cast<packet_type>(type->get<std::int64_t>());
     const auto nsp = m.find("nsp");
-    if (nsp == m.end() || !nsp->is_string() || nsp->get_ref<const std::string&>().empty() ||
-        nsp->get_ref<const std::string&>().front() != '/') {
+    if (nsp == m.end() || !nsp->is_string() || nsp->get_ref<const std::string&>().empty()) {
         return make_error(errc::invalid_namespace, "msgpack packet \"nsp\" must be a string starting with '/', got " +
                                                        (nsp == m.end() ? std::string("nothing") : show_text(nsp->dump())));
     }
     p.nsp = nsp->get<std::string>();
+    // The same rule as the default parser's: a packet either parser accepts can be written by both.
+    if (auto err = namespace_error(p.nsp)) return std::move(*err);
     if (const auto id = m.find("id"); id != m.end()) {
         if (!id->is_number_integer() || (!id->is_number_unsigned() && id->get<std::int64_t>() < 0)) {
             return make_error(errc::invalid_ack_id, "msgpack packet \"id\" must be a non-negative integer, got " +
@@ -817,10 +826,7 @@ result<packet> decode_msgpack(std::string_view frame, const decoder_options& opt
 }
 
 std::optional<error> validate(const packet& p, protocol version) {
-    if (!p.nsp.empty() && (p.nsp.front() != '/' || p.nsp.find(',') != std::string::npos)) {
-        return make_error(errc::invalid_namespace,
-                          "namespace must start with '/' and hold no ',': got '" + show_text(p.nsp) + "'");
-    }
+    if (auto err = namespace_error(p.nsp)) return err;
     return check_shape(p.type, p.data ? &*p.data : nullptr, version);
 }
 
