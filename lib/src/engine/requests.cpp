@@ -86,6 +86,7 @@ std::shared_ptr<transport::ws_stream> take_socket(connection& c, const strand_ty
     o.limits.max_message = static_cast<std::size_t>(core->options.session.max_payload);
     o.close_timeout = core->options.request_timeout;
     o.hold = std::make_shared<ws_hold>(core);
+    o.cork = core->loop_for(strand).cork;
     return c.take_websocket(strand, std::move(o), pending);
 }
 

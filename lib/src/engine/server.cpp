@@ -113,7 +113,19 @@ std::shared_ptr<server> server::create(std::vector<asio::any_io_executor> loops,
     return std::shared_ptr<server>(new server(std::move(loops), std::move(options)));
 }
 
-server::~server() { stop(); }
+server::~server() {
+    stop();
+    // The sessions hold the server's state, which holds them: once their closes are posted
+    // (each keeps its session until it has run, or until its loop is destroyed), the registry
+    // lets them go.
+    for (auto& sh : impl_->shards) {
+        std::unordered_map<std::string, std::shared_ptr<session>> sessions;
+        {
+            std::lock_guard lock{sh.mutex};
+            sessions.swap(sh.sessions);
+        }
+    }
+}
 
 void server::set_open_handler(open_handler handler) {
     std::lock_guard lock{impl_->handlers_mutex};
@@ -137,8 +149,7 @@ void server::stop() {
         std::vector<std::shared_ptr<session>> sessions;
         {
             std::lock_guard lock{sh.mutex};
-            for (auto& [sid, weak] : sh.sessions)
-                if (auto s = weak.lock()) sessions.push_back(std::move(s));
+            for (auto& entry : sh.sessions) sessions.push_back(entry.second);
         }
         for (auto& s : sessions) asio::post(s->strand(), [s] { s->force_close(); });
     }

@@ -5,6 +5,7 @@
 #include "sio/codec/json.hpp"
 #include "sio/codec/percent.hpp"
 #include "sio/engine/server.hpp"
+#include "sio/transport/event_loop.hpp"
 #include "sio/transport/http_server.hpp"
 
 #include <fmt/format.h>
@@ -127,6 +128,10 @@ struct server::impl {
     using strand_type = detail::strand_type;
     impl(std::vector<asio::any_io_executor> event_loops, server_options opts)
         : loops(std::move(event_loops)), executor(loops.at(0)), options(with_loops(std::move(opts), loops.size())) {
+        if (options.single_threaded) {
+            for (const auto& l : loops)
+                loop_states.push_back({std::make_shared<transport::timer_queue>(l), std::make_shared<transport::write_cork>(l)});
+        }
         // Requests below the path are Engine.IO's: normalise it to end with '/'.
         if (options.path.empty() || options.path.back() != '/') options.path.push_back('/');
         // Nothing to offer when WebSocket or upgrades are off.
@@ -153,20 +158,37 @@ struct server::impl {
         if (options.single_threaded) return connection_executor;
         return asio::make_strand(executor);
     }
+    // What the sessions of one loop share (event_loop.hpp): one timer for their deadlines, one
+    // flush per loop turn for their WebSockets.
+    struct loop_state {
+        std::shared_ptr<transport::timer_queue> timers;
+        std::shared_ptr<transport::write_cork> cork;  // null: each stream posts its own flush
+    };
+    std::vector<loop_state> loop_states;  // loop_states[i] is loops[i]'s, with one thread per loop
+    // The loop state of a session running on `ex`. With strands (one io_context shared by
+    // threads), a timer queue of the session's own on its strand, and no cork.
+    loop_state loop_for(const strand_type& ex) const {
+        for (std::size_t i = 0; i < loop_states.size(); ++i)
+            if (loops[i] == ex) return loop_states[i];
+        return {std::make_shared<transport::timer_queue>(ex), nullptr};
+    }
     mutable std::mutex handlers_mutex;
     open_handler on_open;
     http_handler on_http;
 
     // sid -> session, sharded so that threads creating and finding sessions rarely meet on a lock.
+    // The registry owns every open session: it is added once its handshake is accepted and
+    // removed when it ends (session::report_end, on its own loop). Nothing else need keep an idle
+    // session alive (its deadline sits in its loop's timer_queue by a plain pointer).
     struct shard {
         mutable std::mutex mutex;
-        std::unordered_map<std::string, std::weak_ptr<session>> sessions;
+        std::unordered_map<std::string, std::shared_ptr<session>> sessions;
     };
     std::array<shard, shard_count> shards;
 
     shard& shard_for(const std::string& sid) { return shards[std::hash<std::string>{}(sid) % shard_count]; }
 
-    void add_session(const std::string& sid, std::weak_ptr<session> s) {
+    void add_session(const std::string& sid, std::shared_ptr<session> s) {
         auto& sh = shard_for(sid);
         std::lock_guard lock{sh.mutex};
         sh.sessions[sid] = std::move(s);
@@ -180,7 +202,7 @@ struct server::impl {
         auto& sh = shard_for(sid);
         std::lock_guard lock{sh.mutex};
         const auto it = sh.sessions.find(sid);
-        return it == sh.sessions.end() ? nullptr : it->second.lock();
+        return it == sh.sessions.end() ? nullptr : it->second;
     }
 
     open_handler get_open_handler() const {

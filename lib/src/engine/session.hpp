@@ -45,16 +45,15 @@ struct ws_link final : transport::ws_owner {
 };
 }  // namespace detail
 
-class session : public std::enable_shared_from_this<session> {
+class session : public std::enable_shared_from_this<session>, private transport::deadline_client {
 public:
     using time_point = server_session::time_point;
 
     session(std::shared_ptr<server::impl> core, strand_type strand, transport_kind transport)
         : core_(std::move(core)), strand_(std::move(strand)),
           sm_(generate_sid(), transport, core_->options.session, clock_type::now()),
-          timer_(strand_) {
+          timers_(core_->loop_for(strand_).timers) {
         sid_ = sm_.sid();
-        timer_.expires_at(asio::steady_timer::time_point::max());  // until pump() sets a deadline
         get_parked_ = transport == transport_kind::polling;  // the handshake GET
         on_websocket_ = transport == transport_kind::websocket;
         ws_pending_ = transport == transport_kind::websocket;  // its socket is on the way
@@ -86,9 +85,8 @@ public:
         server_metrics::add(gauge(*counted_), 1);
         server_metrics::add(core_->metrics.sessions_opened);
         core_->emit(event(server_event::kind::session_open));
-        core_->add_session(sid_, weak_from_this());
-        pump();
-        if (!finished_) wait_timer();
+        core_->add_session(sid_, shared_from_this());
+        pump();  // sets the first deadline
         co_return true;
     }
 
@@ -242,6 +240,8 @@ public:
                                          core_->options.session.max_payload);
             core_->emit(e);
         }
+        if (end.how == transport::ws_end::kind::failed && end.code == codec::ws::close_code::internal_error)
+            report_failure("writing its WebSocket", end.reason);  // the stream's own failure
         drop_websocket(end.how == transport::ws_end::kind::peer_closed);
     }
 
@@ -297,27 +297,27 @@ public:
         pump();
     }
 
+    ~session() {
+        // Left the queue when it finished; one that never finished (its loop is being torn down)
+        // leaves it now.
+        if (scheduled()) timers_->cancel(*this);
+    }
+
 private:
-    // Waits for the session's next deadline. A plain handler rather than a coroutine: an idle
-    // session then holds one pending timer wait, not a coroutine frame and its co_spawn entry
-    // (about 0.7 KiB). Cancelled when the deadline moves (pump() re-arms), then waits again.
-    void wait_timer() {
-        timer_.async_wait([self = shared_from_this()](error_code ec) {
-            if (self->finished_) return;
-            if (!ec) {
-                try {
-                    self->armed_.reset();
-                    self->sm_.on_timer(clock_type::now());
-                    self->pump();
-                } catch (...) {
-                    // Nothing here throws but for want of memory; the session cannot be trusted
-                    // to go on, so it ends, and the operator hears why.
-                    self->fail_session("running the session's timer", current_exception_text());
-                }
-                if (self->finished_) return;
-            }
-            self->wait_timer();
-        });
+    // The session's next deadline passed (its loop's timer_queue calls, on the session's
+    // executor): the machine sends a ping, or gives up on a pong, an upgrade or a close.
+    void on_deadline() noexcept override {
+        if (finished_) return;
+        auto self = shared_from_this();  // the machine's outputs may let the last owner go
+        try {
+            armed_.reset();
+            sm_.on_timer(clock_type::now());
+            pump();
+        } catch (...) {
+            // Nothing here throws but for want of memory; the session cannot be trusted to go
+            // on, so it ends, and the operator hears why.
+            fail_session("running the session's timer", current_exception_text());
+        }
     }
 
     // Ends the session after one of its own steps threw; pump() is left in a usable state.
@@ -458,7 +458,8 @@ private:
             if (*reason == close_reasons::slow_consumer) server_metrics::add(core_->metrics.slow_consumers);
             core_->emit(e);
         }
-        timer_.cancel();
+        timers_->cancel(*this);
+        armed_.reset();
         if (get_parked_ && !get_answer_) {
             get_lost_ = true;
             wake_parked_get();
@@ -478,7 +479,11 @@ private:
             const auto d = sm_.next_deadline();
             if (d != armed_) {
                 armed_ = d;
-                timer_.expires_at(d ? *d : asio::steady_timer::time_point::max());
+                if (d) {
+                    timers_->schedule(*this, *d);
+                } else {
+                    timers_->cancel(*this);
+                }
             }
         }
         on_websocket_ = sm_.transport() == transport_kind::websocket;
@@ -519,8 +524,8 @@ private:
     bool deferred_close_ready_ = false;          // ... which has taken the messages
     std::optional<std::string> requested_close_;  // the server's close reason, once asked
     std::shared_ptr<session_listener> listener_;
-    asio::steady_timer timer_;
-    std::optional<time_point> armed_;
+    std::shared_ptr<transport::timer_queue> timers_;  // its loop's; with strands, its own
+    std::optional<time_point> armed_;  // the deadline set on timers_
     bool pumping_ = false;
     bool repump_ = false;
     bool finished_ = false;

@@ -178,6 +178,10 @@ std::size_t ws_stream::queued_bytes() const noexcept {
 void ws_stream::schedule_flush() {
     if (flush_scheduled_ || writing_ || state_ == state::ended || state_ == state::idle) return;
     flush_scheduled_ = true;
+    if (options_.cork) {
+        options_.cork->add(shared_from_this());
+        return;
+    }
     asio::post(executor_, [self = shared_from_this()] {
         self->flush_scheduled_ = false;
         self->flush();

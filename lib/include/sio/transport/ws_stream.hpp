@@ -9,7 +9,8 @@
 // into a small buffer of its own (OpenSSL holds its records anyway).
 //
 // Writing. Frames go into the outbox; a flush one turn of the event loop later writes everything
-// waiting in one gather write (frames queued meanwhile leave together: the cork). A plain socket
+// waiting in one gather write (frames queued meanwhile leave together: the cork; on a server's
+// loop, one posted flush writes every stream of the loop that has frames: write_cork). A plain socket
 // is written without blocking, as far as it takes, and waits for writability only when its
 // buffer is full; a TLS stream has one asynchronous write in flight at most. Pongs and close
 // frames go through the same outbox, after the frames before them: the one-writer rule is the
@@ -22,6 +23,7 @@
 #pragma once
 
 #include "sio/codec/ws_frame.hpp"
+#include "sio/transport/event_loop.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -77,6 +79,9 @@ struct ws_stream_options {
     // Kept as long as the stream: what the socket's owner counts it by (a place under a server's
     // connection limits, a gauge of live WebSockets).
     std::shared_ptr<const void> hold;
+    // The loop's cork (event_loop.hpp), when the stream's executor is a loop run by one thread:
+    // its flushes then join the loop's one flush per turn. Null: each stream posts its own.
+    std::shared_ptr<write_cork> cork;
 };
 
 class ws_stream : public std::enable_shared_from_this<ws_stream> {
@@ -126,6 +131,7 @@ public:
     std::size_t queued_bytes() const noexcept;
 
 private:
+    friend class write_cork;
     enum class state : std::uint8_t { idle, open, closing, ended };
     struct frame {
         std::array<char, 16> head{};  // frame header (at most 14) and the prefix byte
@@ -160,7 +166,7 @@ private:
     state state_ = state::idle;
     bool reading_ = false;          // a read (or readability wait) is pending
     bool writing_ = false;          // a write (or writability wait) is pending
-    bool flush_scheduled_ = false;  // a flush is posted
+    bool flush_scheduled_ = false;  // a flush is posted (or the stream is on the cork's list)
     bool close_queued_ = false;     // our close frame is in the outbox
     bool close_sent_ = false;       // ... and written
     bool peer_closed_ = false;      // the peer's close frame arrived
