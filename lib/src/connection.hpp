@@ -69,7 +69,9 @@ private:
     std::shared_ptr<handshake> handshake_;
     std::shared_ptr<const handshake> handshake_for(json auth);
     const boost::asio::any_io_executor strand_;
-    boost::asio::steady_timer connect_timer_;  // only touched on strand_ (the session's executor)
+    // Only touched on strand_ (the session's executor); gone once a namespace is joined, so that
+    // a connected session does not hold a timer it no longer needs.
+    std::unique_ptr<boost::asio::steady_timer> connect_timer_;
     std::shared_ptr<std::atomic<std::size_t>> counter_;
 
     codec::socketio::decoder decoder_;  // only touched on the session's strand

@@ -147,7 +147,6 @@ connection::connection(const std::shared_ptr<server>& srv, engine::session_handl
       session_(std::move(session)),
       options_(srv->options_),
       strand_(std::move(strand)),
-      connect_timer_(strand_),
       counter_(srv->connections_),
       decoder_(options_->decoder) {
     auto hs = std::make_shared<handshake>();
@@ -164,9 +163,9 @@ connection::connection(const std::shared_ptr<server>& srv, engine::session_handl
 connection::~connection() { counter_->fetch_sub(1); }
 
 void connection::start() {
-    connect_timer_.expires_after(options_->connect_timeout);
+    connect_timer_ = std::make_unique<asio::steady_timer>(strand_, options_->connect_timeout);
     std::weak_ptr<connection> weak = shared_from_this();
-    connect_timer_.async_wait([weak](boost::system::error_code ec) {
+    connect_timer_->async_wait([weak](boost::system::error_code ec) {
         if (ec) return;  // cancelled: a namespace was joined or the session closed
         auto self = weak.lock();
         if (!self || self->closed_.load()) return;
@@ -183,7 +182,7 @@ void connection::cancel_connect_timer() {
     std::weak_ptr<connection> weak = shared_from_this();
     // The timer belongs to the strand: cancel it there, not from the caller's thread.
     asio::post(strand_, [weak] {
-        if (auto self = weak.lock()) self->connect_timer_.cancel();
+        if (auto self = weak.lock()) self->connect_timer_.reset();  // cancels its wait
     });
 }
 

@@ -8,8 +8,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 
 #include <algorithm>
+#include <array>
+#include <span>
 #include <chrono>
 #include <functional>
 #include <random>
@@ -195,3 +198,49 @@ TEST(write_cork, one_posted_flush_writes_every_stream_of_the_loop) {
 }
 
 }  // namespace
+
+// --- a paused stream (a relay's backpressure) ----------------------------------------------------
+
+struct counting_owner final : sio::transport::ws_owner {
+    std::shared_ptr<sio::transport::ws_stream> stream;
+    std::vector<std::string> messages;
+    void on_ws_message(std::string_view data, bool) override {
+        messages.emplace_back(data);
+        if (messages.size() == 1) stream->pause_reading(true);
+    }
+    void on_ws_writable() override {}
+    void on_ws_end(const sio::transport::ws_end&) override {}
+};
+
+std::string masked_text_frame(std::string_view text) {
+    namespace ws = sio::codec::ws;
+    const std::array<char, 4> key{'\x01', '\x02', '\x03', '\x04'};
+    sio::codec::ws_frame_header_bytes h{};
+    const std::size_t n = ws::frame_header(ws::opcode::text, true, text.size(), h, &key);
+    std::string payload{text};
+    ws::mask(std::span<char>(payload.data(), payload.size()), key);
+    return std::string(h.data(), n) + payload;
+}
+
+TEST(ws_stream, a_paused_stream_reads_nothing_until_resumed) {
+    asio::io_context io;
+    asio::ip::tcp::acceptor acceptor{io, {asio::ip::make_address("127.0.0.1"), 0}};
+    asio::ip::tcp::socket peer{io};
+    peer.connect(acceptor.local_endpoint());
+    auto owner = std::make_shared<counting_owner>();
+    owner->stream = std::make_shared<sio::transport::ws_stream>(acceptor.accept(), io.get_executor(),
+                                                                sio::transport::ws_stream_options{});
+    owner->stream->start(owner);
+    asio::write(peer, asio::buffer(masked_text_frame("one")));
+    while (owner->messages.empty()) ASSERT_EQ(io.run_one(), 1u);
+    // The first message paused the stream: the second, already in the socket, is not read.
+    asio::write(peer, asio::buffer(masked_text_frame("two")));
+    for (int i = 0; i < 20; ++i) io.poll();
+    EXPECT_EQ(owner->messages.size(), 1u);
+    EXPECT_TRUE(io.stopped());  // nothing pending at all: not even a wait for the socket
+    io.restart();
+    owner->stream->pause_reading(false);
+    while (owner->messages.size() < 2) ASSERT_EQ(io.run_one(), 1u);
+    EXPECT_EQ(owner->messages, (std::vector<std::string>{"one", "two"}));
+    owner->stream->abort();
+}

@@ -61,19 +61,24 @@ std::vector<eio::packet> to_packets(std::span<const outgoing> out) {
 
 server_session::server_session(std::string sid, transport_kind transport,
                                server_session_config config, time_point now)
-    : sid_(std::move(sid)), config_(std::move(config)), transport_(transport), queued_(config_.total_queued) {
+    : server_session(std::move(sid), transport, std::make_shared<const server_session_config>(std::move(config)),
+                     now) {}
+
+server_session::server_session(std::string sid, transport_kind transport,
+                               std::shared_ptr<const server_session_config> config, time_point now)
+    : sid_(std::move(sid)), config_(std::move(config)), transport_(transport), queued_(config_->total_queued) {
     eio::handshake hs;
     hs.sid = sid_;
     // A WebSocket session has nowhere to upgrade to, as in the reference.
-    if (transport_ == transport_kind::polling) hs.upgrades = config_.upgrades;
-    hs.ping_interval_ms = count_ms(config_.ping_interval);
-    hs.ping_timeout_ms = count_ms(config_.ping_timeout);
-    hs.max_payload = config_.max_payload;
+    if (transport_ == transport_kind::polling) hs.upgrades = config_->upgrades;
+    hs.ping_interval_ms = count_ms(config_->ping_interval);
+    hs.ping_timeout_ms = count_ms(config_->ping_timeout);
+    hs.max_payload = config_->max_payload;
     enqueue(packet_type::open, shared_text(eio::encode_handshake(hs)));
 
     // The handshake request of a polling session is its first GET, waiting for the open packet.
     get_pending_ = transport_ == transport_kind::polling;
-    next_ping_ = now + config_.ping_interval;
+    next_ping_ = now + config_->ping_interval;
 }
 
 session_state server_session::state() const noexcept {
@@ -88,12 +93,12 @@ session_state server_session::state() const noexcept {
 send_status server_session::send(std::shared_ptr<const std::string> data, bool binary) {
     if (closed_ || closing_) return send_status::not_open;
     const std::size_t size = 1 + (data ? data->size() : 0);
-    const bool over_own = queued_.get() + size > config_.max_queue_bytes;
+    const bool over_own = queued_.get() + size > config_->max_queue_bytes;
     // Many clients lagging at once could still exhaust memory within their own bounds.
-    const bool over_total = config_.total_queued && config_.max_total_queue_bytes != 0 &&
-                            queued_.get() + size > config_.lagging_queue_bytes &&
-                            config_.total_queued->load(std::memory_order_relaxed) + size >
-                                config_.max_total_queue_bytes;
+    const bool over_total = config_->total_queued && config_->max_total_queue_bytes != 0 &&
+                            queued_.get() + size > config_->lagging_queue_bytes &&
+                            config_->total_queued->load(std::memory_order_relaxed) + size >
+                                config_->max_total_queue_bytes;
     if (over_own || over_total) {
         // Growing without bound would let one stalled client exhaust the server's memory.
         finish(close_reasons::slow_consumer, packet_type::close);
@@ -128,7 +133,7 @@ void server_session::close(time_point now, std::string_view reason) {
     // No GET to carry the close packet: wait for the next one, but not forever.
     closing_ = true;
     reason_ = std::string{reason};
-    close_deadline_ = now + config_.close_timeout;
+    close_deadline_ = now + config_->close_timeout;
     next_ping_.reset();
     pong_deadline_.reset();
 }
@@ -166,10 +171,10 @@ request_status server_session::finish_polling_post(time_point now, std::string_v
     // A POST begun before an upgrade completed still carries the client's packets: keep them.
     if (!post_pending_ && !polling_active()) return request_status::transport_mismatch;
     post_pending_ = false;
-    if (body.size() > config_.max_payload) return request_status::payload_too_large;
+    if (body.size() > config_->max_payload) return request_status::payload_too_large;
 
     eio::limits lim;
-    lim.max_payload = static_cast<std::size_t>(config_.max_payload);
+    lim.max_payload = static_cast<std::size_t>(config_->max_payload);
     auto packets = eio::decode_payload(body, lim);
     if (!packets) {
         // The reference still answers such a POST with 200 "ok" after closing the session.
@@ -201,11 +206,11 @@ void server_session::on_polling_post_failed() {
 upgrade_status server_session::on_websocket_upgrade(time_point now) {
     if (closed_ || closing_ || !polling_active() || probe_ != probe_state::none)
         return upgrade_status::refused;
-    if (std::find(config_.upgrades.begin(), config_.upgrades.end(), "websocket") ==
-        config_.upgrades.end())
+    if (std::find(config_->upgrades.begin(), config_->upgrades.end(), "websocket") ==
+        config_->upgrades.end())
         return upgrade_status::refused;
     probe_ = probe_state::connected;
-    upgrade_deadline_ = now + config_.upgrade_timeout;
+    upgrade_deadline_ = now + config_->upgrade_timeout;
     websocket_close_ = false;  // a new socket: an untaken close was for the previous probe
     return upgrade_status::accepted;
 }
@@ -215,7 +220,7 @@ void server_session::on_websocket_frame(time_point now, std::string_view data, b
     const bool on_probe = probe_ != probe_state::none;
     if (!on_probe && polling_active()) return;  // no WebSocket attached
 
-    if (data.size() > config_.max_payload) {
+    if (data.size() > config_->max_payload) {
         // As a WebSocket library does when a message is over its limit: fail that socket.
         if (on_probe) {
             drop_probe(true);
@@ -278,7 +283,7 @@ void server_session::on_timer(time_point now) {
     if (next_ping_ && now >= *next_ping_) {
         enqueue(packet_type::ping);
         next_ping_.reset();  // the next ping is scheduled by the pong
-        pong_deadline_ = now + config_.ping_timeout;
+        pong_deadline_ = now + config_->ping_timeout;
     }
 }
 
@@ -429,7 +434,7 @@ void server_session::heartbeat_pong(time_point now) {
         return;
     }
     pong_deadline_.reset();
-    next_ping_ = now + config_.ping_interval;
+    next_ping_ = now + config_->ping_interval;
 }
 
 void server_session::finish(std::string_view reason, std::optional<packet_type> farewell,

@@ -139,6 +139,7 @@ struct server::impl {
         // One count of queued bytes over every session: the total bound and the gauge.
         if (!options.session.total_queued)
             options.session.total_queued = std::make_shared<std::atomic<std::size_t>>(0);
+        session_config = std::make_shared<const server_session_config>(options.session);
     }
 
     // Several loops: each is run by one thread, so nothing of a session needs a strand.
@@ -150,6 +151,7 @@ struct server::impl {
     std::vector<asio::any_io_executor> loops;  // loops[0] is `executor`
     asio::any_io_executor executor;
     server_options options;
+    std::shared_ptr<const server_session_config> session_config;  // options.session, shared by the sessions
     std::shared_ptr<transport::http_listener> http;  // set once by server's constructor
     std::atomic<bool> stopped{false};
     // Where a session opened by a request on `c` runs: on one thread per loop, the

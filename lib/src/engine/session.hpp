@@ -51,16 +51,15 @@ public:
 
     session(std::shared_ptr<server::impl> core, strand_type strand, transport_kind transport)
         : core_(std::move(core)), strand_(std::move(strand)),
-          sm_(generate_sid(), transport, core_->options.session, clock_type::now()),
+          sm_(generate_sid(), transport, core_->session_config, clock_type::now()),
           timers_(core_->loop_for(strand_).timers) {
-        sid_ = sm_.sid();
         get_parked_ = transport == transport_kind::polling;  // the handshake GET
         on_websocket_ = transport == transport_kind::websocket;
         ws_pending_ = transport == transport_kind::websocket;  // its socket is on the way
     }
 
     const strand_type& strand() const noexcept { return strand_; }
-    const std::string& sid() const noexcept { return sid_; }
+    const std::string& sid() const noexcept { return sm_.sid(); }
     bool closed() const noexcept { return closed_.load(); }
     bool on_websocket() const noexcept { return on_websocket_.load(); }
 
@@ -69,7 +68,7 @@ public:
         auto self = shared_from_this();
         get_owner_ = connection_id;
         session_handle handle{weak_from_this()};
-        handle.sid_ = sid_;
+        handle.sid_ = sm_.sid();
         auto handler = core_->get_open_handler();
         std::shared_ptr<session_listener> listener;
         if (handler) listener = handler(handle, hreq);
@@ -85,7 +84,7 @@ public:
         server_metrics::add(gauge(*counted_), 1);
         server_metrics::add(core_->metrics.sessions_opened);
         core_->emit(event(server_event::kind::session_open));
-        core_->add_session(sid_, shared_from_this());
+        core_->add_session(sm_.sid(), shared_from_this());
         pump();  // sets the first deadline
         co_return true;
     }
@@ -366,7 +365,7 @@ private:
     server_event event(server_event::kind type) const {
         server_event e;
         e.type = type;
-        e.sid = sid_;
+        e.sid = sm_.sid();
         e.transport = to_string(sm_.transport());
         e.remote_address = remote_address_;
         return e;
@@ -450,7 +449,7 @@ private:
         if (requested_close_ && *reason == close_reasons::transport_close) reason = requested_close_;
         finished_ = true;
         closed_ = true;
-        core_->remove_session(sid_);
+        core_->remove_session(sm_.sid());
         if (counted_) server_metrics::add(gauge(*std::exchange(counted_, std::nullopt)), -1);
         {
             server_event e = event(server_event::kind::session_close);
@@ -517,7 +516,6 @@ private:
     std::shared_ptr<server::impl> core_;
     strand_type strand_;
     server_session sm_;
-    std::string sid_;
     std::string remote_address_;
     std::optional<transport_kind> counted_;  // the gauge this session counts in, while open
     std::optional<std::string> deferred_close_;  // close_here() waiting for a GET

@@ -133,6 +133,7 @@ void ws_stream::close(std::uint16_t code, std::string_view reason) {
     if (state_ != state::open && state_ != state::idle) return;
     const bool started = state_ == state::open;
     state_ = state::closing;
+    read_paused_ = false;  // the peer's close frame must be read
     end_ = ws_end{ws_end::kind::closed, code, std::string{reason}};
     close_queued_ = true;
     queue_control(ws::opcode::close, ws::close_payload(code, reason));
@@ -149,6 +150,7 @@ void ws_stream::close(std::uint16_t code, std::string_view reason) {
         self->shutdown_socket();
         self->finish(self->end_);
     });
+    read();  // if it was paused
 }
 
 bool ws_stream::ping(std::string_view payload) {
@@ -333,15 +335,27 @@ void ws_stream::after_flush() {
 
 // --- reading -----------------------------------------------------------------------------------
 
+void ws_stream::pause_reading(bool paused) {
+    read_paused_ = paused;
+    if (!paused && (state_ == state::open || state_ == state::closing)) read();
+}
+
 void ws_stream::read() {
-    if (reading_ || state_ == state::ended) return;
+    if (reading_ || read_paused_ || state_ == state::ended) return;
     reading_ = true;
     if (auto* plain = std::get_if<tcp::socket>(&socket_)) {
-        plain->async_wait(tcp::socket::wait_read,
-                          asio::bind_executor(executor_, [self = shared_from_this()](error_code ec) {
-                              self->reading_ = false;
-                              self->on_readable(ec);
-                          }));
+        auto on_wait = [self = shared_from_this()](error_code ec) {
+            self->reading_ = false;
+            self->on_readable(ec);
+        };
+        // The wait every idle WebSocket holds: when the socket already runs on the stream's
+        // executor (a server's loop), the handler needs no executor of its own, and the pending
+        // operation is about 100 bytes smaller.
+        if (plain->get_executor() == executor_) {
+            plain->async_wait(tcp::socket::wait_read, std::move(on_wait));
+        } else {
+            plain->async_wait(tcp::socket::wait_read, asio::bind_executor(executor_, std::move(on_wait)));
+        }
         return;
     }
     if (!tls_buffer_) tls_buffer_.reset(new char[tls_read_size]);
@@ -378,7 +392,7 @@ void ws_stream::on_readable(error_code ec) {
             return;
         }
         if (!parse(buffer.first(n))) return;
-        if (n < buffer.size()) break;
+        if (n < buffer.size() || read_paused_) break;
     }
     read();
 }

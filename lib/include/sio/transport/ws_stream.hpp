@@ -111,6 +111,10 @@ public:
     bool ping(std::string_view payload);
     // Closes the socket now; the owner hears nothing more.
     void abort();
+    // Stops reading the socket (paused) or starts again: a relay that cannot write what it reads
+    // as fast as it reads it stops its sender, and TCP tells the peer to slow down. Messages
+    // already read are still handed up. close() reads again (the peer's close frame must come).
+    void pause_reading(bool paused);
 
     // Asks for a flush (the owner has frames waiting): on_ws_writable follows once the outbox
     // is empty and the socket takes more.
@@ -170,6 +174,7 @@ private:
     bool close_queued_ = false;     // our close frame is in the outbox
     bool close_sent_ = false;       // ... and written
     bool peer_closed_ = false;      // the peer's close frame arrived
+    bool read_paused_ = false;      // pause_reading(true)
     std::vector<frame> outbox_;     // outbox_[head_...] wait; outbox_[head_] is written from head_offset_
     std::size_t head_ = 0;
     std::size_t head_offset_ = 0;
