@@ -58,6 +58,17 @@ node -e 'const l = JSON.parse(require("fs").readFileSync(0, "utf8")); if (typeof
   || fail "--json error not as expected: $out"
 
 # Invalid input: a clear reason and exit code 1.
+# What the input holds is shown escaped: a control sequence in a sid or a namespace cannot act
+# on the terminal. (On stdin: the argument's own \u escapes would be unescaped first.)
+no_control_bytes() { [[ $out != *$'\e'* && $out != *$'\a'* && $out != *$'\r'* ]] || fail "a control byte reached the output: $out"; }
+open_packet='0{"sid":"A\u001b]0;X\u0007\r","upgrades":["websocket"],"pingInterval":1,"pingTimeout":1}'
+expect_exit 0 bash -c 'printf %s "$1" | "$0" decode -' "$I" "$open_packet"
+contains "$out" 'sid           A\u001b]0;X\u0007\r'
+no_control_bytes
+expect_exit 0 "$I" decode "$(printf '42/a\033[2J\a,["ev"]')"
+contains "$out" 'namespace   /a\u001b[2J\u0007'
+no_control_bytes
+
 expect_exit 1 "$I" decode '9hello'
 contains "$err" "unknown packet type"
 expect_exit 1 "$I" decode '42["disconnect"]'

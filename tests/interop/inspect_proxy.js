@@ -3,7 +3,10 @@
 // acks both ways, binary both ways, a broadcast to two clients) passes through unchanged, and the
 // decoded --json log shows exactly what was sent, with every ACK matched to its request. Also:
 // --record writes every packet as NDJSON; a server that refuses the WebSocket upgrade is
-// answered to the client as the server answered; an unreachable upstream gives 502.
+// answered to the client as the server answered; an unreachable upstream gives 502. With a plain
+// `ws` server at the path: a close passes through with its code and reason, and the proxy logs
+// both sides' close frames and the pings it answers; a server that drops its connection is
+// logged as lost and the client's connection is cut.
 // Usage: node inspect_proxy.js PATH/TO/sio-inspect
 "use strict";
 const { spawn } = require("child_process");
@@ -13,6 +16,7 @@ const os = require("os");
 const path = require("path");
 const { Server } = require("socket.io");
 const { io } = require("socket.io-client");
+const WebSocket = require("ws");
 const { fail, until, deadline } = require("./lib");
 
 const inspect = process.argv[2] || fail("usage: node inspect_proxy.js SIO_INSPECT");
@@ -118,6 +122,35 @@ const ackAll = (s, ev, ...args) => new Promise((resolve, reject) =>
     for (const k of ["ts", "sid", "transport", "from", "eio_type", "data"]) if (!(k in r)) fail(`record without ${k}: ${JSON.stringify(r)}`);
   }
   if (!records.some((r) => r.binary === true && Buffer.from(r.data, "base64").equals(Buffer.from([1, 2, 3])))) fail("binary attachment not recorded as base64");
+
+  // WebSocket closes and control frames, with a plain `ws` server at the Engine.IO path: "close"
+  // makes it close with 4001 "done", "drop" makes it cut its TCP connection.
+  const wsHttp = http.createServer();
+  new WebSocket.Server({ server: wsHttp }).on("connection", (ws) => ws.on("message", (m) => {
+    if (String(m) === "close") ws.close(4001, "done");
+    else if (String(m) === "drop") ws._socket.destroy();
+  }));
+  await new Promise((r) => wsHttp.listen(0, "127.0.0.1", r));
+  const proxy4 = await startProxy(`http://127.0.0.1:${wsHttp.address().port}`);
+  const wsThrough = async (sid, message) => {
+    const ws = new WebSocket(`${proxy4.url.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+    await new Promise((resolve, reject) => { ws.on("open", resolve); ws.on("error", reject); });
+    const pong = new Promise((r) => ws.once("pong", (data) => r(String(data))));
+    ws.ping("are you there");
+    eq(await pong, "are you there", "a ping through the proxy is answered");
+    const closed = new Promise((r) => ws.on("close", (code, reason) => r([code, String(reason)])));
+    ws.send(message);
+    return closed;
+  };
+  eq(await wsThrough("s1", "close"), [4001, "done"], "the server's close code and reason reach the client");
+  const notes = () => proxy4.lines().filter((l) => l.sid === "s1" && l.note).map((l) => l.note);
+  await until(() => notes().some((n) => /^client answered the close \(code 4001/.test(n)), "the client's answer to the close");
+  for (const want of ["client sent a WebSocket ping are you there (answered by the proxy, not passed on)",
+                      "server closed the WebSocket (code 4001, done)"]) {
+    if (!notes().includes(want)) fail(`note '${want}' missing: ${JSON.stringify(notes())}`);
+  }
+  eq((await wsThrough("s2", "drop"))[0], 1006, "a server that drops its connection: the client's is cut");
+  await until(() => proxy4.lines().some((l) => l.sid === "s2" && /^server connection lost/.test(l.note || "")), "the lost connection noted");
 
   // A server that refuses WebSocket: the client sees the server's own answer through the proxy.
   const pollingOnly = await nodeServer({ transports: ["polling"] });

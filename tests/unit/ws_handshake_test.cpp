@@ -109,6 +109,22 @@ TEST(ws_upgrade_request, offers_subprotocols_in_one_header_and_sends_one_extra_h
     EXPECT_EQ(req.count("X-Injected"), 0u);
 }
 
+TEST(ws_upgrade_request, is_answered_with_the_subprotocol_the_server_side_is_given) {
+    // A relay (sio-inspect proxy) answers its client with the subprotocol its upstream chose.
+    const std::vector<std::string> offered{"chat.v2", "chat.v1"};
+    const auto r = make_ws_upgrade_request("h", "/", {}, offered);
+    const auto answer = sio::transport::answer_ws_upgrade(parse<true>(r.head), "relay", "chat.v1");
+    ASSERT_TRUE(answer.accepted) << answer.reason;
+    const auto res = response(answer.head);
+    EXPECT_EQ(res[http::field::sec_websocket_protocol], "chat.v1");
+    EXPECT_EQ(res[http::field::server], "relay");
+    const auto verdict = check_ws_upgrade_response(res, r.key, offered);
+    EXPECT_TRUE(verdict.accepted) << verdict.reason;
+    EXPECT_EQ(verdict.subprotocol, "chat.v1");
+    // Without one, none is named.
+    EXPECT_EQ(response(sio::transport::answer_ws_upgrade(parse<true>(r.head)).head).count(http::field::sec_websocket_protocol), 0u);
+}
+
 TEST(ws_upgrade_request, lets_an_extra_host_header_replace_its_own) {
     const std::vector<std::pair<std::string, std::string>> headers{{"host", "virtual.example"}};
     const auto req = parse<true>(make_ws_upgrade_request("127.0.0.1:80", "/", headers).head);

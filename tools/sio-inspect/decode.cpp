@@ -1,6 +1,8 @@
 #include "decode.hpp"
 #include "traffic.hpp"
 
+#include "common/terminal.hpp"
+
 #include <sio/codec/base64.hpp>
 #include <sio/codec/engine_io.hpp>
 #include <sio/codec/json.hpp>
@@ -19,6 +21,8 @@ namespace {
 using codec::json;
 namespace eio = codec::eio;
 namespace sp = codec::socketio;
+// The input is what a server or client sent, pasted: shown neutralised, like live traffic.
+using tools::neutralize;
 
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -47,7 +51,7 @@ public:
         else if (p.type == eio::packet_type::message && options_.socket_io) complete = message(p, line);
         else if (!p.data.empty()) {
             line["data"] = p.binary ? hex_dump(p.data) : p.data;
-            if (!options_.json) out_ << "  data      " << (p.binary ? hex_dump(p.data) : p.data) << "\n";
+            if (!options_.json) out_ << "  data      " << (p.binary ? hex_dump(p.data) : neutralize(p.data)) << "\n";
         }
         if (options_.json && complete) out_ << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     }
@@ -62,7 +66,7 @@ public:
 
     void problem(const std::string& what) {
         ok_ = false;
-        err_ << "sio-inspect: " << what << "\n";
+        err_ << "sio-inspect: " << neutralize(what) << "\n";
     }
 
 private:
@@ -77,8 +81,8 @@ private:
         if (hs->max_payload) h["maxPayload"] = *hs->max_payload;
         line["handshake"] = h;
         if (options_.json) return;
-        out_ << "  sid           " << hs->sid << "  (session id; sent back as ?sid=)\n";
-        out_ << "  upgrades      " << json(hs->upgrades).dump() << "  (transports the client may upgrade to)\n";
+        out_ << "  sid           " << neutralize(hs->sid) << "  (session id; sent back as ?sid=)\n";
+        out_ << "  upgrades      " << neutralize(dump(json(hs->upgrades))) << "  (transports the client may upgrade to)\n";
         out_ << "  pingInterval  " << hs->ping_interval_ms << " ms  (the server pings this often)\n";
         out_ << "  pingTimeout   " << hs->ping_timeout_ms
              << " ms  (the client must answer a ping within this time)\n";
@@ -138,16 +142,16 @@ private:
         if (options_.json) return;
         out_ << fmt::format("  socket.io   {} ({})\n", sp::to_string(sp_packet.type),
                             static_cast<int>(sp_packet.type));
-        out_ << "  namespace   " << sp_packet.nsp << "\n";
+        out_ << "  namespace   " << neutralize(sp_packet.nsp) << "\n";
         if (sp_packet.id) out_ << "  ack id      " << *sp_packet.id << "\n";
         if (!sp_packet.data) return;
         const json& d = *sp_packet.data;
         bool is_event = sp_packet.type == sp::packet_type::event || sp_packet.type == sp::packet_type::binary_event;
         if (is_event && d.is_array() && !d.empty()) {
-            out_ << "  event       " << dump(d[0]) << "\n";
-            for (std::size_t i = 1; i < d.size(); ++i) out_ << fmt::format("  arg {:<7} ", i) << dump(d[i]) << "\n";
+            out_ << "  event       " << neutralize(dump(d[0])) << "\n";
+            for (std::size_t i = 1; i < d.size(); ++i) out_ << fmt::format("  arg {:<7} ", i) << neutralize(dump(d[i])) << "\n";
         } else {
-            out_ << "  data        " << dump(d) << "\n";
+            out_ << "  data        " << neutralize(dump(d)) << "\n";
         }
     }
 

@@ -3,6 +3,8 @@
 #include "engine_steps.hpp"
 #include "handshake.hpp"
 
+#include "common/terminal.hpp"
+
 #include <sio/codec/engine_io.hpp>
 #include <sio/codec/json.hpp>
 
@@ -62,9 +64,10 @@ public:
             const int i = static_cast<int>(f.status);
             const std::string c = o_.color ? colours[i] : "";
             const std::string r = o_.color && *colours[i] ? "\x1b[0m" : "";
-            out_ << fmt::format("{}{} {:<12}{} {}\n", c, marks[i], f.check, r, f.seen);
-            if (!f.meaning.empty()) out_ << "    what it means: " << f.meaning << '\n';
-            if (!f.fix.empty()) out_ << "    how to fix:    " << f.fix << '\n';
+            // What was seen, and what it means, quote the server: neutralised for the terminal.
+            out_ << fmt::format("{}{} {:<12}{} {}\n", c, marks[i], f.check, r, tools::neutralize(f.seen));
+            if (!f.meaning.empty()) out_ << "    what it means: " << tools::neutralize(f.meaning) << '\n';
+            if (!f.fix.empty()) out_ << "    how to fix:    " << tools::neutralize(f.fix) << '\n';
         }
         out_.flush();
     }

@@ -3,9 +3,12 @@
 #include "engine_steps.hpp"
 #include "traffic.hpp"
 
+#include "common/terminal.hpp"
+
 #include <sio/codec/engine_io.hpp>
 #include <sio/codec/json.hpp>
 #include <sio/codec/socket_io.hpp>
+#include <sio/transport/client_connect.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -24,6 +27,7 @@ namespace http = boost::beast::http;
 namespace eio = codec::eio;
 namespace sp = codec::socketio;
 using codec::json;
+using tools::neutralize;
 
 // --- shared by handshake and doctor -------------------------------------------------------------
 
@@ -43,7 +47,9 @@ std::string engine_target(const net_options& o, const target& t, std::string_vie
     if (path.front() != '/') path.insert(path.begin(), '/');
     std::string q = fmt::format("EIO={}&transport={}", o.eio, transport);
     if (transport == "polling") q += "&t=" + random_token();
-    if (!sid.empty()) q += fmt::format("&sid={}", sid);
+    // The server's sid, encoded as the reference client encodes it: whatever it holds, the
+    // request line stays one line.
+    if (!sid.empty()) q += "&sid=" + transport::url_encode(sid);
     if (!t.query.empty()) q += "&" + t.query;
     for (const auto& kv : o.query) q += "&" + kv;
     return path + "?" + q;
@@ -85,7 +91,8 @@ std::string encode_body(const net_options& o, const std::vector<eio::packet>& pa
 
 std::string headers_text(const http::fields& f, const std::string& indent) {
     std::string out;
-    for (const auto& h : f) out += fmt::format("{}{}: {}\n", indent, std::string_view(h.name_string()), std::string_view(h.value()));
+    for (const auto& h : f)
+        out += fmt::format("{}{}: {}\n", indent, neutralize(h.name_string()), neutralize(h.value()));
     return out;
 }
 
@@ -170,7 +177,9 @@ class timeline {
 public:
     timeline(const net_options& o, std::ostream& out) : o_(o), out_(out) {}
 
-    // One phase: a title line with its duration, then indented details.
+    // One phase: a title line with its duration, then indented details. In text, the summary
+    // and every line of the details are neutralised: they quote what the server sent (pieces of
+    // it that may hold a line break are neutralised where the details are made).
     void phase(std::string_view name, std::optional<ms> took, bool ok, const std::string& summary,
                const std::string& details = {}, json extra = json::object()) {
         if (o_.json) {
@@ -183,8 +192,8 @@ public:
             const std::string colour = !o_.color ? "" : ok ? "\x1b[32m" : "\x1b[31m";
             const std::string reset = o_.color ? "\x1b[0m" : "";
             out_ << fmt::format("{}{} {:<10}{} {:>9} {}\n", colour, mark, name, reset,
-                                took ? fmt::format("{:.1f} ms", took->count()) : std::string{}, summary);
-            if (!details.empty()) out_ << details;
+                                took ? fmt::format("{:.1f} ms", took->count()) : std::string{}, neutralize(summary));
+            if (!details.empty()) out_ << tools::neutralize_lines(details);
         }
         out_.flush();
     }
@@ -244,13 +253,13 @@ asio::awaitable<std::unique_ptr<probe_connection>> connect_phases(const net_opti
 
 std::string open_text(const eio::handshake& h) {
     std::string upgrades;
-    for (const auto& u : h.upgrades) upgrades += (upgrades.empty() ? "" : ", ") + u;
+    for (const auto& u : h.upgrades) upgrades += (upgrades.empty() ? "" : ", ") + neutralize(u);
     std::string out = fmt::format(
         "    sid           {}  (the Engine.IO session; every later request names it)\n"
         "    upgrades      [{}]  (transports the session may move to)\n"
         "    pingInterval  {} ms  (the server pings this often)\n"
         "    pingTimeout   {} ms  (the client has this long to answer; silence for {} ms means the server is gone)\n",
-        h.sid, upgrades, h.ping_interval_ms, h.ping_timeout_ms, h.ping_interval_ms + h.ping_timeout_ms);
+        neutralize(h.sid), upgrades, h.ping_interval_ms, h.ping_timeout_ms, h.ping_interval_ms + h.ping_timeout_ms);
     if (h.max_payload) out += fmt::format("    maxPayload    {} bytes  (largest message or polling body accepted)\n", *h.max_payload);
     return out;
 }
@@ -300,7 +309,7 @@ asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) 
         if (!packets || packets->empty() || packets->front().type != eio::packet_type::open) {
             tl.phase("open", r.elapsed, false,
                      fmt::format("not an Engine.IO v{} open packet: {}", o.eio, packets ? "first packet is not 'open'" : why),
-                     details + "    body: " + r.response.body().substr(0, 200) + "\n");
+                     details + "    body: " + neutralize(r.response.body().substr(0, 200)) + "\n");
             co_return inspect_not_socketio;
         }
         auto decoded = eio::decode_handshake(packets->front().data);
@@ -356,7 +365,9 @@ asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) 
         }
         tl.phase("connect", connect_took, true,
                  fmt::format("namespace {} connected{}", nsp,
-                             data.is_object() && data.contains("sid") ? ", socket id " + data["sid"].get<std::string>() : ""),
+                             data.is_object() && data.contains("sid") && data["sid"].is_string()
+                                 ? ", socket id " + data["sid"].get<std::string>()
+                                 : ""),
                  fmt::format("    > {}\n    < {}\n", connect_text, data.dump()), {{"answer", data}});
         if (o.transport == "polling") co_return inspect_ok;
         if (std::find(hs->upgrades.begin(), hs->upgrades.end(), "websocket") == hs->upgrades.end()) {

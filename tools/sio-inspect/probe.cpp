@@ -1,29 +1,29 @@
 #include "probe.hpp"
 
-#include <sio/codec/base64.hpp>
+#include <sio/transport/client_connect.hpp>
+#include <sio/transport/ws_handshake.hpp>
 #include <sio/version.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 
 #include <fmt/core.h>
 #include <openssl/bio.h>
-#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+
+#include <deque>
 
 namespace sio::inspect {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
+namespace ws = codec::ws;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
@@ -72,7 +72,67 @@ bool is_ip(const std::string& host) {
     return !ec;
 }
 
+// The upgrade request as it goes out, read back into fields so that it is shown as sent. A
+// request line that does not parse (a --query with a space) goes out all the same, for the
+// server to judge; it is then shown by its target alone.
+http::request<http::empty_body> parse_request_head(const std::string& head, const std::string& target_path) {
+    http::request_parser<http::empty_body> parser;
+    error_code ec;
+    parser.put(asio::buffer(head), ec);
+    if (ec || !parser.is_header_done()) return http::request<http::empty_body>{http::verb::get, target_path, 11};
+    return parser.release();
+}
+
+// How a WebSocket ended, for a read or write that finds it so.
+std::string ended_text(const transport::ws_end& end) {
+    using kind = transport::ws_end::kind;
+    if (end.how == kind::peer_closed && end.code != ws::close_code::abnormal) {
+        if (end.code == ws::close_code::no_status) return "the server closed the WebSocket";
+        return fmt::format("the server closed the WebSocket (code {}{}{})", end.code, end.reason.empty() ? "" : ", ",
+                           end.reason);
+    }
+    if (end.how == kind::failed && end.code != ws::close_code::abnormal)
+        return fmt::format("the server broke the WebSocket protocol: {} (closed with code {})", end.reason, end.code);
+    if (end.how == kind::closed) return "the WebSocket is closed";
+    return end.reason;  // the connection ended without a close frame, or a read or write failed
+}
+
 }  // namespace
+
+// What the WebSocket delivers, kept until read_frame takes it. The stream calls it on the
+// io_context's one thread, between the probe's own steps; any news cancels `wake`, which the
+// waiting read_frame or write_frame sleeps on.
+struct probe_connection::ws_inbox final : transport::ws_owner {
+    explicit ws_inbox(asio::any_io_executor ex) : wake(std::move(ex)) {}
+
+    void on_ws_message(std::string_view data, bool binary) override {
+        frames.push_back(frame{true, {}, std::string{data}, binary, ms{0}});
+        wake.cancel();
+    }
+    void on_ws_writable() override { wake.cancel(); }
+    void on_ws_end(const transport::ws_end& e) override {
+        end = e;
+        wake.cancel();
+    }
+
+    std::deque<frame> frames;
+    std::optional<transport::ws_end> end;
+    asio::steady_timer wake;
+};
+
+std::vector<std::string> subprotocol_list(std::string_view value) {
+    std::vector<std::string> out;
+    while (!value.empty()) {
+        const auto comma = value.find(',');
+        auto item = value.substr(0, comma);
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+        if (!item.empty()) out.emplace_back(item);
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
+    }
+    return out;
+}
 
 std::optional<target> parse_target(const std::string& url, std::string& why) {
     target t;
@@ -132,7 +192,11 @@ std::optional<target> parse_target(const std::string& url, std::string& why) {
 
 probe_connection::probe_connection(target t, std::variant<plain_stream, tls_stream> s)
     : target_(std::move(t)), stream_(std::move(s)) {}
-probe_connection::~probe_connection() = default;
+
+probe_connection::~probe_connection() {
+    // The stream reads until it is stopped: left open, it would keep the io_context running.
+    if (ws_) ws_->abort();
+}
 
 beast::tcp_stream& probe_connection::lowest() {
     return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); }, stream_);
@@ -270,47 +334,37 @@ asio::awaitable<probe_connection::upgrade_result> probe_connection::upgrade(
     const std::string& target_path, const std::vector<std::pair<std::string, std::string>>& headers,
     std::chrono::milliseconds timeout) {
     upgrade_result r;
-    auto sent = std::make_shared<websocket::request_type>();
-    auto decorate = [sent, headers](websocket::request_type& req) {
-        req.set(http::field::user_agent, fmt::format("sio-inspect/{}", sio::version_string));
-        for (const auto& [k, v] : headers) req.set(k, v);
-        *sent = req;
-    };
-    if (std::holds_alternative<plain_stream>(stream_)) {
-        ws_ = std::make_unique<std::variant<websocket::stream<plain_stream>, websocket::stream<tls_stream>>>(
-            std::in_place_index<0>, std::move(std::get<plain_stream>(stream_)));
-    } else {
-        ws_ = std::make_unique<std::variant<websocket::stream<plain_stream>, websocket::stream<tls_stream>>>(
-            std::in_place_index<1>, std::move(std::get<tls_stream>(stream_)));
+    // Ours first: a -H User-Agent given replaces it (of two of one name, the later is sent).
+    std::vector<std::pair<std::string, std::string>> extra;
+    extra.emplace_back("User-Agent", fmt::format("sio-inspect/{}", sio::version_string));
+    std::vector<std::string> offered;
+    for (const auto& h : headers) {
+        if (beast::iequals(h.first, "Sec-WebSocket-Protocol")) offered = subprotocol_list(h.second);
+        extra.push_back(h);
     }
-    websocket::response_type res;
+    auto request = transport::make_ws_upgrade_request(target_.host_header, target_path, extra, offered);
+    r.request = parse_request_head(request.head, target_path);
+    r.expected_accept = transport::ws_accept_key(request.key);
+
+    auto ex = co_await asio::this_coro::executor;
+    transport::ws_stream_options options;
+    options.limits.max_message = 64u << 20;
+    lowest().expires_after(timeout);  // the handshake's deadline
+    auto stream = std::make_unique<transport::any_stream>(std::move(stream_));
     const auto start = clock_type::now();
-    auto [ec] = co_await std::visit(
-        [&](auto& ws) {
-            ws.set_option(websocket::stream_base::decorator(decorate));
-            ws.read_message_max(64u << 20);
-            beast::get_lowest_layer(ws).expires_after(timeout);
-            return ws.async_handshake(res, target_.host_header, target_path, tok);
-        },
-        *ws_);
+    auto h = co_await transport::ws_client_handshake(std::move(stream), std::move(request), offered, ex, options);
     r.elapsed = since(start);
-    std::visit([](auto& ws) { beast::get_lowest_layer(ws).expires_never(); }, *ws_);
-    r.request = *sent;
-    r.response = std::move(res);
-    const std::string key{r.request[http::field::sec_websocket_key]};
-    if (!key.empty()) {
-        const std::string input = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-        unsigned char digest[SHA_DIGEST_LENGTH];
-        SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-        r.expected_accept = codec::base64_encode(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
-        r.accept_matches = r.response[http::field::sec_websocket_accept] == r.expected_accept;
-    }
-    if (ec) {
+    r.response = std::move(h.response);
+    r.accept_matches = r.response[http::field::sec_websocket_accept] == r.expected_accept;
+    if (h.error != transport::failure::none) {
         r.error = r.response.result_int() != 0 && r.response.result() != http::status::switching_protocols
                       ? fmt::format("the server answered HTTP {} instead of 101", r.response.result_int())
-                      : "WebSocket handshake failed: " + ec.message();
+                      : h.message;
         co_return r;
     }
+    inbox_ = std::make_shared<ws_inbox>(ex);
+    ws_ = std::move(h.ws);
+    ws_->start(inbox_, std::move(h.pending));
     r.ok = true;
     co_return r;
 }
@@ -321,39 +375,40 @@ asio::awaitable<probe_connection::frame> probe_connection::read_frame(std::chron
         f.error = "not a WebSocket";
         co_return f;
     }
-    beast::flat_buffer buffer;
     const auto start = clock_type::now();
-    auto [ec, n] = co_await std::visit(
-        [&](auto& ws) {
-            beast::get_lowest_layer(ws).expires_after(timeout);
-            return ws.async_read(buffer, tok);
-        },
-        *ws_);
-    (void)n;
-    f.elapsed = since(start);
-    if (ec) {
-        f.error = ec == beast::error::timeout ? fmt::format("nothing within {} ms", timeout.count())
-                  : ec == websocket::error::closed ? "the server closed the WebSocket"
-                                                   : ec.message();
-        co_return f;
+    const auto deadline = start + timeout;
+    for (;;) {
+        if (!inbox_->frames.empty()) {
+            f = std::move(inbox_->frames.front());
+            inbox_->frames.pop_front();
+            f.elapsed = since(start);
+            co_return f;
+        }
+        if (inbox_->end) {
+            f.error = ended_text(*inbox_->end);
+            break;
+        }
+        if (clock_type::now() >= deadline) {
+            f.error = fmt::format("nothing within {} ms", timeout.count());
+            break;
+        }
+        inbox_->wake.expires_at(deadline);
+        co_await inbox_->wake.async_wait(tok);  // woken early by news from the stream
     }
-    std::visit([](auto& ws) { beast::get_lowest_layer(ws).expires_never(); }, *ws_);
-    f.binary = std::visit([](auto& ws) { return ws.got_binary(); }, *ws_);
-    f.data = beast::buffers_to_string(buffer.data());
-    f.ok = true;
+    f.elapsed = since(start);
     co_return f;
 }
 
 asio::awaitable<std::string> probe_connection::write_frame(const std::string& data, bool binary) {
     if (!ws_) co_return "not a WebSocket";
-    auto [ec, n] = co_await std::visit(
-        [&](auto& ws) {
-            ws.binary(binary);
-            return ws.async_write(asio::buffer(data), tok);
-        },
-        *ws_);
-    (void)n;
-    co_return ec ? ec.message() : std::string{};
+    if (!ws_->send(binary, {}, std::make_shared<const std::string>(data)))
+        co_return inbox_->end ? ended_text(*inbox_->end) : "the WebSocket is closing";
+    // Written once the outbox is empty (on_ws_writable says so), or never when the stream ends.
+    while (ws_->queued_bytes() != 0 && !inbox_->end) {
+        inbox_->wake.expires_after(std::chrono::hours(24));
+        co_await inbox_->wake.async_wait(tok);
+    }
+    co_return inbox_->end ? ended_text(*inbox_->end) : std::string{};
 }
 
 }  // namespace sio::inspect

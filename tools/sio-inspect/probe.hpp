@@ -3,22 +3,27 @@
 // that a failure can be pinned to the phase where it happened.
 //
 // Unlike the library client, nothing here retries, upgrades or answers on its own: the caller
-// decides each step. Coroutines on the io_context the caller runs.
+// decides each step (the WebSocket answers pings, as RFC 6455 wants). Coroutines on the
+// io_context the caller runs, on one thread.
 #pragma once
+
+#include <sio/transport/ws_stream.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <boost/beast/websocket/stream.hpp>
 
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -36,6 +41,9 @@ struct target {
 };
 // http(s):// or ws(s):// with a host; `why` says what is wrong otherwise.
 std::optional<target> parse_target(const std::string& url, std::string& why);
+
+// The subprotocols a Sec-WebSocket-Protocol value offers ("a, b" -> a, b), in order.
+std::vector<std::string> subprotocol_list(std::string_view value);
 
 struct tls_settings {
     std::string ca_file;  // instead of the system store
@@ -102,12 +110,16 @@ public:
         bool ok = false;
         std::string error;
         boost::beast::http::request<boost::beast::http::empty_body> request;  // as sent
-        boost::beast::http::response<boost::beast::http::string_body> response;
+        boost::beast::http::response<boost::beast::http::string_body> response;  // as read (status 0: none)
         std::string expected_accept;  // base64(SHA-1(key + GUID))
         bool accept_matches = false;
         ms elapsed{0};
     };
-    // Upgrades this connection to a WebSocket at `target_path` (path + query).
+    // Upgrades this connection to a WebSocket at `target_path` (path + query), with the
+    // project's own handshake (transport/ws_handshake): the extra `headers` as
+    // make_ws_upgrade_request takes them (a Sec-WebSocket-Protocol among them offers its
+    // subprotocols). On success the connection is a WebSocket (transport::ws_stream, client role);
+    // on failure it is spent.
     boost::asio::awaitable<upgrade_result> upgrade(const std::string& target_path,
                                                    const std::vector<std::pair<std::string, std::string>>& headers,
                                                    std::chrono::milliseconds timeout);
@@ -119,21 +131,25 @@ public:
         bool binary = false;
         ms elapsed{0};
     };
-    // After upgrade(): one message each way.
+    // After upgrade(): one message each way. read_frame takes the next message that arrived (the
+    // stream reads all along); write_frame returns once the frame is written, with the error text
+    // or "".
     boost::asio::awaitable<frame> read_frame(std::chrono::milliseconds timeout);
-    boost::asio::awaitable<std::string> write_frame(const std::string& data, bool binary = false);  // error text or ""
+    boost::asio::awaitable<std::string> write_frame(const std::string& data, bool binary = false);
 
     const target& where() const noexcept { return target_; }
+    // An open WebSocket is dropped without a close frame, as a connection that is cut.
     ~probe_connection();
 
 private:
+    struct ws_inbox;
     probe_connection(target t, std::variant<plain_stream, tls_stream> s);
     boost::beast::tcp_stream& lowest();
     target target_;
     std::variant<plain_stream, tls_stream> stream_;
     boost::beast::flat_buffer buffer_;
-    std::unique_ptr<std::variant<boost::beast::websocket::stream<plain_stream>,
-                                 boost::beast::websocket::stream<tls_stream>>> ws_;
+    std::shared_ptr<sio::transport::ws_stream> ws_;  // after upgrade()
+    std::shared_ptr<ws_inbox> inbox_;                // what ws_ delivered, until read
     std::shared_ptr<boost::asio::ssl::context> context_;
 };
 

@@ -2,10 +2,14 @@
 
 #include "probe.hpp"
 
+#include <sio/codec/ws_frame.hpp>
+#include <sio/transport/client_connect.hpp>
+#include <sio/transport/ws_handshake.hpp>
+#include <sio/transport/ws_stream.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -14,12 +18,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 
 #include <fmt/core.h>
 
@@ -35,15 +39,15 @@ namespace sio::inspect {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
 constexpr auto tok = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint64_t body_limit = 256u << 20;  // the proxy must not be stricter than servers
+// Bytes one side of a relayed WebSocket may have waiting before the other side is read no more.
+constexpr std::size_t relay_backlog = 1u << 20;
 
 bool hop_by_hop(http::field f, std::string_view name) {
     switch (f) {
@@ -150,109 +154,191 @@ http::response<http::string_body> plain_answer(http::status status, unsigned ver
     return res;
 }
 
+// One relayed WebSocket: two streams (transport::ws_stream), the client's and the server's, on
+// the connection's strand. Each message one side sends is logged and queued on the other side;
+// a close is passed on with its code and reason; a connection lost on one side is cut on the
+// other. Control frames are answered by each stream itself, as Beast did: pings are not relayed.
+//
+// The streams hold their owners (a ws_relay_side each, which holds this) until they end, and both
+// end: the first end closes or aborts the other stream.
+struct ws_relay {
+    state_ptr st;
+    bool engine = false;  // on the Engine.IO path: decoded and logged
+    std::string sid;
+    std::shared_ptr<transport::ws_stream> down;  // the client's side
+    std::shared_ptr<transport::ws_stream> up;    // the server's side
+    bool ending = false;  // set by the side that ends first: the other one's end is then ours
+
+    // The stream that carries what `from` sends on, and the one `from` is read from.
+    transport::ws_stream& to(direction from) { return from == direction::to_server ? *up : *down; }
+    transport::ws_stream& of(direction from) { return from == direction::to_server ? *down : *up; }
+
+    void message(direction dir, std::string_view data, bool binary) {
+        if (engine) sid = st->log->websocket_frame(sid, dir, data, binary);
+        auto& out = to(dir);
+        out.send(binary, {}, std::make_shared<const std::string>(data));
+        // A sender faster than its reader: it is read no more until the other side has taken
+        // what waits for it, so the proxy holds a bounded backlog and TCP slows the sender.
+        if (out.queued_bytes() > relay_backlog) of(dir).pause_reading(true);
+    }
+
+    // The stream `from` is read from has written everything queued on it (what the other side
+    // sent): the other side, if paused, is read again.
+    void drained(direction from) { to(from).pause_reading(false); }
+
+    void control(direction dir, bool ping, std::string_view payload) {
+        if (!engine) return;
+        st->log->note(sid, "websocket",
+                      fmt::format("{} sent a WebSocket {}{}{}", sender(dir), ping ? "ping" : "pong",
+                                  payload.empty() ? "" : " ", payload) +
+                          (ping ? " (answered by the proxy, not passed on)" : ""));
+    }
+
+    void ended(direction dir, const transport::ws_end& end) {
+        using kind = transport::ws_end::kind;
+        const auto close_text = [](std::uint16_t code, std::string_view reason) {
+            return code == codec::ws::close_code::no_status
+                       ? std::string{"no close code"}
+                       : fmt::format("code {}{}{}", code, reason.empty() ? "" : ", ", reason);
+        };
+        if (std::exchange(ending, true)) {
+            // The end of the close we passed on: the peer's answer, when it gave one.
+            if (engine && end.how == kind::closed) {
+                if (const auto* answer = of(dir).close_answer())
+                    st->log->note(sid, "websocket",
+                                  fmt::format("{} answered the close ({})", sender(dir), close_text(answer->code, answer->reason)));
+                else
+                    st->log->note(sid, "websocket", fmt::format("{} did not answer the close", sender(dir)));
+            }
+            return;
+        }
+        auto& other = to(dir);
+        if (end.how == kind::peer_closed && end.code != codec::ws::close_code::abnormal) {
+            if (engine)
+                st->log->note(sid, "websocket",
+                              fmt::format("{} closed the WebSocket ({})", sender(dir), close_text(end.code, end.reason)));
+            other.close(end.code, end.reason);
+        } else if (end.how == kind::failed && end.code != codec::ws::close_code::abnormal) {
+            // It broke the protocol: its stream told it so with a close frame; the other side is cut.
+            if (engine)
+                st->log->note(sid, "websocket",
+                              fmt::format("{} broke the WebSocket protocol: {} (closed with code {})", sender(dir),
+                                          end.reason, end.code),
+                              true);
+            other.abort();
+        } else {
+            if (engine) st->log->note(sid, "websocket", fmt::format("{} connection lost: {}", sender(dir), end.reason), true);
+            other.abort();
+        }
+    }
+};
+
+class ws_relay_side final : public transport::ws_owner {
+public:
+    ws_relay_side(std::shared_ptr<ws_relay> relay, direction from) : relay_(std::move(relay)), from_(from) {}
+    void on_ws_message(std::string_view data, bool binary) override { relay_->message(from_, data, binary); }
+    // This side's stream wrote everything queued on it: the other side may be read again.
+    void on_ws_writable() override { relay_->drained(from_); }
+    void on_ws_end(const transport::ws_end& end) override { relay_->ended(from_, end); }
+    void on_ws_control(bool ping, std::string_view payload) override { relay_->control(from_, ping, payload); }
+
+private:
+    std::shared_ptr<ws_relay> relay_;
+    direction from_;
+};
+
 // Relays one WebSocket: upstream handshake first (so that a refusal reaches the client as the
-// server gave it), then the client's, then frames both ways until either side closes.
-asio::awaitable<void> relay_websocket(state_ptr st, beast::tcp_stream down, http::request<http::string_body> req) {
+// server gave it), then the client's, then frames both ways until either side closes. `pending`
+// is what the client sent past its upgrade request.
+asio::awaitable<void> relay_websocket(state_ptr st, beast::tcp_stream down, http::request<http::string_body> req,
+                                      std::string pending) {
     const bool engine = st->engine_path(req.target());
-    auto sid = std::make_shared<std::string>(query_value(req.target(), "sid"));
+    auto sid = query_value(req.target(), "sid");
     std::string why;
     auto up = co_await connect_upstream(st, why);
     if (!up) {
-        st->log->note(*sid, "websocket", "upstream unreachable: " + why, true);
+        st->log->note(sid, "websocket", "upstream unreachable: " + why, true);
         auto res = plain_answer(http::status::bad_gateway, req.version(), "sio-inspect proxy: " + why + "\n");
         co_await http::async_write(down, res, tok);
         co_return;
     }
-    co_await std::visit(
-        [&](auto& up_stream) -> asio::awaitable<void> {
-            websocket::stream<std::decay_t<decltype(up_stream)>> uws{std::move(up_stream)};
-            uws.set_option(websocket::stream_base::decorator([&req](websocket::request_type& r) {
-                for (const auto& f : req) {
-                    const auto n = f.name();
-                    if (hop_by_hop(n, f.name_string()) || n == http::field::host || n == http::field::sec_websocket_key ||
-                        n == http::field::sec_websocket_version || n == http::field::sec_websocket_extensions)
-                        continue;
-                    r.set(f.name_string(), f.value());
-                }
-            }));
-            uws.read_message_max(body_limit);
-            websocket::response_type ures;
-            auto [hec] = co_await uws.async_handshake(ures, st->upstream.host_header, req.target(), tok);
-            if (hec) {
-                // The server refused the upgrade: give the client the same answer.
-                st->log->note(*sid, "websocket",
-                              ures.result_int() != 0
-                                  ? fmt::format("upgrade refused by the server: HTTP {} {}", ures.result_int(), ures.body())
-                                  : "upgrade failed: " + hec.message(),
-                              true);
-                http::response<http::string_body> res{ures.result_int() != 0 ? ures.result() : http::status::bad_gateway,
-                                                      req.version()};
-                for (const auto& f : ures)
-                    if (!hop_by_hop(f.name(), f.name_string())) res.set(f.name_string(), f.value());
-                res.body() = ures.body();
-                res.keep_alive(false);
-                res.prepare_payload();
-                co_await http::async_write(down, res, tok);
-                co_return;
-            }
-            websocket::stream<beast::tcp_stream> dws{std::move(down)};
-            const std::string protocol{ures[http::field::sec_websocket_protocol]};
-            dws.set_option(websocket::stream_base::decorator([protocol](websocket::response_type& r) {
-                r.set(http::field::server, "sio-inspect proxy");
-                if (!protocol.empty()) r.set(http::field::sec_websocket_protocol, protocol);
-            }));
-            dws.read_message_max(body_limit);
-            auto [aec] = co_await dws.async_accept(req, tok);
-            if (aec) co_return;
-            if (engine) st->log->note(*sid, "websocket", "WebSocket opened");
 
-            // One direction: read from `from`, decode, write to `to`; on close, close `to` alike.
-            // Set by the direction that ends first: the other one's read then fails by our doing.
-            auto ending = std::make_shared<bool>(false);
-            auto pump = [&st, sid, engine, ending](auto& from, auto& to, direction dir) -> asio::awaitable<void> {
-                beast::flat_buffer buffer;
-                for (;;) {
-                    auto [rec, n] = co_await from.async_read(buffer, tok);
-                    (void)n;
-                    if (rec) {
-                        if (std::exchange(*ending, true)) co_return;  // we closed it: nothing to report
-                        const auto reason = from.reason();
-                        if (rec == websocket::error::closed) {
-                            if (engine)
-                                st->log->note(*sid, "websocket",
-                                              reason.code == websocket::close_code::none
-                                                  ? fmt::format("{} closed the WebSocket (no close code)", sender(dir))
-                                                  : fmt::format("{} closed the WebSocket (code {}{}{})", sender(dir),
-                                                                static_cast<unsigned>(reason.code),
-                                                                reason.reason.empty() ? "" : ", ",
-                                                                reason.reason.c_str()));
-                            const websocket::close_reason copy = reason;
-                            co_await to.async_close(copy, tok);
-                        } else {
-                            if (engine) st->log->note(*sid, "websocket", fmt::format("{} connection lost: {}", sender(dir), rec.message()), true);
-                            error_code ignored;
-                            beast::get_lowest_layer(to).socket().close(ignored);
-                        }
-                        co_return;
-                    }
-                    const std::string_view data{static_cast<const char*>(buffer.data().data()), buffer.size()};
-                    const bool binary = from.got_binary();
-                    if (engine) *sid = st->log->websocket_frame(*sid, dir, data, binary);
-                    to.binary(binary);
-                    auto [wec, w] = co_await to.async_write(buffer.data(), tok);
-                    (void)w;
-                    if (wec) {
-                        *ending = true;
-                        error_code ignored;
-                        beast::get_lowest_layer(from).socket().close(ignored);
-                        co_return;
-                    }
-                    buffer.consume(buffer.size());
-                }
-            };
-            co_await (pump(dws, uws, direction::to_server) && pump(uws, dws, direction::to_client));
-        },
-        *up);
+    // The client's request goes on as it came, but for what belongs to this hop or to the
+    // handshake itself (the upstream gets a key of ours; no extension is offered).
+    std::vector<std::pair<std::string, std::string>> headers;
+    for (const auto& f : req) {
+        const auto n = f.name();
+        if (hop_by_hop(n, f.name_string()) || n == http::field::host || n == http::field::sec_websocket_key ||
+            n == http::field::sec_websocket_version || n == http::field::sec_websocket_extensions ||
+            n == http::field::sec_websocket_protocol)
+            continue;
+        headers.emplace_back(std::string{f.name_string()}, std::string{f.value()});
+    }
+    const auto offered = subprotocol_list(req[http::field::sec_websocket_protocol]);
+    auto ex = co_await asio::this_coro::executor;
+    auto stream = std::make_unique<transport::any_stream>(std::move(*up));
+    transport::lowest(*stream).expires_after(std::chrono::seconds(10));
+    transport::ws_stream_options up_options;
+    up_options.limits.max_message = body_limit;
+    auto h = co_await transport::ws_client_handshake(
+        std::move(stream), transport::make_ws_upgrade_request(st->upstream.host_header, req.target(), headers, offered),
+        offered, ex, up_options);
+    if (h.error != transport::failure::none) {
+        const auto& ures = h.response;
+        if (ures.result_int() != 0 && ures.result_int() != 101) {
+            // The server refused the upgrade: give the client the same answer.
+            st->log->note(sid, "websocket",
+                          fmt::format("upgrade refused by the server: HTTP {} {}", ures.result_int(), ures.body()), true);
+            http::response<http::string_body> res{ures.result(), req.version()};
+            for (const auto& f : ures)
+                if (!hop_by_hop(f.name(), f.name_string())) res.set(f.name_string(), f.value());
+            res.body() = ures.body();
+            res.keep_alive(false);
+            res.prepare_payload();
+            co_await http::async_write(down, res, tok);
+        } else {
+            // No answer, or a 101 that is no valid upgrade: the client gets no WebSocket either.
+            st->log->note(sid, "websocket", "upgrade failed: " + h.message, true);
+            auto res = plain_answer(http::status::bad_gateway, req.version(), "sio-inspect proxy: " + h.message + "\n");
+            co_await http::async_write(down, res, tok);
+        }
+        co_return;
+    }
+
+    const auto answer = transport::answer_ws_upgrade(req, "sio-inspect proxy", h.subprotocol);
+    if (!answer.accepted) {
+        // The server took the upgrade but the client's request is no valid one: it is told why,
+        // as a server would tell it, and the upstream WebSocket goes.
+        h.ws->abort();
+        st->log->note(sid, "websocket", fmt::format("the client's upgrade request is refused: {}", answer.reason), true);
+        auto res = plain_answer(static_cast<http::status>(answer.status), req.version(), answer.reason + "\n");
+        if (answer.status == 426) res.set(http::field::sec_websocket_version, "13");
+        co_await http::async_write(down, res, tok);
+        co_return;
+    }
+    auto [wec, wn] = co_await asio::async_write(down, asio::buffer(answer.head), tok);
+    (void)wn;
+    if (wec) {
+        h.ws->abort();
+        st->log->note(sid, "websocket", "the client went before its 101 was written: " + wec.message(), true);
+        co_return;
+    }
+    if (engine) st->log->note(sid, "websocket", "WebSocket opened");
+
+    auto relay = std::make_shared<ws_relay>();
+    relay->st = st;
+    relay->engine = engine;
+    relay->sid = std::move(sid);
+    transport::ws_stream_options down_options;
+    down_options.role = codec::ws::role::server;
+    down_options.limits.max_message = body_limit;
+    relay->down = std::make_shared<transport::ws_stream>(down.release_socket(), ex, down_options);
+    relay->up = std::move(h.ws);
+    // Both exist before either starts: what one reads at once is queued on the other.
+    auto down_stream = relay->down;
+    auto up_stream = relay->up;
+    down_stream->start(std::make_shared<ws_relay_side>(relay, direction::to_server), std::move(pending));
+    up_stream->start(std::make_shared<ws_relay_side>(relay, direction::to_client), std::move(h.pending));
 }
 
 template <class Stream>
@@ -290,8 +376,10 @@ asio::awaitable<void> serve_connection(state_ptr st, tcp::socket socket) {
         (void)n;
         if (rec) break;
         auto req = parser.release();
-        if (websocket::is_upgrade(req)) {
-            co_await relay_websocket(st, std::move(down), std::move(req));
+        if (boost::beast::websocket::is_upgrade(req)) {
+            // What the client sent past its upgrade request (frames sent early) goes along.
+            std::string pending{static_cast<const char*>(dbuf.data().data()), dbuf.size()};
+            co_await relay_websocket(st, std::move(down), std::move(req), std::move(pending));
             co_return;
         }
         const bool engine = st->engine_path(req.target());

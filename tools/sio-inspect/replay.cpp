@@ -9,6 +9,8 @@
 
 #include "traffic.hpp"
 
+#include "common/terminal.hpp"
+
 #include <sio/client.hpp>
 #include <sio/codec/base64.hpp>
 #include <sio/codec/engine_io.hpp>
@@ -73,7 +75,7 @@ std::string short_json(const json& v) {
 }
 
 std::string label(const sp::packet& p) {
-    std::string s = fmt::format("{} {}", sp::to_string(p.type), p.nsp);
+    std::string s = fmt::format("{} {}", sp::to_string(p.type), tools::neutralize(p.nsp));
     if ((p.type == sp::packet_type::event || p.type == sp::packet_type::binary_event) && p.data && p.data->is_array() &&
         !p.data->empty())
         s.append(" ").append((*p.data)[0].dump());
@@ -180,7 +182,7 @@ public:
             failed_ = true;
             ioc_.stop();
         });
-        out_ << fmt::format("session {}: {} packets from the client, {} from the server, over {}\n", rec_.sid,
+        out_ << fmt::format("session {}: {} packets from the client, {} from the server, over {}\n", tools::neutralize(rec_.sid),
                             std::count_if(rec_.items.begin(), rec_.items.end(), [](const item& i) { return !i.from_server; }),
                             std::count_if(rec_.items.begin(), rec_.items.end(), [](const item& i) { return i.from_server; }),
                             to_string(co.transport));
@@ -327,7 +329,8 @@ private:
 
     void difference(const std::string& text) {
         ++differences_;
-        out_ << "  " << text << '\n';
+        // The lines are ours; what they quote came from the server, or from the recording.
+        out_ << "  " << tools::neutralize_lines(text) << '\n';
         out_.flush();
     }
 

@@ -1,5 +1,7 @@
 #include "traffic.hpp"
 
+#include "common/terminal.hpp"
+
 #include <sio/codec/base64.hpp>
 
 #include <fmt/core.h>
@@ -12,6 +14,9 @@ namespace sio::inspect {
 using codec::json;
 namespace eio = codec::eio;
 namespace sp = codec::socketio;
+// Text a peer sent, made safe for a terminal; in JSON too where it is text for a person (a note,
+// data that did not decode).
+using tools::neutralize;
 
 std::string_view to_string(direction d) noexcept {
     return d == direction::to_server ? "client→server" : "server→client";
@@ -49,21 +54,6 @@ json displayable(const json& v) {
 namespace {
 
 std::string dump(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-// Text a peer sent, made safe for a terminal: control characters as \u escapes.
-std::string printable(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (const char c : s) {
-        const auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f) {
-            out += fmt::format("\\u{:04x}", u);
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
 
 std::string wall_clock() {
     const auto now = std::chrono::system_clock::now();
@@ -122,10 +112,10 @@ std::string traffic_log::polling_body(const std::string& sid, direction dir, std
     if (!packets) {
         json line{{"ts", epoch_ms()}, {"sid", sid}, {"transport", "polling"}, {"from", sender(dir)},
                   {"error", fmt::format("polling body is not an Engine.IO payload: {}", packets.err().reason)},
-                  {"body", printable(body.substr(0, 200))}};
+                  {"body", neutralize(body.substr(0, 200))}};
         emit(line,
              fmt::format("{} {} polling {} undecodable body: {} ({})", wall_clock(), sid.substr(0, 8), to_string(dir),
-                         packets.err().reason, printable(body.substr(0, 80))),
+                         packets.err().reason, neutralize(body.substr(0, 80))),
              true);
         return sid;
     }
@@ -140,7 +130,7 @@ std::string traffic_log::websocket_frame(const std::string& sid, direction dir, 
     if (!p) {
         json line{{"ts", epoch_ms()}, {"sid", sid}, {"transport", "websocket"}, {"from", sender(dir)},
                   {"error", fmt::format("WebSocket frame is not an Engine.IO packet: {}", p.err().reason)},
-                  {"frame", binary ? hex_dump(data) : printable(data.substr(0, 200))}};
+                  {"frame", binary ? hex_dump(data) : neutralize(data.substr(0, 200))}};
         emit(line,
              fmt::format("{} {} websocket {} undecodable frame: {}", wall_clock(), sid.substr(0, 8), to_string(dir),
                          p.err().reason),
@@ -181,9 +171,9 @@ void traffic_log::engine_control(const std::string& sid, std::string_view transp
 
 void traffic_log::note(const std::string& sid, std::string_view transport, std::string_view text, bool problem) {
     std::lock_guard lock{mutex_};
-    json line{{"ts", epoch_ms()}, {"sid", sid}, {"transport", transport}, {"note", printable(text)}};
+    json line{{"ts", epoch_ms()}, {"sid", sid}, {"transport", transport}, {"note", neutralize(text)}};
     emit(line, fmt::format("{} {} {} {}", wall_clock(), sid.empty() ? std::string(8, '-') : sid.substr(0, 8),
-                           transport, printable(text)),
+                           transport, neutralize(text)),
          problem);
 }
 
@@ -220,11 +210,11 @@ std::string traffic_log::engine_packet(const std::string& sid_in, std::string_vi
             const auto& err = dec.last_error();
             json line{{"ts", epoch_ms()}, {"sid", sid}, {"transport", transport}, {"from", sender(dir)},
                       {"eio_type", "message"}, {"error", fmt::format("not a Socket.IO packet: {}", err.reason)},
-                      {"data", p.binary ? hex_dump(p.data) : printable(p.data.substr(0, 200))}};
+                      {"data", p.binary ? hex_dump(p.data) : neutralize(p.data.substr(0, 200))}};
             emit(line,
                  fmt::format("{} {} {} {} message, not Socket.IO: {} ({})", wall_clock(), sid.substr(0, 8),
                              transport, to_string(dir), err.reason,
-                             p.binary ? hex_dump(p.data, 16) : printable(p.data.substr(0, 60))),
+                             p.binary ? hex_dump(p.data, 16) : neutralize(p.data.substr(0, 60))),
                  true);
             return sid;
         }
@@ -244,16 +234,16 @@ std::string traffic_log::engine_packet(const std::string& sid_in, std::string_vi
         if (hs->max_payload) line["handshake"]["maxPayload"] = *hs->max_payload;
         std::string upgrades;
         for (const auto& u : hs->upgrades) upgrades += (upgrades.empty() ? "" : ",") + u;
-        text += fmt::format(" sid={} upgrades=[{}] pingInterval={} pingTimeout={}", printable(hs->sid), printable(upgrades),
+        text += fmt::format(" sid={} upgrades=[{}] pingInterval={} pingTimeout={}", neutralize(hs->sid), neutralize(upgrades),
                             hs->ping_interval_ms, hs->ping_timeout_ms);
         if (hs->max_payload) text += fmt::format(" maxPayload={}", *hs->max_payload);
     } else if (p.type == eio::packet_type::message) {
         // v3 binary message frames that are not Socket.IO attachments never get here.
-        line["data"] = p.binary ? hex_dump(p.data) : printable(p.data);
-        text.append(" ").append((p.binary ? hex_dump(p.data) : printable(p.data)));
+        line["data"] = p.binary ? hex_dump(p.data) : neutralize(p.data);
+        text.append(" ").append((p.binary ? hex_dump(p.data) : neutralize(p.data)));
     } else if (!p.data.empty()) {
-        line["data"] = printable(p.data);
-        text.append(" ").append(printable(p.data));
+        line["data"] = neutralize(p.data);
+        text.append(" ").append(neutralize(p.data));
     }
     emit(line, text, p.type == eio::packet_type::close);
     return sid;
@@ -273,7 +263,7 @@ void traffic_log::socket_packet(session_state& st, const std::string& sid, std::
               {"id", p.id ? json(*p.id) : json(nullptr)},
               {"attachments", attachments}};
     std::string text = fmt::format("{} {} {:9} {} {} {}", wall_clock(), sid.substr(0, 8), transport, to_string(dir),
-                                   sp::to_string(p.type, protocol), printable(p.nsp));
+                                   sp::to_string(p.type, protocol), neutralize(p.nsp));
     if (p.id) text += fmt::format(" #{}", *p.id);
     const bool event = p.type == sp::packet_type::event || p.type == sp::packet_type::binary_event;
     const bool ack = p.type == sp::packet_type::ack || p.type == sp::packet_type::binary_ack;
@@ -283,12 +273,12 @@ void traffic_log::socket_packet(session_state& st, const std::string& sid, std::
         for (std::size_t i = 1; i < p.data->size(); ++i) args.push_back((*p.data)[i]);
         line["event"] = name;
         line["args"] = displayable(args);
-        text += fmt::format(" {} {}", printable(dump(name)), printable(dump(displayable(args))));
+        text += fmt::format(" {} {}", neutralize(dump(name)), neutralize(dump(displayable(args))));
         if (p.id) st.asked[d][{p.nsp, *p.id}] = std::chrono::steady_clock::now();
     } else if (ack) {
         line["event"] = nullptr;
         line["args"] = p.data ? displayable(*p.data) : json::array();
-        text.append(" ").append(printable(dump(line["args"])));
+        text.append(" ").append(neutralize(dump(line["args"])));
         // An ACK answers a request that went the other way.
         auto& asked = st.asked[1 - d];
         if (p.id) {
@@ -306,7 +296,7 @@ void traffic_log::socket_packet(session_state& st, const std::string& sid, std::
         line["event"] = nullptr;
         if (p.data) {
             line["data"] = displayable(*p.data);
-            text.append(" ").append(printable(dump(displayable(*p.data))));
+            text.append(" ").append(neutralize(dump(displayable(*p.data))));
         }
     }
     if (attachments != 0) text += fmt::format("  [{} attachment{}]", attachments, attachments == 1 ? "" : "s");
@@ -332,13 +322,15 @@ void traffic_log::record(const std::string& sid, std::string_view transport, dir
 }
 
 void traffic_log::emit(const json& line, const std::string& text, bool problem) {
+    // A text line is one line of ours around what the peers sent (the sid that starts every
+    // line, event names, data, close reasons): neutralised whole, whatever its pieces were.
     if (options_.json) {
         out_ << dump(line) << '\n';
     } else if (options_.color) {
         const char* colour = problem ? "\x1b[31m" : line.value("from", "") == "client" ? "\x1b[36m" : "\x1b[33m";
-        out_ << colour << text << "\x1b[0m\n";
+        out_ << colour << tools::neutralize(text) << "\x1b[0m\n";
     } else {
-        out_ << text << '\n';
+        out_ << tools::neutralize(text) << '\n';
     }
     out_.flush();
 }

@@ -3,7 +3,8 @@
 // Fed with what crosses the wire (polling bodies, WebSocket frames) per session and direction,
 // it decodes Engine.IO packets and the Socket.IO packets inside them, puts binary attachments
 // back in place, matches each ACK to the packet that asked for it (with the round trip), and
-// writes one line per packet: readable text, or NDJSON with --json. With a record stream it also
+// writes one line per packet: readable text (what the peers sent neutralised, so that it cannot
+// act on the terminal: common/terminal.hpp), or NDJSON with --json. With a record stream it also
 // writes every packet as an NDJSON record that `replay` reads back.
 //
 // Thread-safe: connections of a proxy feed it from several strands.

@@ -42,7 +42,8 @@ std::string ws_accept_key(std::string_view client_key) {
     return codec::base64_encode(std::string_view{reinterpret_cast<const char*>(digest.data()), digest.size()});
 }
 
-ws_handshake_answer answer_ws_upgrade(const http::request<http::string_body>& req, std::string_view server) {
+ws_handshake_answer answer_ws_upgrade(const http::request<http::string_body>& req, std::string_view server,
+                                      std::string_view subprotocol) {
     ws_handshake_answer a;
     const auto refuse = [&](unsigned status, std::string reason) {
         a.status = status;
@@ -64,6 +65,11 @@ ws_handshake_answer answer_ws_upgrade(const http::request<http::string_body>& re
     a.head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ";
     a.head += ws_accept_key(std::string_view{key.data(), key.size()});
     a.head += "\r\n";
+    if (!subprotocol.empty()) {
+        a.head += "Sec-WebSocket-Protocol: ";
+        a.head += subprotocol;
+        a.head += "\r\n";
+    }
     if (!server.empty()) {
         a.head += "Server: ";
         a.head += server;
@@ -224,7 +230,8 @@ asio::awaitable<ws_client_handshake_result> ws_client_handshake(std::unique_ptr<
         io_failure(rec);
         co_return out;
     }
-    const auto& res = parser.get();
+    out.response = parser.release();
+    const auto& res = out.response;
     const ws_upgrade_verdict verdict = check_ws_upgrade_response(res, request.key, offered);
     if (!verdict.accepted) {
         out.error = failure::handshake_failed;

@@ -2,6 +2,7 @@
 // local time) or for programs (--json, one object per line).
 #pragma once
 
+#include "common/terminal.hpp"
 #include "sio/codec/json.hpp"
 
 #include <chrono>
@@ -14,11 +15,8 @@ namespace sio::cli {
 
 using json = codec::json;
 
-// Text from the network made harmless on a terminal: C0 controls, DEL, C1 controls (CSI U+009B
-// among them) and the bidirectional overrides (U+202A-202E, U+2066-2069) are written as \uXXXX
-// (\n \r \t as such), bytes that are not UTF-8 as U+FFFD. Everything else is kept, so
-// neutralising a JSON text gives a JSON text with the same value.
-std::string neutralize(std::string_view text);
+// Text from the network made harmless on a terminal (common/terminal.hpp: sio-inspect does the same).
+using tools::neutralize;
 
 // Binary values (json::binary_t) replaced by {"$binary": "<base64>"}, so the value can be
 // written as JSON.

@@ -35,9 +35,12 @@ struct ws_handshake_answer {
     std::string head;
 };
 
-// `server` is the Server header's value (empty: none).
+// `server` is the Server header's value (empty: none). `subprotocol`, when not empty, is sent as
+// the 101's Sec-WebSocket-Protocol: the caller chose it among those the request offered (a relay
+// passes on the one its upstream chose).
 ws_handshake_answer answer_ws_upgrade(
-    const boost::beast::http::request<boost::beast::http::string_body>& req, std::string_view server = {});
+    const boost::beast::http::request<boost::beast::http::string_body>& req, std::string_view server = {},
+    std::string_view subprotocol = {});
 
 // --- the client's side (section 4.1) -------------------------------------------------------------
 
@@ -80,6 +83,9 @@ struct ws_client_handshake_result {
     unsigned status = 0;
     std::string status_reason;
     std::string body;
+    // The server's whole answer as read, headers and body, whatever it was (status 0 when none was
+    // read): for a tool that shows the exchange, or a relay that passes a refusal on as it came.
+    boost::beast::http::response<boost::beast::http::string_body> response;
     // Success: the stream (not started: start(owner, pending) it), the chosen subprotocol and the
     // bytes read past the 101 (frames the server sent at once).
     std::shared_ptr<ws_stream> ws;
