@@ -435,15 +435,15 @@ void connection::report(server_event::kind type, std::string_view nsp,
 }
 
 void connection::shutdown() {
-    std::map<std::string, std::shared_ptr<socket>, std::less<>> sockets;
-    {
-        std::lock_guard lock(mutex_);
-        sockets = sockets_;
-    }
-    // disconnect(false) sends DISCONNECT through the session's queue; the close queued after it
-    // on the same strand goes out after it.
-    for (auto& [name, s] : sockets) s->disconnect(false);
-    close(disconnect_reasons::forced_server_close);
+    // As the reference's io.close(): each socket ends here, its disconnect handlers told "server
+    // shutting down", and no DISCONNECT is sent; then the Engine.IO session closes. The client
+    // sees its transport close and reconnects by itself (to this server once it is back, or to
+    // another behind the same address): a restart does not take every user offline. On the
+    // session's executor, where everything of the session runs.
+    asio::post(strand_, [self = shared_from_this()] {
+        self->on_close(disconnect_reasons::server_shutting_down);
+        self->close(disconnect_reasons::forced_server_close);
+    });
 }
 
 void connection::disconnect_all() {

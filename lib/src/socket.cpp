@@ -363,7 +363,7 @@ bool recoverable(std::string_view reason) {
            reason == engine::close_reasons::transport_close ||
            reason == engine::close_reasons::forced_close ||
            reason == engine::close_reasons::ping_timeout ||
-           reason == disconnect_reasons::forced_server_close || reason == "server shutting down";
+           reason == disconnect_reasons::forced_server_close || reason == disconnect_reasons::server_shutting_down;
 }
 
 }  // namespace

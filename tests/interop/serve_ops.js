@@ -1,7 +1,8 @@
 // sio-serve's operations side, driven by the real Node socket.io-client 4.8 and fetch: /healthz,
 // /metrics after some traffic (parsed, values checked), --log-format json (every line parses,
-// connect and disconnect events name the sessions), and SIGTERM: connected clients get a server
-// disconnect and the process exits 0 within --shutdown-timeout.
+// connect and disconnect events name the sessions), and SIGTERM: the process exits 0 within
+// --shutdown-timeout, and its clients, told nothing but that their transport closed (as the
+// reference's io.close() does), reconnect by themselves to the server started again on the port.
 // Usage: node serve_ops.js PATH/TO/sio-serve
 "use strict";
 const { io } = require("socket.io-client");
@@ -51,9 +52,11 @@ function metric(map, key) {
   }
 
   // Traffic: one client that upgrades, one that stays on polling, one that leaves by itself.
-  const upgrading = await connect(base, {});
+  // These two stay to the end and reconnect after the restart.
+  const again = { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 300, randomizationFactor: 0 };
+  const upgrading = await connect(base, again);
   await until(() => upgrading.io.engine.transport.name === "websocket", "the upgrade", 5000);
-  const polling = await connect(base, { transports: ["polling"] });
+  const polling = await connect(base, { transports: ["polling"], ...again });
   const leaver = await connect(base, { transports: ["websocket"] });
   const leaverSid = leaver.io.engine.id;
   leaver.close();
@@ -93,13 +96,14 @@ function metric(map, key) {
   const bout = metric(m, 'sio_bytes_total{direction="out"}');
   if (bin < echoed * 100 || bout < echoed * 100) fail(`bytes in/out ${bin}/${bout}, want at least ${echoed * 100}`);
 
-  // SIGTERM: every connected client hears "io server disconnect"; the process exits 0 in time.
-  const reasons = [upgrading, polling].map((s) => new Promise((resolve) => s.on("disconnect", (r) => resolve(r))));
+  // SIGTERM: every connected client hears its transport close, not "io server disconnect"
+  // (after which a client never reconnects); the process exits 0 in time.
+  const reasons = [upgrading, polling].map((s) => new Promise((resolve) => s.once("disconnect", (r) => resolve(r))));
   const sids = [upgrading.io.engine.id, polling.io.engine.id];
   const t0 = Date.now();
   server.child.kill("SIGTERM");
   const got = await Promise.race([Promise.all(reasons), new Promise((r) => setTimeout(() => r("timeout"), shutdownTimeoutMs + 2000))]);
-  eq(got, ["io server disconnect", "io server disconnect"], "disconnect reasons after SIGTERM");
+  eq(got, ["transport close", "transport close"], "disconnect reasons after SIGTERM");
   const exit = await Promise.race([exited, new Promise((r) => setTimeout(() => r("timeout"), shutdownTimeoutMs + 3000))]);
   eq(exit, { code: 0, signal: null }, "exit after SIGTERM");
   if (Date.now() - t0 > shutdownTimeoutMs + 2000) fail(`exit took ${Date.now() - t0} ms`);
@@ -124,6 +128,20 @@ function metric(map, key) {
   if (!refused || refused.code !== "1" || !/load balancer/.test(refused.message))
     fail("no refusal line for the unknown sid: " + JSON.stringify(refused));
   if (!events.some((e) => e.event === "shutdown")) fail("no shutdown line");
+
+  // The restart: a new sio-serve on the same port, and both clients are back on their own.
+  const back = [upgrading, polling].map((s) => new Promise((resolve) => s.once("connect", resolve)));
+  const again2 = await startServer(serve, ["--port", new URL(base).port, "--log-format", "json"]);
+  try {
+    await Promise.race([Promise.all(back), new Promise((_, reject) => setTimeout(() => reject(new Error("the clients did not reconnect after the restart")), 10000))]);
+    for (const s of [upgrading, polling]) {
+      if (sids.includes(s.io.engine.id)) fail("a reconnected client kept its old session id");
+      eq(await s.timeout(5000).emitWithAck("echo", "back"), "back", "echo after the restart");
+      s.close();
+    }
+  } finally {
+    again2.child.kill("SIGKILL");
+  }
 
   console.log("serve_ops: ok");
   process.exit(0);

@@ -99,11 +99,13 @@ public:
     // Rooms over every namespace, each socket's own room (named after its id) not counted.
     std::size_t room_count() const;
 
-    // Graceful shutdown, first step: every connected socket gets a DISCONNECT packet, then its
-    // Engine.IO session closes with "forced server close" (sent after the DISCONNECT), and new
-    // sessions are refused (403). The engine keeps serving HTTP, so that a polling client can
-    // still collect its DISCONNECT; call engine().stop_accepting() once session_count() is 0.
-    // Safe from any thread; returns at once, the sessions close on their strands.
+    // Graceful shutdown, first step, as the reference's io.close(): every connected socket ends
+    // with "server shutting down" (its disconnect handlers run; no DISCONNECT packet is sent, so
+    // the client is not told to stay away), then its Engine.IO session closes with "forced
+    // server close": the client sees its transport close and reconnects by itself. New sessions
+    // are refused (403). The engine keeps serving HTTP, so that a polling client can still
+    // collect its close packet; call engine().stop_accepting() once session_count() is 0.
+    // Safe from any thread; returns at once, the sessions close on their own executors.
     void close();
     const server_options& options() const noexcept { return *options_; }
 

@@ -75,6 +75,8 @@ namespace disconnect_reasons {
 inline constexpr std::string_view server_namespace_disconnect = "server namespace disconnect";
 inline constexpr std::string_view client_namespace_disconnect = "client namespace disconnect";
 inline constexpr std::string_view forced_server_close = "forced server close";
+// server::close(): the server is going away; the client was not told to stay away.
+inline constexpr std::string_view server_shutting_down = "server shutting down";
 }  // namespace disconnect_reasons
 
 class socket : public std::enable_shared_from_this<socket>, public adapter::member {
