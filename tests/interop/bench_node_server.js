@@ -2,8 +2,10 @@
 // The Node socket.io 4.8 peer of bench_interop.js: acks `echo` with its arguments, and relays
 // `broadcast` [EVENT, ...args] to every other socket as sio-serve does.
 //
-// usage: node bench_node_server.js [--port N] [--stall-once MS] [--ws-echo]
+// usage: node bench_node_server.js [--port N] [--stall-once MS] [--relay-delay MS] [--ws-echo]
 //   --stall-once MS  the first `echo` after the first second is answered MS late (a stalled server)
+//   --relay-delay MS every `broadcast` is relayed MS late (deliveries still on their way when the
+//                    generator's window ends)
 //   --ws-echo        a plain WebSocket echo server instead (for sio-bench --raw)
 // Prints "listening on http://127.0.0.1:PORT" once ready, and "UPGRADE <url>" for every
 // WebSocket upgrade request it sees.
@@ -17,6 +19,7 @@ const opt = (name, def) => {
 };
 const port = Number(opt("--port", "0"));
 const stallMs = Number(opt("--stall-once", "0"));
+const relayDelayMs = Number(opt("--relay-delay", "0"));
 const httpServer = http.createServer();
 httpServer.on("upgrade", (req) => console.log("UPGRADE " + req.url));
 
@@ -42,7 +45,8 @@ if (argv.includes("--ws-echo")) {
     });
     socket.on("broadcast", (event, ...rest) => {
       const cb = typeof rest[rest.length - 1] === "function" ? rest.pop() : null;
-      socket.broadcast.emit(event, ...rest);
+      if (relayDelayMs > 0) setTimeout(() => socket.broadcast.emit(event, ...rest), relayDelayMs);
+      else socket.broadcast.emit(event, ...rest);
       if (cb) cb({ ok: true });
     });
   });
