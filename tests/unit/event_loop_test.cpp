@@ -148,6 +148,25 @@ TEST(timer_queue, keeps_heap_order_over_many_random_changes) {
     for (int id : fired_id) EXPECT_TRUE(alive[id]) << id;
 }
 
+// A loop's shared queue can outlive its io_context (a session of that loop kept by a handler of
+// another loop): it lets its timer go when the io_context shuts down, and takes calls after.
+TEST(timer_queue, a_loop_queue_outlives_its_io_context) {
+    std::shared_ptr<timer_queue> q;
+    client c;
+    c.fired = [](client&) { ADD_FAILURE() << "fired after its loop was gone"; };
+    {
+        asio::io_context io;
+        q = timer_queue::for_loop(io.get_executor());
+        q->schedule(c, clock_type::now() + 1h);
+        io.poll();
+    }
+    EXPECT_TRUE(c.scheduled());
+    q->schedule(c, clock_type::now() + 2h);
+    q->cancel(c);
+    EXPECT_FALSE(c.scheduled());
+    q.reset();  // the sanitizer builds see any use of the destroyed timer service here
+}
+
 // --- the cork ------------------------------------------------------------------------------------
 
 struct quiet_owner final : sio::transport::ws_owner {

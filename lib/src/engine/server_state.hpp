@@ -130,7 +130,7 @@ struct server::impl {
         : loops(std::move(event_loops)), executor(loops.at(0)), options(with_loops(std::move(opts), loops.size())) {
         if (options.single_threaded) {
             for (const auto& l : loops)
-                loop_states.push_back({std::make_shared<transport::timer_queue>(l), std::make_shared<transport::write_cork>(l)});
+                loop_states.push_back({transport::timer_queue::for_loop(l), std::make_shared<transport::write_cork>(l)});
         }
         // Requests below the path are Engine.IO's: normalise it to end with '/'.
         if (options.path.empty() || options.path.back() != '/') options.path.push_back('/');

@@ -3,9 +3,13 @@
 #include "sio/codec/ws_frame.hpp"
 #include "sio/transport/ws_stream.hpp"
 
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/query.hpp>
 
 #include <exception>
+#include <mutex>
 #include <string>
 
 namespace sio::transport {
@@ -33,7 +37,46 @@ std::string exception_text(const std::exception_ptr& e) {
 
 // --- timer_queue -------------------------------------------------------------------------------
 
-timer_queue::timer_queue(asio::any_io_executor executor) : timer_(std::move(executor)) {}
+// The loop-shared queues of one io_context, told when it shuts down (an Asio service: every
+// service is shut down before any is destroyed, so the timers can still be let go then).
+class loop_timers final : public asio::execution_context::service {
+public:
+    static asio::execution_context::id id;
+    explicit loop_timers(asio::execution_context& context) : asio::execution_context::service(context) {}
+
+    void add(std::weak_ptr<timer_queue> q) {
+        std::lock_guard lock{mutex_};
+        queues_.push_back(std::move(q));
+    }
+
+private:
+    void shutdown() override {
+        std::vector<std::weak_ptr<timer_queue>> queues;
+        {
+            std::lock_guard lock{mutex_};
+            queues.swap(queues_);
+        }
+        for (auto& w : queues)
+            if (auto q = w.lock()) {
+                q->armed_ = timer_queue::time_point::max();
+                q->timer_.reset();
+            }
+    }
+
+    std::mutex mutex_;
+    std::vector<std::weak_ptr<timer_queue>> queues_;  // one per server on this loop: few
+};
+
+asio::execution_context::id loop_timers::id;
+
+timer_queue::timer_queue(asio::any_io_executor executor) { timer_.emplace(std::move(executor)); }
+
+std::shared_ptr<timer_queue> timer_queue::for_loop(asio::any_io_executor executor) {
+    auto& context = asio::query(executor, asio::execution::context);
+    auto q = std::make_shared<timer_queue>(std::move(executor));
+    asio::use_service<loop_timers>(context).add(q);
+    return q;
+}
 
 timer_queue::~timer_queue() {
     // A client still queued outlives the queue only when its loop is being torn down; it must
@@ -102,20 +145,20 @@ void timer_queue::cancel(deadline_client& c) noexcept {
     if (was_first && heap_.empty() && armed_ != time_point::max()) {
         // Nothing left to wait for: the loop must be free to run out of work.
         armed_ = time_point::max();
-        timer_.cancel();
+        if (timer_) timer_->cancel();
     }
     // Otherwise the wait pending for the old first deadline stays; it finds nothing due, or an
     // earlier deadline than it must, and waits again for the right one.
 }
 
 void timer_queue::arm() {
-    if (heap_.empty()) return;
+    if (heap_.empty() || !timer_) return;
     const auto due = heap_.front()->due_;
     if (due == armed_) return;
     armed_ = due;
     // Replaces the pending wait, if any: its handler runs with operation_aborted and does nothing.
-    timer_.expires_at(due);
-    timer_.async_wait([self = shared_from_this(), due](error_code ec) {
+    timer_->expires_at(due);
+    timer_->async_wait([self = shared_from_this(), due](error_code ec) {
         if (ec || self->armed_ != due) return;  // replaced, or cancelled
         self->armed_ = time_point::max();
         self->on_timer();

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace sio::transport {
@@ -57,6 +58,11 @@ public:
     using time_point = deadline_client::time_point;
 
     explicit timer_queue(boost::asio::any_io_executor executor);
+    // A queue shared by a loop's sessions, which may outlive the loop's io_context (a session
+    // held by another loop's handler keeps it): its timer is let go when that io_context shuts
+    // down, while the timer's service still exists. The queue still takes deadlines after that;
+    // none fires.
+    static std::shared_ptr<timer_queue> for_loop(boost::asio::any_io_executor executor);
     ~timer_queue();
     timer_queue(const timer_queue&) = delete;
     timer_queue& operator=(const timer_queue&) = delete;
@@ -75,7 +81,8 @@ private:
     void arm();
     void on_timer();
 
-    boost::asio::steady_timer timer_;
+    friend class loop_timers;
+    std::optional<boost::asio::steady_timer> timer_;  // empty once its io_context shut down
     std::vector<deadline_client*> heap_;  // heap_[0] is due first
     time_point armed_ = time_point::max();  // what the timer waits for; max: no wait pending
 };
