@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <utility>
 #include <vector>
 
@@ -429,8 +430,12 @@ void connection::report(server_event::kind type, std::string_view nsp,
     e.reason = reason;
     try {
         options_->on_event(e);
+    } catch (const std::exception& x) {
+        // A failing logger must not take the session down; with the logger itself failing,
+        // standard error is the one place left to say so.
+        std::fprintf(stderr, "sio: the server's event callback threw: %s\n", x.what());
     } catch (...) {
-        // A failing logger must not take the session down.
+        std::fprintf(stderr, "sio: the server's event callback threw an exception that is not a std::exception\n");
     }
 }
 

@@ -1355,6 +1355,24 @@ TEST_F(engine_server, events_report_sessions_unknown_sids_and_oversized_payloads
     EXPECT_EQ(closed->reason, "transport error");
 }
 
+// An event callback (the operator's logger) that throws takes nothing down, and what it threw
+// is still said, on standard error.
+TEST_F(engine_server, an_event_callback_that_throws_is_reported_and_harms_nothing) {
+    engine::server_options o;
+    o.on_event = [](const engine::server_event&) { throw std::runtime_error("the log disk is full"); };
+    start(o);
+    testing::internal::CaptureStderr();
+    std::string sid;
+    run_client([&]() -> asio::awaitable<void> {
+        sid = co_await handshake(port_);
+        auto post = co_await fetch(port_, http::verb::post, eio_path("transport=polling&sid=" + sid), "4hello");
+        EXPECT_EQ(post.result(), http::status::ok);
+    });
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(sid.size(), 20u);
+    EXPECT_NE(err.find("event callback threw: the log disk is full"), std::string::npos) << err;
+}
+
 TEST_F(engine_server, a_listener_that_throws_ends_its_own_session_and_says_why) {
     event_log events;
     engine::server_options o;

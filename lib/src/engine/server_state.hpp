@@ -19,6 +19,7 @@
 #include <array>
 #include <atomic>
 #include <cctype>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -236,7 +237,9 @@ struct server::impl {
         try {
             options.on_event(e);
         } catch (...) {
-            // A failing logger must not take a session or a connection down.
+            // A failing logger must not take a session or a connection down; with the logger
+            // itself failing, standard error is the one place left to say so.
+            std::fprintf(stderr, "sio: the server's event callback threw: %s\n", current_exception_text().c_str());
         }
     }
 };
