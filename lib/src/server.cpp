@@ -2,6 +2,8 @@
 
 #include "connection.hpp"
 
+#include "sio/transport/exception_text.hpp"
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
@@ -430,12 +432,11 @@ void connection::report(server_event::kind type, std::string_view nsp,
     e.reason = reason;
     try {
         options_->on_event(e);
-    } catch (const std::exception& x) {
+    } catch (...) {
         // A failing logger must not take the session down; with the logger itself failing,
         // standard error is the one place left to say so.
-        std::fprintf(stderr, "sio: the server's event callback threw: %s\n", x.what());
-    } catch (...) {
-        std::fprintf(stderr, "sio: the server's event callback threw an exception that is not a std::exception\n");
+        std::fprintf(stderr, "sio: the server's event callback threw: %s\n",
+                     transport::exception_text(std::current_exception()).c_str());
     }
 }
 

@@ -6,6 +6,7 @@
 #include "sio/codec/percent.hpp"
 #include "sio/engine/server.hpp"
 #include "sio/transport/event_loop.hpp"
+#include "sio/transport/exception_text.hpp"
 #include "sio/transport/http_server.hpp"
 
 #include <fmt/format.h>
@@ -65,15 +66,7 @@ using clock_type = server_session::clock;
 inline constexpr std::string_view forced_server_close = "forced server close";
 
 // The text of the exception being handled, for a log line (inside a catch block only).
-inline std::string current_exception_text() {
-    try {
-        throw;
-    } catch (const std::exception& e) {
-        return e.what();
-    } catch (...) {
-        return "an exception that is not a std::exception";
-    }
-}
+inline std::string current_exception_text() { return transport::exception_text(std::current_exception()); }
 inline constexpr std::size_t shard_count = 16;
 
 inline std::string lower(std::string_view s) {

@@ -1,6 +1,7 @@
 #include "sio/transport/event_loop.hpp"
 
 #include "sio/codec/ws_frame.hpp"
+#include "sio/transport/exception_text.hpp"
 #include "sio/transport/ws_stream.hpp"
 
 #include <boost/asio/execution/context.hpp>
@@ -22,16 +23,6 @@ namespace {
 // Deadlines handled in one turn of the loop at most: when many fall due at once (sessions that
 // connected together ping together), the rest wait a turn and other work runs between.
 constexpr int max_deadlines_per_turn = 512;
-
-std::string exception_text(const std::exception_ptr& e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-        return x.what();
-    } catch (...) {
-        return "an exception that is not a std::exception";
-    }
-}
 
 }  // namespace
 

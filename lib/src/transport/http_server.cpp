@@ -1,5 +1,7 @@
 #include "sio/transport/http_server.hpp"
 
+#include "sio/transport/exception_text.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
@@ -133,17 +135,6 @@ tcp::socket hand_over(tcp::socket sock, const asio::any_io_executor& executor, e
     moved.assign(protocol, fd, ec);
     if (ec) ::close(fd);
     return moved;
-}
-
-// The text of the exception a coroutine ended with, for a log line.
-std::string exception_text(std::exception_ptr e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-        return x.what();
-    } catch (...) {
-        return "an exception that is not a std::exception";
-    }
 }
 
 // A connection's coroutine ended: an exception is a bug (or no memory), said, never swallowed.
