@@ -1,6 +1,7 @@
 // sio-inspect handshake against real servers: sio-serve and the Node socket.io 4.8 server in
 // every transport mode (every phase reported, in order, with the open packet's fields), socket.io
-// 2.x with --eio 3, refusals with their exit codes (CONNECT_ERROR 5, nothing listening 3, a plain
+// 2.x with --eio 3, the wait for the first ping announced on stderr while it lasts, refusals with
+// their exit codes (CONNECT_ERROR 5, nothing listening 3, a plain
 // WebSocket server 6, an untrusted certificate 4; trusted with --ca or -k).
 // Usage: node inspect_handshake.js PATH/TO/sio-inspect PATH/TO/sio-serve
 "use strict";
@@ -76,6 +77,27 @@ function nodeServer(opts = {}, setup = () => {}) {
   const node = await nodeServer({ pingInterval: 500 });
   r = await handshake([node.url]);
   eq([r.code, names(r)], [0, ["dns:ok", "tcp:ok", "open:ok", "connect:ok", "websocket:ok", "probe:ok", "heartbeat:ok"]], "upgrade against Node socket.io");
+
+  // --- the wait for the first ping is announced before it starts ----------------------------------
+  // pingInterval 20 s: the line must be there while the ping is still far away.
+  const slow = await nodeServer({ pingInterval: 20000 });
+  await new Promise((resolve) => {
+    const child = spawn(inspect, ["handshake", "--no-color", "--timeout", "5000", slow.url], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "", err = "";
+    child.stdout.on("data", (d) => { out += d; });
+    child.on("exit", (code) => { if (!err.includes("first ping")) fail(`handshake exited (${code}) without announcing the wait: ${out} ${err}`); });
+    child.stderr.on("data", (d) => {
+      err += d;
+      const m = err.match(/waiting for the server's first ping, due in about (\d+) ms \(pingInterval 20000 ms; --no-ping skips this\)/);
+      if (!m) return;
+      if (!/✓ probe/.test(out) || /heartbeat/.test(out)) fail("the wait is not announced between the probe and the heartbeat: " + out);
+      if (Number(m[1]) > 20000 || Number(m[1]) < 15000) fail("the wait announced is not what is left of pingInterval: " + err);
+      child.kill("SIGTERM");
+      resolve();
+    });
+  });
+  r = await handshake([slow.url, "--no-ping"]);
+  if (r.err.includes("first ping")) fail("--no-ping announces a wait: " + r.err);
 
   // --- socket.io 2.x with --eio 3 -----------------------------------------------------------------
   const v2http = http.createServer();

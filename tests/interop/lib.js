@@ -2,6 +2,8 @@
 // waits, and a failure that names what went wrong.
 "use strict";
 const { spawn } = require("child_process");
+const fs = require("fs");
+const path = require("path");
 
 function fail(message) {
   console.error("FAIL: " + message);
@@ -40,6 +42,29 @@ async function until(predicate, what, ms = 5000) {
   throw new Error("timed out waiting for " + what);
 }
 
+// Sends `signal` to a server from startServer and resolves with {code, signal} once it has
+// exited; rejects after `timeoutMs`.
+function stopServer(server, signal = "SIGTERM", { timeoutMs = 10000 } = {}) {
+  const child = server.child;
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not exit within ${timeoutMs} ms of ${signal}`)), timeoutMs);
+    child.once("exit", (code, sig) => { clearTimeout(timer); resolve({ code, signal: sig }); });
+    child.kill(signal);
+  });
+}
+
+// The folder for what a test leaves behind to look at (screenshots): SIO_ARTIFACTS_DIR when set
+// (the build's tests set it), else test-artifacts next to the binary under test; created if
+// missing. Never in the source tree, where the tests run.
+function artifactsDir(binary) {
+  const dir = process.env.SIO_ARTIFACTS_DIR || path.join(path.dirname(path.resolve(binary)), "test-artifacts");
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 // Fails the whole script if it has not finished within `ms`.
 function deadline(ms) {
   setTimeout(() => fail(`did not finish within ${ms} ms`), ms).unref();
@@ -58,4 +83,25 @@ function seededRandom(seed) {
   };
 }
 
-module.exports = { fail, startServer, until, deadline, seededRandom };
+// Runs a tool to its end (killed after `ms`); resolves with its exit code, its standard output and
+// error, and with `json`, the output's lines parsed as NDJSON (a line that is not JSON fails).
+function runTool(binary, args, { json = true, ms = 30000 } = {}) {
+  const { spawn } = require("child_process");
+  return new Promise((resolve) => {
+    const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "", err = "";
+    child.stdout.on("data", (d) => { out += d; });
+    child.stderr.on("data", (d) => { err += d; });
+    const timer = setTimeout(() => child.kill("SIGKILL"), ms);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      let lines = [];
+      if (json) {
+        try { lines = out.split("\n").filter(Boolean).map((l) => JSON.parse(l)); } catch (e) { fail(`not NDJSON from ${args.join(" ")}: ${out} ${err}`); }
+      }
+      resolve({ code, out, err, lines });
+    });
+  });
+}
+
+module.exports = { fail, startServer, stopServer, until, deadline, seededRandom, artifactsDir, runTool };

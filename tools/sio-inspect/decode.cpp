@@ -11,6 +11,7 @@
 #include <fmt/core.h>
 
 #include <cctype>
+#include <optional>
 #include <ostream>
 #include <utility>
 #include <vector>
@@ -58,8 +59,13 @@ public:
 
     bool finish() {
         if (decoder_.awaiting_attachments()) {
-            problem("the last BINARY packet is missing attachments");
-            return false;
+            decoder_.reset();
+            if (attachments_ != 0) {
+                problem(fmt::format("the last BINARY packet is missing attachments ({} of them arrived)", attachments_));
+                return false;
+            }
+            // The text frame alone: the packet as far as it goes, and how many frames follow.
+            if (!header_alone()) return false;
         }
         return ok_;
     }
@@ -70,6 +76,36 @@ public:
     }
 
 private:
+    // A BINARY_EVENT / BINARY_ACK header without its attachments: the placeholders stay as they
+    // are. The decoder has already checked the frame; it is read here as the packet it would be
+    // without the "<count>-" part.
+    bool header_alone() {
+        std::string_view text = header_;
+        std::size_t digits = 1;
+        while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+        std::size_t count = 0;
+        for (std::size_t i = 1; i < digits; ++i) count = count * 10 + static_cast<std::size_t>(text[i] - '0');
+        const bool is_ack = !text.empty() && text[0] == '6';
+        std::string plain = std::string(is_ack ? "3" : "2") + std::string(text.substr(std::min(digits + 1, text.size())));
+        auto decoded = sp::decode_text(plain, decoder_.options());
+        if (!decoded || count == 0) {
+            problem(fmt::format("socket.io: the binary packet header does not decode ({})", header_));
+            return false;
+        }
+        decoded->type = is_ack ? sp::packet_type::binary_ack : sp::packet_type::binary_event;
+        json line = header_line_;
+        socket_packet(*decoded, line, count);
+        const std::string follows = fmt::format("{} attachment{} in the next frame{}", count,
+                                                count == 1 ? " follows" : "s follow", count == 1 ? "" : "s");
+        if (options_.json) {
+            line["attachments_follow"] = count;
+            out_ << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+        } else {
+            out_ << "  " << follows << "\n";
+        }
+        return true;
+    }
+
     void open_packet(const eio::packet& p, json& line) {
         auto hs = eio::decode_handshake(p.data);
         if (!hs) {
@@ -92,8 +128,28 @@ private:
             out_ << "  maxPayload    absent  (an Engine.IO v3 server)\n";
     }
 
+    // socket.io-msgpack-parser: every packet is one binary message, without attachments.
+    bool msgpack_message(const eio::packet& p, json& line) {
+        if (!p.binary) {
+            problem(fmt::format("socket.io: a text message ({}), but the msgpack parser sends every packet as a binary "
+                                "message (without --parser msgpack it is read as the default parser's)",
+                                p.data.substr(0, 80)));
+            line = json{{"error", "a text message, but the msgpack parser sends binary messages only"}};
+            return true;
+        }
+        auto decoded = sp::decode_msgpack(p.data, decoder_.options());
+        if (!decoded) {
+            problem(fmt::format("socket.io (msgpack): {} (in {})", decoded.err().reason, hex_dump(p.data)));
+            line = json{{"error", decoded.err().reason}};
+            return true;
+        }
+        socket_packet(*decoded, line, 0);
+        return true;
+    }
+
     // False while a binary packet waits for its attachments (nothing to print in JSON yet).
     bool message(const eio::packet& p, json& line) {
+        if (options_.msgpack) return msgpack_message(p, line);
         auto st = p.binary ? decoder_.feed_binary(p.data) : decoder_.feed_text(p.data);
         switch (st) {
         case sp::decode_status::need_more:
@@ -101,8 +157,11 @@ private:
                 ++attachments_;
                 if (!options_.json) out_ << "  attachment  " << hex_dump(p.data) << "\n";
             } else {
+                // Shown at once if the attachments are not in the input (a text frame copied
+                // alone, as browsers' developer tools list it); otherwise with them.
                 attachments_ = 0;
-                if (!options_.json) out_ << "  socket.io   binary packet header; attachments follow\n";
+                header_ = p.data;
+                header_line_ = line;
             }
             return false;
         case sp::decode_status::bad:
@@ -160,8 +219,46 @@ private:
     std::ostream& err_;
     sp::decoder decoder_;
     std::size_t attachments_ = 0;  // of the binary packet being reassembled
+    std::string header_;           // its text frame
+    json header_line_;             // and its --json line so far
     bool ok_ = true;
 };
+
+// Hex digits, with spaces, colons or line breaks between bytes as tools print them: the bytes,
+// or nullopt when it is not that.
+std::optional<std::string> from_hex(std::string_view s) {
+    std::string out;
+    int high = -1;
+    for (char c : s) {
+        if (c == ' ' || c == ':' || c == '\n' || c == '\r' || c == '\t') {
+            if (high >= 0) return std::nullopt;  // a byte is two digits together
+            continue;
+        }
+        const int v = hex_value(c);
+        if (v < 0) return std::nullopt;
+        if (high < 0) {
+            high = v;
+        } else {
+            out += static_cast<char>(high * 16 + v);
+            high = -1;
+        }
+    }
+    if (high >= 0 || out.empty()) return std::nullopt;
+    return out;
+}
+
+// With the msgpack parser a frame is binary: given as hex (02 a4 ...), as base64, or as an
+// Engine.IO packet or polling body, where binary messages are "b" + base64. A msgpack packet is
+// a map, whose base64 starts with g-j and whose hex with 8: neither is an Engine.IO packet.
+std::optional<std::string> binary_frame_input(std::string_view s) {
+    const auto map_marker = [](unsigned char c) { return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf; };
+    if (auto bytes = from_hex(s); bytes && map_marker(static_cast<unsigned char>((*bytes)[0]))) return bytes;
+    if (s.empty() || (s[0] >= '0' && s[0] <= '6') || s[0] == 'b' || s.find('\x1e') != std::string_view::npos)
+        return std::nullopt;
+    auto bytes = codec::base64_decode(s);
+    if (!bytes) return std::nullopt;
+    return std::move(*bytes);
+}
 
 bool looks_like_v3_text_payload(std::string_view s) {
     std::size_t i = 0;
@@ -212,7 +309,14 @@ int run_decode(const decode_options& options, std::ostream& out, std::ostream& e
     }
     eio::limits limits{100'000'000, 1'000'000};
     codec::result<std::vector<eio::packet>> packets = std::vector<eio::packet>{};
-    if (options.eio == 3 && looks_like_v3_text_payload(input)) {
+    std::optional<std::string> frame = options.msgpack ? binary_frame_input(input) : std::nullopt;
+    if (frame) {
+        packets = std::vector<eio::packet>{eio::packet{eio::packet_type::message, std::move(*frame), true}};
+    } else if (options.msgpack && !input.empty() && !((input[0] >= '0' && input[0] <= '6') || input[0] == 'b')) {
+        ex.problem("--parser msgpack: give the binary frame as hex (84 a4 74 ...) or base64, or an Engine.IO packet "
+                   "or polling body (binary messages as b + base64)");
+        return 1;
+    } else if (options.eio == 3 && looks_like_v3_text_payload(input)) {
         packets = eio::v3::decode_text_payload(input, limits);
     } else if (options.eio == 3 && !input.empty() && (input[0] == '\0' || input[0] == '\1')) {
         packets = eio::v3::decode_binary_payload(input, limits);

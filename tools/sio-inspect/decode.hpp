@@ -11,6 +11,7 @@ struct decode_options {
     int eio = 4;            // Engine.IO protocol revision: 4, or 3 for socket.io 2.x
     bool json = false;      // one JSON object per packet instead of text
     bool socket_io = true;  // decode message data as Socket.IO packets
+    bool msgpack = false;   // the Socket.IO msgpack parser: binary messages hold msgpack packets
 };
 
 // Writes the explanation to `out`, problems to `err`. Returns 0 when everything decoded, 1 when

@@ -33,6 +33,8 @@ using tools::neutralize;
 
 namespace detail {
 
+using dur = std::chrono::milliseconds;
+
 std::string random_token() {
     static thread_local std::mt19937_64 rng{std::random_device{}()};
     static constexpr char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -102,29 +104,53 @@ json headers_json(const http::fields& f) {
     return out;
 }
 
-std::string sio_connect_text(const net_options& o, const std::string& nsp, std::string& why) {
+eio::packet sio_message(const net_options& o, const sp::packet& p) {
+    if (o.parser == sp::wire_parser::msgpack) return eio::packet{eio::packet_type::message, sp::encode_msgpack(p), true};
+    return eio::packet{eio::packet_type::message, sp::encode(p, o.eio == 3 ? sp::protocol::v4 : sp::protocol::v5).text, false};
+}
+
+std::optional<sp::packet> sio_read(const net_options& o, const eio::packet& p) {
+    if (p.type != eio::packet_type::message) return std::nullopt;
+    if (o.parser == sp::wire_parser::msgpack) {
+        if (!p.binary) return std::nullopt;
+        auto decoded = sp::decode_msgpack(p.data);
+        if (!decoded) return std::nullopt;
+        return std::move(*decoded);
+    }
+    if (p.binary) return std::nullopt;
+    auto decoded = sp::decode_text(p.data, {o.eio == 3 ? sp::protocol::v4 : sp::protocol::v5});
+    if (!decoded) return std::nullopt;
+    return std::move(*decoded);
+}
+
+std::string sio_shown(const eio::packet& p) {
+    if (!p.binary) return p.data;
+    auto decoded = sp::decode_msgpack(p.data);
+    return fmt::format("<msgpack, {} bytes> {}", p.data.size(), decoded ? sp::describe(*decoded) : "(does not decode)");
+}
+
+std::optional<eio::packet> sio_connect(const net_options& o, const std::string& nsp, std::string& why) {
     sp::packet p{sp::packet_type::connect, nsp, std::nullopt, std::nullopt};
     if (!o.auth.empty()) {
         if (o.eio == 3) {
             why = "--auth needs Socket.IO v5 (socket.io 3+): v4 servers take credentials in the query (--query)";
-            return {};
+            return std::nullopt;
         }
         auto parsed = json::parse(o.auth, nullptr, false);
         if (parsed.is_discarded() || !parsed.is_object()) {
             why = "--auth must be a JSON object, e.g. '{\"token\":\"abc\"}'";
-            return {};
+            return std::nullopt;
         }
         p.data = std::move(parsed);
     }
-    return sp::encode(p, o.eio == 3 ? sp::protocol::v4 : sp::protocol::v5).text;
+    return sio_message(o, p);
 }
 
 // The Socket.IO answer to CONNECT among `packets`: true when found (`ok` tells which).
 bool connect_answer(const net_options& o, const std::string& nsp, const std::vector<eio::packet>& packets, bool& ok,
                     json& data) {
     for (const auto& p : packets) {
-        if (p.type != eio::packet_type::message || p.binary) continue;
-        auto sp_packet = sp::decode_text(p.data, {o.eio == 3 ? sp::protocol::v4 : sp::protocol::v5});
+        auto sp_packet = sio_read(o, p);
         if (!sp_packet || sp_packet->nsp != nsp) continue;
         if (sp_packet->type == sp::packet_type::connect) {
             ok = true;
@@ -138,6 +164,78 @@ bool connect_answer(const net_options& o, const std::string& nsp, const std::vec
         }
     }
     return false;
+}
+
+bool unknown_session(const http::response<http::string_body>& r, std::string& message) {
+    if (r.result() != http::status::bad_request) return false;
+    const auto& body = r.body();
+    auto j = json::parse(body, nullptr, false);
+    // Node's engine.io: {"code":1,"message":"Session ID unknown"}.
+    if (j.is_object() && j.contains("code") && j["code"].is_number_integer() && j["code"].get<int>() == 1) {
+        message = j.contains("message") && j["message"].is_string() ? j["message"].get<std::string>() : "Session ID unknown";
+        return true;
+    }
+    // python-engineio: "Invalid session <sid>", as a JSON string in a text/plain body.
+    std::string text = j.is_string() ? j.get<std::string>() : body;
+    if (text.rfind("Invalid session", 0) == 0) {
+        message = text.substr(0, 120);
+        return true;
+    }
+    return false;
+}
+
+asio::awaitable<std::string> end_polling_session(probe_connection* conn, const net_options& o, const target& t,
+                                                 const std::string& sid, const std::vector<std::string>& joined) {
+    // Two POSTs, as socket.io-client sends them: the DISCONNECTs, then (once they are taken) the
+    // close. In one body the Node server would close the session before it reads the DISCONNECT.
+    std::vector<std::vector<eio::packet>> bodies;
+    if (!joined.empty()) {
+        bodies.emplace_back();
+        for (const auto& nsp : joined)
+            bodies.back().push_back(sio_message(o, sp::packet{sp::packet_type::disconnect, nsp, std::nullopt, std::nullopt}));
+    }
+    bodies.push_back({eio::packet{eio::packet_type::close, "", false}});
+    const dur timeout{o.timeout_ms};
+    std::unique_ptr<probe_connection> fresh;
+    for (const auto& body : bodies) {
+        std::string error;
+        bool sent = false;
+        for (int attempt = 0; attempt < 2 && !sent; ++attempt) {
+            if (conn == nullptr) {
+                connect_report cr;
+                fresh = co_await probe_connection::open(t, o.tls, cr, timeout, true);
+                if (!fresh) co_return cr.error;
+                conn = fresh.get();
+            }
+            auto post = make_request(http::verb::post, engine_target(o, t, "polling", sid), o);
+            post.set(http::field::content_type, "text/plain;charset=UTF-8");
+            post.body() = encode_body(o, body);
+            auto r = co_await conn->exchange(std::move(post), timeout);
+            if (r.ok) {
+                if (r.response.result() != http::status::ok)
+                    co_return fmt::format("HTTP {} {}", r.response.result_int(), r.response.body().substr(0, 120));
+                sent = true;
+            } else {
+                error = r.error;
+                conn = nullptr;  // the kept-alive connection is gone: once more on a new one
+            }
+        }
+        if (!sent) co_return error;
+    }
+    co_return std::string{};
+}
+
+asio::awaitable<std::string> end_websocket_session(probe_connection& ws, const net_options& o,
+                                                   const std::vector<std::string>& joined) {
+    for (const auto& nsp : joined) {
+        const auto p = sio_message(o, sp::packet{sp::packet_type::disconnect, nsp, std::nullopt, std::nullopt});
+        const std::string frame = p.binary ? p.data : eio::encode_text(p, o.eio);
+        auto error = co_await ws.write_frame(frame, p.binary);
+        if (!error.empty()) co_return error;
+    }
+    const dur timeout{o.timeout_ms};
+    auto error = co_await ws.close_websocket(timeout);
+    co_return error;
 }
 
 std::string connect_error_message(const json& data) {
@@ -270,22 +368,33 @@ json open_json(const eio::handshake& h) {
     return j;
 }
 
-asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) {
+// What the handshake opened, to be ended once it is over, whatever its outcome.
+struct open_session {
+    std::string sid;                               // empty: no Engine.IO session yet
+    std::vector<std::string> joined;               // namespaces connected
+    std::unique_ptr<probe_connection> polling;     // the polling connection
+    std::unique_ptr<probe_connection> ws;          // the WebSocket (after the probe or directly)
+    bool on_websocket = false;                     // the session moved to (or opened on) ws
+};
+
+asio::awaitable<int> handshake_steps(const net_options& o, const target& t, std::ostream& out, std::ostream& err,
+                                     open_session& session) {
     timeline tl{o, out};
     int code = inspect_ok;
     const std::string nsp = o.nsp.empty() ? t.nsp : (o.nsp.front() == '/' ? o.nsp : "/" + o.nsp);
     std::string why;
-    const std::string connect_text = sio_connect_text(o, nsp, why);
-    if (connect_text.empty()) {
+    const auto connect_packet = sio_connect(o, nsp, why);
+    if (!connect_packet) {
         tl.phase("options", std::nullopt, false, why);
         co_return inspect_usage;
     }
+    const std::string connect_shown = sio_shown(*connect_packet);
     std::optional<eio::handshake> hs;
-    std::unique_ptr<probe_connection> ws;  // the WebSocket, once open
     auto session_start = std::chrono::steady_clock::now();  // reset when the open packet arrives
 
     if (o.transport != "websocket") {
-        auto conn = co_await connect_phases(o, t, tl, code, false);
+        session.polling = co_await connect_phases(o, t, tl, code, false);
+        auto* conn = session.polling.get();
         if (!conn) co_return code;
         // Engine.IO open.
         const auto open_target = engine_target(o, t, "polling", "");
@@ -318,6 +427,7 @@ asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) 
             co_return inspect_not_socketio;
         }
         hs = *decoded;
+        session.sid = hs->sid;
         session_start = std::chrono::steady_clock::now();
         tl.phase("open", r.elapsed, true, fmt::format("Engine.IO v{} session {} over polling", o.eio, hs->sid),
                  details + open_text(*hs), {{"request", headers_json(req)}, {"status", r.response.result_int()},
@@ -330,7 +440,7 @@ asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) 
         if (!implicit) {
             auto post = make_request(http::verb::post, engine_target(o, t, "polling", hs->sid), o);
             post.set(http::field::content_type, "text/plain;charset=UTF-8");
-            post.body() = encode_body(o, {eio::packet{eio::packet_type::message, connect_text, false}});
+            post.body() = encode_body(o, {*connect_packet});
             auto pr = co_await conn->exchange(post, dur(o.timeout_ms));
             connect_took += pr.elapsed;
             if (!pr.ok || pr.response.result() != http::status::ok) {
@@ -348,10 +458,17 @@ asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) 
             if (!gr.ok || gr.response.result() != http::status::ok) {
                 tl.phase("connect", connect_took, false,
                          gr.ok ? fmt::format("GET refused: HTTP {} {}", gr.response.result_int(), gr.response.body()) : gr.error);
+                // The session is gone (or the connection is): nothing left to end.
+                if (gr.ok) session.sid.clear();
                 co_return inspect_refused;
             }
             auto more = decode_body(o, gr.response.body(), why);
             if (more) answer_packets = std::move(*more);
+            if (std::any_of(answer_packets.begin(), answer_packets.end(),
+                            [](const eio::packet& p) { return p.type == eio::packet_type::close; })) {
+                session.sid.clear();  // the server closed the session
+                break;
+            }
         }
         if (!ok) {
             if (data.is_null() && answer_packets.empty()) {
@@ -360,15 +477,16 @@ asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) 
             }
             tl.phase("connect", connect_took, false,
                      fmt::format("CONNECT {} refused: {}", nsp, connect_error_message(data)),
-                     fmt::format("    > {}\n    < CONNECT_ERROR {}\n", connect_text, data.dump()), {{"connect_error", data}});
+                     fmt::format("    > {}\n    < CONNECT_ERROR {}\n", connect_shown, data.dump()), {{"connect_error", data}});
             co_return inspect_refused;
         }
+        session.joined.push_back(nsp);
         tl.phase("connect", connect_took, true,
                  fmt::format("namespace {} connected{}", nsp,
                              data.is_object() && data.contains("sid") && data["sid"].is_string()
                                  ? ", socket id " + data["sid"].get<std::string>()
                                  : ""),
-                 fmt::format("    > {}\n    < {}\n", connect_text, data.dump()), {{"answer", data}});
+                 fmt::format("    > {}\n    < {}\n", connect_shown, data.dump()), {{"answer", data}});
         if (o.transport == "polling") co_return inspect_ok;
         if (std::find(hs->upgrades.begin(), hs->upgrades.end(), "websocket") == hs->upgrades.end()) {
             tl.phase("upgrade", std::nullopt, true, "the server offers no WebSocket upgrade: the session stays on polling");
@@ -377,7 +495,8 @@ asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) 
     }
 
     // WebSocket: a new connection, then the upgrade (with the sid after polling).
-    auto conn = co_await connect_phases(o, t, tl, code, o.transport != "websocket");
+    session.ws = co_await connect_phases(o, t, tl, code, o.transport != "websocket");
+    auto* conn = session.ws.get();
     if (!conn) co_return code;
     const auto ws_target = engine_target(o, t, "websocket", hs ? hs->sid : "");
     const auto ws_headers = extra_headers(o);
@@ -408,6 +527,7 @@ asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) 
         }
         const std::string upgrade_frame = eio::encode_text({eio::packet_type::upgrade, "", false}, o.eio);
         co_await conn->write_frame(upgrade_frame);
+        session.on_websocket = true;
         tl.phase("probe", ms(std::chrono::steady_clock::now() - start), true, "2probe → 3probe, then 5 (upgrade): the session is on WebSocket");
     } else {
         auto f = co_await conn->read_frame(dur(o.timeout_ms));
@@ -425,13 +545,15 @@ asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) 
             co_return inspect_not_socketio;
         }
         hs = decoded;
+        session.sid = hs->sid;
+        session.on_websocket = true;
         session_start = std::chrono::steady_clock::now();
         tl.phase("open", f.elapsed, true, fmt::format("Engine.IO v{} session {} over WebSocket", o.eio, hs->sid),
                  open_text(*hs), {{"handshake", open_json(*hs)}});
         const bool implicit = o.eio == 3 && nsp == "/";
         ms took{0};
-        const std::string connect_frame = eio::encode_text({eio::packet_type::message, connect_text, false}, o.eio);
-        if (!implicit) co_await conn->write_frame(connect_frame);
+        const std::string connect_frame = connect_packet->binary ? connect_packet->data : eio::encode_text(*connect_packet, o.eio);
+        if (!implicit) co_await conn->write_frame(connect_frame, connect_packet->binary);
         bool ok = false;
         json data;
         std::vector<eio::packet> got;
@@ -442,13 +564,15 @@ asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) 
                 tl.phase("connect", took, false, "no answer to CONNECT: " + g.error);
                 co_return inspect_refused;
             }
-            if (auto q = eio::decode_text(g.data, o.eio)) got = {*q};
+            auto q = g.binary ? eio::decode_binary_frame(g.data, o.eio) : eio::decode_text(g.data, o.eio);
+            if (q) got = {*q};
         }
         if (!ok) {
             tl.phase("connect", took, false, fmt::format("CONNECT {} refused: {}", nsp, connect_error_message(data)), {},
                      {{"connect_error", data}});
             co_return inspect_refused;
         }
+        session.joined.push_back(nsp);
         tl.phase("connect", took, true, fmt::format("namespace {} connected", nsp), fmt::format("    < {}\n", data.dump()),
                  {{"answer", data}});
     }
@@ -473,6 +597,15 @@ asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) 
         }
         co_return inspect_ok;
     }
+    // The first ping comes pingInterval after the open: up to 25 s with the default, so say so.
+    if (!o.json) {
+        const auto waited = std::chrono::duration_cast<dur>(std::chrono::steady_clock::now() - session_start);
+        const auto left = std::max<long long>(0, static_cast<long long>(hs->ping_interval_ms) - waited.count());
+        err << fmt::format("sio-inspect: waiting for the server's first ping, due in about {} ms (pingInterval {} ms; "
+                           "--no-ping skips this)…\n",
+                           left, hs->ping_interval_ms);
+        err.flush();
+    }
     const auto wait = dur(hs->ping_interval_ms + std::min<std::uint64_t>(hs->ping_timeout_ms, 5000));
     for (int i = 0; i < 64; ++i) {
         auto f = co_await conn->read_frame(wait);
@@ -495,6 +628,33 @@ asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out) 
     co_return inspect_ok;
 }
 
+// Leaves as a client does, so that the server does not keep a ghost of the session until its
+// ping timeout: DISCONNECT for the namespaces joined, then the Engine.IO close. A failure here
+// does not change the verdict; it is reported on `err`.
+asio::awaitable<void> end_session(const net_options& o, const target& t, open_session& session, std::ostream& err) {
+    if (session.sid.empty()) co_return;
+    std::string error;
+    if (session.on_websocket && session.ws && session.ws->is_websocket()) {
+        error = co_await end_websocket_session(*session.ws, o, session.joined);
+    } else {
+        // A WebSocket that did not take the session over (a failed probe) is closed first.
+        const dur timeout{o.timeout_ms};
+        if (session.ws && session.ws->is_websocket()) {
+            const std::string ws_error = co_await session.ws->close_websocket(timeout);
+            if (!ws_error.empty()) err << "sio-inspect: could not close the WebSocket: " << neutralize(ws_error) << "\n";
+        }
+        error = co_await end_polling_session(session.polling.get(), o, t, session.sid, session.joined);
+    }
+    if (!error.empty()) err << "sio-inspect: could not end the session " << neutralize(session.sid) << ": " << neutralize(error) << "\n";
+}
+
+asio::awaitable<int> handshake_flow(net_options o, target t, std::ostream& out, std::ostream& err) {
+    open_session session;
+    const int code = co_await handshake_steps(o, t, out, err, session);
+    co_await end_session(o, t, session, err);
+    co_return code;
+}
+
 }  // namespace
 
 int run_handshake(const net_options& options, std::ostream& out, std::ostream& err) {
@@ -502,7 +662,13 @@ int run_handshake(const net_options& options, std::ostream& out, std::ostream& e
         err << "sio-inspect: --transport '" << options.transport << "': use polling, websocket or upgrade\n";
         return inspect_usage;
     }
-    return run_flow(options, err, [&out](net_options o, target t) { return handshake_flow(std::move(o), std::move(t), out); });
+    if (options.parser == sp::wire_parser::msgpack && options.eio == 3) {
+        err << "sio-inspect: --parser msgpack needs Engine.IO v4 (socket.io-msgpack-parser is for socket.io 3+)\n";
+        return inspect_usage;
+    }
+    return run_flow(options, err, [&out, &err](net_options o, target t) {
+        return handshake_flow(std::move(o), std::move(t), out, err);
+    });
 }
 
 }  // namespace sio::inspect

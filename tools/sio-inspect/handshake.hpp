@@ -4,6 +4,8 @@
 
 #include "probe.hpp"
 
+#include <sio/codec/socket_io.hpp>
+
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -14,6 +16,8 @@ struct net_options {
     std::string url;
     std::string path = "/socket.io/";
     int eio = 4;
+    // The server's Socket.IO parser: json (the default) or msgpack (socket.io-msgpack-parser).
+    codec::socketio::wire_parser parser = codec::socketio::wire_parser::json;
     std::string transport = "upgrade";  // handshake: polling, websocket or upgrade (polling then probe)
     std::string auth;                   // JSON object sent with CONNECT; empty: none
     std::string nsp;                    // namespace; empty: the URL's path

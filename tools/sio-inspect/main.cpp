@@ -50,7 +50,25 @@ struct inspect_options {
     sio::inspect::watch_options watch;
     bool no_reconnect = false;
     bool exact = false;
+    std::string parser = "json";  // --parser: json or msgpack (socket.io-msgpack-parser)
 };
+
+// --parser, checked against the command: replay sends what the recording holds, as recorded.
+int apply_parser(inspect_options& options) {
+    if (options.parser != "json" && options.parser != "msgpack")
+        return usage_error(info, fmt::format("--parser '{}': use json or msgpack", options.parser));
+    const bool msgpack = options.parser == "msgpack";
+    if (msgpack && options.command == "replay")
+        return usage_error(info, "--parser does not apply to replay (the recording holds the packets as they were sent)");
+    if (msgpack && options.decode.eio == 3)
+        return usage_error(info, "--parser msgpack needs Engine.IO v4 (socket.io-msgpack-parser is for socket.io 3+)");
+    if (msgpack && !options.decode.socket_io)
+        return usage_error(info, "--parser msgpack decodes Socket.IO packets: it does not go with --engine-only");
+    options.decode.msgpack = msgpack;
+    options.proxy.traffic.msgpack = msgpack;
+    options.net.parser = msgpack ? sio::codec::socketio::wire_parser::msgpack : sio::codec::socketio::wire_parser::json;
+    return 0;
+}
 
 int run_replay_command(inspect_options& options) {
     if (options.args.size() != 2) return usage_error(info, "replay takes a recording FILE and a server URL");
@@ -117,6 +135,7 @@ int run_decode_command(inspect_options& options) {
 }
 
 int run_inspect(inspect_options& options) {
+    if (const int code = apply_parser(options); code != 0) return code;
     if (options.command == "decode") return run_decode_command(options);
     if (options.command == "proxy") return run_proxy_command(options);
     if (options.command == "handshake") return run_net_command(options, false);
@@ -139,7 +158,11 @@ int main(int argc, char* argv[]) {
             if (v != 3 && v != 4) throw po::validation_error(po::validation_error::invalid_option_value, "eio", std::to_string(v));
         }), "Engine.IO revision of the input: 4, or 3 for socket.io 2.x (length-prefixed payloads)")
         ("json", po::bool_switch(&options.decode.json), "one JSON object per packet")
-        ("engine-only", "do not decode message data as Socket.IO");
+        ("engine-only", "do not decode message data as Socket.IO")
+        ("parser", po::value(&options.parser)->default_value(options.parser),
+         "the Socket.IO parser spoken: json (the default one) or msgpack (socket.io-msgpack-parser); for decode, "
+         "handshake, doctor, watch and proxy, not replay. decode --parser msgpack takes a binary frame as hex or "
+         "base64 (or b + base64 in a packet or polling body)");
     cmd.visible.add(decode);
     po::options_description proxy("proxy options (sio-inspect proxy --upstream URL)");
     proxy.add_options()

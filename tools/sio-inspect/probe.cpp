@@ -411,4 +411,19 @@ asio::awaitable<std::string> probe_connection::write_frame(const std::string& da
     co_return inbox_->end ? ended_text(*inbox_->end) : std::string{};
 }
 
+asio::awaitable<std::string> probe_connection::close_websocket(std::chrono::milliseconds timeout) {
+    if (!ws_) co_return "not a WebSocket";
+    if (!inbox_->end) ws_->close(ws::close_code::normal);
+    const auto deadline = clock_type::now() + timeout;
+    while (!inbox_->end && clock_type::now() < deadline) {
+        inbox_->wake.expires_at(deadline);
+        co_await inbox_->wake.async_wait(tok);  // woken by the end of the stream
+    }
+    if (!inbox_->end) co_return fmt::format("the server did not answer the close frame within {} ms", timeout.count());
+    const auto& end = *inbox_->end;
+    // Our close answered by the server's (closed), or the server's close frame crossing ours.
+    if (end.how == transport::ws_end::kind::closed || end.how == transport::ws_end::kind::peer_closed) co_return std::string{};
+    co_return ended_text(end);
+}
+
 }  // namespace sio::inspect

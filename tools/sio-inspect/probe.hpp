@@ -136,6 +136,10 @@ public:
     // or "".
     boost::asio::awaitable<frame> read_frame(std::chrono::milliseconds timeout);
     boost::asio::awaitable<std::string> write_frame(const std::string& data, bool binary = false);
+    // After upgrade(): the closing handshake (a close frame, 1000, then the server's), within
+    // `timeout`; returns the error text or "" once it is done.
+    boost::asio::awaitable<std::string> close_websocket(std::chrono::milliseconds timeout);
+    bool is_websocket() const noexcept { return ws_ != nullptr; }
 
     const target& where() const noexcept { return target_; }
     // An open WebSocket is dropped without a close frame, as a connection that is cut.

@@ -193,6 +193,26 @@ std::string traffic_log::engine_packet(const std::string& sid_in, std::string_vi
     st.transport = std::string{transport};
     const int d = dir == direction::to_server ? 0 : 1;
 
+    if (p.type == eio::packet_type::message && options_.msgpack) {
+        // socket.io-msgpack-parser: one binary message per packet, no attachments.
+        auto decoded = p.binary ? sp::decode_msgpack(p.data, st.decoders[d].options())
+                                : codec::result<sp::packet>(codec::make_error(codec::errc::invalid_payload,
+                                                                              "a text message, but the msgpack parser sends "
+                                                                              "every packet as a binary message"));
+        if (!decoded) {
+            json line{{"ts", epoch_ms()}, {"sid", sid}, {"transport", transport}, {"from", sender(dir)},
+                      {"eio_type", "message"}, {"error", fmt::format("not a msgpack Socket.IO packet: {}", decoded.err().reason)},
+                      {"data", p.binary ? hex_dump(p.data) : neutralize(p.data.substr(0, 200))}};
+            emit(line,
+                 fmt::format("{} {} {} {} message, not a msgpack Socket.IO packet: {} ({})", wall_clock(), sid.substr(0, 8),
+                             transport, to_string(dir), decoded.err().reason,
+                             p.binary ? hex_dump(p.data, 16) : neutralize(p.data.substr(0, 60))),
+                 true);
+            return sid;
+        }
+        socket_packet(st, sid, transport, dir, std::move(*decoded), 0);
+        return sid;
+    }
     if (p.type == eio::packet_type::message) {
         auto& dec = st.decoders[d];
         const auto status = p.binary ? dec.feed_binary(p.data) : dec.feed_text(p.data);

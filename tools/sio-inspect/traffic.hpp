@@ -33,6 +33,7 @@ struct traffic_options {
     bool json = false;   // NDJSON on `out` instead of text
     bool color = false;  // ANSI colours in text
     int eio = 4;         // Engine.IO revision spoken (3: socket.io 2.x)
+    bool msgpack = false;  // the Socket.IO msgpack parser: each packet is one binary message
     std::ostream* record = nullptr;  // NDJSON records for replay; none when null
 };
 

@@ -67,6 +67,7 @@ int run_watch(const watch_options& options, std::ostream& out, std::ostream& err
     co.url = n.url;
     co.path = n.path;
     co.eio_version = n.eio;
+    co.parser = n.parser;
     co.transport = n.transport == "polling"     ? client_transport::polling
                    : n.transport == "websocket" ? client_transport::websocket
                                                 : client_transport::upgrade;
