@@ -31,10 +31,10 @@ function wsStatus(url, headers) {
   });
 }
 // A request target sent as is (fetch would normalise "/../").
-function rawGet(port, target) {
+function rawGet(port, target, extraHeaders = "") {
   return new Promise((resolve, reject) => {
     const s = net.connect({ host: "127.0.0.1", port }, () =>
-      s.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+      s.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extraHeaders}Connection: close\r\n\r\n`));
     let got = "";
     s.on("data", (d) => { got += d.toString("latin1"); });
     s.on("close", () => resolve(Number((got.match(/^HTTP\/1\.1 (\d+)/) || [])[1])));
@@ -58,6 +58,13 @@ function rawGet(port, target) {
   eq(await wsStatus(url, { Origin: "https://evil.example" }), 403, "WebSocket from another origin");
   await until(() => (server.output().match(/forbidden origin \\?"https:\/\/evil\.example/g) || []).length >= 2,
               "a log line for each refused origin (polling and WebSocket)");
+  // An Origin header that is there but empty names no allowed origin (only its absence is "not a
+  // browser"); on polling and on the WebSocket upgrade.
+  eq(await rawGet(server.port, "/socket.io/?EIO=4&transport=polling", "Origin: \r\n"), 403, "polling with an empty Origin");
+  eq(await rawGet(server.port, "/socket.io/?EIO=4&transport=websocket",
+                  "Origin:\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"),
+     403, "WebSocket with an empty Origin");
+  await until(() => /the Origin header is empty/.test(server.output()), "the log line of the empty Origin");
   const ok = await connect(url, { extraHeaders: { Origin: origin }, transports: ["websocket"] });
 
   // --- metrics ----------------------------------------------------------------------------------
@@ -67,6 +74,11 @@ function rawGet(port, target) {
   const noToken = await fetch(murl);
   eq(noToken.status, 401, "/metrics without the token");
   eq((await fetch(murl, { headers: { Authorization: "Bearer wrong!!" } })).status, 401, "/metrics with a wrong token");
+  // The scheme is case-insensitive (RFC 7235), and more than one space may follow it.
+  for (const scheme of ["bearer", "BEARER", "Bearer  "])
+    eq((await fetch(murl, { headers: { Authorization: `${scheme} m3trics` } })).status, 200, `/metrics with "${scheme}"`);
+  eq((await fetch(murl, { headers: { Authorization: "Basic m3trics" } })).status, 401, "/metrics with another scheme");
+  eq((await fetch(murl, { headers: { Authorization: "m3trics" } })).status, 401, "/metrics with the token alone");
   const withToken = await fetch(murl, { headers: { Authorization: "Bearer m3trics" } });
   eq(withToken.status, 200, "/metrics with the token");
   if (!/sio_connections\{transport="websocket"\} 1/.test(await withToken.text())) fail("metrics do not show the connected client");
@@ -97,7 +109,7 @@ function rawGet(port, target) {
   }
   if (server.output().includes("\u001b")) fail("a terminal escape reached the log");
 
-  // The text format: every line still starts with the program name; nothing raw gets through.
+  // The text format: every line starts with its time and the program name; nothing raw gets through.
   const textServer = await startServer(serve, ["--port", "0", "-v"]);
   const t = await connect(textServer.url, { transports: ["websocket"] });
   await new Promise((resolve) => t.emit("set name", "mallory\nsio-serve: forged\u001b[31m\r", () => resolve()) || setTimeout(resolve, 300));
@@ -107,8 +119,9 @@ function rawGet(port, target) {
   await until(() => /disconnect/.test(textServer.output()), "the text-format disconnect line");
   if (!/mallory/.test(textServer.output())) fail("the name was not logged at all, so escaping is untested");
   for (const line of textServer.output().split("\n")) {
-    if (line !== "" && !line.startsWith("sio-serve: ")) fail("log line without the program prefix: " + JSON.stringify(line));
-    if (/^sio-serve: forged/.test(line)) fail("a client forged a text log line: " + JSON.stringify(line));
+    if (line !== "" && !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z sio-serve: /.test(line))
+      fail("log line without the time and the program prefix: " + JSON.stringify(line));
+    if (/^(\S+ )?sio-serve: forged/.test(line)) fail("a client forged a text log line: " + JSON.stringify(line));
   }
   if (/[\u001b\r]/.test(textServer.output())) fail("a control character reached the text log");
 

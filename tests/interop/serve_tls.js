@@ -3,7 +3,9 @@
 // a client without the CA refused by its own verification; plain HTTP on the TLS port answered
 // with a 400 that says to use https; TLS 1.2 with an ECDHE AEAD suite and ALPN http/1.1; SIGHUP
 // swaps in a renewed certificate for new connections while an open one keeps working; unusable
-// certificate or key files stop the server with a message naming them.
+// certificate or key files stop the server with a message naming them; stalled handshakes (silent,
+// or stopped inside the ClientHello) are closed at the request timeout, logged and counted, and
+// past --max-tls-handshakes a TLS connection is closed at once.
 // Usage: node serve_tls.js PATH/TO/sio-serve
 "use strict";
 const { io } = require("socket.io-client");
@@ -49,6 +51,16 @@ function connect(url, opts) {
 function echo(s, ...args) {
   return new Promise((resolve, reject) => {
     s.timeout(5000).emit("echo", ...args, (err, ...reply) => (err ? reject(err) : resolve(reply)));
+  });
+}
+// /metrics over TLS, trusting the test CA.
+function metricsText(url, caPem) {
+  return new Promise((resolve, reject) => {
+    require("https").get(url + "/metrics", { ca: caPem }, (res) => {
+      let body = "";
+      res.on("data", (d) => { body += d; });
+      res.on("end", () => resolve(body));
+    }).on("error", reject);
   });
 }
 // The certificate a fresh TLS connection is served, and what was negotiated.
@@ -130,6 +142,56 @@ function peek(port, opts = {}) {
   eq((await peek(server.port)).subject, "server two", "certificate after a failed reload");
   kept.close();
   fresh.close();
+  server.child.kill("SIGKILL");
+
+  // Stalled handshakes: a connection that sends nothing and one that stops inside its ClientHello
+  // are both closed at the request timeout, logged and counted; past --max-tls-handshakes a new
+  // TLS connection is closed at once (its TLS state never made); a real client still gets in.
+  {
+    const limited = await startServer(serve, ["--port", "0", "--tls-cert", file("two.pem"), "--tls-key", file("two.key"),
+                                              "--request-timeout", "400", "--max-tls-handshakes", "2", "-v",
+                                              "--metrics-listen", "127.0.0.1:0"]);
+    globalThis.serverOutput = limited.output;
+    // /metrics on a listener of its own, whose handshakes take no place under the main port's limit.
+    await until(() => /metrics on (https:\/\/\S+)/.test(limited.output()), "the metrics URL");
+    const metricsUrl = limited.output().match(/metrics on (https:\/\/\S+)\/metrics/)[1];
+    const net = require("net");
+    // Resolves with how long the server took to close a connection that sent `bytes`.
+    const stall = (bytes) => new Promise((resolve, reject) => {
+      const start = Date.now();
+      const s = net.connect({ host: "127.0.0.1", port: limited.port }, () => { if (bytes) s.write(bytes); });
+      s.on("close", () => resolve(Date.now() - start));
+      s.on("error", () => {});
+      setTimeout(() => { s.destroy(); reject(new Error("a stalled TLS connection was kept for 5 s")); }, 5000);
+    });
+    // A TLS record header and the start of a ClientHello: enough to tell TLS, never the rest.
+    const hello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
+    const silent = stall(null);
+    const first = stall(hello);
+    const second = stall(hello);
+    // Both places are taken once the server has read the two ClientHello starts.
+    await until(async () => /sio_tls_handshakes_pending 2/.test(await metricsText(metricsUrl, ca)),
+                "two handshakes under way");
+    const third = await stall(hello);
+    if (third >= 300) fail(`a TLS connection over --max-tls-handshakes was kept ${third} ms`);
+    await until(() => /2 TLS handshakes under way, the limit is 2 \(--max-tls-handshakes\)/.test(limited.output()),
+                "the log line of the refused handshake");
+    for (const [what, p] of [["silent", silent], ["stalled ClientHello", first], ["second stalled ClientHello", second]]) {
+      const after = await p;
+      if (after < 350) fail(`${what} connection closed after ${after} ms, before the request timeout`);
+    }
+    await until(() => /TLS connection sent nothing within 400 ms/.test(limited.output()), "the log line of the silent connection");
+    await until(() => /TLS handshake failed/.test(limited.output()), "the log line of the stalled handshake");
+    const m = await metricsText(metricsUrl, ca);
+    const hits = (limit) => Number((m.match(new RegExp(`sio_limit_hits_total\\{limit="${limit}"\\} (\\d+)`)) || [0, -1])[1]);
+    if (hits("request_timeout") < 1) fail("the silent TLS connection is not counted as a request timeout:\n" + m);
+    if (hits("tls_handshake") < 2) fail("the stalled handshakes are not counted:\n" + m);
+    if (hits("max_tls_handshakes") < 1) fail("the refused handshake is not counted:\n" + m);
+    const after = await connect(limited.url, { transports: ["websocket"], ca });
+    eq(await echo(after, "after the stalls"), ["after the stalls"], "echo after the stalled handshakes");
+    after.close();
+    limited.child.kill("SIGKILL");
+  }
 
   console.log("ok: sio-serve over TLS");
   process.exit(0);

@@ -263,6 +263,7 @@ TEST(engine_session, messages_without_pong_do_not_prevent_ping_timeout) {
 
 TEST(engine_session, polling_ping_waits_for_a_get_and_pong_comes_by_post) {
     auto h = harness::polling();
+    EXPECT_EQ(h.post("4hello"), request_status::ok);  // the client is there
     h.advance(25s);
     // No GET pending: the ping is queued and the timeout runs.
     EXPECT_FALSE(h.s.has_polling_response());
@@ -411,12 +412,44 @@ TEST(engine_session, upgrade_without_probe_releases_pending_get_with_noop) {
 
 TEST(engine_session, heartbeat_continues_across_upgrade) {
     auto h = harness::polling();
+    EXPECT_EQ(h.post("4hello"), request_status::ok);  // the client is there
     h.advance(25s);
     EXPECT_EQ(h.get(), "2");
     probe(h);
     h.frame("5");
     h.advance(20s);  // the pong for the ping sent over polling never came
     EXPECT_EQ(h.s.take_close_reason(), std::string{ping_timeout});
+}
+
+// A handshake flood: a polling session whose client sends nothing after the open packet ends
+// ping_timeout after it (not ping_interval + ping_timeout); any first request keeps it.
+TEST(engine_session, polling_session_without_a_first_request_ends_after_ping_timeout) {
+    auto h = harness::polling();
+    EXPECT_EQ(h.s.next_deadline(), h.start + 20s);
+    h.advance(19999ms);
+    EXPECT_EQ(h.s.state(), session_state::open);
+    h.advance(1ms);
+    EXPECT_EQ(h.s.take_close_reason(), std::string{ping_timeout});
+
+    for (int first = 0; first < 3; ++first) {
+        auto k = harness::polling();
+        k.advance(19s);
+        if (first == 0) EXPECT_EQ(k.get(), std::nullopt);
+        if (first == 1) EXPECT_EQ(k.post("4hi"), request_status::ok);
+        if (first == 2) EXPECT_EQ(k.s.on_websocket_upgrade(k.now), upgrade_status::accepted);
+        k.advance(2s);
+        EXPECT_NE(k.s.state(), session_state::closed) << "first request " << first;
+        EXPECT_EQ(k.s.take_close_reason(), std::nullopt);
+        // The first ping follows at ping_interval as before.
+        if (first == 0) {
+            k.advance(4s);
+            EXPECT_EQ(k.response(), "2");
+        }
+    }
+    // A WebSocket session sends nothing until the first ping; it keeps the usual heartbeat.
+    auto w = harness::websocket();
+    w.advance(24s);
+    EXPECT_EQ(w.s.state(), session_state::open);
 }
 
 TEST(engine_session, upgrade_timeout_falls_back_to_polling) {

@@ -18,6 +18,7 @@
 #include <boost/beast/http.hpp>
 #include <openssl/crypto.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <fmt/core.h>
 
@@ -56,6 +57,17 @@ constexpr tool_info info{
     "--mode echo answers every event instead; --on and --on-connect add rules on top of any\n"
     "mode (see MODES AND RULES in sio-serve(1)).\n"};
 
+
+// Sessions a quarter of this machine's memory holds at 16 KiB each (an idle polling session, the
+// larger kind, with room to spare), between 1,000 and 100,000.
+std::size_t default_max_sessions() {
+    const long pages = ::sysconf(_SC_PHYS_PAGES);
+    const long page = ::sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page <= 0) return 100000;
+    const auto bytes = static_cast<unsigned long long>(pages) * static_cast<unsigned long long>(page);
+    return static_cast<std::size_t>(std::clamp<unsigned long long>(bytes / 4 / (16 * 1024), 1000, 100000));
+}
+
 struct serve_options {
     std::string host = "127.0.0.1";
     unsigned short port = 3000;
@@ -85,6 +97,9 @@ struct serve_options {
     unsigned shutdown_timeout_ms = 5000;
     std::size_t max_connections = 10000;   // 0: no limit
     std::size_t max_connections_per_ip = 0;  // 0: no limit (behind a proxy every client shares its address)
+    std::size_t max_sessions = default_max_sessions();  // Engine.IO sessions (a polling one outlives its requests)
+    std::size_t max_sessions_per_ip = 0;
+    std::size_t max_tls_handshakes = 512;    // TLS handshakes under way at once (about 86 KiB each)
     unsigned request_timeout_ms = 10000;
     std::vector<std::string> allowed_origins;  // --allowed-origin: others are refused (403)
     std::string metrics_listen;                // HOST:PORT serving /metrics instead of the main port
@@ -232,6 +247,9 @@ int run_serve(const serve_options& options) {
     eo.allowed_origins = options.allowed_origins;
     eo.max_connections = options.max_connections;
     eo.max_connections_per_ip = options.max_connections_per_ip;
+    eo.max_sessions = options.max_sessions;
+    eo.max_sessions_per_ip = options.max_sessions_per_ip;
+    eo.max_tls_handshakes = options.max_tls_handshakes;
     eo.request_timeout = std::chrono::milliseconds(options.request_timeout_ms);
     if (options.tls_cert.empty() != options.tls_key.empty())
         return usage_error(info, "--tls-cert and --tls-key go together");
@@ -565,6 +583,13 @@ int main(int argc, char* argv[]) {
          "open connections at once; more are answered 503 (0: no limit)")
         ("max-connections-per-ip", po::value(&options.max_connections_per_ip)->default_value(options.max_connections_per_ip),
          "open connections from one address; more are answered 503 (0: no limit)")
+        ("max-sessions", po::value(&options.max_sessions)->default_value(options.max_sessions),
+         "Engine.IO sessions open at once; more handshakes are answered 503 (0: no limit; the default is what a "
+         "quarter of this machine's memory holds at 16 KiB a session, at most 100000)")
+        ("max-sessions-per-ip", po::value(&options.max_sessions_per_ip)->default_value(options.max_sessions_per_ip),
+         "sessions opened from one address; more handshakes are answered 503 (0: no limit)")
+        ("max-tls-handshakes", po::value(&options.max_tls_handshakes)->default_value(options.max_tls_handshakes),
+         "TLS handshakes under way at once; more TLS connections are closed (0: no limit)")
         ("request-timeout", po::value(&options.request_timeout_ms)->default_value(options.request_timeout_ms),
          "milliseconds a client has to send a request's headers and body, or finish a WebSocket handshake")
         ("allowed-origin", po::value(&options.allowed_origins)->composing(),

@@ -67,11 +67,44 @@ std::string text_value(std::string_view v) {
 
 void log_sink::write(log_level level, std::string_view event, std::string_view message,
                      const std::vector<field>& fields) {
-    if (enabled(level)) emit(level, event, message, fields);
+    if (!enabled(level)) return;
+    if (event != "refused_hidden") say_hidden_refusals(false);
+    emit(level, event, message, fields);
+}
+
+bool log_sink::take_refusal_line() {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock{refusals_mutex_};
+    if (now - refusals_since_ >= std::chrono::seconds(1)) {
+        refusals_since_ = now;
+        refusals_shown_ = 0;
+    }
+    if (refusals_shown_ < refusals_per_second) {
+        ++refusals_shown_;
+        return true;
+    }
+    ++refusals_hidden_;
+    return false;
+}
+
+void log_sink::say_hidden_refusals(bool now) {
+    std::uint64_t hidden = 0;
+    {
+        std::lock_guard lock{refusals_mutex_};
+        const auto t = std::chrono::steady_clock::now();
+        if (refusals_hidden_ == 0 || (!now && t - refusals_since_ < std::chrono::seconds(1))) return;
+        hidden = std::exchange(refusals_hidden_, 0);
+        refusals_since_ = t;
+        refusals_shown_ = 0;
+    }
+    write(log_level::warn, "refused_hidden",
+          fmt::format("{} more refusals not shown (at most {} a second are logged; /metrics counts them all)", hidden,
+                      refusals_per_second),
+          {{"count", std::to_string(hidden)}});
 }
 
 void log_sink::notice(std::string_view event, std::string_view message, const std::vector<field>& fields) {
-    // Text notices are the message alone: scripts match these lines as they always were.
+    // Text notices are the time and the message alone ("... listening on URL (...)"), no fields.
     emit(log_level::info, event, message, format_ == log_format::json ? fields : std::vector<field>{});
 }
 
@@ -88,7 +121,8 @@ void log_sink::emit(log_level level, std::string_view event, std::string_view me
         // Invalid UTF-8 from a client is replaced rather than failing the line.
         line = j.dump(-1, ' ', false, codec::json::error_handler_t::replace);
     } else {
-        line = fmt::format("sio-serve: {}", escape_control(message));
+        // The time first, as in the JSON lines' "time": lines from several instances sort.
+        line = fmt::format("{} sio-serve: {}", now_utc(), escape_control(message));
         for (const auto& [k, v] : fields) line += fmt::format(" {}={}", k, text_value(v));
     }
     std::lock_guard lock(mutex_);
@@ -141,7 +175,10 @@ void log_sink::engine_event(const engine::server_event& e) {
         const bool notable = (e.error && (*e.error == engine::handshake_error::unknown_sid ||
                                           *e.error == engine::handshake_error::forbidden)) ||
                              e.http_status == 413 || e.http_status == 503 || (e.transport == "websocket" && !e.error && e.http_status == 0);
-        write(notable ? log_level::warn : log_level::debug, "refused", "refused: " + e.detail, f);
+        const auto level = notable ? log_level::warn : log_level::debug;
+        if (!enabled(level)) return;
+        say_hidden_refusals(false);
+        if (take_refusal_line()) write(level, "refused", "refused: " + e.detail, f);
         return;
     }
     case k::failure:
@@ -220,16 +257,24 @@ std::string render_metrics(const engine::server& engine, const sio::server& io) 
                            server_metrics::get(m.handshake_errors[code]));
     metric("sio_open_connections", "gauge", "Open TCP connections (HTTP and WebSocket).");
     out += fmt::format("sio_open_connections {}\n", std::max<std::int64_t>(0, server_metrics::get(m.open_connections)));
+    metric("sio_tls_handshakes_pending", "gauge", "TLS handshakes under way (bounded by --max-tls-handshakes).");
+    out += fmt::format("sio_tls_handshakes_pending {}\n", std::max<std::int64_t>(0, server_metrics::get(m.tls_handshakes)));
     metric("sio_queued_bytes", "gauge",
            "Bytes queued for sending over every session (bounded by --max-buffered-bytes).");
     out += fmt::format("sio_queued_bytes {}\n", engine.queued_bytes());
     metric("sio_limit_hits_total", "counter",
            "Requests and sessions refused or closed by a limit: max_connections and "
-           "max_connections_per_ip (503), request_timeout, header_size (431), max_payload (413 or "
+           "max_connections_per_ip (503), max_sessions and max_sessions_per_ip (503), "
+           "max_tls_handshakes (closed), bad_request (400 or 501: framing or headers against RFC 9112), "
+           "request_timeout, header_size (431), max_payload (413 or "
            "close 1009), slow_consumer (send queue full), tls_handshake.");
     const std::pair<std::string_view, const std::atomic<std::uint64_t>*> limits[] = {
         {"max_connections", &m.refused_max_connections},
         {"max_connections_per_ip", &m.refused_max_connections_per_ip},
+        {"max_sessions", &m.refused_max_sessions},
+        {"max_sessions_per_ip", &m.refused_max_sessions_per_ip},
+        {"max_tls_handshakes", &m.refused_tls_handshakes},
+        {"bad_request", &m.bad_requests},
         {"request_timeout", &m.request_timeouts},
         {"header_size", &m.headers_too_large},
         {"max_payload", &m.payloads_too_large},
@@ -263,9 +308,15 @@ engine::http_handler ops_http_handler(engine::http_handler next, std::weak_ptr<e
         if (get && target == "/metrics" && access.here) {
             if (!access.token.empty()) {
                 // Compared in constant time: the answer's timing must not reveal the token.
-                const std::string_view given = req[http::field::authorization];
-                const std::string expected = "Bearer " + access.token;
-                const bool ok = given.size() == expected.size() &&
+                // The scheme is case-insensitive (RFC 7235 section 2.1), one or more spaces follow it.
+                std::string_view given = req[http::field::authorization];
+                const auto space = given.find(' ');
+                const bool bearer =
+                    space != std::string_view::npos && boost::beast::iequals(given.substr(0, space), "bearer");
+                given = bearer ? given.substr(std::min(given.size(), given.find_first_not_of(' ', space)))
+                               : std::string_view{};
+                const std::string& expected = access.token;
+                const bool ok = bearer && given.size() == expected.size() &&
                                 CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
                 if (!ok) {
                     auto res = reply("text/plain; charset=utf-8", "/metrics needs Authorization: Bearer TOKEN (--metrics-token)\n");

@@ -30,6 +30,14 @@ enum class log_level { error = 0, warn = 1, info = 2, debug = 3 };
 class log_sink {
 public:
     log_sink(log_format format, log_level level) : format_(format), level_(level) {}
+    ~log_sink() { say_hidden_refusals(true); }
+    log_sink(const log_sink&) = delete;
+    log_sink& operator=(const log_sink&) = delete;
+
+    // Refusal lines are rate-limited (a flood must not become a flood of log lines): at most this
+    // many in each second; the others are counted, and one line says how many once the second is
+    // over (with the next line written, or at exit). /metrics counts every one.
+    static constexpr unsigned refusals_per_second = 20;
 
     bool enabled(log_level l) const noexcept { return l <= level_; }
 
@@ -51,9 +59,18 @@ private:
     void emit(log_level level, std::string_view event, std::string_view message,
               const std::vector<field>& fields);
 
+    // Whether a refusal line may be written now (else it is counted as hidden).
+    bool take_refusal_line();
+    // Writes the "N more refusals" line when its second is over (or `now` regardless).
+    void say_hidden_refusals(bool now);
+
     log_format format_;
     log_level level_;
     std::mutex mutex_;
+    std::mutex refusals_mutex_;
+    std::chrono::steady_clock::time_point refusals_since_{};
+    unsigned refusals_shown_ = 0;
+    std::uint64_t refusals_hidden_ = 0;
 };
 
 // A sentence for a close reason of the reference's vocabulary ("ping timeout", ...).

@@ -97,6 +97,8 @@ struct engine_request {
     std::shared_ptr<connection> c;
     unsigned version = 11;
     std::string transport, sid, origin, remote, method;
+    bool has_origin = false;
+    session_place place;  // a handshake's place under max_sessions, until its session holds it
 
     void refused(std::optional<handshake_error> e, unsigned status, std::string detail) const {
         server_event ev;
@@ -126,8 +128,9 @@ struct engine_request {
                 why = fmt::format("handshake with method {} (only GET opens a session)", method);
                 break;
             case handshake_error::forbidden:
-                why = origin.empty() ? std::string{"refused by the server"}
-                                     : fmt::format("forbidden origin \"{}\"", origin);
+                why = !origin.empty() ? fmt::format("forbidden origin \"{}\"", origin)
+                      : has_origin        ? std::string{"forbidden origin: the Origin header is empty"}
+                                          : std::string{"refused by the server"};
                 break;
             case handshake_error::unsupported_protocol_version:
                 why = fmt::format("unsupported protocol version EIO=\"{}\" (this server speaks 4)", eio);
@@ -208,6 +211,7 @@ asio::awaitable<next_step> upgrade_to_websocket(engine_request r, http::request_
     } else {
         auto strand = core->session_executor_for(c->lowest().get_executor());
         s = std::make_shared<session>(core, strand, transport_kind::websocket);
+        s->take_place(std::move(r.place));
         const bool accepted = co_await asio::co_spawn(
             strand, s->start(make_handshake_request(*c, parser.get(), std::move(query), "websocket"), c->id()),
             asio::use_awaitable);
@@ -243,11 +247,12 @@ asio::awaitable<T> on_session(const session& s, const server::impl& core, asio::
 
 // Opens a polling session for a handshake GET; null when the server refused it (`refusal` is
 // then the answer). Its own coroutine, so that the parked GET's frame does not hold its locals.
-asio::awaitable<std::shared_ptr<session>> open_polling_session(const engine_request& r, const request_type& req,
+asio::awaitable<std::shared_ptr<session>> open_polling_session(engine_request& r, const request_type& req,
                                                                std::map<std::string, std::string> query,
                                                                response_type& refusal) {
     auto strand = r.core->session_executor_for(r.c->lowest().get_executor());
     auto s = std::make_shared<session>(r.core, strand, transport_kind::polling);
+    s->take_place(std::move(r.place));
     auto start = on_session(*s, *r.core, s->start(make_handshake_request(*r.c, req, std::move(query), "polling"), r.c->id()));
     const bool accepted = co_await std::move(start);
     if (accepted) co_return s;
@@ -348,6 +353,7 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
     r.transport = query_value(query, "transport");
     r.sid = query_value(query, "sid");
     r.origin = std::string{req[http::field::origin]};
+    r.has_origin = req.find(http::field::origin) != req.end();
     r.remote = c->peer_address();
     r.method = std::string{req.method_string()};
     r.core = core;
@@ -357,7 +363,7 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
     if (req.method() == http::verb::options) {
         // CORS preflight. Without a CORS match it is answered without CORS headers, which is
         // how the browser learns that the real request is not allowed.
-        if (!core->origin_allowed(r.origin)) {
+        if (!core->origin_allowed(r.origin, r.has_origin)) {
             auto res = r.fail(handshake_error::forbidden);
             return answer(std::move(r), parser, std::move(res), false);
         }
@@ -383,7 +389,7 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
     std::optional<handshake_error> error;
     if (!transport_ok) {
         error = handshake_error::unknown_transport;
-    } else if (!core->origin_allowed(r.origin)) {
+    } else if (!core->origin_allowed(r.origin, r.has_origin)) {
         error = handshake_error::forbidden;
     }
     std::shared_ptr<session> existing;
@@ -410,6 +416,17 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
     // there). A TLS connection stays, and its requests hop (on_session).
     if (existing && core->options.single_threaded && !running_on(existing->strand()) && c->move_to(existing->strand()))
         return moved_step();
+    if (!existing) {
+        // A handshake: a place under the session limits first.
+        if (auto why = core->take_session_place(r.remote)) {
+            r.refused(std::nullopt, 503, *why);
+            auto res = make_response(http::status::service_unavailable, r.version, true, *why + "\n",
+                                     "text/plain; charset=utf-8");
+            res.set(http::field::retry_after, "5");
+            return answer(std::move(r), parser, std::move(res), true);
+        }
+        r.place = session_place{core.get(), core->options.max_sessions_per_ip != 0 ? r.remote : std::string{}};
+    }
     if (upgrade) return upgrade_to_websocket(std::move(r), parser, std::move(existing), std::move(query));
     if (req.method() == http::verb::get) return polling_get(std::move(r), parser, std::move(existing), std::move(query));
     if (req.method() == http::verb::post) return polling_post(std::move(r), parser, std::move(existing));

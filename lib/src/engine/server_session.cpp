@@ -79,6 +79,20 @@ server_session::server_session(std::string sid, transport_kind transport,
     // The handshake request of a polling session is its first GET, waiting for the open packet.
     get_pending_ = transport_ == transport_kind::polling;
     next_ping_ = now + config_->ping_interval;
+    // A polling client sends its next request as soon as it has the open packet. One that sends
+    // none within ping_timeout is not coming (a handshake flood): the session ends then, as if a
+    // ping had gone unanswered, instead of holding its memory for ping_interval + ping_timeout.
+    if (get_pending_) {
+        pong_deadline_ = now + config_->ping_timeout;
+        awaiting_first_request_ = true;
+    }
+}
+
+void server_session::first_request_seen() noexcept {
+    if (!awaiting_first_request_) return;
+    awaiting_first_request_ = false;
+    // Unless the first ping is out already (then its own timeout stands).
+    if (next_ping_) pong_deadline_.reset();
 }
 
 session_state server_session::state() const noexcept {
@@ -149,6 +163,7 @@ request_status server_session::on_polling_get() {
         return request_status::overlap;
     }
     get_pending_ = true;
+    first_request_seen();
     return request_status::ok;
 }
 
@@ -160,6 +175,7 @@ request_status server_session::begin_polling_post() {
         return request_status::overlap;
     }
     post_pending_ = true;
+    first_request_seen();
     return request_status::ok;
 }
 
@@ -210,6 +226,7 @@ upgrade_status server_session::on_websocket_upgrade(time_point now) {
         config_->upgrades.end())
         return upgrade_status::refused;
     probe_ = probe_state::connected;
+    first_request_seen();
     upgrade_deadline_ = now + config_->upgrade_timeout;
     websocket_close_ = false;  // a new socket: an untaken close was for the previous probe
     return upgrade_status::accepted;

@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -210,8 +211,10 @@ struct server::impl {
         return on_http;
     }
 
-    bool origin_allowed(std::string_view origin) const {
-        if (origin.empty() || options.allowed_origins.empty()) return true;
+    // `present`: the request has an Origin header. One that is there but empty names no allowed
+    // origin; only a request without the header (not from a browser) is let through.
+    bool origin_allowed(std::string_view origin, bool present) const {
+        if (options.allowed_origins.empty() || (origin.empty() && !present)) return true;
         return std::find(options.allowed_origins.begin(), options.allowed_origins.end(), origin) !=
                options.allowed_origins.end();
     }
@@ -225,6 +228,41 @@ struct server::impl {
     mutable server_metrics metrics;  // counted from const paths too
     std::atomic<std::size_t> live_websockets{0};
 
+    // Sessions open, in all and by remote address (max_sessions, max_sessions_per_ip): a place is
+    // taken by a handshake before its session exists and given back when the session ends.
+    std::atomic<std::size_t> open_sessions{0};
+    std::mutex sessions_per_ip_mutex;
+    std::unordered_map<std::string, std::size_t> sessions_per_ip;
+    // Takes a place for a session opened from `address`; the refusal's sentence when over a limit.
+    std::optional<std::string> take_session_place(const std::string& address) {
+        const auto total = open_sessions.fetch_add(1, std::memory_order_relaxed) + 1;
+        if (options.max_sessions != 0 && total > options.max_sessions) {
+            open_sessions.fetch_sub(1, std::memory_order_relaxed);
+            server_metrics::add(metrics.refused_max_sessions);
+            return fmt::format("server busy: {} sessions open, the limit is {} (--max-sessions)", total - 1,
+                               options.max_sessions);
+        }
+        if (options.max_sessions_per_ip == 0) return std::nullopt;
+        std::lock_guard lock{sessions_per_ip_mutex};
+        auto& n = sessions_per_ip[address];
+        if (n >= options.max_sessions_per_ip) {
+            if (n == 0) sessions_per_ip.erase(address);
+            open_sessions.fetch_sub(1, std::memory_order_relaxed);
+            server_metrics::add(metrics.refused_max_sessions_per_ip);
+            return fmt::format("too many sessions from {}: {} open, the limit is {} (--max-sessions-per-ip)",
+                               address, n, options.max_sessions_per_ip);
+        }
+        ++n;
+        return std::nullopt;
+    }
+    void give_back_session_place(const std::string& address) {
+        open_sessions.fetch_sub(1, std::memory_order_relaxed);
+        if (options.max_sessions_per_ip == 0) return;
+        std::lock_guard lock{sessions_per_ip_mutex};
+        const auto it = sessions_per_ip.find(address);
+        if (it != sessions_per_ip.end() && --it->second == 0) sessions_per_ip.erase(it);
+    }
+
     void emit(const server_event& e) const {
         if (!options.on_event) return;
         try {
@@ -235,6 +273,33 @@ struct server::impl {
             std::fprintf(stderr, "sio: the server's event callback threw: %s\n", current_exception_text().c_str());
         }
     }
+};
+
+// A session's place under max_sessions and max_sessions_per_ip, from its handshake to its end;
+// given back when released or destroyed. Moves, never copies.
+class session_place {
+public:
+    session_place() = default;
+    session_place(server::impl* core, std::string address) : core_(core), address_(std::move(address)) {}
+    session_place(session_place&& o) noexcept : core_(std::exchange(o.core_, nullptr)), address_(std::move(o.address_)) {}
+    session_place& operator=(session_place&& o) noexcept {
+        if (this != &o) {
+            release();
+            core_ = std::exchange(o.core_, nullptr);
+            address_ = std::move(o.address_);
+        }
+        return *this;
+    }
+    session_place(const session_place&) = delete;
+    session_place& operator=(const session_place&) = delete;
+    ~session_place() { release(); }
+    void release() {
+        if (auto* c = std::exchange(core_, nullptr)) c->give_back_session_place(address_);
+    }
+
+private:
+    server::impl* core_ = nullptr;  // the session (or the request) holding the place keeps it alive
+    std::string address_;
 };
 
 }  // namespace sio::engine

@@ -63,6 +63,9 @@ public:
     bool closed() const noexcept { return closed_.load(); }
     bool on_websocket() const noexcept { return on_websocket_.load(); }
 
+    // The place under the session limits its handshake took, held until the session ends.
+    void take_place(session_place p) noexcept { place_ = std::move(p); }
+
     // Asks the open handler for a listener; false when it refused the session. On the strand.
     asio::awaitable<bool> start(handshake_request hreq, std::uint64_t connection_id) {
         auto self = shared_from_this();
@@ -450,6 +453,7 @@ private:
         finished_ = true;
         closed_ = true;
         core_->remove_session(sm_.sid());
+        place_.release();
         if (counted_) server_metrics::add(gauge(*std::exchange(counted_, std::nullopt)), -1);
         {
             server_event e = event(server_event::kind::session_close);
@@ -517,6 +521,7 @@ private:
     strand_type strand_;
     server_session sm_;
     std::string remote_address_;
+    session_place place_;  // under max_sessions; given back at the end
     std::optional<transport_kind> counted_;  // the gauge this session counts in, while open
     std::optional<std::string> deferred_close_;  // close_here() waiting for a GET
     bool deferred_close_ready_ = false;          // ... which has taken the messages

@@ -159,18 +159,52 @@ struct connection_slot {
 
 void count(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
+// Why a request's framing must be refused (RFC 9112), as the status and a sentence; status 0 when
+// it is sound. Beast reads a Transfer-Encoding whose last coding is not chunked as if it were not
+// there, and would take the body for the next request: that is request smuggling.
+std::pair<unsigned, std::string> framing_error(const http_request& req) {
+    std::size_t hosts = 0;
+    std::string codings;
+    bool has_length = false;
+    for (const auto& f : req) {
+        if (f.name() == http::field::host) ++hosts;
+        if (f.name() == http::field::content_length) has_length = true;
+        if (f.name() == http::field::transfer_encoding) {
+            if (!codings.empty()) codings += ", ";
+            codings.append(f.value().data(), f.value().size());
+        }
+    }
+    if (req.version() >= 11 && hosts == 0) return {400, "HTTP/1.1 request without a Host header (RFC 9112 section 3.2)"};
+    if (hosts > 1) return {400, fmt::format("{} Host headers (RFC 9112 section 3.2)", hosts)};
+    if (req.find(http::field::transfer_encoding) == req.end()) return {0, {}};
+    if (req.version() < 11) return {400, "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 section 6.1)"};
+    if (has_length) return {400, "both Transfer-Encoding and Content-Length (RFC 9112 section 6.1)"};
+    // The codings, without empty list elements.
+    std::vector<std::string_view> list;
+    for (std::string_view rest = codings; !rest.empty();) {
+        const auto comma = rest.find(',');
+        auto item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+        if (!item.empty()) list.push_back(item);
+    }
+    const auto shown = fmt::format("Transfer-Encoding \"{}\"", codings);
+    if (list.empty() || !beast::iequals(list.back(), "chunked"))
+        return {400, shown + " whose last coding is not chunked (RFC 9112 section 6.1)"};
+    for (std::size_t i = 0; i + 1 < list.size(); ++i)
+        if (beast::iequals(list[i], "chunked")) return {400, shown + " applies chunked twice (RFC 9112 section 7.1)"};
+    if (list.size() > 1) return {501, shown + ": only chunked is understood"};
+    return {0, {}};
+}
+
 }  // namespace
 
 // --- http_connection ---------------------------------------------------------------------------
 
 http_connection::http_connection(tcp::socket s, std::shared_ptr<asio::ssl::context> tls, std::uint64_t id,
                                  std::shared_ptr<const void> slot)
-    : id_(id), tls_(std::move(tls)), stream_(std::in_place_type<plain_stream>, std::move(s)), slot_(std::move(slot)) {
-    if (tls_) {
-        auto sock = std::move(std::get<plain_stream>(stream_).socket());
-        stream_.emplace<tls_stream>(std::move(sock), *tls_);
-    }
-}
+    : id_(id), tls_(std::move(tls)), stream_(std::in_place_type<plain_stream>, std::move(s)), slot_(std::move(slot)) {}
 
 beast::tcp_stream& http_connection::lowest() noexcept {
     return std::visit([](auto& st) -> beast::tcp_stream& { return beast::get_lowest_layer(st); }, stream_);
@@ -199,6 +233,46 @@ http_response http_connection::make_response(unsigned status, unsigned version, 
 void http_connection::idle() {
     lowest().expires_never();
     if (buffer_.size() == 0) buffer_.shrink_to_fit();
+}
+
+namespace {
+
+// Obsolete line folding in a header block (a line that starts with a space or a tab continues the
+// one before it): Beast joins such lines, RFC 9112 section 5.2 lets a server refuse them, and a
+// server that refuses them cannot read a header differently from a proxy in front of it.
+bool has_obsolete_fold(std::string_view head) {
+    for (auto p = head.find('\n'); p != std::string_view::npos && p + 1 < head.size(); p = head.find('\n', p + 1))
+        if (head[p + 1] == ' ' || head[p + 1] == '\t') return true;
+    return false;
+}
+
+}  // namespace
+
+asio::awaitable<error_code> http_connection::read_header(request_parser& parser, std::size_t limit) {
+    bool got_bytes = buffer_.size() != 0;
+    for (;;) {
+        if (buffer_.size() != 0) {
+            const std::string_view bytes{static_cast<const char*>(buffer_.data().data()), buffer_.size()};
+            const auto end = bytes.find("\r\n\r\n");
+            if (has_obsolete_fold(bytes.substr(0, end == std::string_view::npos ? bytes.size() : end + 2)))
+                co_return http::error::bad_obs_fold;
+            if (end != std::string_view::npos) {
+                error_code ec;
+                const auto n = parser.put(buffer_.data(), ec);
+                buffer_.consume(n);
+                if (!ec && !parser.is_header_done()) ec = http::error::partial_message;
+                co_return ec;
+            }
+            if (buffer_.size() >= limit) co_return http::error::header_limit;
+        }
+        auto [ec, n] = co_await std::visit(
+            [&](auto& st) { return st.async_read_some(buffer_.prepare(std::clamp<std::size_t>(limit + 4 - buffer_.size(), 512, 4096)), tok); },
+            stream_);
+        buffer_.commit(n);
+        if (n != 0) got_bytes = true;
+        if (ec == asio::error::eof) co_return got_bytes ? http::error::partial_message : http::error::end_of_stream;
+        if (ec) co_return ec;
+    }
 }
 
 asio::awaitable<bool> http_connection::read_body(request_parser& parser, std::uint64_t limit, bool& too_large) {
@@ -292,19 +366,52 @@ using listener_ptr = std::shared_ptr<http_listener::impl>;
 // was answered, or the handshake failed). Its own coroutine, so that the connection's frame,
 // held for as long as the connection lives, does not carry this one's locals.
 asio::awaitable<bool> http_listener::impl::start_tls(listener_ptr l, std::shared_ptr<http_connection> c) {
-    auto& tls = std::get<tls_stream>(c->stream_);
     auto& buffer = c->buffer_;
-    c->lowest().expires_after(l->cfg.limits.request_timeout);
+    auto& counters = *l->cfg.counters;
+    const auto deadline = std::chrono::steady_clock::now() + l->cfg.limits.request_timeout;
+    c->lowest().expires_at(deadline);
     // Plain HTTP sent to the TLS port: answer in plain HTTP, so that curl or a browser shows why
     // instead of an empty reply.
     auto [dec, is_tls] = co_await beast::async_detect_ssl(c->lowest(), buffer, tok);
+    if (dec == beast::error::timeout) {
+        count(counters.request_timeouts);
+        l->refused(c->peer_address(), 0,
+                   fmt::format("TLS connection sent {} within {} ms (--request-timeout): connection closed",
+                               buffer.size() == 0 ? "nothing" : "no complete handshake start",
+                               l->cfg.limits.request_timeout.count()));
+        co_return false;
+    }
     if (!dec && !is_tls) {
+        count(counters.bad_requests);
         l->refused(c->peer_address(), 400, "plain HTTP request on the TLS port (use https:// or wss://)");
         auto res = http_connection::make_response(400, 11, false, "This server speaks TLS only: use https:// or wss://\n",
                                                   "text/plain; charset=utf-8");
         co_await http::async_write(c->lowest(), res, tok);
     }
     if (dec || !is_tls) co_return false;
+    // The TLS state exists only from here on, and only for as many handshakes at once as allowed.
+    struct handshake_place {
+        std::atomic<std::int64_t>& gauge;
+        ~handshake_place() { gauge.fetch_sub(1, std::memory_order_relaxed); }
+    } place{counters.tls_handshakes};
+    const auto under_way = counters.tls_handshakes.fetch_add(1, std::memory_order_relaxed) + 1;
+    const auto max = l->cfg.limits.max_tls_handshakes;
+    if (max != 0 && static_cast<std::size_t>(under_way) > max) {
+        count(counters.refused_tls_handshakes);
+        l->refused(c->peer_address(), 0,
+                   fmt::format("{} TLS handshakes under way, the limit is {} (--max-tls-handshakes): connection closed",
+                               under_way - 1, max));
+        co_return false;
+    }
+    {
+        auto sock = std::move(std::get<http_connection::plain_stream>(c->stream_).socket());
+        c->stream_.emplace<tls_stream>(std::move(sock), *c->tls_);
+    }
+    auto& tls = std::get<tls_stream>(c->stream_);
+    // OpenSSL lets go of its record buffers (about 17 KiB each way) whenever they are empty: an
+    // idle TLS connection (a parked GET, a quiet WebSocket) does not hold them.
+    SSL_set_mode(tls.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+    c->lowest().expires_at(deadline);
     auto [ec, n] = co_await tls.async_handshake(asio::ssl::stream_base::server, buffer.data(), tok);
     if (!ec) {
         buffer.consume(n);
@@ -313,7 +420,7 @@ asio::awaitable<bool> http_listener::impl::start_tls(listener_ptr l, std::shared
     if (ec != asio::error::eof && ec != asio::error::connection_reset && ec != asio::ssl::error::stream_truncated) {
         // A plain HTTP request, an old protocol version, a client refusing the certificate: say
         // why, since the client often shows nothing useful.
-        count(l->cfg.counters->tls_handshake_failures);
+        count(counters.tls_handshake_failures);
         l->refused(c->peer_address(), 0, fmt::format("TLS handshake failed: {}", ec.message()));
     }
     co_return false;
@@ -322,17 +429,35 @@ asio::awaitable<bool> http_listener::impl::start_tls(listener_ptr l, std::shared
 // Answers a request whose headers could not be read (too large, unparseable); the connection then
 // closes. Nothing is answered for a timeout or a peer that went away.
 asio::awaitable<void> http_listener::impl::answer_unreadable(listener_ptr l, std::shared_ptr<http_connection> c, error_code ec) {
-    if (ec == beast::error::timeout) count(l->cfg.counters->request_timeouts);
+    auto& counters = *l->cfg.counters;
+    if (ec == beast::error::timeout) {
+        // A keep-alive connection that was served and then said nothing is only idle; one that
+        // never completed a request (a slow or silent client) is refused, said and counted.
+        if (c->served_ && c->buffer_.size() == 0) co_return;
+        count(counters.request_timeouts);
+        l->refused(c->peer_address(), 0,
+                   fmt::format("no complete request within {} ms (--request-timeout): connection closed",
+                               l->cfg.limits.request_timeout.count()));
+        co_return;
+    }
     http_request dummy;
     if (ec == http::error::header_limit) {
-        count(l->cfg.counters->headers_too_large);
+        count(counters.headers_too_large);
+        l->refused(c->peer_address(), 431,
+                   fmt::format("request headers over {} bytes", l->cfg.limits.max_header_bytes));
         co_await c->respond(dummy, http_connection::make_response(431, 11, false, "Request Header Fields Too Large\n",
                                                                   "text/plain"),
                             false);
     } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
                ec != http::error::end_of_stream && ec != http::error::partial_message) {
         // Unparseable request: answer it and drop the connection.
-        co_await c->respond(dummy, http_connection::make_response(400, 11, false, "Bad Request\n", "text/plain"), false);
+        count(counters.bad_requests);
+        const auto why = ec == http::error::bad_obs_fold
+                             ? std::string{"obsolete line folding in a header (RFC 9112 section 5.2)"}
+                             : fmt::format("unparseable request: {}", ec.message());
+        l->refused(c->peer_address(), 400, why);
+        co_await c->respond(dummy, http_connection::make_response(400, 11, false, "Bad Request: " + why + "\n", "text/plain"),
+                            false);
     }
 }
 
@@ -377,11 +502,18 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
             // a large Content-Length while reading the headers, before routing.
             parser->body_limit(boost::none);
             c->lowest().expires_after(l->cfg.limits.request_timeout);
-            auto [ec, n] = co_await std::visit(
-                [&](auto& st) { return http::async_read_header(st, c->buffer_, *parser, tok); }, c->stream_);
-            (void)n;
+            const auto ec = co_await c->read_header(*parser, l->cfg.limits.max_header_bytes);
             if (ec) {
                 co_await answer_unreadable(l, c, ec);
+                break;
+            }
+            c->served_ = true;
+            if (const auto [status, why] = framing_error(parser->get()); status != 0) {
+                count(l->cfg.counters->bad_requests);
+                l->refused(c->peer_address(), status, why);
+                co_await c->respond(parser->get(),
+                                    http_connection::make_response(status, 11, false, why + "\n", "text/plain; charset=utf-8"),
+                                    false);
                 break;
             }
         }

@@ -31,6 +31,8 @@ struct server_metrics : transport::http_counters {
     // Limits hit (the listener's are in the base).
     std::atomic<std::uint64_t> payloads_too_large{0};    // polling body (413) or WebSocket message (1009)
     std::atomic<std::uint64_t> slow_consumers{0};        // sessions closed with "slow consumer"
+    std::atomic<std::uint64_t> refused_max_sessions{0};         // handshakes answered 503
+    std::atomic<std::uint64_t> refused_max_sessions_per_ip{0};  // the same, per address
 
     static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
         c.fetch_add(n, std::memory_order_relaxed);

@@ -78,6 +78,14 @@ struct server_options {
     std::size_t max_connections = 0;
     std::size_t max_connections_per_ip = 0;
     std::size_t max_header_bytes = 16 * 1024;
+    // Engine.IO sessions open at once, in all and opened from one remote address; 0: no limit.
+    // A handshake over a limit is answered 503 with the reason (a WebSocket handshake too).
+    // Sessions live on after their connection (a polling session between its requests), so the
+    // connection limits alone do not bound them.
+    std::size_t max_sessions = 0;
+    std::size_t max_sessions_per_ip = 0;
+    // TLS handshakes under way at once (transport::http_limits::max_tls_handshakes); 0: no limit.
+    std::size_t max_tls_handshakes = 0;
     // Serve HTTPS and WSS only (every connection starts with a TLS handshake); null: plain
     // HTTP and WS. See transport/server_tls.hpp for a context with safe settings.
     std::shared_ptr<boost::asio::ssl::context> tls;

@@ -26,7 +26,9 @@
 // the main transport otherwise.
 //
 // Heartbeat (v4: the server pings). A ping is queued `ping_interval` after creation; if no pong
-// arrives within `ping_timeout` of it the session closes with "ping timeout". A pong cancels the
+// arrives within `ping_timeout` of it the session closes with "ping timeout". A polling session
+// that receives no request at all (GET, POST or upgrade) within `ping_timeout` of its handshake
+// closes the same way, earlier: its client, which polls at once, is not there. A pong cancels the
 // timeout and schedules the next ping `ping_interval` after the pong. Only a pong counts: other
 // packets do not prove the client reads (this is what the released reference server does).
 //
@@ -251,6 +253,8 @@ private:
     void complete_upgrade();
     void drop_probe(bool close_socket);
     void heartbeat_pong(time_point now);
+    // The polling session's first request after its handshake came: no early end.
+    void first_request_seen() noexcept;
     // Ends the session. `farewell` is what a live transport gets (a pending GET, or a frame
     // before the WebSocket is closed); nullopt when the transport is gone.
     // `websocket_alive` false: the WebSocket is already gone, nothing to send or close.
@@ -266,6 +270,7 @@ private:
     bool closing_ = false;  // polling close() waiting for a GET
     std::string reason_;  // set by close() already while closing
     bool reason_reported_ = false;
+    bool awaiting_first_request_ = false;  // polling: nothing since the handshake yet
 
     std::vector<outgoing> queue_;  // for the main transport
     detail::queue_account queued_;

@@ -46,6 +46,13 @@ struct http_counters {
     std::atomic<std::uint64_t> request_timeouts{0};   // headers or body not in within request_timeout
     std::atomic<std::uint64_t> headers_too_large{0};  // 431
     std::atomic<std::uint64_t> tls_handshake_failures{0};
+    // Requests whose framing or headers break RFC 9112 (400 or 501, the connection closed):
+    // Transfer-Encoding other than a final chunked, with Content-Length, in HTTP/1.0; no Host
+    // or several; obsolete line folding; unparseable request lines and headers.
+    std::atomic<std::uint64_t> bad_requests{0};
+    // TLS connections closed unheard because max_tls_handshakes were already under way.
+    std::atomic<std::uint64_t> refused_tls_handshakes{0};
+    std::atomic<std::int64_t> tls_handshakes{0};  // gauge: handshakes under way
 };
 
 struct http_limits {
@@ -56,6 +63,11 @@ struct http_limits {
     std::size_t max_connections = 0;
     std::size_t max_connections_per_ip = 0;
     std::size_t max_header_bytes = 16 * 1024;
+    // TLS handshakes under way at once; 0: no limit. Past it a new TLS connection is closed as
+    // soon as its first bytes show it is TLS (a pending handshake holds about 86 KiB: Asio's two
+    // 17 KiB record buffers and OpenSSL's state; a connection that has sent nothing, about 5 KiB,
+    // no TLS state at all).
+    std::size_t max_tls_handshakes = 0;
 };
 
 // A request the listener refused by itself (a limit, TLS trouble, unreadable headers).
@@ -84,7 +96,8 @@ public:
     http_connection& operator=(const http_connection&) = delete;
 
     std::uint64_t id() const noexcept { return id_; }
-    bool is_tls() const noexcept { return std::holds_alternative<tls_stream>(stream_); }
+    // Served over TLS (its stream becomes TLS once the client's first bytes are in).
+    bool is_tls() const noexcept { return tls_ != nullptr; }
     boost::beast::tcp_stream& lowest() noexcept;
     boost::asio::ip::tcp::socket& socket() noexcept { return lowest().socket(); }
     boost::asio::any_io_executor executor() noexcept { return lowest().get_executor(); }
@@ -116,6 +129,10 @@ public:
     std::shared_ptr<ws_stream> take_websocket(const boost::asio::any_io_executor& executor, ws_stream_options options,
                                               std::string& read_ahead);
 
+    // Reads a request's headers into `parser`; what Beast's parser accepts and RFC 9112 does not
+    // (obsolete line folding) is refused first, with http::error::bad_obs_fold.
+    boost::asio::awaitable<boost::system::error_code> read_header(request_parser& parser, std::size_t limit);
+
     // A response (for the listener's own answers and the owner's).
     static http_response make_response(unsigned status, unsigned version, bool keep_alive, std::string body,
                                        std::string_view content_type);
@@ -138,6 +155,7 @@ private:
     std::string refusal_;
     std::atomic<std::uint64_t>* refusal_counter_ = nullptr;
     bool busy_ = false;  // between a request's headers and its response; only on its executor
+    bool served_ = false;  // at least one request was read (a later timeout is an idle keep-alive)
     boost::asio::any_io_executor move_to_;     // set by move_to(), taken by the connection loop
     std::unique_ptr<request_parser> pending_;  // the request that moved with the connection
 };
