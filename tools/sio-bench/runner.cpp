@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <fmt/core.h>
 
 #include <algorithm>
 #include <atomic>
@@ -59,6 +60,19 @@ std::string errc_name(std::error_code ec) {
     return std::string(ec.category().name()) + ":" + std::to_string(ec.value());
 }
 
+// A failure on the way to the server, before any transport: the same for every transport.
+bool unreachable_error(std::error_code ec) {
+    if (ec.category() != sio::client_category()) return false;
+    switch (static_cast<sio::client_errc>(ec.value())) {
+    case sio::client_errc::bad_url:
+    case sio::client_errc::resolve_failed:
+    case sio::client_errc::connect_failed:
+    case sio::client_errc::tls_failed:
+    case sio::client_errc::proxy_failed: return true;
+    default: return false;
+    }
+}
+
 // What every thread shares: the options, the time line and, for broadcast, receipts per message.
 struct shared_run {
     const bench_options* opt = nullptr;
@@ -101,6 +115,14 @@ struct worker {
     void error(const std::string& kind, std::uint64_t n = 1) {
         stats.errors[kind] += n;
         live_errors.fetch_add(n, std::memory_order_relaxed);
+    }
+    // The first reason a client could not connect, in words.
+    std::string connect_failure;
+    bool unreachable = false;
+    void could_not_connect(std::string why, bool before_any_transport) {
+        if (!connect_failure.empty()) return;
+        connect_failure = std::move(why);
+        unreachable = before_any_transport;
     }
     void sent() {
         ++stats.sent;
@@ -193,11 +215,14 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
                 s->raw_pending.pop_front();
                 s->on_answer({}, due, sent);
             });
-            raw->on_close([wk](std::error_code ec, unsigned, const std::string&) {
+            raw->on_close([wk](std::error_code ec, unsigned, const std::string& reason) {
                 auto s = wk.lock();
                 if (!s || s->stopped) return;
                 s->w->error(s->ever_connected ? (ec ? errc_name(ec) : std::string("closed_by_server"))
                                               : (ec ? errc_name(ec) : std::string("connect_failed")));
+                if (!s->ever_connected)
+                    s->w->could_not_connect(!reason.empty() ? reason : ec ? ec.message() : std::string("the server closed the connection"),
+                                            unreachable_error(ec));
                 if (!s->raw_pending.empty()) s->w->error("no_answer_closed", s->raw_pending.size());
                 s->raw_pending.clear();
                 s->in_flight = 0;
@@ -240,10 +265,11 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
                     });
             }
         });
-        io->on_open_failed([wk, gen](std::error_code ec, const std::string&) {
+        io->on_open_failed([wk, gen](std::error_code ec, const std::string& message) {
             auto s = wk.lock();
             if (!s || s->generation != gen || s->stopped) return;
             s->w->error(errc_name(ec));
+            if (!s->ever_connected) s->w->could_not_connect(message.empty() ? ec.message() : message, unreachable_error(ec));
             s->connection_over();
         });
         sock = io->socket(opt->nsp, run->auth);
@@ -258,6 +284,8 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
                                   ? data["message"].get<std::string>()
                                   : std::string("refused");
             s->w->error("connect_error: " + msg);
+            if (!s->ever_connected)
+                s->w->could_not_connect(fmt::format("the server refused namespace {}: {}", s->opt->nsp, msg), false);
             s->connection_over();
         });
         sock->on_disconnect([wk, gen](const std::string& reason) {
@@ -681,6 +709,10 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
         w->flush_second(-1);
         timelines.push_back(std::move(w->timeline));
         r.totals.merge(w->stats);
+        if (r.connect_failure.empty() && !w->connect_failure.empty()) {
+            r.connect_failure = w->connect_failure;
+            r.unreachable = w->unreachable;
+        }
         requests += w->window_requests;
         header_bytes += w->window_header_bytes;
         window_received += w->window_received;

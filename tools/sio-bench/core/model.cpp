@@ -6,12 +6,14 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 #include <sys/resource.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -392,21 +394,30 @@ std::string html_escape(std::string_view s) {
 constexpr const char* palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
 constexpr double plot_w = 640, plot_h = 280, margin_l = 70, margin_b = 40, margin_t = 20, margin_r = 20;
 
+// A tick value as written on an axis: 0.2, 5, 100, 2500 (no trailing zeros, no exponent).
+std::string tick_label(double v) {
+    std::string t = fmt::format("{:.6f}", v);
+    while (t.back() == '0') t.pop_back();
+    if (t.back() == '.') t.pop_back();
+    return t;
+}
+
 std::string svg_open(std::string_view title) {
     return fmt::format("<h2>{}</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
                        "font-family=\"sans-serif\" font-size=\"11\">\n",
                        html_escape(title), plot_w + margin_l + margin_r, plot_h + margin_t + margin_b);
 }
 
-// Axes with a y scale in milliseconds from 0 to y_max_ms.
-std::string svg_axes(double y_max_ms, std::string_view x_label) {
+// The frame, and the y scale in milliseconds at the given ticks (the last one is the top).
+std::string svg_axes(const std::vector<double>& y_ticks_ms, std::string_view x_label) {
     std::string s = fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>\n",
                                 margin_l, margin_t, plot_w, plot_h);
-    for (int i = 0; i <= 4; ++i) {
-        const double y = margin_t + plot_h - plot_h * i / 4.0;
+    const double top = y_ticks_ms.back();
+    for (double v : y_ticks_ms) {
+        const double y = margin_t + plot_h - plot_h * v / top;
         s += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#ddd\"/>"
-                         "<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:.3g} ms</text>\n",
-                         margin_l, margin_l + plot_w, y, y, margin_l - 6, y + 4, y_max_ms * i / 4.0);
+                         "<text class=\"tick-y\" x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{} ms</text>\n",
+                         margin_l, margin_l + plot_w, y, y, margin_l - 6, y + 4, tick_label(v));
     }
     s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", margin_l + plot_w / 2,
                      margin_t + plot_h + 32, html_escape(x_label));
@@ -420,20 +431,121 @@ std::string svg_polyline(const std::vector<std::pair<double, double>>& pts, std:
     return s + "\"/>\n";
 }
 
-double nice_ceiling(double v) {
-    if (v <= 0) return 1;
-    const double p = std::pow(10.0, std::floor(std::log10(v)));
-    for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
-        if (v <= m * p) return m * p;
-    return 10 * p;
+std::string about_table(const report_about& about) {
+    std::string machine;
+    if (!about.cpu.empty() || about.cores > 0 || !about.system.empty())
+        machine = about.cpu.empty() ? std::string("unknown CPU") : about.cpu;
+    if (about.cores > 0) machine += fmt::format(", {} core{}", about.cores, about.cores == 1 ? "" : "s");
+    if (!about.system.empty()) machine += ", " + about.system;
+    const std::vector<std::pair<std::string, std::string>> rows{
+        {"date", about.date},
+        {"version", about.version.empty() ? std::string() : "sio " + about.version},
+        {"command", about.command},
+        {"machine", machine}};
+    std::string t = "<table class=\"about\">\n";
+    for (const auto& [key, value] : rows) {
+        if (value.empty()) continue;
+        t += fmt::format("<tr><th>{}</th><td class=\"{}\">{}</td></tr>\n", key, key,
+                         key == "command" ? "<code>" + html_escape(value) + "</code>" : html_escape(value));
+    }
+    return t + "</table>\n";
 }
 }  // namespace
 
+std::vector<double> axis_ticks(double max_value, int max_intervals) {
+    if (!(max_value > 0) || !std::isfinite(max_value)) max_value = 1;
+    if (max_intervals < 1) max_intervals = 1;
+    const double rough = max_value / max_intervals;
+    double step = 0;
+    for (double p = std::pow(10.0, std::floor(std::log10(rough))); step == 0; p *= 10) {
+        for (double m : {1.0, 2.0, 5.0}) {
+            // A little tolerance: 0.1 * 3 is not quite 0.3.
+            if (m * p >= rough * (1 - 1e-9)) {
+                step = m * p;
+                break;
+            }
+        }
+    }
+    std::vector<double> ticks{0};
+    for (int i = 1; ticks.back() < max_value * (1 - 1e-9); ++i) {
+        const double v = step * i;
+        // Rounded to the step's own precision, so that 3 x 0.1 prints as 0.3.
+        const double digits = std::pow(10.0, std::max(0.0, -std::floor(std::log10(step))));
+        ticks.push_back(std::round(v * digits) / digits);
+    }
+    return ticks;
+}
+
+std::string cpu_model_from_cpuinfo(std::string_view text) {
+    std::string found;
+    int found_rank = 0;
+    while (!text.empty()) {
+        const auto eol = text.find('\n');
+        std::string_view line = text.substr(0, eol);
+        text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos) continue;
+        std::string_view key = line.substr(0, colon), value = line.substr(colon + 1);
+        while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.remove_suffix(1);
+        while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.remove_prefix(1);
+        while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.remove_suffix(1);
+        const int rank = key == "model name" ? 3 : key == "Hardware" ? 2 : key == "cpu model" ? 1 : 0;
+        if (rank > found_rank && !value.empty()) {
+            found = std::string(value);
+            found_rank = rank;
+        }
+    }
+    return found;
+}
+
+report_about describe_machine() {
+    report_about a;
+    std::ifstream in("/proc/cpuinfo");
+    std::stringstream text;
+    text << in.rdbuf();
+    a.cpu = cpu_model_from_cpuinfo(text.str());
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    a.cores = online > 0 ? static_cast<unsigned>(online) : 0;
+    utsname u{};
+    if (uname(&u) == 0) a.system = fmt::format("{} {} {}", u.sysname, u.release, u.machine);
+    return a;
+}
+
+std::string iso8601_utc(std::chrono::system_clock::time_point t) {
+    const auto secs = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::string shell_quote(std::string_view arg) {
+    const bool safe = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("%+,-./:=@_").find(c) != std::string_view::npos;
+    });
+    if (safe) return std::string(arg);
+    std::string out = "'";
+    for (char c : arg) {
+        if (c == '\'') out += "'\\''";
+        else out += c;
+    }
+    return out + "'";
+}
+
 std::string to_html(const std::vector<run_result>& rs, std::string_view command_line) {
+    report_about about;
+    about.command = std::string(command_line);
+    return to_html(rs, about);
+}
+
+std::string to_html(const std::vector<run_result>& rs, const report_about& about) {
     std::string h = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>sio-bench report</title>\n"
                     "<style>body{font-family:sans-serif;margin:2em;max-width:60em}pre{background:#f6f6f6;padding:1em;"
-                    "overflow-x:auto}.legend span{margin-right:1.5em}</style></head><body>\n<h1>sio-bench report</h1>\n";
-    h += fmt::format("<p><code>{}</code></p>\n<pre>{}</pre>\n", html_escape(command_line), html_escape(format_table(rs)));
+                    "overflow-x:auto}.legend span{margin-right:1.5em}table.about th{text-align:left;padding-right:1em;"
+                    "font-weight:normal;color:#555}</style></head><body>\n<h1>sio-bench report</h1>\n";
+    h += about_table(about);
+    h += fmt::format("<pre>{}</pre>\n", html_escape(format_table(rs)));
     h += "<p class=\"legend\">";
     for (std::size_t i = 0; i < rs.size(); ++i)
         h += fmt::format("<span style=\"color:{}\">&#9632; {} {}</span>", palette[i % std::size(palette)],
@@ -447,19 +559,21 @@ std::string to_html(const std::vector<run_result>& rs, std::string_view command_
             t_max = std::max(t_max, static_cast<double>(p.second + 1));
             y_max = std::max(y_max, static_cast<double>(p.p99_us) / 1000.0);
         }
-    y_max = nice_ceiling(y_max);
+    const auto y_ticks = axis_ticks(y_max);
+    const auto t_ticks = axis_ticks(t_max, 8);
+    const double y_top = y_ticks.back(), t_top = t_ticks.back();
     h += svg_open("Latency over time (p99 solid, p50 dashed; from the scheduled send time)");
-    h += svg_axes(y_max, "seconds since the first connection");
-    for (int i = 0; i <= 4; ++i) {
-        const double x = margin_l + plot_w * i / 4.0;
-        h += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:.3g}</text>\n", x, margin_t + plot_h + 14,
-                         t_max * i / 4.0);
+    h += svg_axes(y_ticks, "seconds since the first connection");
+    for (double t : t_ticks) {
+        const double x = margin_l + plot_w * t / t_top;
+        h += fmt::format("<text class=\"tick-x\" x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", x,
+                         margin_t + plot_h + 14, tick_label(t));
     }
-    auto ty = [&](double ms) { return margin_t + plot_h - plot_h * std::min(ms, y_max) / y_max; };
+    auto ty = [&](double ms) { return margin_t + plot_h - plot_h * std::min(ms, y_top) / y_top; };
     for (std::size_t i = 0; i < rs.size(); ++i) {
         std::vector<std::pair<double, double>> p99, p50;
         for (const auto& p : rs[i].timeline) {
-            const double x = margin_l + plot_w * (static_cast<double>(p.second) + 0.5) / t_max;
+            const double x = margin_l + plot_w * (static_cast<double>(p.second) + 0.5) / t_top;
             p99.emplace_back(x, ty(static_cast<double>(p.p99_us) / 1000.0));
             p50.emplace_back(x, ty(static_cast<double>(p.p50_us) / 1000.0));
         }
@@ -472,15 +586,16 @@ std::string to_html(const std::vector<run_result>& rs, std::string_view command_
     static constexpr double qs[] = {0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999};
     double q_max = 0;
     for (const auto& r : rs) q_max = std::max(q_max, static_cast<double>(r.totals.latency.max()) / 1000.0);
-    q_max = nice_ceiling(q_max);
+    const auto q_ticks = axis_ticks(q_max);
+    const double q_top = q_ticks.back();
     h += svg_open("Latency by percentile (corrected solid, uncorrected dashed)");
-    h += svg_axes(q_max, "percentile");
+    h += svg_axes(q_ticks, "percentile");
     constexpr double x_span = 4.3;  // up to 99.99 % and the maximum
     auto qx = [&](double q) { return margin_l + plot_w * std::log10(1.0 / (1.0 - q)) / x_span; };
     for (auto [q, label] : {std::pair{0.0, "0%"}, {0.9, "90%"}, {0.99, "99%"}, {0.999, "99.9%"}, {0.9999, "99.99%"}})
         h += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", qx(q), margin_t + plot_h + 14, label);
     h += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">max</text>\n", margin_l + plot_w, margin_t + plot_h + 14);
-    auto qy = [&](double ms) { return margin_t + plot_h - plot_h * std::min(ms, q_max) / q_max; };
+    auto qy = [&](double ms) { return margin_t + plot_h - plot_h * std::min(ms, q_top) / q_top; };
     for (std::size_t i = 0; i < rs.size(); ++i) {
         for (const histogram* hist : {&rs[i].totals.latency, &rs[i].totals.latency_uncorrected}) {
             if (hist->count() == 0) continue;

@@ -106,6 +106,12 @@ struct run_result {
         if (!server_cpu_pct || msgs_per_s() <= 0) return std::nullopt;
         return *server_cpu_pct * 10'000.0 / msgs_per_s();
     }
+    // Why the first client that never connected could not (the library's sentence, e.g. "cannot
+    // connect to 127.0.0.1:1: Connection refused"); empty when every client connected.
+    std::string connect_failure;
+    // That failure happened on the way to the server (name, TCP, TLS, proxy), before any
+    // transport: a run over another transport fails the same way.
+    bool unreachable = false;
     double msgs_per_s() const { return duration_s > 0 ? static_cast<double>(totals.received) / duration_s : 0; }
     bool saturated() const { return client_cpu_pct >= 90.0; }
 };
@@ -129,8 +135,37 @@ struct ensure_condition {
 std::optional<std::vector<ensure_condition>> parse_ensure(std::string_view text, std::string& error);
 // The conditions that do not hold, each as "p99<50ms (was 72.3ms)".
 std::vector<std::string> check_ensure(const std::vector<ensure_condition>&, const run_result&);
-// --html: a self-contained page (no scripts, no network): the table, latency over time and the
-// latency by percentile of every run, as inline SVG.
+// What the report says about the run itself: when, with which sio, how it was started and on
+// which machine.
+struct report_about {
+    std::string command;   // the command line, quoted as a shell would need it
+    std::string date;      // when the first run started, ISO 8601 UTC ("2026-12-06T21:40:01Z")
+    std::string version;   // sio's version
+    std::string cpu;       // CPU model; empty when unknown
+    unsigned cores = 0;    // logical CPUs online; 0 when unknown
+    std::string system;    // kernel and architecture ("Linux 6.1.0-13-amd64 x86_64")
+};
+// The CPU model named in /proc/cpuinfo's text ("model name", else "Hardware" or "cpu model");
+// empty when there is none.
+std::string cpu_model_from_cpuinfo(std::string_view cpuinfo);
+// This machine: cpu, cores and system of report_about.
+report_about describe_machine();
+// An ISO 8601 UTC time with seconds ("2026-12-06T21:40:01Z").
+std::string iso8601_utc(std::chrono::system_clock::time_point);
+// The argument as a POSIX shell reads it back: unchanged when it holds only safe characters,
+// else in single quotes.
+std::string shell_quote(std::string_view arg);
+
+// Ticks of an axis from 0 that shows values up to `max_value`: a step of 1, 2 or 5 times a power
+// of ten, the smallest that needs at most `max_intervals` intervals; the last tick is the first
+// at or above max_value (at least one step). A max_value of 0 or less is taken as 1.
+std::vector<double> axis_ticks(double max_value, int max_intervals = 5);
+
+// --html: a self-contained page (no scripts, no network): when, with which sio, the command and
+// the machine; the table, latency over time and the latency by percentile of every run, as
+// inline SVG with round axis ticks.
+std::string to_html(const std::vector<run_result>&, const report_about&);
+// The same, knowing only the command line.
 std::string to_html(const std::vector<run_result>&, std::string_view command_line);
 // The final table; several results print side by side with ratios to the first.
 std::string format_table(const std::vector<run_result>&);
