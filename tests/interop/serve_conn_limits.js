@@ -228,6 +228,16 @@ async function limitHits(url, limit) {
     if (!/too many sessions from 127\.0\.0\.1: 2 open, the limit is 2 \(--max-sessions-per-ip\)/.test(r.body)) fail("503 body: " + r.body);
     eq((await rawRequest(server.port, handshakeRequest(server.port), "127.0.0.2")).status, 200, "a session from 127.0.0.2");
     eq(await wsStatus(server.url), 503, "a WebSocket session from 127.0.0.1 over the limit");
+    // Every answer names the server, the WebSocket's 101 and an Engine.IO handshake's 200 included.
+    const upgraded = await new Promise((resolve, reject) => {
+      const ws = new WebSocket(server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket",
+                               { localAddress: "127.0.0.3" });
+      ws.on("upgrade", (res) => { resolve(res.headers.server); ws.close(); });
+      ws.on("error", reject);
+    });
+    eq(upgraded, "sio-serve", "the Server header of the 101");
+    const hs = await rawRequest(server.port, handshakeRequest(server.port), "127.0.0.4");
+    if (!/\r\nServer: sio-serve\r\n/.test(hs.raw)) fail("the handshake's answer does not say Server: sio-serve:\n" + hs.raw);
     if (await limitHits(server.url, "max_sessions_per_ip") < 2) fail("per-address session refusals not counted");
     server.child.kill("SIGKILL");
   }
@@ -258,6 +268,7 @@ async function limitHits(url, limit) {
       eq(r.status, status, what);
       const answers = (r.raw.match(/HTTP\/1\.[01] \d{3}/g) || []).length;
       if (answers !== 1) fail(`${what}: ${answers} answers on the connection (the smuggled request was served):\n${r.raw}`);
+      if (!/\r\nServer: sio-serve\r\n/.test(r.raw)) fail(`${what}: the answer does not say Server: sio-serve:\n${r.raw}`);
     }
     // Sound framing still works, keep-alive included: a chunked POST, then a request after it.
     const ok = await rawRequest(server.port, "POST /nowhere HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" +

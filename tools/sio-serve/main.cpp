@@ -250,6 +250,7 @@ int run_serve(const serve_options& options) {
     eo.max_sessions = options.max_sessions;
     eo.max_sessions_per_ip = options.max_sessions_per_ip;
     eo.max_tls_handshakes = options.max_tls_handshakes;
+    eo.server_name = "sio-serve";
     eo.request_timeout = std::chrono::milliseconds(options.request_timeout_ms);
     if (options.tls_cert.empty() != options.tls_key.empty())
         return usage_error(info, "--tls-cert and --tls-key go together");
@@ -371,6 +372,7 @@ int run_serve(const serve_options& options) {
         sio::engine::server_options mo;
         mo.allow_polling = mo.allow_websocket = false;
         mo.tls = eo.tls;
+        mo.server_name = eo.server_name;
         metrics_server = sio::engine::server::create(ioc.get_executor(), mo);
         metrics_server->set_http_handler(sio::serve::ops_http_handler(
             [](const http::request<http::string_body>& req) {

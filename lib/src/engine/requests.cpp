@@ -187,7 +187,7 @@ asio::awaitable<next_step> upgrade_to_websocket(engine_request r, http::request_
     bool too_large = false;
     const bool drained = co_await read_body(*c, parser, *core, too_large);
     if (!drained) co_return next_step::close;
-    auto handshake = transport::answer_ws_upgrade(parser.get());
+    auto handshake = transport::answer_ws_upgrade(parser.get(), core->options.server_name);
     if (!handshake.accepted) {
         r.refused(std::nullopt, handshake.status, handshake.reason);
         auto res = make_response(static_cast<http::status>(handshake.status), r.version, false,

@@ -71,6 +71,7 @@ server::server(std::vector<asio::any_io_executor> loops, server_options options)
     c.limits.max_connections_per_ip = impl_->options.max_connections_per_ip;
     c.limits.max_header_bytes = impl_->options.max_header_bytes;
     c.limits.max_tls_handshakes = impl_->options.max_tls_handshakes;
+    c.server_name = impl_->options.server_name;
     c.tls = impl_->options.tls;
     c.counters = &impl_->metrics;
     // The listener's callbacks reach the server's state without keeping it alive: the state owns

@@ -63,11 +63,13 @@ std::string serialize_head(const http_response& res) {
 struct http_listener::impl : std::enable_shared_from_this<impl> {
     explicit impl(config c)
         : cfg(std::move(c)),
+          server_name(cfg.server_name.empty() ? nullptr : std::make_shared<const std::string>(cfg.server_name)),
           acceptor_executor(cfg.single_threaded ? cfg.loops.at(0) : asio::make_strand(cfg.loops.at(0))),
           acceptor(acceptor_executor),
           tls(cfg.tls) {}
 
     config cfg;
+    std::shared_ptr<const std::string> server_name;  // shared by the connections
     asio::any_io_executor acceptor_executor;
     tcp::acceptor acceptor;
     std::size_t next_loop = 0;  // the accept loop's only
@@ -297,6 +299,7 @@ asio::awaitable<bool> http_connection::read_body(request_parser& parser, std::ui
 // say, from an HTTP handler) goes through Beast.
 asio::awaitable<bool> http_connection::write(http_response res) {
     lowest().expires_after(timeout_);
+    if (server_name_ && res.find(http::field::server) == res.end()) res.set(http::field::server, *server_name_);
     if (res.chunked() || !res.has_content_length() || (res.version() != 10 && res.version() != 11)) {
         auto [ec, n] = co_await std::visit([&](auto& st) { return http::async_write(st, res, tok); }, stream_);
         (void)n;
@@ -386,6 +389,7 @@ asio::awaitable<bool> http_listener::impl::start_tls(listener_ptr l, std::shared
         l->refused(c->peer_address(), 400, "plain HTTP request on the TLS port (use https:// or wss://)");
         auto res = http_connection::make_response(400, 11, false, "This server speaks TLS only: use https:// or wss://\n",
                                                   "text/plain; charset=utf-8");
+        if (l->server_name) res.set(http::field::server, *l->server_name);
         co_await http::async_write(c->lowest(), res, tok);
     }
     if (dec || !is_tls) co_return false;
@@ -622,6 +626,7 @@ asio::awaitable<void> http_listener::impl::accept_loop(listener_ptr l) {
                                                   std::move(slot));
             c->timeout_ = l->cfg.limits.request_timeout;
             c->counters_ = l->cfg.counters;
+            c->server_name_ = l->server_name;
             c->refusal_ = std::move(refusal);
             c->refusal_counter_ = refusal_counter;
             l->connections.emplace(c->id(), c);

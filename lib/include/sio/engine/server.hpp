@@ -89,6 +89,9 @@ struct server_options {
     // Serve HTTPS and WSS only (every connection starts with a TLS handshake); null: plain
     // HTTP and WS. See transport/server_tls.hpp for a context with safe settings.
     std::shared_ptr<boost::asio::ssl::context> tls;
+    // The Server header of every answer, the WebSocket's 101 included (an HTTP handler's answer
+    // that sets its own keeps it); empty: none.
+    std::string server_name;
     event_handler on_event;  // none when empty
     // The executor's io_context is run by one thread, and every call into the server and its
     // session handles comes from that thread. Connections and sessions then run on the executor

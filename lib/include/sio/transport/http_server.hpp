@@ -151,6 +151,7 @@ private:
     std::shared_ptr<const void> slot_;  // the place under the limits
     std::chrono::milliseconds timeout_{10000};
     http_counters* counters_ = nullptr;
+    std::shared_ptr<const std::string> server_name_;  // the listener's; null: no Server header
     // Over a connection limit: its request is answered with 503 and this reason.
     std::string refusal_;
     std::atomic<std::uint64_t>* refusal_counter_ = nullptr;
@@ -180,6 +181,9 @@ public:
         std::function<void(std::string_view)> on_failure;
         request_handler on_request;
         response_decorator decorate;
+        // The Server header of every answer written (the owner's and the listener's own) that has
+        // none; empty: none added.
+        std::string server_name;
     };
     static std::shared_ptr<http_listener> create(config c);
     ~http_listener();
