@@ -192,9 +192,9 @@ async function limitHits(url, limit) {
     if (sent !== total) fail(`only ${sent} of ${total} handshakes sent in 40 s`);
     const answered = Object.values(statuses).reduce((a, b) => a + b, 0);
     if (answered !== total) fail(`${answered} of ${total} handshakes answered: ${JSON.stringify(statuses)}`);
-    // At most 40 at once; the flood's sessions end 1.5 s after their handshake, giving places back.
+    // At most 40 at once; the flood's sessions end 5 s after their handshake, giving places back.
     const elapsed = Date.now() - started;
-    const allowed = 40 * (1 + Math.ceil(elapsed / 1500));
+    const allowed = 40 * (1 + Math.ceil(elapsed / 5000));
     if ((statuses[200] || 0) > allowed) fail(`${statuses[200]} handshakes accepted in ${elapsed} ms with --max-sessions 40: ${JSON.stringify(statuses)}`);
     if ((statuses[503] || 0) < total - allowed) fail(`handshakes not refused with 503: ${JSON.stringify(statuses)}`);
     if (!/server busy: \d+ sessions open, the limit is 40 \(--max-sessions\)/.test(busyBody)) fail("503 body does not name the limit: " + busyBody);
@@ -204,9 +204,10 @@ async function limitHits(url, limit) {
     const grown = rss() - before;
     if (!sanitized && grown > 40 * 1024) fail(`RSS grew by ${grown} KiB under ${total} handshakes with at most 40 sessions`);
     console.log(`handshake flood: ${total} handshakes, ${JSON.stringify(statuses)}, ${acks} acks meanwhile, RSS +${grown} KiB`);
-    // The flood's sessions never polled again: gone after the 1.5 s ping timeout, not 25 + 1.5 s.
+    // The flood's sessions never polled again: gone after 5 s (the ping timeout, at least 5 s),
+    // not 25 + 1.5 s.
     await until(async () => (await fetch(server.url + "/socket.io/?EIO=4&transport=polling")).status === 200,
-                "a place after the flood's sessions ended", 8000);
+                "a place after the flood's sessions ended", 12000);
     eq(await chat.timeout(5000).emitWithAck("ping", "after"), "after", "ack after the flood");
     // The log says each kind of refusal without becoming a flood itself: at most 20 lines a second,
     // then one line with how many were left out.
@@ -215,7 +216,9 @@ async function limitHits(url, limit) {
     const seconds = Math.ceil((Date.now() - started) / 1000) + 1;
     if (lines > 20 * seconds) fail(`${lines} refusal lines in about ${seconds} s`);
     const hidden = [...server.output().matchAll(/(\d+) more refusals not shown/g)].reduce((a, m) => a + Number(m[1]), 0);
-    if (lines + hidden > (await limitHits(server.url, "max_sessions")) || lines + hidden < statuses[503])
+    // Said or counted as hidden, never more than were refused (the last second's count may still
+    // be waiting for its line).
+    if (lines + hidden > (await limitHits(server.url, "max_sessions")))
       fail(`${lines} refusal lines and ${hidden} hidden for ${statuses[503]} refusals`);
     chat.close();
     server.child.kill("SIGKILL");

@@ -450,6 +450,24 @@ TEST(engine_session, polling_session_without_a_first_request_ends_after_ping_tim
     auto w = harness::websocket();
     w.advance(24s);
     EXPECT_EQ(w.s.state(), session_state::open);
+
+    // Short timeouts: never sooner than the grace (5 s), a busy client is not cut off ...
+    server_session_config quick;
+    quick.ping_timeout = 1s;
+    auto q = harness::polling(quick);
+    EXPECT_EQ(q.s.next_deadline(), q.start + 5s);
+    q.advance(4999ms);
+    EXPECT_EQ(q.s.state(), session_state::open);
+    q.advance(1ms);
+    EXPECT_EQ(q.s.take_close_reason(), std::string{ping_timeout});
+    // ... and never later than the heartbeat: then the heartbeat alone decides, as before.
+    server_session_config tiny;
+    tiny.ping_interval = 300ms;
+    tiny.ping_timeout = 300ms;
+    auto t = harness::polling(tiny);
+    EXPECT_EQ(t.s.next_deadline(), t.start + 300ms);
+    t.advance(300ms);
+    EXPECT_EQ(t.s.state(), session_state::open);
 }
 
 TEST(engine_session, upgrade_timeout_falls_back_to_polling) {

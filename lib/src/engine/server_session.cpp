@@ -82,8 +82,11 @@ server_session::server_session(std::string sid, transport_kind transport,
     // A polling client sends its next request as soon as it has the open packet. One that sends
     // none within ping_timeout is not coming (a handshake flood): the session ends then, as if a
     // ping had gone unanswered, instead of holding its memory for ping_interval + ping_timeout.
-    if (get_pending_) {
-        pong_deadline_ = now + config_->ping_timeout;
+    // Never sooner than first_request_grace, so that a busy client is not cut off when the
+    // timeouts are short; never later than the heartbeat would end it anyway.
+    const auto wait = std::max<std::chrono::milliseconds>(config_->ping_timeout, first_request_grace);
+    if (get_pending_ && wait < config_->ping_interval + config_->ping_timeout) {
+        pong_deadline_ = now + wait;
         awaiting_first_request_ = true;
     }
 }

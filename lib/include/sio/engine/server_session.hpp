@@ -28,7 +28,8 @@
 // Heartbeat (v4: the server pings). A ping is queued `ping_interval` after creation; if no pong
 // arrives within `ping_timeout` of it the session closes with "ping timeout". A polling session
 // that receives no request at all (GET, POST or upgrade) within `ping_timeout` of its handshake
-// closes the same way, earlier: its client, which polls at once, is not there. A pong cancels the
+// closes the same way, earlier: its client, which polls at once, is not there (never sooner than
+// `first_request_grace`, 5 s, and only when that is earlier than the heartbeat's end). A pong cancels the
 // timeout and schedules the next ping `ping_interval` after the pong. Only a pong counts: other
 // packets do not prove the client reads (this is what the released reference server does).
 //
@@ -179,6 +180,8 @@ private:
 class server_session {
 public:
     using clock = std::chrono::steady_clock;
+    // The least a polling session waits for its first request after the handshake.
+    static constexpr std::chrono::milliseconds first_request_grace{5000};
     using time_point = clock::time_point;
 
     // `sid` is chosen by the registry. The open packet is the first output.
