@@ -27,10 +27,11 @@ refused "--in-flight must be from 1 to 10000" $url --in-flight 0
 refused "--rate must be above 0" $url --rate 0
 refused "--rate must be above 0" $url --rate -5
 refused "--payload must be at most 1048576 bytes" $url --payload 1048577
-refused "--duration 'soon': expected a duration" $url --duration soon
+refused "--duration 'soon': no number (use 500ms, 5s, 1m; a bare number is seconds)" $url --duration soon
+refused "--duration '1.5ms': not a whole number of milliseconds" $url --duration 1.5ms
 refused "--duration '0s': expected a duration" $url --duration 0s
 refused "--duration '2h': expected a duration" $url --duration 2h
-refused "--ramp-up 'x': expected a duration" $url --ramp-up x
+refused "--ramp-up 'x': no number" $url --ramp-up x
 refused "--timeout '0': expected a duration from 1ms to 10m" $url --timeout 0
 refused "--auth '[1]' is not a JSON object" $url --auth '[1]'
 refused "--auth '{oops' is not a JSON object" $url --auth '{oops'

@@ -18,12 +18,12 @@ refused "'localhost:3000' is not an http://, https://, ws:// or wss:// URL" loca
 refused "'ftp://h' is not an http://" ftp://h
 refused "--transport 'carrier-pigeon': use websocket, polling or upgrade" $url --transport carrier-pigeon
 refused "--eio 5: use 4, or 3" $url --eio 5
-refused "--timeout '5' is not a duration" $url --listen --timeout 5
-refused "--timeout 'soon' is not a duration" $url --listen --timeout soon
+refused "--timeout 'soon': no number (use 500ms, 5s, 1m; a bare number is milliseconds)" $url --listen --timeout soon
+refused "--timeout '5parsecs': unknown unit 'parsecs'" $url --listen --timeout 5parsecs
 refused "--timeout must be more than 0" $url --listen --timeout 0
-refused "--reconnect-delay '-1s' is not a duration" $url --reconnect-delay=-1s
+refused "--reconnect-delay '-1s': negative" $url --reconnect-delay=-1s
 refused "--reconnect-delay is longer than --reconnect-delay-max" $url --reconnect-delay 10s --reconnect-delay-max 1s
-refused "--connect-timeout 'x' is not a duration" $url --connect-timeout x
+refused "--connect-timeout 'x': no number" $url --connect-timeout x
 refused "-H 'NoColon': expected 'Name: value'" $url -H NoColon
 refused "--query '=v': expected KEY=VALUE" $url --query =v
 refused "--auth '[1]' is not a JSON object" $url --auth '[1]'
@@ -35,7 +35,9 @@ refused "--count must be at least 1" $url --wait-for x --count 0
 refused "--wait-for and --listen exclude each other" $url --wait-for x --listen
 refused "--cert and --key go together" $url --cert c.pem
 refused "--emit: 'connect' is a reserved event name" $url --emit connect
-refused "--emit: @hex:abc: odd number of hex digits" $url --emit x @hex:abc
+refused "--emit: argument 1: @hex:abc: odd number of hex digits" $url --emit x @hex:abc
+refused "--emit: argument 2: invalid JSON at column 6" $url --emit x ok '{"a":'
+
 refused "--subprotocol is for raw WebSocket" $url --subprotocol chat
 refused "need Socket.IO; not with --raw or a ws:// URL" ws://127.0.0.1:9/ --auth '{}'
 refused "--ack needs Socket.IO" ws://127.0.0.1:9/ --emit hi --ack

@@ -1,6 +1,6 @@
-// sio-cli: REPL commands, NDJSON lines, event arguments and durations as typed.
+// sio-cli: REPL commands, NDJSON lines and event arguments as typed (durations and the JSON-or-string
+// rule itself: tools_grammar_test.cpp).
 #include "sio-cli/core/command.hpp"
-#include "sio-cli/core/duration.hpp"
 
 #include <gtest/gtest.h>
 
@@ -28,28 +28,6 @@ std::string refused(std::string_view line) {
 
 }  // namespace
 
-TEST(cli_duration, parses_each_unit) {
-    EXPECT_EQ(parse_duration("250ms"), 250ms);
-    EXPECT_EQ(parse_duration("5s"), 5000ms);
-    EXPECT_EQ(parse_duration("1.5s"), 1500ms);
-    EXPECT_EQ(parse_duration("2m"), 120000ms);
-    EXPECT_EQ(parse_duration("0"), 0ms);
-    EXPECT_EQ(parse_duration("0s"), 0ms);
-}
-
-TEST(cli_duration, refuses_missing_unit_negative_and_garbage) {
-    for (auto bad : {"", "5", "s", "-1s", "5 s", "5h", "1.s", "abc", "1e3ms", "2d", "99999999m"}) {
-        EXPECT_FALSE(parse_duration(bad)) << bad;
-    }
-}
-
-TEST(cli_duration, formats_the_shortest_exact_unit) {
-    EXPECT_EQ(format_duration(250ms), "250ms");
-    EXPECT_EQ(format_duration(5000ms), "5s");
-    EXPECT_EQ(format_duration(1500ms), "1500ms");
-    EXPECT_EQ(format_duration(120000ms), "2m");
-}
-
 TEST(cli_arg, json_when_it_parses_else_the_word) {
     std::string error;
     EXPECT_EQ(*parse_arg("42", error), json(42));
@@ -58,7 +36,9 @@ TEST(cli_arg, json_when_it_parses_else_the_word) {
     EXPECT_EQ(*parse_arg("\"42\"", error), json("42"));
     EXPECT_EQ(*parse_arg("hello", error), json("hello"));
     EXPECT_EQ(*parse_arg("{\"a\":[1,2]}", error), json::parse(R"({"a":[1,2]})"));
-    EXPECT_EQ(*parse_arg("{broken", error), json("{broken"));
+    EXPECT_EQ(*parse_arg("nullable", error), json("nullable"));
+    EXPECT_FALSE(parse_arg("{broken", error));
+    EXPECT_NE(error.find("invalid JSON at column 2"), std::string::npos) << error;
 }
 
 TEST(cli_arg, binary_from_hex_base64_and_file) {
@@ -125,6 +105,8 @@ TEST(cli_command, emit_ack_with_and_without_timeout) {
     EXPECT_EQ(b.ack_timeout, 250ms);
     EXPECT_EQ(b.args, json::array());
     EXPECT_NE(refused("emit --ack=soon echo").find("not a duration"), std::string::npos);
+    // A bare number is milliseconds, as for sio-cli's flags.
+    EXPECT_EQ(parsed("emit --ack=1500 echo").ack_timeout, 1500ms);
     EXPECT_NE(refused("emit --loud echo").find("unknown option '--loud'"), std::string::npos);
 }
 
@@ -135,6 +117,8 @@ TEST(cli_command, emit_refuses_missing_and_reserved_names) {
     EXPECT_NE(refused("emit \"disconnect\" x").find("reserved"), std::string::npos);
     EXPECT_NE(refused("emit \"\"").find("empty event name"), std::string::npos);
     EXPECT_NE(refused("emit x {oops").find("unterminated"), std::string::npos);
+    // The same rule as --emit: text that starts like JSON must be JSON, and the error says where.
+    EXPECT_NE(refused("emit x ok 3rd").find("argument 2: invalid JSON at column 2"), std::string::npos);
 }
 
 TEST(cli_command, on_off_ns_and_the_simple_commands) {

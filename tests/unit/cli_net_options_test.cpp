@@ -1,6 +1,6 @@
 // sio-cli: headers, query pairs, URLs, proxy selection from flags and the environment, and
 // the exit code each failure maps to.
-#include "sio-cli/core/net_options.hpp"
+#include "common/net_options.hpp"
 
 #include "sio/client.hpp"
 #include "sio/socket_error.hpp"

@@ -131,3 +131,34 @@ TEST(cli_plan, history_file_follows_xdg_state_home) {
     if (old_state != nullptr) ::setenv("XDG_STATE_HOME", saved.c_str(), 1);
     else ::unsetenv("XDG_STATE_HOME");
 }
+
+TEST(cli_plan, durations_take_every_form_and_a_bare_number_is_milliseconds) {
+    auto o = url("http://h");
+    o.connect_timeout = "1m";
+    o.timeout = "2500";
+    o.reconnect_delay = "1.5s";
+    o.reconnect_delay_max = "3000";
+    auto p = plan_of(o);
+    EXPECT_EQ(p.client.connect_timeout, 60000ms);
+    EXPECT_EQ(p.timeout, 2500ms);
+    EXPECT_EQ(p.client.reconnection.delay, 1500ms);
+    EXPECT_EQ(p.client.reconnection.delay_max, 3000ms);
+
+    run_plan q;
+    o.timeout = "soon";
+    EXPECT_EQ(make_plan(o, q), "--timeout 'soon': no number (use 500ms, 5s, 1m; a bare number is milliseconds)");
+    o.timeout = "1h";
+    o.connect_timeout = "-2s";
+    EXPECT_EQ(make_plan(o, q), "--connect-timeout '-2s': negative (use 500ms, 5s, 1m; a bare number is milliseconds)");
+}
+
+TEST(cli_plan, an_emit_argument_that_starts_like_json_must_be_json) {
+    auto o = url("http://h");
+    o.emit = {"echo", "hello", "{\"a\":"};
+    run_plan p;
+    auto error = make_plan(o, p);
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->rfind("--emit: argument 2: invalid JSON at column 6: ", 0), 0u) << *error;
+    o.emit = {"echo", "hello", "nullable", "@home"};
+    EXPECT_FALSE(make_plan(o, p));
+}

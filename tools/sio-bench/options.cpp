@@ -1,6 +1,7 @@
 #include "sio-bench/options.hpp"
 
-#include "sio-cli/core/net_options.hpp"
+#include "common/duration.hpp"
+#include "common/net_options.hpp"
 
 #include <sio/version.hpp>
 
@@ -36,8 +37,8 @@ void add_options(tools::command_line& cmd, bench_flags& f) {
          "the server's Socket.IO parser: json (the default one), or msgpack (socket.io-msgpack-parser)")
         ("clients", po::value(&o.clients)->default_value(o.clients), "clients (broadcast: listeners), 1..50000")
         ("senders", po::value(&o.senders)->default_value(o.senders), "broadcast: clients that emit, 1..1000")
-        ("ramp-up", po::value(&f.ramp_up)->default_value(f.ramp_up), "spread the connections over this time (at most 1h)")
-        ("duration", po::value(&f.duration)->default_value(f.duration), "measured time after the ramp-up (above 0, at most 1h)")
+        ("ramp-up", po::value(&f.ramp_up)->default_value(f.ramp_up), "spread the connections over this time, at most 1h (500ms, 5s, 1m; a bare number is seconds)")
+        ("duration", po::value(&f.duration)->default_value(f.duration), "measured time after the ramp-up, above 0, at most 1h (500ms, 5s, 1m; a bare number is seconds)")
         ("rate", po::value(&o.rate)->default_value(o.rate), "messages per second per client or sender (open model)")
         ("payload", po::value(&o.payload)->default_value(o.payload), "payload bytes per message, 0..1048576")
         ("in-flight", po::value(&o.in_flight)->default_value(o.in_flight), "echo: messages awaiting an answer per client, 1..10000")
@@ -55,7 +56,8 @@ void add_options(tools::command_line& cmd, bench_flags& f) {
         ("insecure,k", po::bool_switch(&f.insecure), "do not verify the server's TLS certificate")
         ("raw", po::bool_switch(&o.raw), "echo over plain WebSocket (no Engine.IO / Socket.IO)")
         ("server-pid", po::value(&o.server_pid), "server process to report the memory and CPU of (/proc/PID): its RSS, and its CPU over the measured window")
-        ("timeout", po::value(&f.timeout)->default_value(f.timeout), "connect and ack timeout; also bounds the drain after --duration")
+        ("timeout", po::value(&f.timeout)->default_value(f.timeout), "connect and ack timeout, 1ms to 10m; also bounds the drain after --duration (500ms, 5s, 1m; a bare number "
+         "is seconds)")
         ("json", po::bool_switch(&o.json), "one JSON object per scenario and transport run on stdout")
         ("html", po::value(&o.html), "also write a self-contained HTML report (date, version, command, machine, table, latency over time, percentiles) to FILE")
         ("csv", po::bool_switch(&o.csv), "the same as CSV: a header line, then one row per run")
@@ -77,17 +79,19 @@ std::optional<std::string> make_plan(const po::variables_map& vm, const bench_fl
     if (o.in_flight < 1 || o.in_flight > 10000) return "--in-flight must be from 1 to 10000";
     if (!(o.rate > 0 && o.rate <= 1e6)) return "--rate must be above 0 and at most 1000000";
     if (o.payload > 1024u * 1024) return "--payload must be at most 1048576 bytes";
-    const auto d = parse_duration(f.duration);
-    if (!d || d->count() == 0 || *d > std::chrono::hours(1))
-        return "--duration '" + f.duration + "': expected a duration such as 10s, 500ms or 2m, above 0 and at most 1h";
-    o.duration = *d;
-    const auto ru = parse_duration(f.ramp_up);
-    if (!ru || *ru > std::chrono::hours(1)) return "--ramp-up '" + f.ramp_up + "': expected a duration such as 2s, at most 1h";
-    o.ramp_up = *ru;
-    const auto to = parse_duration(f.timeout);
-    if (!to || *to < std::chrono::milliseconds(1) || *to > std::chrono::minutes(10))
+    // A bare number is seconds here, as it always was for sio-bench.
+    constexpr auto bare = tools::bare_unit::seconds;
+    std::chrono::milliseconds d{}, ru{}, to{};
+    if (auto e = tools::read_duration("duration", f.duration, bare, d)) return e;
+    if (d.count() == 0 || d > std::chrono::hours(1)) return "--duration '" + f.duration + "': expected a duration above 0 and at most 1h";
+    o.duration = d;
+    if (auto e = tools::read_duration("ramp-up", f.ramp_up, bare, ru)) return e;
+    if (ru > std::chrono::hours(1)) return "--ramp-up '" + f.ramp_up + "': expected a duration of at most 1h";
+    o.ramp_up = ru;
+    if (auto e = tools::read_duration("timeout", f.timeout, bare, to)) return e;
+    if (to < std::chrono::milliseconds(1) || to > std::chrono::minutes(10))
         return "--timeout '" + f.timeout + "': expected a duration from 1ms to 10m";
-    o.timeout = *to;
+    o.timeout = to;
     if (vm.count("auth")) {
         const auto j = nlohmann::json::parse(o.auth, nullptr, false);
         if (j.is_discarded() || !j.is_object()) return "--auth '" + o.auth + "' is not a JSON object";

@@ -3,8 +3,8 @@
 #pragma once
 
 #include "session.hpp"
-#include "sio-cli/core/duration.hpp"
-#include "sio-cli/core/net_options.hpp"
+#include "common/duration.hpp"
+#include "common/net_options.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -16,6 +16,8 @@
 #include <vector>
 
 namespace sio::cli {
+
+using tools::format_duration;
 
 class session_base : public session {
 public:

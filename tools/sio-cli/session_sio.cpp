@@ -340,7 +340,7 @@ private:
             std::string error;
             auto a = parse_arg(words[i], error);
             if (!a) {
-                fail(cli_usage, "--emit: " + error);
+                fail(cli_usage, fmt::format("--emit: argument {}: {}", i, error));
                 return;
             }
             args.push_back(std::move(*a));

@@ -1,5 +1,6 @@
 // sio-inspect: handshake inspector, traffic decoder, decoding proxy and doctor.
 #include "common/cli.hpp"
+#include "common/duration.hpp"
 #include "decode.hpp"
 #include "handshake.hpp"
 #include "proxy.hpp"
@@ -107,7 +108,7 @@ int run_net_command(inspect_options& options, bool doctor) {
     if (options.command == "watch") {
         options.watch.net = n;
         options.watch.reconnect = !options.no_reconnect;
-        options.watch.duration_s = options.proxy.duration_s;
+        options.watch.duration = options.proxy.duration;
         return sio::inspect::run_watch(options.watch, std::cout, std::cerr);
     }
     return doctor ? sio::inspect::run_doctor(n, std::cout, std::cerr) : sio::inspect::run_handshake(n, std::cout, std::cerr);
@@ -173,7 +174,8 @@ int main(int argc, char* argv[]) {
         ("record", po::value(&options.proxy.record_file), "write every packet to FILE as NDJSON (for replay)")
         ("ca", po::value(&options.proxy.ca_file), "verify an https upstream against this PEM CA bundle")
         ("insecure,k", po::bool_switch(&options.proxy.insecure), "do not verify an https upstream's certificate")
-        ("duration", po::value(&options.proxy.duration_s)->default_value(0), "stop after this many seconds (0: on SIGINT/SIGTERM)")
+        ("duration", duration_value("duration", bare_unit::seconds, &options.proxy.duration),
+         "proxy, watch: stop after this long, 0: on SIGINT/SIGTERM (500ms, 5s, 1m; a bare number is seconds)")
         ("no-color", po::bool_switch(&options.no_color), "no colours, even on a terminal");
     cmd.visible.add(proxy);
     po::options_description net("handshake and doctor options (sio-inspect handshake|doctor URL)");
@@ -185,7 +187,8 @@ int main(int argc, char* argv[]) {
         ("header,H", po::value(&options.net.headers)->composing(), "extra request header 'Name: value' (repeatable)")
         ("query", po::value(&options.net.query)->composing(), "extra query parameter key=value (repeatable)")
         ("origin", po::value(&options.net.origin), "doctor: check that browsers on this origin are allowed (CORS)")
-        ("timeout", po::value(&options.net.timeout_ms)->default_value(options.net.timeout_ms), "milliseconds allowed per step")
+        ("timeout", duration_value("timeout", bare_unit::milliseconds, &options.net.timeout_ms),
+         "time allowed per step (500ms, 5s, 1m; a bare number is milliseconds)")
         ("no-ping", po::bool_switch(&options.no_ping), "handshake: do not wait for the first heartbeat");
     cmd.visible.add(net);
     po::options_description watch("watch options (sio-inspect watch URL)");

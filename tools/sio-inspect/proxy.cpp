@@ -537,8 +537,8 @@ int run_proxy(const proxy_options& options, std::ostream& out, std::ostream& err
     signals.async_wait([&](error_code e, int) {
         if (!e) stop();
     });
-    if (options.duration_s != 0) {
-        stop_timer.expires_after(std::chrono::seconds(options.duration_s));
+    if (options.duration.count() != 0) {
+        stop_timer.expires_after(options.duration);
         stop_timer.async_wait([&](error_code e) {
             if (!e) stop();
         });

@@ -8,6 +8,7 @@
 
 #include "traffic.hpp"
 
+#include <chrono>
 #include <iosfwd>
 #include <string>
 
@@ -21,8 +22,8 @@ struct proxy_options {
     std::string ca_file;                 // verify an https upstream against this PEM bundle
     bool insecure = false;               // do not verify an https upstream
     traffic_options traffic;
-    // Stop after this many seconds (0: until SIGINT/SIGTERM).
-    unsigned duration_s = 0;
+    // Stop after this long (0: until SIGINT/SIGTERM).
+    std::chrono::milliseconds duration{0};
 };
 
 // Runs until SIGINT or SIGTERM (or the duration). The listening URL goes to `err` as the first

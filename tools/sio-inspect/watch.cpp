@@ -2,6 +2,7 @@
 // decoded, with acks matched to their requests and the heartbeat's health: the observed ping
 // cadence against the advertised interval, and a warning while a ping is overdue, before the
 // ping timeout would fire.
+#include "common/argument.hpp"
 #include "handshake.hpp"
 #include "traffic.hpp"
 #include "watch.hpp"
@@ -41,7 +42,7 @@ int exit_for(std::error_code ec) {
 }
 
 // Splits --emit EVENT=JSON into the event and its arguments (a JSON array, or one JSON value,
-// or a bare string).
+// or a string: text that starts like JSON must be JSON, as for sio-cli's arguments).
 bool parse_emit(const std::string& spec, std::string& event, json& args, std::string& why) {
     const auto eq = spec.find('=');
     event = spec.substr(0, eq);
@@ -52,10 +53,10 @@ bool parse_emit(const std::string& spec, std::string& event, json& args, std::st
     args = json::array();
     if (eq == std::string::npos) return true;
     const std::string text = spec.substr(eq + 1);
-    auto parsed = json::parse(text, nullptr, false);
-    if (parsed.is_discarded()) args.push_back(text);
-    else if (parsed.is_array()) args = std::move(parsed);
-    else args.push_back(std::move(parsed));
+    auto parsed = tools::parse_json_or_string(text, why);
+    if (!parsed) return false;
+    if (parsed->is_array()) args = std::move(*parsed);
+    else args.push_back(std::move(*parsed));
     return true;
 }
 
@@ -249,8 +250,8 @@ int run_watch(const watch_options& options, std::ostream& out, std::ostream& err
         if (!ec) ioc.stop();
     });
     asio::steady_timer stop_after{ioc};
-    if (options.duration_s != 0) {
-        stop_after.expires_after(std::chrono::seconds(options.duration_s));
+    if (options.duration.count() != 0) {
+        stop_after.expires_after(options.duration);
         stop_after.async_wait([&](boost::system::error_code ec) {
             if (!ec) ioc.stop();
         });

@@ -3,6 +3,7 @@
 
 #include "handshake.hpp"
 
+#include <chrono>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -14,7 +15,7 @@ struct watch_options {
     std::vector<std::string> emit;  // EVENT or EVENT=JSON, sent once connected
     bool ack = false;               // ask for an acknowledgement of each --emit
     bool reconnect = true;
-    unsigned duration_s = 0;        // 0: until SIGINT/SIGTERM
+    std::chrono::milliseconds duration{0};  // 0: until SIGINT/SIGTERM
 };
 
 // Exit status as for handshake (0 when stopped by a signal or the duration).

@@ -3,6 +3,7 @@
 #include "ops.hpp"
 #include "rules.hpp"
 #include "common/cli.hpp"
+#include "common/duration.hpp"
 
 #include <sio/engine/server.hpp>
 #include <sio/cluster.hpp>
@@ -537,23 +538,23 @@ int main(int argc, char* argv[]) {
         ("namespace,n", po::value(&options.namespaces)->composing(), "a namespace besides / (repeatable)")
         ("transports", po::value(&options.transports)->default_value(options.transports),
          "transports accepted: polling, websocket or both")
-        ("ping-interval", po::value(&options.ping_interval_ms)->default_value(options.ping_interval_ms),
-         "milliseconds between the server's pings")
-        ("ping-timeout", po::value(&options.ping_timeout_ms)->default_value(options.ping_timeout_ms),
-         "milliseconds a client has to answer a ping")
+        ("ping-interval", duration_value("ping-interval", bare_unit::milliseconds, &options.ping_interval_ms),
+         "time between the server's pings (500ms, 5s, 1m; a bare number is milliseconds)")
+        ("ping-timeout", duration_value("ping-timeout", bare_unit::milliseconds, &options.ping_timeout_ms),
+         "time a client has to answer a ping (500ms, 5s, 1m; a bare number is milliseconds)")
         ("max-payload", po::value(&options.max_payload)->default_value(options.max_payload),
          "largest message or polling body in bytes")
-        ("connect-timeout", po::value(&options.connect_timeout_ms)->default_value(options.connect_timeout_ms),
-         "milliseconds a client has to connect to a namespace")
+        ("connect-timeout", duration_value("connect-timeout", bare_unit::milliseconds, &options.connect_timeout_ms),
+         "time a client has to connect to a namespace (500ms, 5s, 1m; a bare number is milliseconds)")
         ("max-buffered-bytes", po::value(&options.max_buffered_bytes)->default_value(options.max_buffered_bytes),
          "bytes queued for sending over every session together; past it, sessions holding more than "
          "64 KiB unsent are closed as slow consumers (0: no total limit)")
         ("parser", po::value(&options.parser)->default_value(options.parser),
          "the Socket.IO parser clients use: json (the default one), or msgpack (socket.io-msgpack-parser; "
          "/socket.io/socket.io.js is then the client built with it)")
-        ("recovery-window", po::value(&options.recovery_window_ms)->default_value(options.recovery_window_ms),
-         "milliseconds a dropped client may take to come back and get its id, rooms and missed "
-         "broadcasts (connection state recovery; 0: off)")
+        ("recovery-window", duration_value("recovery-window", bare_unit::milliseconds, &options.recovery_window_ms),
+         "time a dropped client may take to come back and get its id, rooms and missed "
+         "broadcasts (connection state recovery; 0: off) (500ms, 5s, 1m; a bare number is milliseconds)")
         ("recovery-max-packets", po::value(&options.recovery_max_packets)->default_value(options.recovery_max_packets),
          "broadcasts kept per namespace for recovery; a client that missed evicted ones is not recovered")
         ("tls-cert", po::value(&options.tls_cert),
@@ -579,8 +580,9 @@ int main(int argc, char* argv[]) {
          "(repeatable)")
         ("log-format", po::value(&options.log_format)->default_value(options.log_format),
          "log lines as text or json (one JSON object per line)")
-        ("shutdown-timeout", po::value(&options.shutdown_timeout_ms)->default_value(options.shutdown_timeout_ms),
-         "milliseconds SIGINT/SIGTERM waits for clients to be disconnected before exiting")
+        ("shutdown-timeout", duration_value("shutdown-timeout", bare_unit::milliseconds, &options.shutdown_timeout_ms),
+         "time SIGINT/SIGTERM waits for clients to be disconnected before exiting "
+         "(500ms, 5s, 1m; a bare number is milliseconds)")
         ("max-connections", po::value(&options.max_connections)->default_value(options.max_connections),
          "open connections at once; more are answered 503 (0: no limit)")
         ("max-connections-per-ip", po::value(&options.max_connections_per_ip)->default_value(options.max_connections_per_ip),
@@ -592,8 +594,9 @@ int main(int argc, char* argv[]) {
          "sessions opened from one address; more handshakes are answered 503 (0: no limit)")
         ("max-tls-handshakes", po::value(&options.max_tls_handshakes)->default_value(options.max_tls_handshakes),
          "TLS handshakes under way at once; more TLS connections are closed (0: no limit)")
-        ("request-timeout", po::value(&options.request_timeout_ms)->default_value(options.request_timeout_ms),
-         "milliseconds a client has to send a request's headers and body, or finish a WebSocket handshake")
+        ("request-timeout", duration_value("request-timeout", bare_unit::milliseconds, &options.request_timeout_ms),
+         "time a client has to send a request's headers and body, or finish a WebSocket handshake "
+         "(500ms, 5s, 1m; a bare number is milliseconds)")
         ("allowed-origin", po::value(&options.allowed_origins)->composing(),
          "serve only requests from this browser origin, WebSocket upgrades included; others get 403 "
          "(repeatable; default: any)")

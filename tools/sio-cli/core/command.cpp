@@ -1,6 +1,7 @@
 #include "sio-cli/core/command.hpp"
 
-#include "sio-cli/core/duration.hpp"
+#include "common/argument.hpp"
+#include "common/duration.hpp"
 
 #include "sio/codec/base64.hpp"
 
@@ -48,9 +49,11 @@ bool parse_ack_flag(std::string_view word, command& c, std::string& error) {
         return true;
     }
     if (word.starts_with("--ack=")) {
-        auto d = parse_duration(word.substr(6));
+        std::string why;
+        auto d = tools::parse_duration(word.substr(6), tools::bare_unit::milliseconds, &why);
         if (!d) {
-            error = fmt::format("--ack={}: not a duration (use e.g. 500ms, 5s, 1m)", word.substr(6));
+            error = fmt::format("--ack={}: not a duration: {} (use {})", word.substr(6), why,
+                                tools::duration_forms(tools::bare_unit::milliseconds));
             return false;
         }
         c.ack = true;
@@ -119,8 +122,7 @@ std::optional<json> parse_arg(std::string_view word, std::string& error) {
         std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
         return binary(std::move(bytes));
     }
-    if (auto value = try_json(word)) return value;
-    return json(std::string(word));
+    return tools::parse_json_or_string(word, error);
 }
 
 bool split_words(std::string_view line, std::vector<std::string>& words, std::string& error) {
@@ -230,9 +232,9 @@ parse_result parse_command(std::string_view line) {
             c.event = name;
         }
         if (!check_event_name(c.event, error)) return fail("emit: " + error);
-        for (; i < words.size(); ++i) {
+        for (std::size_t first = i; i < words.size(); ++i) {
             auto value = parse_arg(words[i], error);
-            if (!value) return fail("emit: " + error);
+            if (!value) return fail(fmt::format("emit: argument {}: {}", i - first + 1, error));
             c.args.push_back(std::move(*value));
         }
         return ok(std::move(c));
@@ -290,7 +292,7 @@ parse_result parse_ndjson(std::string_view line) {
                 c.ack = true;
                 c.ack_timeout = std::chrono::milliseconds(v.get<std::uint64_t>());
             } else if (v.is_string()) {
-                auto d = parse_duration(v.get<std::string>());
+                auto d = tools::parse_duration(v.get<std::string>(), tools::bare_unit::milliseconds);
                 if (!d) return fail(fmt::format("\"ack\": {} is not a duration (use e.g. 500ms, 5s)", v.dump()));
                 c.ack = true;
                 c.ack_timeout = *d;

@@ -52,9 +52,10 @@ struct parse_result {
     std::string error;
 };
 
-// One argument: JSON when the whole word is JSON (42, true, null, "quoted", {...}, [...]), else
-// the word itself as a string. Binary: @hex:0a0b, @base64:AQID, @file:PATH. nullopt + `error`
-// when a binary form is malformed or the file cannot be read.
+// One argument: JSON when the word starts like JSON (42, true, null, "quoted", {...}, [...]), else
+// the word itself as a string (tools::parse_json_or_string). Binary: @hex:0a0b, @base64:AQID,
+// @file:PATH. nullopt + `error` when a word that starts like JSON does not parse ("invalid JSON
+// at column N: ..."), a binary form is malformed or the file cannot be read.
 std::optional<json> parse_arg(std::string_view word, std::string& error);
 
 // Splits a line into words: blanks separate words, except inside a JSON string, object or array

@@ -1,8 +1,8 @@
 #include "sio-cli/core/options.hpp"
 
 #include "sio-cli/core/command.hpp"
-#include "sio-cli/core/duration.hpp"
-#include "sio-cli/core/net_options.hpp"
+#include "common/duration.hpp"
+#include "common/net_options.hpp"
 
 #include <fmt/core.h>
 
@@ -34,21 +34,23 @@ void add_options(tools::command_line& cmd, cli_options& o) {
         ("proxy", po::value<std::string>()->notifier([&o](const std::string& v) { o.proxy = v; }),
          "HTTP CONNECT proxy URL ('none': direct; default: https_proxy/http_proxy, no_proxy)")
         ("connect-timeout", po::value(&o.connect_timeout)->default_value(o.connect_timeout),
-         "give up one connection attempt after this long")
+         "give up one connection attempt after this long (500ms, 5s, 1m; a bare number is milliseconds)")
         ("no-reconnect", po::bool_switch(&o.no_reconnect), "do not reconnect when the connection drops")
         ("reconnect-attempts", po::value<unsigned>()->notifier([&o](unsigned v) { o.reconnect_attempts = v; }),
          "give up after this many reconnection attempts (default: no limit)")
         ("reconnect-delay", po::value(&o.reconnect_delay)->default_value(o.reconnect_delay),
-         "first delay before reconnecting, doubled each attempt")
+         "first delay before reconnecting, doubled each attempt (500ms, 5s, 1m; a bare number is milliseconds)")
         ("reconnect-delay-max", po::value(&o.reconnect_delay_max)->default_value(o.reconnect_delay_max),
-         "longest delay between reconnection attempts");
+         "longest delay between reconnection attempts (500ms, 5s, 1m; a bare number is milliseconds)");
     po::options_description script("Scripting options");
     script.add_options()
         ("emit", po::value(&o.emit)->multitoken(),
-         "EVENT [ARG...]: emit one event once connected (each ARG JSON, a bare word a string), then exit")
+         "EVENT [ARG...]: emit one event once connected, then exit (an ARG that starts like JSON must be JSON; any "
+         "other word is a string)")
         ("ack", po::bool_switch(&o.ack), "with --emit: ask for an ack, print it, exit 6 if none comes in time")
         ("timeout", po::value<std::string>()->notifier([&o](const std::string& v) { o.timeout = v; }),
-         "limit for --ack (default 10s), --wait-for and --listen (default none): 500ms, 5s, 1m")
+         "limit for --ack (default 10s), --wait-for and --listen (default none) (500ms, 5s, 1m; a bare number is "
+         "milliseconds)")
         ("wait-for", po::value<std::string>()->notifier([&o](const std::string& v) { o.wait_for = v; }),
          "wait for an incoming EVENT (glob), print it and exit; 7 on --timeout")
         ("count", po::value<unsigned>()->notifier([&o](unsigned v) { o.count = v; }),
@@ -83,11 +85,9 @@ std::optional<std::string> make_plan(const cli_options& o, run_plan& plan) {
     if (!url) return fmt::format("'{}' is not an http://, https://, ws:// or wss:// URL with a host", o.url);
     plan.raw = o.raw || url->scheme == "ws" || url->scheme == "wss";
 
-    auto duration = [](const char* flag, const std::string& text, std::chrono::milliseconds& out) -> std::optional<std::string> {
-        auto d = parse_duration(text);
-        if (!d) return fmt::format("--{} '{}' is not a duration (use e.g. 500ms, 5s, 1m)", flag, text);
-        out = *d;
-        return std::nullopt;
+    // A bare number is milliseconds, as everywhere else in the tools.
+    auto duration = [](const char* flag, const std::string& text, std::chrono::milliseconds& out) {
+        return tools::read_duration(flag, text, tools::bare_unit::milliseconds, out);
     };
     std::chrono::milliseconds connect_timeout{};
     if (auto e = duration("connect-timeout", o.connect_timeout, connect_timeout)) return e;
@@ -218,7 +218,7 @@ std::optional<std::string> make_plan(const cli_options& o, run_plan& plan) {
         if (codec::socketio::is_reserved_event_name(event)) return fmt::format("--emit: '{}' is a reserved event name", event);
         std::string error;
         for (std::size_t i = 1; i < plan.emit->size(); ++i) {
-            if (!parse_arg((*plan.emit)[i], error)) return "--emit: " + error;
+            if (!parse_arg((*plan.emit)[i], error)) return fmt::format("--emit: argument {}: {}", i, error);
         }
     }
     return std::nullopt;

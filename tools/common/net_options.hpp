@@ -1,5 +1,6 @@
-// Command-line values that shape the connection: headers, query pairs, the proxy chosen from
-// --proxy and the environment, and the exit code each kind of failure maps to.
+// Command-line values that shape a client connection, shared by sio-cli and sio-bench: headers,
+// query pairs, the proxy chosen from --proxy and the environment, and the exit code each kind of
+// failure maps to (sio-cli's codes, named in its namespace).
 #pragma once
 
 #include <functional>

@@ -1,4 +1,4 @@
-#include "sio-cli/core/net_options.hpp"
+#include "common/net_options.hpp"
 
 #include "sio/client.hpp"
 #include "sio/codec/http.hpp"

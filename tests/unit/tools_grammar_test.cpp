@@ -1,0 +1,188 @@
+// What the four tools read alike from a command line: durations (500ms, 5s, 1m, 1h, a bare
+// number in the flag's own unit) and event arguments (JSON when it starts like JSON, else a string).
+#include "common/argument.hpp"
+#include "common/cli.hpp"
+#include "common/duration.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+using namespace sio::tools;
+using namespace std::chrono_literals;
+using json = sio::codec::json;
+namespace po = boost::program_options;
+
+namespace {
+
+std::optional<std::chrono::milliseconds> ms(std::string_view text) { return parse_duration(text, bare_unit::milliseconds); }
+std::optional<std::chrono::milliseconds> sec(std::string_view text) { return parse_duration(text, bare_unit::seconds); }
+
+std::string why_refused(std::string_view text) {
+    std::string why;
+    EXPECT_FALSE(parse_duration(text, bare_unit::milliseconds, &why)) << text << " was accepted";
+    return why;
+}
+
+}  // namespace
+
+TEST(tools_duration, parses_each_unit) {
+    EXPECT_EQ(ms("250ms"), 250ms);
+    EXPECT_EQ(ms("5s"), 5000ms);
+    EXPECT_EQ(ms("2m"), 120000ms);
+    EXPECT_EQ(ms("1h"), 3600000ms);
+    EXPECT_EQ(ms("0s"), 0ms);
+    EXPECT_EQ(ms("0"), 0ms);
+    EXPECT_EQ(sec("1500ms"), 1500ms);  // a unit wins over the flag's bare unit
+}
+
+TEST(tools_duration, decimals_that_make_whole_milliseconds) {
+    EXPECT_EQ(ms("1.5s"), 1500ms);
+    EXPECT_EQ(ms("0.25s"), 250ms);
+    EXPECT_EQ(ms("1.5m"), 90000ms);
+    EXPECT_EQ(ms("0.001s"), 1ms);
+    EXPECT_EQ(sec("1.5"), 1500ms);
+    EXPECT_EQ(ms("2.0ms"), 2ms);
+    EXPECT_EQ(why_refused("1.5ms"), "not a whole number of milliseconds");
+    EXPECT_EQ(why_refused("0.0001s"), "not a whole number of milliseconds");
+    EXPECT_EQ(why_refused("1.5"), "not a whole number of milliseconds");
+}
+
+TEST(tools_duration, a_bare_number_takes_the_flags_unit) {
+    EXPECT_EQ(ms("2000"), 2000ms);
+    EXPECT_EQ(sec("2"), 2000ms);
+    EXPECT_EQ(sec("0"), 0ms);
+}
+
+TEST(tools_duration, refuses_each_bad_form_and_says_why) {
+    EXPECT_EQ(why_refused(""), "empty");
+    EXPECT_EQ(why_refused("-1s"), "negative");
+    EXPECT_EQ(why_refused("-5"), "negative");
+    EXPECT_EQ(why_refused("+5s"), "not a number");
+    EXPECT_EQ(why_refused("s"), "no number");
+    EXPECT_EQ(why_refused("ms"), "no number");
+    EXPECT_EQ(why_refused(".5s"), "no number");
+    EXPECT_EQ(why_refused("abc"), "no number");
+    EXPECT_EQ(why_refused("1.s"), "no digit after '.'");
+    EXPECT_EQ(why_refused("5 s"), "unknown unit ' s'");
+    EXPECT_EQ(why_refused("2d"), "unknown unit 'd'");
+    EXPECT_EQ(why_refused("1e3ms"), "unknown unit 'e3ms'");
+    EXPECT_EQ(why_refused("5sec"), "unknown unit 'sec'");
+    EXPECT_EQ(why_refused("1.2.3s"), "unknown unit '.3s'");
+    EXPECT_EQ(why_refused("5S"), "unknown unit 'S'");
+    EXPECT_FALSE(ms("5s "));
+}
+
+TEST(tools_duration, refuses_overflow_without_wrapping) {
+    EXPECT_EQ(ms("1000000000000"), std::chrono::milliseconds(1'000'000'000'000));
+    EXPECT_EQ(why_refused("1000000000001"), "too long");
+    EXPECT_EQ(why_refused("99999999999999999999999999s"), "too long");
+    EXPECT_EQ(why_refused("300000000h"), "too long");
+    EXPECT_EQ(why_refused("1.0000000001s"), "too many digits");
+}
+
+TEST(tools_duration, formats_the_shortest_exact_unit) {
+    EXPECT_EQ(format_duration(250ms), "250ms");
+    EXPECT_EQ(format_duration(5000ms), "5s");
+    EXPECT_EQ(format_duration(1500ms), "1500ms");
+    EXPECT_EQ(format_duration(120000ms), "2m");
+    EXPECT_EQ(format_duration(7200000ms), "2h");
+    EXPECT_EQ(format_duration(0ms), "0ms");
+    for (auto d : {1ms, 999ms, 61000ms, 3660000ms}) EXPECT_EQ(ms(format_duration(d)), d);
+}
+
+TEST(tools_duration, read_duration_names_the_flag_and_the_forms) {
+    std::chrono::milliseconds d{};
+    EXPECT_FALSE(read_duration("timeout", "2s", bare_unit::milliseconds, d));
+    EXPECT_EQ(d, 2000ms);
+    EXPECT_EQ(*read_duration("timeout", "soon", bare_unit::milliseconds, d),
+              "--timeout 'soon': no number (use 500ms, 5s, 1m; a bare number is milliseconds)");
+    EXPECT_EQ(*read_duration("duration", "-1", bare_unit::seconds, d),
+              "--duration '-1': negative (use 500ms, 5s, 1m; a bare number is seconds)");
+}
+
+namespace {
+
+// Parses `args` with one duration flag bound to `target`; the usage error's text, or "".
+template <class T>
+std::string parse_flag(std::initializer_list<const char*> args, bare_unit bare, T* target) {
+    po::options_description d;
+    d.add_options()("wait", duration_value("wait", bare, target), "how long");
+    std::vector<const char*> argv{"tool"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(static_cast<int>(argv.size()), argv.data()).options(d).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        return e.what();
+    }
+    return {};
+}
+
+}  // namespace
+
+TEST(tools_duration, program_options_value) {
+    std::chrono::milliseconds d{10s};
+    EXPECT_EQ(parse_flag({}, bare_unit::seconds, &d), "");
+    EXPECT_EQ(d, 10s);  // the default, shown and read back as "10s"
+    EXPECT_EQ(parse_flag({"--wait", "1500ms"}, bare_unit::seconds, &d), "");
+    EXPECT_EQ(d, 1500ms);
+    EXPECT_EQ(parse_flag({"--wait", "3"}, bare_unit::seconds, &d), "");
+    EXPECT_EQ(d, 3s);
+    EXPECT_EQ(parse_flag({"--wait", "x"}, bare_unit::seconds, &d),
+              "--wait 'x': no number (use 500ms, 5s, 1m; a bare number is seconds)");
+
+    unsigned count_ms = 25000;
+    EXPECT_EQ(parse_flag({"--wait", "2s"}, bare_unit::milliseconds, &count_ms), "");
+    EXPECT_EQ(count_ms, 2000u);
+    EXPECT_EQ(parse_flag({"--wait", "1m"}, bare_unit::milliseconds, &count_ms), "");
+    EXPECT_EQ(count_ms, 60000u);
+    EXPECT_EQ(parse_flag({"--wait", "250"}, bare_unit::milliseconds, &count_ms), "");
+    EXPECT_EQ(count_ms, 250u);
+    EXPECT_NE(parse_flag({"--wait", "50d"}, bare_unit::milliseconds, &count_ms).find("--wait '50d': unknown unit 'd'"),
+              std::string::npos);
+    // Fits a duration, not an unsigned count of milliseconds (49.7 days).
+    EXPECT_NE(parse_flag({"--wait", "1200h"}, bare_unit::milliseconds, &count_ms).find("--wait '1200h': too long"),
+              std::string::npos);
+    EXPECT_EQ(count_ms, 250u);
+}
+
+TEST(tools_argument, what_starts_like_json) {
+    for (auto text : {"{", "[1]", "\"a", "0", "42x", "-1", "-0.5", "true", "false", "null", "null]", "true,"}) {
+        EXPECT_TRUE(looks_like_json(text)) << text;
+    }
+    for (auto text : {"", "hello", "-", "-x", "--ack", "nullable", "true_story", "False", "@hex:00", " {", "Null"}) {
+        EXPECT_FALSE(looks_like_json(text)) << text;
+    }
+}
+
+TEST(tools_argument, json_or_string) {
+    std::string error;
+    EXPECT_EQ(*parse_json_or_string("42", error), json(42));
+    EXPECT_EQ(*parse_json_or_string("-1.5", error), json(-1.5));
+    EXPECT_EQ(*parse_json_or_string("true", error), json(true));
+    EXPECT_EQ(*parse_json_or_string("null", error), json(nullptr));
+    EXPECT_EQ(*parse_json_or_string("\"42\"", error), json("42"));
+    EXPECT_EQ(*parse_json_or_string(R"({"a":[1,2]})", error), json::parse(R"({"a":[1,2]})"));
+    EXPECT_EQ(*parse_json_or_string("hello", error), json("hello"));
+    EXPECT_EQ(*parse_json_or_string("hello world", error), json("hello world"));
+    EXPECT_EQ(*parse_json_or_string("", error), json(""));
+    EXPECT_EQ(*parse_json_or_string("nullable", error), json("nullable"));
+    EXPECT_EQ(error, "");
+}
+
+TEST(tools_argument, json_that_does_not_parse_names_the_column) {
+    std::string error;
+    EXPECT_FALSE(parse_json_or_string(R"({"a":)", error));
+    EXPECT_EQ(error.rfind("invalid JSON at column 6: ", 0), 0u) << error;
+    EXPECT_FALSE(parse_json_or_string("[1,2", error));
+    EXPECT_EQ(error.rfind("invalid JSON at column 5: ", 0), 0u) << error;
+    EXPECT_FALSE(parse_json_or_string("3rd", error));
+    EXPECT_EQ(error.rfind("invalid JSON at column 2: ", 0), 0u) << error;
+    EXPECT_FALSE(parse_json_or_string("\"unterminated", error));
+    EXPECT_NE(error.find("invalid JSON at column"), std::string::npos);
+    EXPECT_FALSE(parse_json_or_string("[1] x", error));
+    EXPECT_EQ(error.rfind("invalid JSON at column 5: ", 0), 0u) << error;
+    EXPECT_FALSE(parse_json_or_string("null]", error));
+}
