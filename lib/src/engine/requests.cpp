@@ -20,11 +20,10 @@ using core_ptr = std::shared_ptr<server::impl>;
 
 using core_ptr = std::shared_ptr<server::impl>;
 
-void add_cors(const server::impl& core, const request_type& req, response_type& res) {
+void add_cors(const server::impl& core, std::string_view origin, response_type& res) {
     if (core.options.cors_origins.empty()) return;
     // The answer depends on the Origin header whenever CORS is configured: caches must know.
     res.set(http::field::vary, "Origin");
-    const auto origin = req[http::field::origin];
     if (!core.cors_allowed(origin)) return;
     // Echoed even for "*": a literal "*" is refused by browsers on credentialed requests.
     res.set(http::field::access_control_allow_origin, origin);
@@ -66,7 +65,7 @@ handshake_request make_handshake_request(connection& c, const request_type& req,
 // Answers `req` with `res`, with the CORS headers the server's options call for.
 asio::awaitable<next_step> respond(connection& c, const server::impl& core, const request_type& req,
                                    response_type res, bool keep_alive = true) {
-    add_cors(core, req, res);
+    add_cors(core, req[http::field::origin], res);
     return c.respond(req, std::move(res), keep_alive);
 }
 
@@ -260,25 +259,37 @@ asio::awaitable<std::shared_ptr<session>> open_polling_session(engine_request& r
     co_return nullptr;
 }
 
-// Waits for what a polling session has to send to its GET.
-asio::awaitable<session::get_result> parked_get(std::shared_ptr<connection> c, std::shared_ptr<session> s,
-                                                const server::impl& core, bool handshake) {
-    if (handshake) {
-        auto wait = on_session(*s, core, s->wait_parked_get());
-        co_return co_await std::move(wait);
-    }
-    auto done = std::make_shared<bool>(false);
-    watch_parked_get(c, s, done);
-    auto get = on_session(*s, core, s->polling_get(c->id()));
-    auto got = co_await std::move(get);
-    *done = true;
+// A parked GET, between its request and its answer: what the answer needs (the request itself
+// is gone with the connection loop's run), and the hand-over between the session, which has the
+// answer, and the connection, which parks. Both sides run on the connection's executor.
+struct parked_get {
+    core_ptr core;
+    std::shared_ptr<connection> c;
+    unsigned version = 11;
+    bool keep_alive = true;
+    std::string origin;
+    bool parked = false;                                // the connection loop has ended
+    std::optional<std::optional<std::string>> early;  // an answer that came before that
+    std::shared_ptr<bool> done = std::make_shared<bool>(false);  // ends watch_parked_get
+};
+
+// Writes the parked GET's answer (nullopt: the GET is lost, the connection closes).
+void answer_parked_get(parked_get& p, std::optional<std::string> body) {
+    *p.done = true;
     error_code ignored;
-    c->socket().cancel(ignored);
-    co_return got;
+    p.c->socket().cancel(ignored);  // the watch, the only operation pending on it
+    if (!body) {
+        connection::answer_parked(std::move(p.c), std::nullopt);
+        return;
+    }
+    auto res = make_response(http::status::ok, p.version, p.keep_alive, std::move(*body), "text/plain; charset=UTF-8");
+    add_cors(*p.core, p.origin, res);
+    connection::answer_parked(std::move(p.c), std::move(res));
 }
 
-// A polling GET: opens the session when `s` is null (the handshake), then waits for what the
-// session has to send. Its frame is part of what an idle polling session's parked GET holds.
+// A polling GET: opens the session when `s` is null (the handshake), then parks the connection
+// until the session has something to send: no coroutine, parser or read buffer is held
+// meanwhile, only the `parked_get` record.
 asio::awaitable<next_step> polling_get(engine_request r, http::request_parser<http::string_body>& parser,
                                        std::shared_ptr<session> s, std::map<std::string, std::string> query) {
     bool ok = false;
@@ -296,18 +307,37 @@ asio::awaitable<next_step> polling_get(engine_request r, http::request_parser<ht
     }
     query.clear();
     if (s) {
-        // The GET may wait up to a ping interval: no request timeout while parked, and no read
-        // buffer held meanwhile when nothing was sent after the request (about 1.5 KiB).
+        // No request timeout while parked, and no read buffer held when nothing was sent after
+        // the request.
         r.c->idle();
-        auto park = parked_get(r.c, s, *r.core, handshake);
-        auto got = co_await std::move(park);
-        if (got.status != request_status::ok) {
-            res = r.status_response(got.status, parser);
-        } else if (!got.body) {
-            co_return next_step::close;
-        } else {
-            res = make_response(http::status::ok, r.version, true, std::move(*got.body), "text/plain; charset=UTF-8");
+        auto p = std::make_shared<parked_get>();
+        p->core = r.core;
+        p->c = r.c;
+        p->version = r.version;
+        p->keep_alive = parser.get().keep_alive();
+        p->origin = r.origin;
+        auto waiter = [p](std::optional<std::string> body) {
+            auto executor = p->c->executor();
+            asio::post(executor, [p, body = std::move(body)]() mutable {
+                if (!p->parked) {
+                    p->early.emplace(std::move(body));
+                    return;
+                }
+                answer_parked_get(*p, std::move(body));
+            });
+        };
+        auto park = on_session(*s, *r.core, s->park_get(r.c->id(), handshake, std::move(waiter)));
+        const auto got = co_await std::move(park);
+        if (got.parked) {
+            if (!handshake) watch_parked_get(r.c, s, p->done);
+            p->parked = true;
+            if (p->early) {
+                asio::post(r.c->executor(), [p] { answer_parked_get(*p, std::move(*p->early)); });
+            }
+            co_return next_step::parked;
         }
+        if (got.status == request_status::ok) co_return next_step::close;
+        res = r.status_response(got.status, parser);
     }
     auto reply = respond(*r.c, *r.core, parser.get(), std::move(res));
     co_return co_await std::move(reply);

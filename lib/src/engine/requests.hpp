@@ -13,6 +13,6 @@ boost::asio::awaitable<next_step> route(std::shared_ptr<server::impl> core, std:
 boost::asio::awaitable<next_step> closed_step();
 boost::asio::awaitable<next_step> moved_step();
 // The CORS headers the server's options call for.
-void add_cors(const server::impl& core, const transport::http_request& req, transport::http_response& res);
+void add_cors(const server::impl& core, std::string_view origin, transport::http_response& res);
 
 }  // namespace sio::engine::detail

@@ -101,7 +101,7 @@ server::server(std::vector<asio::any_io_executor> loops, server_options options)
         return route(std::move(core), std::move(conn), parser);
     };
     c.decorate = [weak](const request_type& req, response_type& res) {
-        if (auto core = weak.lock()) add_cors(*core, req, res);
+        if (auto core = weak.lock()) add_cors(*core, req[http::field::origin], res);
     };
     impl_->http = transport::http_listener::create(std::move(c));
 }

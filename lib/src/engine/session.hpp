@@ -94,38 +94,35 @@ public:
 
     // --- polling (each on the strand) ----------------------------------------------------------
 
-    struct get_result {
+    // Who waits for a parked GET's answer: called once, on the strand, with the payload to
+    // answer with (nullopt: the GET is lost). It holds no coroutine: the connection is parked.
+    using get_waiter = std::function<void(std::optional<std::string>)>;
+
+    struct park_result {
         request_status status = request_status::ok;
-        std::optional<std::string> body;  // the payload to answer with; nullopt: the GET is lost
+        bool parked = false;  // `waiter` has it; else answer with `status` now (ok: just close)
     };
 
-    asio::awaitable<get_result> polling_get(std::uint64_t connection_id) {
+    // A polling GET (or, with `handshake`, the handshake's own GET, whose answer is the open
+    // packet) waits for what the session has to send: `waiter` gets it, perhaps at once. Not
+    // parked (an overlapping GET, a closed session): the GET is answered with the status now,
+    // and `waiter` is never called.
+    asio::awaitable<park_result> park_get(std::uint64_t connection_id, bool handshake, get_waiter waiter) {
         auto self = shared_from_this();
-        // An overlapping GET fails the session in the machine; the parked one gets the answer.
-        const auto st = sm_.on_polling_get();
-        if (st != request_status::ok || get_parked_) {
-            pump();
-            co_return get_result{st, std::nullopt};
+        if (!handshake) {
+            // An overlapping GET fails the session in the machine; the parked one gets the answer.
+            const auto st = sm_.on_polling_get();
+            if (st != request_status::ok || get_parked_) {
+                pump();
+                co_return park_result{st, false};
+            }
+            get_parked_ = true;
+            get_owner_ = connection_id;
         }
-        get_parked_ = true;
-        get_owner_ = connection_id;
+        get_waiter_ = std::move(waiter);
         pump();
-        co_return co_await wait_parked_get();
-    }
-
-    asio::awaitable<get_result> wait_parked_get() {
-        auto self = shared_from_this();
-        while (!get_answer_ && !get_lost_) {
-            // Made for the first parked GET: a WebSocket session never needs it.
-            if (!get_signal_) get_signal_ = std::make_unique<asio::steady_timer>(strand_);
-            get_signal_->expires_at(asio::steady_timer::time_point::max());
-            co_await get_signal_->async_wait(tok);
-        }
-        get_result r{request_status::ok, std::move(get_answer_)};
-        get_answer_.reset();
-        get_lost_ = false;
-        get_parked_ = false;
-        co_return r;
+        wake_parked_get();  // the answer may be there already (the handshake's open packet)
+        co_return park_result{request_status::ok, true};
     }
 
     // The connection of the parked GET closed before its answer.
@@ -540,9 +537,15 @@ private:
     bool get_lost_ = false;
     std::uint64_t get_owner_ = 0;
     std::optional<std::string> get_answer_;
-    std::unique_ptr<asio::steady_timer> get_signal_;  // wakes the parked GET; made when one parks
+    get_waiter get_waiter_;  // set once the GET's request has parked its connection
+    // Hands the answer (or the loss) to the GET's waiter, once both are there.
     void wake_parked_get() {
-        if (get_signal_) get_signal_->cancel();
+        if (!get_waiter_ || (!get_answer_ && !get_lost_)) return;
+        auto waiter = std::exchange(get_waiter_, nullptr);
+        auto answer = std::exchange(get_answer_, std::nullopt);
+        get_lost_ = false;
+        get_parked_ = false;
+        waiter(std::move(answer));
     }
 
     std::shared_ptr<transport::ws_stream> ws_;  // the attached WebSocket, if any

@@ -123,6 +123,7 @@ struct http_listener::impl : std::enable_shared_from_this<impl> {
     static asio::awaitable<bool> start_tls(ptr l, std::shared_ptr<http_connection> c);
     static asio::awaitable<void> answer_unreadable(ptr l, std::shared_ptr<http_connection> c, error_code ec);
     static asio::awaitable<void> answer_refusal(ptr l, std::shared_ptr<http_connection> c, const http_request& req);
+    static void await_request(ptr l, std::shared_ptr<http_connection> c);
 };
 
 namespace {
@@ -252,6 +253,15 @@ bool has_obsolete_fold(std::string_view head) {
 
 asio::awaitable<error_code> http_connection::read_header(request_parser& parser, std::size_t limit) {
     bool got_bytes = buffer_.size() != 0;
+    if (std::exchange(waited_, false)) {
+        // The first byte came in while the connection waited without a coroutine.
+        if (wait_error_ == asio::error::eof) co_return http::error::end_of_stream;
+        if (wait_error_) co_return wait_error_;
+        auto room = buffer_.prepare(std::clamp<std::size_t>(limit + 4, 512, 4096));
+        *static_cast<char*>(room.data()) = first_byte_;
+        buffer_.commit(1);
+        got_bytes = true;
+    }
     for (;;) {
         if (buffer_.size() != 0) {
             const std::string_view bytes{static_cast<const char*>(buffer_.data().data()), buffer_.size()};
@@ -487,7 +497,20 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
             l->connections.erase(id);
         }
     } guard{l, c->id()};
-    if (c->is_tls() && !c->pending_) {
+    if (auto answer = std::exchange(c->parked_answer_, std::nullopt)) {
+        // A parked request's answer: written, then the loop goes on as after any answer.
+        bool keep = false;
+        if (*answer) {
+            keep = answer->value().keep_alive();
+            keep = co_await c->write(std::move(answer->value())) && keep;
+        }
+        if (!keep || l->stopped || l->draining) {
+            error_code ignored;
+            c->socket().shutdown(tcp::socket::shutdown_both, ignored);
+            c->lowest().close();
+            co_return;
+        }
+    } else if (c->is_tls() && !c->pending_ && !c->waited_ && std::holds_alternative<http_connection::plain_stream>(c->stream_)) {
         if (!co_await start_tls(l, c)) {
             error_code ignored;
             c->socket().close(ignored);
@@ -499,13 +522,20 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
         std::unique_ptr<request_parser> parser = std::move(c->pending_);
         if (!parser) {
             if (l->draining) break;
+            if (!c->waited_) c->lowest().expires_after(l->cfg.limits.request_timeout);
+            if (!c->waited_ && !c->is_tls() && c->buffer_.size() == 0) {
+                // Nothing read yet: this coroutine ends, and a new one reads the request once its
+                // first byte is in (an idle keep-alive connection holds neither frame nor buffer).
+                guard.moved = true;
+                await_request(l, c);
+                co_return;
+            }
             parser = std::make_unique<request_parser>();
             parser->header_limit(
                 static_cast<std::uint32_t>(std::min<std::size_t>(l->cfg.limits.max_header_bytes, UINT32_MAX)));
             // The body limit depends on the route (read_body sets it); Beast would otherwise reject
             // a large Content-Length while reading the headers, before routing.
             parser->body_limit(boost::none);
-            c->lowest().expires_after(l->cfg.limits.request_timeout);
             const auto ec = co_await c->read_header(*parser, l->cfg.limits.max_header_bytes);
             if (ec) {
                 co_await answer_unreadable(l, c, ec);
@@ -529,6 +559,11 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
         }
         const auto step = co_await l->cfg.on_request(c, *parser);
         if (step == next_step::handed_over) co_return;
+        if (step == next_step::parked) {
+            // The owner answers later (answer_parked); till then no frame and no parser.
+            guard.moved = true;
+            co_return;
+        }
         if (step == next_step::close) break;
         if (step == next_step::moved) {
             // The socket goes to the other loop's io_context; the request and what was read past
@@ -543,6 +578,26 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
     error_code ignored;
     c->socket().shutdown(tcp::socket::shutdown_both, ignored);
     c->lowest().close();
+}
+
+void http_connection::answer_parked(std::shared_ptr<http_connection> c, std::optional<http_response> answer) {
+    auto l = std::static_pointer_cast<http_listener::impl>(c->listener_);
+    c->parked_answer_.emplace(std::move(answer));
+    auto executor = c->executor();
+    asio::co_spawn(executor, http_listener::impl::run_connection(l, std::move(c)),
+                   [l](std::exception_ptr e) { connection_done(l, e); });
+}
+
+// Waits for the first byte of a connection's next request with the request timeout (a one-byte
+// read, so that no buffer is held meanwhile), then serves it with a new run of the connection
+// loop, which also hears how the wait ended (timeout, end of stream, closed by the listener).
+void http_listener::impl::await_request(listener_ptr l, std::shared_ptr<http_connection> c) {
+    auto& stream = std::get<http_connection::plain_stream>(c->stream_);
+    stream.async_read_some(asio::buffer(&c->first_byte_, 1), [l, c](error_code ec, std::size_t n) {
+        c->waited_ = true;
+        c->wait_error_ = !ec && n == 0 ? asio::error::eof : ec;
+        asio::co_spawn(c->executor(), run_connection(l, c), [l](std::exception_ptr e) { connection_done(l, e); });
+    });
 }
 
 namespace {
@@ -629,6 +684,7 @@ asio::awaitable<void> http_listener::impl::accept_loop(listener_ptr l) {
             c->server_name_ = l->server_name;
             c->refusal_ = std::move(refusal);
             c->refusal_counter_ = refusal_counter;
+            c->listener_ = l;
             l->connections.emplace(c->id(), c);
         }
         asio::co_spawn(c->executor(), run_connection(l, c), [l](std::exception_ptr e) { connection_done(l, e); });

@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -79,8 +80,10 @@ struct http_refusal {
 
 // What one request amounted to, for the connection loop. `moved`: the handler asked for the
 // connection to be served on another loop (http_connection::move_to) before it handles the
-// request; it is called again there with the same request.
-enum class next_step { keep_alive, close, handed_over, moved };
+// request; it is called again there with the same request. `parked`: the answer comes later
+// (a polling GET waiting for packets): the connection loop ends, holding nothing, until the
+// owner calls answer_parked.
+enum class next_step { keep_alive, close, handed_over, moved, parked };
 
 class http_listener;
 
@@ -116,6 +119,11 @@ public:
     void idle();
     // Answers `req` with `res`, keeping the connection only when both want it and `keep_alive`.
     boost::asio::awaitable<next_step> respond(const http_request& req, http_response res, bool keep_alive = true);
+
+    // The answer to a request the handler parked (next_step::parked), on the connection's
+    // executor: written, then the connection serves its next request if the answer keeps it
+    // alive. Without an answer (the request is abandoned) the connection closes.
+    static void answer_parked(std::shared_ptr<http_connection> c, std::optional<http_response> answer);
 
     // Asks for this connection to go on on `executor`'s loop (where the session its request names
     // runs): the handler then returns next_step::moved, and is called again there with the same
@@ -159,6 +167,16 @@ private:
     bool served_ = false;  // at least one request was read (a later timeout is an idle keep-alive)
     boost::asio::any_io_executor move_to_;     // set by move_to(), taken by the connection loop
     std::unique_ptr<request_parser> pending_;  // the request that moved with the connection
+    // Between requests a plain connection holds no coroutine and no read buffer: it waits for
+    // the next request's first byte (http_listener::impl::await_request), which read_header
+    // then starts from; `waited_` says that it did, `wait_error_` how the wait ended.
+    bool waited_ = false;
+    char first_byte_ = 0;
+    boost::system::error_code wait_error_;
+    // A parked request's answer, for the run of the connection loop that answer_parked starts
+    // (an empty optional inside: close).
+    std::optional<std::optional<http_response>> parked_answer_;
+    std::shared_ptr<void> listener_;  // its listener's state (http_listener::impl), set when accepted
 };
 
 // The owner's part of a request: called with the request's headers in `parser`, on the
