@@ -592,6 +592,7 @@ void http_connection::answer_parked(std::shared_ptr<http_connection> c, std::opt
 // read, so that no buffer is held meanwhile), then serves it with a new run of the connection
 // loop, which also hears how the wait ended (timeout, end of stream, closed by the listener).
 void http_listener::impl::await_request(listener_ptr l, std::shared_ptr<http_connection> c) {
+    c->buffer_.shrink_to_fit();  // empty: its memory goes
     auto& stream = std::get<http_connection::plain_stream>(c->stream_);
     stream.async_read_some(asio::buffer(&c->first_byte_, 1), [l, c](error_code ec, std::size_t n) {
         c->waited_ = true;
