@@ -338,7 +338,9 @@ asio::awaitable<next_step> http_connection::respond(const http_request& req, htt
 
 bool http_connection::move_socket() {
     error_code ec;
-    auto sock = hand_over(std::move(socket()), std::exchange(move_to_, {}), ec);
+    if (!move_to_) return false;
+    const auto to = std::move(*std::exchange(move_to_, nullptr));
+    auto sock = hand_over(std::move(socket()), to, ec);
     if (ec) return false;
     stream_.emplace<plain_stream>(std::move(sock));
     return true;
@@ -346,7 +348,7 @@ bool http_connection::move_socket() {
 
 bool http_connection::move_to(asio::any_io_executor executor) {
     if (is_tls()) return false;
-    move_to_ = std::move(executor);
+    move_to_ = std::make_unique<asio::any_io_executor>(std::move(executor));
     return true;
 }
 
@@ -497,7 +499,7 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
             l->connections.erase(id);
         }
     } guard{l, c->id()};
-    if (auto answer = std::exchange(c->parked_answer_, std::nullopt)) {
+    if (auto answer = std::exchange(c->parked_answer_, nullptr)) {
         // A parked request's answer: written, then the loop goes on as after any answer.
         bool keep = false;
         if (*answer) {
@@ -582,7 +584,7 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
 
 void http_connection::answer_parked(std::shared_ptr<http_connection> c, std::optional<http_response> answer) {
     auto l = std::static_pointer_cast<http_listener::impl>(c->listener_);
-    c->parked_answer_.emplace(std::move(answer));
+    c->parked_answer_ = std::make_unique<std::optional<http_response>>(std::move(answer));
     auto executor = c->executor();
     asio::co_spawn(executor, http_listener::impl::run_connection(l, std::move(c)),
                    [l](std::exception_ptr e) { connection_done(l, e); });

@@ -165,7 +165,8 @@ private:
     std::atomic<std::uint64_t>* refusal_counter_ = nullptr;
     bool busy_ = false;  // between a request's headers and its response; only on its executor
     bool served_ = false;  // at least one request was read (a later timeout is an idle keep-alive)
-    boost::asio::any_io_executor move_to_;     // set by move_to(), taken by the connection loop
+    // Set by move_to(), taken by the connection loop; held apart, as it is rarely set.
+    std::unique_ptr<boost::asio::any_io_executor> move_to_;
     std::unique_ptr<request_parser> pending_;  // the request that moved with the connection
     // Between requests a plain connection holds no coroutine and no read buffer: it waits for
     // the next request's first byte (http_listener::impl::await_request), which read_header
@@ -175,7 +176,7 @@ private:
     boost::system::error_code wait_error_;
     // A parked request's answer, for the run of the connection loop that answer_parked starts
     // (an empty optional inside: close).
-    std::optional<std::optional<http_response>> parked_answer_;
+    std::unique_ptr<std::optional<http_response>> parked_answer_;
     std::shared_ptr<void> listener_;  // its listener's state (http_listener::impl), set when accepted
 };
 
