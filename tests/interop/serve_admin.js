@@ -237,6 +237,10 @@ async function usage() {
   check(r.status === 2 && /bcrypt hash/.test(r.stderr), `plain password: ${r.status} ${r.stderr}`);
   r = run(["--admin-ui", "--admin-mode", "fast"]);
   check(r.status === 2 && /development or production/.test(r.stderr), `--admin-mode fast: ${r.status}`);
+  r = run(["--admin-ui", "--mode", "engine-echo"]);
+  check(r.status === 2 && /needs Socket.IO/.test(r.stderr), `--admin-ui with engine-echo: ${r.status}`);
+  r = run(["--admin-ui", "-n", "/admin"]);
+  check(r.status === 2 && /also a chat namespace/.test(r.stderr), `--admin-ui with -n /admin: ${r.status}`);
   const plain = await startServer(serve, ["--port", "0"]);
   check((await fetch(plain.url + "/admin/")).status === 404, "/admin/ without --admin-ui");
   await refused(plain.url + "/admin", {});

@@ -235,6 +235,8 @@ int run_serve(const serve_options& options) {
         (!options.on_rules.empty() || !options.on_connect_rules.empty())) {
         return usage_error(info, "--on and --on-connect need Socket.IO: --mode engine-echo has no events");
     }
+    if (*mode == sio::serve::serve_mode::engine_echo && options.admin.enabled)
+        return usage_error(info, "--admin-ui needs Socket.IO: --mode engine-echo has no namespaces");
     if (*mode == sio::serve::serve_mode::engine_echo && options.parser != "json")
         return usage_error(info, "--parser needs Socket.IO: --mode engine-echo has no Socket.IO packets");
     std::vector<std::string> declared{"/"};
