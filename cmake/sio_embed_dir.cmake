@@ -5,13 +5,12 @@
 # for every file under DIR (none when DIR is missing: the tool then says what is missing). The
 # bytes are pulled in by the assembler's .incbin, so large files cost no C++ compile time; the
 # file list is read when CMake configures (a new file in DIR is seen at the next build, through
-# CONFIGURE_DEPENDS), and a changed file rebuilds the source.
+# CONFIGURE_DEPENDS, even when DIR appears after the first configure), and a changed file rebuilds
+# the source.
 function(sio_embed_dir out_cpp prefix dir)
-  set(files "")
-  if(EXISTS ${dir})
-    file(GLOB_RECURSE files LIST_DIRECTORIES false CONFIGURE_DEPENDS ${dir}/*)
-    list(SORT files)
-  endif()
+  # Globbed even when DIR is missing, so that the build sees it once it is installed.
+  file(GLOB_RECURSE files LIST_DIRECTORIES false CONFIGURE_DEPENDS ${dir}/*)
+  list(SORT files)
   set(asm "")
   set(decls "")
   set(paths "")
