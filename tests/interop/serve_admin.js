@@ -6,7 +6,8 @@
 // (which sees "io server disconnect"); malformed operations are refused and the server carries
 // on. Then basic authentication (a bcrypt hash): no credentials and a wrong password are refused,
 // the right ones give a session id that logs in again; read-only refuses "_disconnect"; production
-// mode has no event log. And the UI's files over HTTP, with their content types.
+// mode has no event log. And the UI's files over HTTP, with their content types; CORS for a
+// hosted UI's origin (--admin-ui-origin); usage errors.
 // Usage: node serve_admin.js PATH/TO/sio-serve
 "use strict";
 const { io } = require("socket.io-client");
@@ -241,6 +242,12 @@ async function usage() {
   check(r.status === 2 && /needs Socket.IO/.test(r.stderr), `--admin-ui with engine-echo: ${r.status}`);
   r = run(["--admin-ui", "-n", "/admin"]);
   check(r.status === 2 && /also a chat namespace/.test(r.stderr), `--admin-ui with -n /admin: ${r.status}`);
+  // --admin-ui-origin: the hosted UI's origin gets CORS answers, with credentials.
+  const hosted = await startServer(serve, ["--port", "0", "--admin-ui", "--admin-ui-origin", "https://admin.socket.io"]);
+  const cors = await fetch(hosted.url + "/socket.io/?EIO=4&transport=polling", { headers: { origin: "https://admin.socket.io" } });
+  check(cors.status === 200 && cors.headers.get("access-control-allow-origin") === "https://admin.socket.io" &&
+        cors.headers.get("access-control-allow-credentials") === "true", `CORS for the hosted UI: ${cors.status} ${[...cors.headers]}`);
+  await stopServer(hosted);
   const plain = await startServer(serve, ["--port", "0"]);
   check((await fetch(plain.url + "/admin/")).status === 404, "/admin/ without --admin-ui");
   await refused(plain.url + "/admin", {});
