@@ -142,9 +142,10 @@ async function openAdmin() {
     admin.emit("join", ...args);
   admin.emit("_disconnect", "/", "yes", c1.id);
   admin.emit("_disconnect", { nsp: "/" });
+  admin.emit("_disconnect", "/");
   admin.emit("emit", "/", null, 7);
   admin.emit("emit", "/", c1.id, "connect");  // a reserved name
-  await until(() => (server.output().match(/admin: '[a-z_]+' refused/g) || []).length >= 11, "11 refusals in the log");
+  await until(() => (server.output().match(/admin: '[a-z_]+' refused/g) || []).length >= 12, "12 refusals in the log");
   check(c1.connected, "a malformed operation disconnected c1");
 
   // "emit" to one socket.

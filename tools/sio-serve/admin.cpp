@@ -340,7 +340,8 @@ void admin_impl::operate(std::string_view op, const json& args) {
         return;
     }
     if (op == "_disconnect") {
-        if (!args[1].is_boolean()) return refuse(op, "the second argument must be true or false (close)");
+        if (args.size() < 2 || !args[1].is_boolean())
+            return refuse(op, "the second argument must be true or false (close)");
         cfg_.log(fmt::format("admin: disconnect {} of {}", filter.empty() ? "every socket" : filter, *nsp_name));
         to.disconnect_sockets(args[1].get<bool>());
         return;
