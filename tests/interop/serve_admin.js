@@ -7,7 +7,7 @@
 // on. Then basic authentication (a bcrypt hash): no credentials and a wrong password are refused,
 // the right ones give a session id that logs in again; read-only refuses "_disconnect"; production
 // mode has no event log. And the UI's files over HTTP, with their content types; CORS for a
-// hosted UI's origin (--admin-ui-origin); usage errors.
+// hosted UI's origin (--admin-ui-origin); the msgpack parser (--parser msgpack); usage errors.
 // Usage: node serve_admin.js PATH/TO/sio-serve
 "use strict";
 const { io } = require("socket.io-client");
@@ -255,8 +255,26 @@ async function usage() {
   await stopServer(plain);
 }
 
+// --parser msgpack: the admin namespace speaks it too, and the served page presets it.
+async function msgpackAdmin() {
+  const parser = require("socket.io-msgpack-parser");
+  const server = await startServer(serve, ["--port", "0", "--admin-ui", "--parser", "msgpack"]);
+  const chat = await connect(server.url, { parser, transports: ["websocket"] });
+  const { s: admin, rec } = await connectAdmin(server.url + "/admin", { parser });
+  await rec.next("config");
+  const [stats] = await rec.next("server_stats");
+  checkStats(stats, "msgpack server_stats");
+  const [all] = await rec.next("all_sockets");
+  checkSocket(all.find((e) => e.id === chat.id), chat.id, "websocket", "msgpack all_sockets");
+  const html = await (await fetch(server.url + "/admin/")).text();
+  check(html.includes('setItem("parser","msgpack")'), "the page does not preset the msgpack parser");
+  for (const s of [admin, chat]) s.close();
+  await stopServer(server);
+}
+
 (async () => {
   await openAdmin();
+  await msgpackAdmin();
   await authenticatedReadOnly();
   await usage();
   console.log("ok");
