@@ -140,8 +140,10 @@ private:
         }
     }
 
+    // To this server's admin clients only: with --redis, the admin namespace is in the cluster, and
+    // one UI showing every server is a later step (it needs the other servers' sockets as well).
     void emit_all(std::string_view event, json args) {
-        if (admin_nsp_) admin_nsp_->emit(event, std::move(args));
+        if (admin_nsp_) sio::broadcast_operator(admin_nsp_, {}).local().emit(event, std::move(args));
     }
 
     // --- home-loop state ---
