@@ -1,15 +1,25 @@
-# sio_embed_dir(OUT_CPP PREFIX DIR): generates a source file defining
+# sio_embed_dir(OUT_CPP PREFIX DIR [PATTERN...]): generates a source file defining
 #   extern const std::size_t PREFIX_count;
 #   extern const std::string_view PREFIX_paths[];  // relative to DIR, '/'-separated
 #   extern const std::string_view PREFIX_data[];   // the bytes of each file
-# for every file under DIR (none when DIR is missing: the tool then says what is missing). The
+# for every file under DIR, or those matching a PATTERN (none when DIR is missing: the tool then says what is missing). The
 # bytes are pulled in by the assembler's .incbin, so large files cost no C++ compile time; the
 # file list is read when CMake configures (a new file in DIR is seen at the next build, through
 # CONFIGURE_DEPENDS, even when DIR appears after the first configure), and a changed file rebuilds
 # the source.
 function(sio_embed_dir out_cpp prefix dir)
-  # Globbed even when DIR is missing, so that the build sees it once it is installed.
-  file(GLOB_RECURSE files LIST_DIRECTORIES false CONFIGURE_DEPENDS ${dir}/*)
+  # Globbed even when DIR is missing, so that the build sees it once it is installed. Patterns
+  # after DIR (relative to it) pick some files only; none: every file.
+  set(patterns ${ARGN})
+  if(NOT patterns)
+    set(patterns "*")
+  endif()
+  set(files "")
+  foreach(pattern IN LISTS patterns)
+    file(GLOB_RECURSE some LIST_DIRECTORIES false CONFIGURE_DEPENDS ${dir}/${pattern})
+    list(APPEND files ${some})
+  endforeach()
+  list(REMOVE_DUPLICATES files)
   list(SORT files)
   set(asm "")
   set(decls "")

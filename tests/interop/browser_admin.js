@@ -5,7 +5,8 @@
 // button disconnects that client (its socket.io-client sees "io server disconnect"; its page says
 // so, and the list drops it); a socket's page shows
 // its rooms, and a client joining a room shows up live on the rooms page and on its socket's page.
-// Nothing is fetched from outside the server (the UI's web fonts are refused). A screenshot of the
+// The icon font comes from the server; nothing else is fetched from outside but the text font
+// (refused here). A screenshot of the
 // sockets page goes to the artifacts folder (see lib.js artifactsDir).
 // Usage: node browser_admin.js SIO_SERVE
 "use strict";
@@ -49,8 +50,10 @@ function connect(url, opts) {
     const errors = [];
     page.on("pageerror", (e) => errors.push(e.message));
     const outside = [];
+    const icons = [];
     await page.route("**/*", (route) => {
       const url = route.request().url();
+      if (url.startsWith(server.url + "/admin/mdi/")) icons.push(url);
       if (url.startsWith(server.url + "/")) return route.continue();
       outside.push(url);
       return route.abort();
@@ -104,7 +107,9 @@ function connect(url, opts) {
     await waitText("room:lobby", "the room on the socket's page");
 
     if (errors.length) fail("page errors: " + errors.join("; "));
-    if (outside.some((u) => !/fonts\.googleapis|cdn\.jsdelivr/.test(u))) fail("fetched from elsewhere: " + outside.join(", "));
+    // Only the text font is left to Google Fonts; the icons come from this server.
+    if (outside.some((u) => !/^https:\/\/fonts\.googleapis\.com\//.test(u))) fail("fetched from elsewhere: " + outside.join(", "));
+    if (!icons.some((u) => u.endsWith(".woff2") || u.includes(".woff2?"))) fail("the icon font was not loaded from the server: " + icons.join(", "));
   } finally {
     await browser.close();
   }

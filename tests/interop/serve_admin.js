@@ -188,6 +188,14 @@ async function checkHttp(url) {
     check(res.status === 200 && res.headers.get("content-type").startsWith(want), `/admin/${f}: ${res.status} ${res.headers.get("content-type")}`);
     check((await res.arrayBuffer()).byteLength > 0, `/admin/${f} empty`);
   }
+  // The icons: the page names the stylesheet served here, which names the fonts served here.
+  check(html.includes('href="mdi/css/materialdesignicons.min.css"') && !html.includes("cdn.jsdelivr"), "the icons' stylesheet");
+  const css = await fetch(url + "/admin/mdi/css/materialdesignicons.min.css");
+  check(css.status === 200 && css.headers.get("content-type").startsWith("text/css"), `icons' stylesheet: ${css.status}`);
+  const woff2 = (await css.text()).match(/url\("?\.\.\/(fonts\/[^"?)]+\.woff2)/);
+  check(woff2, "the stylesheet names no woff2 font");
+  const font = await fetch(url + "/admin/mdi/" + woff2[1] + "?v=1");
+  check(font.status === 200 && font.headers.get("content-type") === "font/woff2", `icon font: ${font.status}`);
   const redirect = await fetch(url + "/admin", { redirect: "manual" });
   check(redirect.status === 301 && redirect.headers.get("location") === "/admin/", `/admin: ${redirect.status}`);
   check((await fetch(url + "/admin/nothing.js")).status === 404, "/admin/nothing.js");

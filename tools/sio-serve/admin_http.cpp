@@ -13,6 +13,10 @@
 extern const std::size_t sio_serve_admin_ui_count;
 extern const std::string_view sio_serve_admin_ui_paths[];
 extern const std::string_view sio_serve_admin_ui_data[];
+// And @mdi/font's stylesheet and fonts, the icons the UI's page would load from a CDN.
+extern const std::size_t sio_serve_admin_icons_count;
+extern const std::string_view sio_serve_admin_icons_paths[];
+extern const std::string_view sio_serve_admin_icons_data[];
 
 namespace sio::serve {
 namespace {
@@ -21,6 +25,29 @@ namespace http = boost::beast::http;
 namespace po = boost::program_options;
 
 using response = http::response<http::string_body>;
+
+struct embedded_files {
+    std::size_t count;
+    const std::string_view* paths;
+    const std::string_view* data;
+
+    std::optional<std::string_view> find(std::string_view path) const {
+        for (std::size_t i = 0; i < count; ++i) {
+            if (paths[i] == path) return data[i];
+        }
+        return std::nullopt;
+    }
+};
+const embedded_files ui_files{sio_serve_admin_ui_count, sio_serve_admin_ui_paths, sio_serve_admin_ui_data};
+const embedded_files icon_files{sio_serve_admin_icons_count, sio_serve_admin_icons_paths, sio_serve_admin_icons_data};
+
+// Where the UI's page loads its icons from, and where this server serves them.
+constexpr std::string_view icons_cdn = "https://cdn.jsdelivr.net/npm/@mdi/font@latest/css/materialdesignicons.min.css";
+constexpr std::string_view icons_here = "mdi/css/materialdesignicons.min.css";
+constexpr std::string_view icons_dir = "mdi/";
+
+// The UI's index.html, preset to this server, with the icons served here when they are built in.
+std::string index_page(std::string_view original, std::string_view nsp, std::string_view engine_path, bool msgpack);
 
 std::string_view content_type(std::string_view path) {
     const auto dot = path.rfind('.');
@@ -74,6 +101,15 @@ std::string preset_script(std::string_view nsp, std::string_view engine_path, bo
         js_string(nsp), js_string(path), js_string(msgpack ? "msgpack" : "default"));
 }
 
+std::string index_page(std::string_view original, std::string_view nsp, std::string_view engine_path, bool msgpack) {
+    std::string body(original);
+    const auto head = body.find("<head>");
+    if (head != std::string::npos) body.insert(head + 6, preset_script(nsp, engine_path, msgpack));
+    const auto cdn = body.find(icons_cdn);
+    if (cdn != std::string::npos && icon_files.count != 0) body.replace(cdn, icons_cdn.size(), icons_here);
+    return body;
+}
+
 }  // namespace
 
 void add_admin_flags(po::options_description& desc, admin_options& options) {
@@ -121,23 +157,20 @@ std::optional<response> serve_admin_ui(const http::request<http::string_body>& r
         res.set(http::field::allow, "GET, HEAD");
         return res;
     }
-    if (sio_serve_admin_ui_count == 0) {
+    if (ui_files.count == 0) {
         return answer(req, http::status::not_found, "text/plain; charset=utf-8",
                       "this sio-serve was built without the Admin UI (run scripts/setup, which installs "
                       "@socket.io/admin-ui in tools/sio-serve/web, and rebuild)\n");
     }
     std::string_view file = target.substr(admin_ui_path.size());
     if (file.empty()) file = "index.html";
-    for (std::size_t i = 0; i < sio_serve_admin_ui_count; ++i) {
-        if (sio_serve_admin_ui_paths[i] != file) continue;
-        std::string body(sio_serve_admin_ui_data[i]);
-        if (file == "index.html") {
-            const auto head = body.find("<head>");
-            if (head != std::string::npos) body.insert(head + 6, preset_script(nsp, engine_path, msgpack));
-        }
+    const auto found = file.starts_with(icons_dir) ? icon_files.find(file.substr(icons_dir.size())) : ui_files.find(file);
+    if (found) {
+        const bool index = file == "index.html";
+        std::string body = index ? index_page(*found, nsp, engine_path, msgpack) : std::string(*found);
         auto res = answer(req, http::status::ok, content_type(file), std::move(body));
-        // Every name but index.html carries a content hash.
-        res.set(http::field::cache_control, file == "index.html" ? "no-cache" : "public, max-age=86400");
+        // Every name but index.html carries a content hash or a version.
+        res.set(http::field::cache_control, index ? "no-cache" : "public, max-age=86400");
         return res;
     }
     return answer(req, http::status::not_found, "text/plain; charset=utf-8", "not found\n");
