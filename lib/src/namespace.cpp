@@ -239,6 +239,32 @@ void namespace_::run_middleware(const std::shared_ptr<socket>& s,
     chain->run(0);
 }
 
+std::vector<std::shared_ptr<socket>> namespace_::sockets() const {
+    std::vector<std::shared_ptr<socket>> out;
+    out.reserve(adapter_.socket_count());
+    adapter_.for_each_target({}, [&](const std::shared_ptr<adapter::member>& m) {
+        if (auto s = std::dynamic_pointer_cast<socket>(m)) out.push_back(std::move(s));
+    });
+    return out;
+}
+
+namespace_& namespace_::on_outgoing(outgoing_handler handler) {
+    std::lock_guard lock(mutex_);
+    outgoing_handlers_.push_back(std::move(handler));
+    has_outgoing_.store(true, std::memory_order_release);
+    return *this;
+}
+
+void namespace_::notify_outgoing(const socket& s, std::string_view event, const json& args) const {
+    if (!has_outgoing_.load(std::memory_order_acquire)) return;
+    std::vector<outgoing_handler> handlers;
+    {
+        std::lock_guard lock(mutex_);
+        handlers = outgoing_handlers_;
+    }
+    for (auto& h : handlers) h(s, event, args);
+}
+
 void namespace_::notify_connection(const std::shared_ptr<socket>& s) {
     std::vector<connection_handler> handlers;
     {

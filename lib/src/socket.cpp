@@ -94,6 +94,7 @@ std::error_code socket::emit_impl(std::string_view event, json args, ack_callbac
     if (!args.is_array()) return socket_errc::invalid_arguments;
     auto conn = conn_.lock();
     if (!conn || !connected_.load()) return socket_errc::not_connected;
+    nsp_->notify_outgoing(*this, event, args);
 
     json data = json::array();
     data.push_back(std::string(event));

@@ -230,3 +230,35 @@ TEST(adapter, concurrent_join_leave_remove_and_broadcast_stay_consistent) {
 }
 
 }  // namespace
+
+// The room listener hears every change of membership, once, after it was made (it may read the
+// adapter), and nothing that changed nothing.
+TEST(in_memory_room_listener, reports_joins_and_leaves_once) {
+    in_memory a;
+    std::vector<std::string> heard;
+    a.set_room_listener([&](std::string_view id, std::string_view room, bool joined) {
+        heard.push_back(std::string(joined ? "+" : "-") + std::string(id) + ":" + std::string(room));
+        // Called outside the lock: reading the adapter from here does not deadlock.
+        if (joined) {
+            EXPECT_TRUE(a.contains(id));
+        }
+    });
+    ASSERT_TRUE(a.add("s", {}));
+    ASSERT_TRUE(a.join("s", "r1"));
+    ASSERT_TRUE(a.join("s", "r1"));  // already in it: not reported again
+    const std::vector<std::string> two{"r2", "r1"};
+    ASSERT_TRUE(a.join("s", std::span<const std::string>(two)));
+    ASSERT_TRUE(a.leave("s", "r2"));
+    EXPECT_FALSE(a.leave("s", "r2"));
+    EXPECT_FALSE(a.join("nobody", "r1"));
+    a.remove("s");
+    const std::vector<std::string> expected_start{"+s:s", "+s:r1", "+s:r2", "-s:r2"};
+    ASSERT_EQ(heard.size(), 6u);
+    EXPECT_EQ(std::vector<std::string>(heard.begin(), heard.begin() + 4), expected_start);
+    // remove(): each room it was in, in no particular order.
+    EXPECT_EQ(sorted({heard[4], heard[5]}), (strings{"-s:r1", "-s:s"}));
+
+    a.set_room_listener({});
+    ASSERT_TRUE(a.add("t", {}));
+    EXPECT_EQ(heard.size(), 6u);
+}

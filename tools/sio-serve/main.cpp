@@ -1,4 +1,5 @@
 // sio-serve: a zero-code Socket.IO v4 server with a chat demo and a browser page.
+#include "admin.hpp"
 #include "chat.hpp"
 #include "ops.hpp"
 #include "rules.hpp"
@@ -111,6 +112,7 @@ struct serve_options {
     std::string redis_tls_cert;
     std::string redis_tls_key;
     bool redis_tls_insecure = false;
+    sio::serve::admin_options admin;  // --admin-ui and its flags
     bool quiet = false;
     bool verbose = false;
 };
@@ -233,6 +235,8 @@ int run_serve(const serve_options& options) {
         (!options.on_rules.empty() || !options.on_connect_rules.empty())) {
         return usage_error(info, "--on and --on-connect need Socket.IO: --mode engine-echo has no events");
     }
+    if (*mode == sio::serve::serve_mode::engine_echo && options.admin.enabled)
+        return usage_error(info, "--admin-ui needs Socket.IO: --mode engine-echo has no namespaces");
     if (*mode == sio::serve::serve_mode::engine_echo && options.parser != "json")
         return usage_error(info, "--parser needs Socket.IO: --mode engine-echo has no Socket.IO packets");
     std::vector<std::string> declared{"/"};
@@ -245,6 +249,7 @@ int run_serve(const serve_options& options) {
     eo.session.max_payload = options.max_payload;
     eo.session.max_total_queue_bytes = options.max_buffered_bytes;
     eo.cors_origins = options.cors_origins;
+    for (const auto& o : options.admin.origins) eo.cors_origins.push_back(o);
     eo.allowed_origins = options.allowed_origins;
     eo.max_connections = options.max_connections;
     eo.max_connections_per_ip = options.max_connections_per_ip;
@@ -324,7 +329,20 @@ int run_serve(const serve_options& options) {
                              options.quiet     ? sio::serve::log_level::error
                              : options.verbose ? sio::serve::log_level::debug
                                                : sio::serve::log_level::info);
-    eo.on_event = [&log](const sio::engine::server_event& e) { log.engine_event(e); };
+    std::shared_ptr<sio::serve::admin_server> admin;
+    if (options.admin.enabled) {
+        if (std::find(declared.begin(), declared.end(), options.admin.nsp) != declared.end())
+            return usage_error(info, fmt::format("--admin-ui-namespace {} is also a chat namespace (--namespace)",
+                                                 options.admin.nsp));
+        admin = sio::serve::admin_server::create(
+            {.options = options.admin, .home = ioc.get_executor(), .tls = eo.tls != nullptr, .engine_path = eo.path,
+             .log = [&log](std::string_view line) { log(line); },
+             .warn = [&log](std::string_view line) { log.notice("admin_open", line, {}); }});
+    }
+    eo.on_event = [&log, admin](const sio::engine::server_event& e) {
+        log.engine_event(e);
+        if (admin) admin->engine_event(e);
+    };
     // Each loop is run by one thread: no strands.
     eo.single_threaded = true;
 
@@ -365,7 +383,13 @@ int run_serve(const serve_options& options) {
     }
     const sio::serve::metrics_access here{!metrics_endpoint, options.metrics_token};
     engine->set_http_handler(sio::serve::ops_http_handler(
-        [client_js](const http::request<http::string_body>& req) { return serve_page(req, *client_js); },
+        [client_js, admin = options.admin.enabled ? std::optional(options.admin.nsp) : std::nullopt, path = eo.path,
+         msgpack = so.parser == sio::codec::socketio::wire_parser::msgpack](const http::request<http::string_body>& req) {
+            if (admin) {
+                if (auto res = sio::serve::serve_admin_ui(req, *admin, path, msgpack)) return std::move(*res);
+            }
+            return serve_page(req, *client_js);
+        },
         engine, io, here));
     // --metrics-listen: /metrics and /healthz on a listener of their own (no Engine.IO there).
     std::shared_ptr<sio::engine::server> metrics_server;
@@ -448,6 +472,7 @@ int run_serve(const serve_options& options) {
             });
         }
     }
+    if (admin) admin->attach(io, names);
     // Replaces the open handler the Socket.IO server set: sessions never reach its namespaces.
     if (*mode == sio::serve::serve_mode::engine_echo) {
         sio::serve::install_engine_echo(*engine, [&log](std::string_view line) { log(line); });
@@ -468,6 +493,12 @@ int run_serve(const serve_options& options) {
                fmt::format("listening on {} (path {}, namespaces {}, {} thread{})", url, eo.path, nsp_list,
                            threads, threads == 1 ? "" : "s"),
                {{"url", url}});
+    if (admin) {
+        const auto aurl = fmt::format("{}{}", url, sio::serve::admin_ui_path);
+        log.notice("admin_ui", fmt::format("Admin UI on {} (namespace {}, {} mode{})", aurl, options.admin.nsp,
+                                           options.admin.mode, options.admin.read_only ? ", read-only" : ""),
+                   {{"url", aurl}});
+    }
     if (metrics_server) {
         const auto mep = metrics_server->local_endpoint();
         const std::string mhost = mep.address().is_v6() ? "[" + mep.address().to_string() + "]" : mep.address().to_string();
@@ -478,7 +509,10 @@ int run_serve(const serve_options& options) {
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     asio::steady_timer grace(ioc);
     sio::serve::shutdown_on_signal(signals, grace, engine, io, std::chrono::milliseconds(options.shutdown_timeout_ms),
-                                   log, stop_loops);
+                                   log, [&] {
+                                       if (admin) admin->stop();
+                                       stop_loops();
+                                   });
 
     // SIGHUP: read the certificate and key again (a renewed certificate); connections already open
     // keep the one they started with.
@@ -620,6 +654,9 @@ int main(int argc, char* argv[]) {
         ("quiet,q", po::bool_switch(&options.quiet), "log errors only")
         ("verbose,v", po::bool_switch(&options.verbose), "log debug details too (every refused request)");
     cmd.visible.add(serve);
+    po::options_description admin_flags("Admin UI options");
+    sio::serve::add_admin_flags(admin_flags, options.admin);
+    cmd.visible.add(admin_flags);
     po::variables_map vm;
     if (auto code = parse_command_line(argc, argv, info, cmd, vm)) return *code;
     if (options.ping_interval_ms == 0 || options.ping_timeout_ms == 0) {
@@ -631,5 +668,6 @@ int main(int argc, char* argv[]) {
     if (options.request_timeout_ms == 0) return usage_error(info, "--request-timeout must be positive");
     if (options.max_message_len == 0) return usage_error(info, "--max-message-len must be positive");
     if (options.threads > 256) return usage_error(info, "--threads must be at most 256");
+    if (auto error = sio::serve::check_admin_options(options.admin); !error.empty()) return usage_error(info, error);
     return run_serve(options);
 }

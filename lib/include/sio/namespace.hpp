@@ -7,6 +7,7 @@
 #include "sio/adapter/redis.hpp"
 #include "sio/socket.hpp"
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,10 @@ struct connect_error {
 using next_fn = std::function<void(std::optional<connect_error>)>;
 using middleware = std::function<void(const std::shared_ptr<socket>&, next_fn next)>;
 using connection_handler = std::function<void(const std::shared_ptr<socket>&)>;
+// Sees every event a socket of the namespace emits to its own client (socket::emit and
+// emit_with_ack, not broadcasts), as the reference's onAnyOutgoing: the event name and its
+// arguments (a JSON array). Called on the emitting thread, before the packet is queued.
+using outgoing_handler = std::function<void(const socket&, std::string_view event, const json& args)>;
 // An event another server of the cluster sent with serverSideEmit; `ack` is empty unless the
 // sender waits for an answer (call it at most once, with the single answer).
 using server_side_handler = std::function<void(json args, std::function<void(json)> ack)>;
@@ -108,6 +113,13 @@ public:
     std::shared_ptr<adapter::redis::cluster> cluster() const;
 
     std::size_t socket_count() const { return adapter_.socket_count(); }
+    // The sockets connected to this namespace in this process (a snapshot, unordered).
+    std::vector<std::shared_ptr<socket>> sockets() const;
+
+    // Outgoing events of every socket of this namespace; see outgoing_handler. None by default,
+    // and then an emit pays one atomic load for it.
+    namespace_& on_outgoing(outgoing_handler handler);
+    void notify_outgoing(const socket& s, std::string_view event, const json& args) const;
     adapter::in_memory& adapter() noexcept { return adapter_; }
     const adapter::in_memory& adapter() const noexcept { return adapter_; }
     // Connection state recovery; null when the server was created without a recovery window.
@@ -134,6 +146,8 @@ private:
     std::vector<middleware> middleware_;
     std::vector<connection_handler> connection_handlers_;
     std::vector<server_side_handler> server_side_handlers_;
+    std::vector<outgoing_handler> outgoing_handlers_;
+    std::atomic<bool> has_outgoing_{false};
     std::shared_ptr<adapter::redis::cluster> cluster_;
 };
 

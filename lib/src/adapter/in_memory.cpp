@@ -19,55 +19,93 @@ std::vector<std::string> sorted(const Set& s) {
 }  // namespace
 
 bool in_memory::add(std::string_view id, std::weak_ptr<member> handle) {
-    std::unique_lock lock(mutex_);
-    if (sockets_.find(id) != sockets_.end()) return false;
-    auto& e = sockets_.try_emplace(std::string(id)).first->second;
-    e.handle = std::move(handle);
-    join_locked(e, id, id);
+    std::shared_ptr<const room_listener> l;
+    {
+        std::unique_lock lock(mutex_);
+        if (sockets_.find(id) != sockets_.end()) return false;
+        auto& e = sockets_.try_emplace(std::string(id)).first->second;
+        e.handle = std::move(handle);
+        join_locked(e, id, id);
+        l = listener_;
+    }
+    if (l) (*l)(id, id, true);
     return true;
 }
 
 bool in_memory::join(std::string_view id, std::string_view room) {
-    std::unique_lock lock(mutex_);
-    auto it = sockets_.find(id);
-    if (it == sockets_.end()) return false;
-    join_locked(it->second, id, room);
+    bool added = false;
+    std::shared_ptr<const room_listener> l;
+    {
+        std::unique_lock lock(mutex_);
+        auto it = sockets_.find(id);
+        if (it == sockets_.end()) return false;
+        added = join_locked(it->second, id, room);
+        l = listener_;
+    }
+    if (added && l) (*l)(id, room, true);
     return true;
 }
 
 bool in_memory::join(std::string_view id, std::span<const std::string> rooms) {
-    std::unique_lock lock(mutex_);
-    auto it = sockets_.find(id);
-    if (it == sockets_.end()) return false;
-    for (const auto& room : rooms) join_locked(it->second, id, room);
+    std::vector<std::string_view> added;
+    std::shared_ptr<const room_listener> l;
+    {
+        std::unique_lock lock(mutex_);
+        auto it = sockets_.find(id);
+        if (it == sockets_.end()) return false;
+        l = listener_;
+        for (const auto& room : rooms) {
+            if (join_locked(it->second, id, room) && l) added.push_back(room);
+        }
+    }
+    for (const auto room : added) (*l)(id, room, true);
     return true;
 }
 
-void in_memory::join_locked(entry& e, std::string_view id, std::string_view room) {
-    if (e.rooms.find(room) != e.rooms.end()) return;
+bool in_memory::join_locked(entry& e, std::string_view id, std::string_view room) {
+    if (e.rooms.find(room) != e.rooms.end()) return false;
     e.rooms.emplace(room);
     auto r = rooms_.find(room);
     if (r == rooms_.end()) r = rooms_.try_emplace(std::string(room)).first;
     r->second.emplace(id);
+    return true;
 }
 
 bool in_memory::leave(std::string_view id, std::string_view room) {
-    std::unique_lock lock(mutex_);
-    auto it = sockets_.find(id);
-    if (it == sockets_.end()) return false;
-    auto r = it->second.rooms.find(room);
-    if (r == it->second.rooms.end()) return false;
-    it->second.rooms.erase(r);
-    erase_from_room_locked(room, id);
+    std::shared_ptr<const room_listener> l;
+    {
+        std::unique_lock lock(mutex_);
+        auto it = sockets_.find(id);
+        if (it == sockets_.end()) return false;
+        auto r = it->second.rooms.find(room);
+        if (r == it->second.rooms.end()) return false;
+        it->second.rooms.erase(r);
+        erase_from_room_locked(room, id);
+        l = listener_;
+    }
+    if (l) (*l)(id, room, false);
     return true;
 }
 
 void in_memory::remove(std::string_view id) {
+    std::shared_ptr<const room_listener> l;
+    std::vector<std::string> left;
+    {
+        std::unique_lock lock(mutex_);
+        auto it = sockets_.find(id);
+        if (it == sockets_.end()) return;
+        for (const auto& room : it->second.rooms) erase_from_room_locked(room, id);
+        l = listener_;
+        if (l) left.assign(it->second.rooms.begin(), it->second.rooms.end());
+        sockets_.erase(it);
+    }
+    for (const auto& room : left) (*l)(id, room, false);
+}
+
+void in_memory::set_room_listener(room_listener listener) {
+    auto l = listener ? std::make_shared<const room_listener>(std::move(listener)) : nullptr;
     std::unique_lock lock(mutex_);
-    auto it = sockets_.find(id);
-    if (it == sockets_.end()) return;
-    for (const auto& room : it->second.rooms) erase_from_room_locked(room, id);
-    sockets_.erase(it);
+    listener_ = std::move(l);
 }
 
 void in_memory::erase_from_room_locked(std::string_view room, std::string_view id) {

@@ -52,6 +52,9 @@ struct broadcast_options {
     broadcast_flags flags;
 };
 
+// A change of one socket's rooms: `joined` true for a join, false for a leave.
+using room_listener = std::function<void(std::string_view id, std::string_view room, bool joined)>;
+
 // A socket as the adapter reaches it.
 class member {
 public:
@@ -76,6 +79,12 @@ public:
     bool leave(std::string_view id, std::string_view room);
     // Leaves every room (its own included) and forgets the socket.
     void remove(std::string_view id);
+
+    // Told of every change of membership, as the reference adapter's "join-room" and "leave-room"
+    // events: add() reports the socket's own room, remove() each room it leaves. Called after the
+    // change, outside the adapter's lock, on the thread that made it; it may read the adapter.
+    // One listener; a later call replaces it (empty: none).
+    void set_room_listener(room_listener listener);
 
     bool contains(std::string_view id) const;
     // Sorted, for stable output.
@@ -106,7 +115,8 @@ private:
         string_set rooms;
     };
 
-    void join_locked(entry& e, std::string_view id, std::string_view room);
+    // False when the socket was in the room already.
+    bool join_locked(entry& e, std::string_view id, std::string_view room);
     void erase_from_room_locked(std::string_view room, std::string_view id);
     // Calls fn(id, entry) for each target; the caller holds at least the shared lock.
     template <class Fn>
@@ -114,6 +124,7 @@ private:
     std::vector<std::shared_ptr<member>> live_targets(const broadcast_options& options) const;
 
     mutable std::shared_mutex mutex_;
+    std::shared_ptr<const room_listener> listener_;  // guarded by mutex_; null: none
     std::unordered_map<std::string, string_set, string_hash, std::equal_to<>> rooms_;
     std::unordered_map<std::string, entry, string_hash, std::equal_to<>> sockets_;
 };

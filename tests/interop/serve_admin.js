@@ -1,0 +1,290 @@
+// sio-serve --admin-ui against the protocol of @socket.io/admin-ui 0.5.x, spoken by the real Node
+// socket.io-client on the admin namespace, as the UI speaks it: config, server_stats and
+// all_sockets on connect (with every field the UI reads), then socket_connected, socket_updated
+// (an upgrade), room_joined/room_left (a chat client joining a room, and the UI's own join and
+// leave), event_received/event_sent, socket_disconnected; "_disconnect" disconnects a chat client
+// (which sees "io server disconnect"); malformed operations are refused and the server carries
+// on. Then basic authentication (a bcrypt hash): no credentials and a wrong password are refused,
+// the right ones give a session id that logs in again; read-only refuses "_disconnect"; production
+// mode has no event log. And the UI's files over HTTP, with their content types; CORS for a
+// hosted UI's origin (--admin-ui-origin); the msgpack parser (--parser msgpack); usage errors.
+// Usage: node serve_admin.js PATH/TO/sio-serve
+"use strict";
+const { io } = require("socket.io-client");
+const { fail, startServer, stopServer, until, deadline } = require("./lib");
+
+const serve = process.argv[2] || fail("usage: node serve_admin.js SIO_SERVE");
+deadline(90000);
+
+// bcrypt (bcryptjs, $2a$, cost 10) of "secret".
+const hash = "$2a$10$.xQ8lnKYNBF7O4iKeG67huUmJexMy/FbkLaqGWu95tX9fdeT/qTFy";
+
+function connect(url, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const s = io(url, { reconnection: false, forceNew: true, ...opts });
+    s.once("connect", () => resolve(s));
+    s.once("connect_error", (e) => { s.close(); reject(e); });
+  });
+}
+function refused(url, opts) {
+  return connect(url, opts).then((s) => { s.close(); fail(`${url} accepted ${JSON.stringify(opts.auth)}`); },
+    (e) => e.message);
+}
+const check = (cond, what) => { if (!cond) fail(what); };
+const isoTime = (t) => typeof t === "string" && !Number.isNaN(Date.parse(t)) && t.endsWith("Z");
+
+// Records every event an admin client receives; next() waits for one that matches.
+function recorder(socket) {
+  const seen = [];
+  const waiters = [];
+  socket.onAny((event, ...args) => {
+    seen.push({ event, args });
+    for (const w of [...waiters]) {
+      if (w.event === event && w.match(...args)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(args);
+      }
+    }
+  });
+  return {
+    seen,
+    next(event, match = () => true, ms = 8000) {
+      const old = seen.find((e) => e.event === event && match(...e.args));
+      if (old) { seen.splice(seen.indexOf(old), 1); return Promise.resolve(old.args); }
+      return new Promise((resolve, reject) => {
+        const w = { event, match, resolve };
+        waiters.push(w);
+        setTimeout(() => reject(new Error(`no ${event} matching ${match}`)), ms).unref();
+      });
+    },
+  };
+}
+// Connects an admin client with its recorder installed before the first event can arrive.
+function connectAdmin(url, opts = {}) {
+  const s = io(url, { reconnection: false, forceNew: true, transports: ["websocket"], ...opts });
+  const rec = recorder(s);
+  return new Promise((resolve, reject) => {
+    s.once("connect", () => resolve({ s, rec }));
+    s.once("connect_error", reject);
+  });
+}
+
+function checkSocket(entry, id, transport, what) {
+  check(entry, `${what}: ${id} missing`);
+  check(entry.id === id && entry.nsp === "/", `${what}: id/nsp ${JSON.stringify(entry)}`);
+  check(entry.transport === transport, `${what}: transport ${entry.transport}, want ${transport}`);
+  check(typeof entry.clientId === "string" && entry.clientId.length > 0, `${what}: clientId`);
+  check(Array.isArray(entry.rooms) && entry.rooms.includes(id), `${what}: rooms ${JSON.stringify(entry.rooms)}`);
+  const h = entry.handshake;
+  check(h && typeof h.address === "string" && h.address.length > 0, `${what}: handshake.address`);
+  check(h.headers && typeof h.headers.host === "string", `${what}: handshake.headers`);
+  check(h.query && h.query.EIO === "4", `${what}: handshake.query ${JSON.stringify(h.query)}`);
+  check(typeof h.issued === "number" && typeof h.time === "string" && typeof h.url === "string" &&
+        typeof h.secure === "boolean" && typeof h.xdomain === "boolean", `${what}: handshake fields ${JSON.stringify(h)}`);
+  check(entry.data && typeof entry.data === "object", `${what}: data`);
+}
+
+function checkStats(stats, what) {
+  for (const k of ["serverId", "hostname"]) check(typeof stats[k] === "string" && stats[k].length > 0, `${what}: ${k}`);
+  for (const k of ["pid", "uptime", "clientsCount", "pollingClientsCount"]) check(typeof stats[k] === "number", `${what}: ${k}`);
+  check(Array.isArray(stats.namespaces) && stats.namespaces.every((n) => typeof n.name === "string" && typeof n.socketsCount === "number"),
+        `${what}: namespaces ${JSON.stringify(stats.namespaces)}`);
+}
+
+async function openAdmin() {
+  const server = await startServer(serve, ["--port", "0", "--threads", "2", "--admin-ui"]);
+  check(/Admin UI namespace \/admin is OPEN/.test(server.output()), "no warning that the admin namespace is open");
+  check(/Admin UI on http:\/\/[^ ]+\/admin\//.test(server.output()), "no Admin UI URL in the log");
+  const url = server.url;
+  const c1 = await connect(url, { transports: ["websocket"] });
+  const c2 = await connect(url, { transports: ["polling"] });
+  const { s: admin, rec } = await connectAdmin(url + "/admin");
+
+  const [config] = await rec.next("config");
+  for (const f of ["EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT", "AGGREGATED_EVENTS", "ALL_EVENTS"])
+    check(config.supportedFeatures.includes(f), `config lacks ${f}: ${JSON.stringify(config)}`);
+  const [stats] = await rec.next("server_stats");
+  checkStats(stats, "server_stats");
+  check(stats.clientsCount === 3 && stats.pollingClientsCount === 1, `counts: ${JSON.stringify(stats)}`);
+  const root = stats.namespaces.find((n) => n.name === "/");
+  check(root && root.socketsCount === 2, `namespaces: ${JSON.stringify(stats.namespaces)}`);
+  const [all] = await rec.next("all_sockets");
+  checkSocket(all.find((e) => e.id === c1.id), c1.id, "websocket", "all_sockets c1");
+  checkSocket(all.find((e) => e.id === c2.id), c2.id, "polling", "all_sockets c2");
+
+  // A client that starts on polling and upgrades.
+  const c3 = await connect(url);
+  const [connected, when] = await rec.next("socket_connected", (e) => e.id === c3.id);
+  check(isoTime(when), `socket_connected timestamp ${when}`);
+  checkSocket(connected, c3.id, "polling", "socket_connected");
+  const [updated] = await rec.next("socket_updated", (u) => u.id === c3.id);
+  check(updated.nsp === "/" && updated.transport === "websocket", `socket_updated ${JSON.stringify(updated)}`);
+  const [, sentId, sentArgs] = await rec.next("event_sent", (nsp, id, args) => id === c3.id && args[0] === "online users");
+  check(sentId === c3.id && Array.isArray(sentArgs[1]), `event_sent ${JSON.stringify(sentArgs)}`);
+
+  // A chat client joins and leaves a room.
+  await new Promise((r) => c1.emit("join", "lobby", r));
+  const [jn, jroom, jid, jts] = await rec.next("room_joined", (nsp, room, id) => id === c1.id && room.includes("lobby"));
+  check(jn === "/" && isoTime(jts), `room_joined ${jn} ${jroom} ${jts}`);
+  const [, , recvArgs] = await rec.next("event_received", (nsp, id, args) => id === c1.id && args[0] === "join");
+  check(recvArgs[1] === "lobby", `event_received args ${JSON.stringify(recvArgs)}`);
+  await new Promise((r) => c1.emit("leave", "lobby", r));
+  await rec.next("room_left", (nsp, room, id) => id === c1.id && room === jroom);
+
+  // The UI's operations: join and leave a room for one socket, then disconnect it.
+  admin.emit("join", "/", "vip", c2.id);
+  await rec.next("room_joined", (nsp, room, id) => id === c2.id && room === "vip");
+  admin.emit("leave", "/", "vip", c2.id);
+  await rec.next("room_left", (nsp, room, id) => id === c2.id && room === "vip");
+
+  // Malformed operations: refused, nothing else happens.
+  for (const args of [[], [123], ["/nope", "x", c1.id], ["/", {}, c1.id], ["/", "x", 42], ["/", ""], [null, null]])
+    admin.emit("join", ...args);
+  admin.emit("_disconnect", "/", "yes", c1.id);
+  admin.emit("_disconnect", { nsp: "/" });
+  admin.emit("_disconnect", "/");
+  admin.emit("emit", "/", null, 7);
+  admin.emit("emit", "/", c1.id, "connect");  // a reserved name
+  await until(() => (server.output().match(/admin: '[a-z_]+' refused/g) || []).length >= 12, "12 refusals in the log");
+  check(c1.connected, "a malformed operation disconnected c1");
+
+  // "emit" to one socket.
+  const got = new Promise((r) => c1.once("from admin", (...a) => r(a)));
+  admin.emit("emit", "/", c1.id, "from admin", { n: 1 });
+  check(JSON.stringify(await got) === '[{"n":1}]', "emit to c1");
+
+  const c2Id = c2.id, c3Id = c3.id;  // a client forgets its id when it disconnects
+  const c2gone = new Promise((r) => c2.once("disconnect", r));
+  admin.emit("_disconnect", "/", false, c2.id);
+  check(await c2gone === "io server disconnect", "c2 was not disconnected by the server");
+  const [, , reason, dts] = await rec.next("socket_disconnected", (nsp, id) => id === c2Id);
+  check(reason === "server namespace disconnect" && isoTime(dts), `socket_disconnected reason ${reason}`);
+  c3.disconnect();
+  const [, , reason3] = await rec.next("socket_disconnected", (nsp, id) => id === c3Id);
+  check(reason3 === "client namespace disconnect", `c3 reason ${reason3}`);
+
+  // The periodic server_stats, with the aggregated events of the dashboard.
+  const [periodic] = await rec.next("server_stats", (s) => Array.isArray(s.aggregatedEvents), 5000);
+  checkStats(periodic, "periodic server_stats");
+  check(periodic.aggregatedEvents.some((e) => e.type === "rawConnection" && typeof e.timestamp === "number" && e.count >= 1),
+        `aggregatedEvents ${JSON.stringify(periodic.aggregatedEvents)}`);
+
+  await checkHttp(url);
+  for (const s of [admin, c1]) s.close();
+  await stopServer(server);
+}
+
+async function checkHttp(url) {
+  const index = await fetch(url + "/admin/");
+  check(index.status === 200 && index.headers.get("content-type").startsWith("text/html"), `/admin/: ${index.status}`);
+  const html = await index.text();
+  check(html.includes("Socket.IO Admin UI") && html.includes('setItem("namespace","/admin")'), "/admin/ page");
+  const files = [...html.matchAll(/(?:href|src)="((?:js|css)\/[^"]+|favicon\.png)"/g)].map((m) => m[1]);
+  check(files.length >= 4, `files named by index.html: ${files}`);
+  const types = { js: "application/javascript", css: "text/css", png: "image/png" };
+  for (const f of files) {
+    const res = await fetch(url + "/admin/" + f);
+    const want = types[f.split(".").pop()];
+    check(res.status === 200 && res.headers.get("content-type").startsWith(want), `/admin/${f}: ${res.status} ${res.headers.get("content-type")}`);
+    check((await res.arrayBuffer()).byteLength > 0, `/admin/${f} empty`);
+  }
+  // The icons: the page names the stylesheet served here, which names the fonts served here.
+  check(html.includes('href="mdi/css/materialdesignicons.min.css"') && !html.includes("cdn.jsdelivr"), "the icons' stylesheet");
+  const css = await fetch(url + "/admin/mdi/css/materialdesignicons.min.css");
+  check(css.status === 200 && css.headers.get("content-type").startsWith("text/css"), `icons' stylesheet: ${css.status}`);
+  const woff2 = (await css.text()).match(/url\("?\.\.\/(fonts\/[^"?)]+\.woff2)/);
+  check(woff2, "the stylesheet names no woff2 font");
+  const font = await fetch(url + "/admin/mdi/" + woff2[1] + "?v=1");
+  check(font.status === 200 && font.headers.get("content-type") === "font/woff2", `icon font: ${font.status}`);
+  const redirect = await fetch(url + "/admin", { redirect: "manual" });
+  check(redirect.status === 301 && redirect.headers.get("location") === "/admin/", `/admin: ${redirect.status}`);
+  check((await fetch(url + "/admin/nothing.js")).status === 404, "/admin/nothing.js");
+}
+
+async function authenticatedReadOnly() {
+  const server = await startServer(serve, ["--port", "0", "--admin-ui", "--admin-read-only", "--admin-mode", "production",
+                                           "--admin-auth", "admin:" + hash]);
+  check(!/is OPEN/.test(server.output()), "warned of an open namespace with --admin-auth");
+  const url = server.url + "/admin";
+  check(await refused(url, {}) === "invalid credentials", "no credentials");
+  check(await refused(url, { auth: { username: "admin", password: "wrong" } }) === "invalid credentials", "wrong password");
+  check(await refused(url, { auth: { username: "root", password: "secret" } }) === "invalid credentials", "wrong user");
+  check(await refused(url, { auth: { sessionId: "0123456789abcdef" } }) === "invalid credentials", "unknown session");
+  check(await refused(url, { auth: { username: "admin", password: ["secret"] } }) === "invalid credentials", "password not a string");
+
+  const chat = await connect(server.url);
+  const { s: admin, rec } = await connectAdmin(url, { auth: { username: "admin", password: "secret" } });
+  const [sessionId] = await rec.next("session");
+  check(typeof sessionId === "string" && sessionId.length >= 16, `session ${sessionId}`);
+  const [config] = await rec.next("config");
+  check(JSON.stringify(config.supportedFeatures) === '["AGGREGATED_EVENTS"]', `read-only production config ${JSON.stringify(config)}`);
+  const [all] = await rec.next("all_sockets");
+  check(all.some((e) => e.id === chat.id), "all_sockets in production mode");
+
+  admin.emit("_disconnect", "/", false, chat.id);
+  await until(() => /admin: '_disconnect' refused: the server is read-only/.test(server.output()), "the read-only refusal");
+  const echo = await new Promise((r) => chat.emit("echo", "still here", (...a) => r(a)));
+  check(chat.connected && echo[0] === "still here", "read-only: the chat client was disconnected");
+  chat.emit("echo", "no event log");
+  // No event log in production mode: the chat's echo is not reported.
+  await new Promise((r) => chat.once("echo", r));
+  check(!rec.seen.some((e) => e.event === "event_received" || e.event === "event_sent"), "event log in production mode");
+
+  // The session id logs in again without the password.
+  const again = await connectAdmin(url, { auth: { sessionId } });
+  await again.rec.next("config");
+  check(!again.rec.seen.some((e) => e.event === "session"), "a new session for a known one");
+  for (const s of [admin, again.s, chat]) s.close();
+  await stopServer(server);
+}
+
+async function usage() {
+  const { spawnSync } = require("child_process");
+  const run = (args) => spawnSync(serve, args, { encoding: "utf8", timeout: 10000 });
+  let r = run(["--admin-auth", "admin:" + hash]);
+  check(r.status === 2 && /need --admin-ui/.test(r.stderr), `--admin-auth without --admin-ui: ${r.status} ${r.stderr}`);
+  r = run(["--admin-ui", "--admin-auth", "admin:plaintext"]);
+  check(r.status === 2 && /bcrypt hash/.test(r.stderr), `plain password: ${r.status} ${r.stderr}`);
+  r = run(["--admin-ui", "--admin-mode", "fast"]);
+  check(r.status === 2 && /development or production/.test(r.stderr), `--admin-mode fast: ${r.status}`);
+  r = run(["--admin-ui", "--mode", "engine-echo"]);
+  check(r.status === 2 && /needs Socket.IO/.test(r.stderr), `--admin-ui with engine-echo: ${r.status}`);
+  r = run(["--admin-ui", "-n", "/admin"]);
+  check(r.status === 2 && /also a chat namespace/.test(r.stderr), `--admin-ui with -n /admin: ${r.status}`);
+  // --admin-ui-origin: the hosted UI's origin gets CORS answers, with credentials.
+  const hosted = await startServer(serve, ["--port", "0", "--admin-ui", "--admin-ui-origin", "https://admin.socket.io"]);
+  const cors = await fetch(hosted.url + "/socket.io/?EIO=4&transport=polling", { headers: { origin: "https://admin.socket.io" } });
+  check(cors.status === 200 && cors.headers.get("access-control-allow-origin") === "https://admin.socket.io" &&
+        cors.headers.get("access-control-allow-credentials") === "true", `CORS for the hosted UI: ${cors.status} ${[...cors.headers]}`);
+  await stopServer(hosted);
+  const plain = await startServer(serve, ["--port", "0"]);
+  check((await fetch(plain.url + "/admin/")).status === 404, "/admin/ without --admin-ui");
+  await refused(plain.url + "/admin", {});
+  await stopServer(plain);
+}
+
+// --parser msgpack: the admin namespace speaks it too, and the served page presets it.
+async function msgpackAdmin() {
+  const parser = require("socket.io-msgpack-parser");
+  const server = await startServer(serve, ["--port", "0", "--admin-ui", "--parser", "msgpack"]);
+  const chat = await connect(server.url, { parser, transports: ["websocket"] });
+  const { s: admin, rec } = await connectAdmin(server.url + "/admin", { parser });
+  await rec.next("config");
+  const [stats] = await rec.next("server_stats");
+  checkStats(stats, "msgpack server_stats");
+  const [all] = await rec.next("all_sockets");
+  checkSocket(all.find((e) => e.id === chat.id), chat.id, "websocket", "msgpack all_sockets");
+  const html = await (await fetch(server.url + "/admin/")).text();
+  check(html.includes('setItem("parser","msgpack")'), "the page does not preset the msgpack parser");
+  for (const s of [admin, chat]) s.close();
+  await stopServer(server);
+}
+
+(async () => {
+  await openAdmin();
+  await msgpackAdmin();
+  await authenticatedReadOnly();
+  await usage();
+  console.log("ok");
+  process.exit(0);
+})().catch((e) => fail(e.stack || String(e)));

@@ -1,0 +1,476 @@
+// The Admin UI protocol (see admin.hpp): the admin namespace, its authentication, the live feed
+// and the operations.
+#include "admin.hpp"
+#include "admin_auth.hpp"
+
+#include <sio/namespace.hpp>
+#include <sio/socket.hpp>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+
+namespace sio::serve {
+namespace {
+
+namespace asio = boost::asio;
+using wall_clock = std::chrono::system_clock;
+
+constexpr std::chrono::seconds stats_interval{2};  // as the reference
+
+std::int64_t epoch_ms(wall_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// A JavaScript Date as JSON.stringify writes it: 2026-12-07T00:12:31.123Z.
+std::string iso_time(wall_clock::time_point t) {
+    const auto ms = epoch_ms(t);
+    const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                       tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+}
+
+// A Date's toString(), which the reference puts in handshake.time, in UTC.
+std::string date_string(wall_clock::time_point t) {
+    static constexpr std::array<const char*, 7> days{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr std::array<const char*, 12> months{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    const std::time_t secs = wall_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    return fmt::format("{} {} {:02} {:04} {:02}:{:02}:{:02} GMT+0000 (Coordinated Universal Time)", days.at(tm.tm_wday),
+                       months.at(tm.tm_mon), tm.tm_mday, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+std::string host_name() {
+    std::array<char, 256> buf{};
+    if (::gethostname(buf.data(), buf.size() - 1) != 0) return "sio-serve";
+    return buf.data();
+}
+
+const std::string* string_at(const json& args, std::size_t i) {
+    if (!args.is_array() || args.size() <= i || !args[i].is_string()) return nullptr;
+    return &args[i].get_ref<const std::string&>();
+}
+
+// The optional filter (a socket id or a room) of an operation: absent, null or "" mean none;
+// false when it is there but not a string.
+bool filter_at(const json& args, std::size_t i, std::string& out) {
+    out.clear();
+    if (!args.is_array() || args.size() <= i || args[i].is_null()) return true;
+    if (!args[i].is_string()) return false;
+    out = args[i].get<std::string>();
+    return true;
+}
+
+struct engine_counters {
+    std::uint64_t packets_in = 0, packets_out = 0, bytes_in = 0, bytes_out = 0;
+};
+
+class admin_impl final : public admin_server, public std::enable_shared_from_this<admin_impl> {
+public:
+    explicit admin_impl(config c)
+        : cfg_(std::move(c)), dev_(cfg_.options.mode == "development"), timer_(cfg_.home),
+          started_(std::chrono::steady_clock::now()), hostname_(host_name()) {
+        if (!cfg_.options.read_only) features_ = {"EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT"};
+        features_.emplace_back("AGGREGATED_EVENTS");
+        if (dev_) features_.emplace_back("ALL_EVENTS");
+        if (!cfg_.options.auth.empty()) auth_.emplace(cfg_.options.auth);
+    }
+
+    void engine_event(const engine::server_event& e) override {
+        using k = engine::server_event::kind;
+        if (e.type != k::session_open && e.type != k::session_upgrade && e.type != k::session_close) return;
+        push([type = e.type, sid = std::string(e.sid), transport = std::string(e.transport),
+              reason = std::string(e.reason)](admin_impl& self) { self.on_engine(type, sid, transport, reason); });
+    }
+
+    void attach(const std::shared_ptr<sio::server>& io, const std::vector<std::string>& namespaces) override;
+
+    void stop() override {
+        stopped_ = true;
+        asio::post(cfg_.home, [self = shared_from_this()] { self->timer_.cancel(); });
+    }
+
+private:
+    using task = std::function<void(admin_impl&)>;
+
+    // --- the feed: reports from any thread, run in order on the home loop ---
+    void push(task t) {
+        bool post = false;
+        {
+            std::lock_guard lock(feed_mutex_);
+            feed_.push_back(std::move(t));
+            post = !drain_posted_;
+            drain_posted_ = true;
+        }
+        if (post) asio::post(cfg_.home, [weak = weak_from_this()] {
+            if (auto self = weak.lock()) self->drain();
+        });
+    }
+
+    void drain() {
+        std::vector<task> batch;
+        {
+            std::lock_guard lock(feed_mutex_);
+            batch.swap(feed_);
+            drain_posted_ = false;
+        }
+        for (auto& t : batch) {
+            try {
+                t(*this);
+            } catch (const std::exception& e) {
+                cfg_.log(fmt::format("admin: a report failed: {}", e.what()));
+            }
+        }
+    }
+
+    // To this server's admin clients only: with --redis, the admin namespace is in the cluster, and
+    // one UI showing every server is a later step (it needs the other servers' sockets as well).
+    void emit_all(std::string_view event, json args) {
+        if (admin_nsp_) sio::broadcast_operator(admin_nsp_, {}).local().emit(event, std::move(args));
+    }
+
+    // --- home-loop state ---
+    void on_engine(engine::server_event::kind type, const std::string& sid, const std::string& transport,
+                   const std::string& reason);
+    std::string transport_of(const sio::socket& s) const {
+        auto it = transport_of_.find(s.handshake().session_id);
+        return it != transport_of_.end() ? it->second : s.handshake().transport;
+    }
+    json serialize(const sio::socket& s, const std::string& transport, std::vector<std::string> rooms) const;
+    json stats(bool with_aggregated);
+    void aggregate(std::string type, std::string sub_type, std::uint64_t count);
+    void schedule_stats();
+
+    // --- the watched namespaces ---
+    void watch(const std::shared_ptr<sio::namespace_>& nsp);
+    void on_socket(const std::shared_ptr<sio::socket>& s);
+    void on_admin(const std::shared_ptr<sio::socket>& s);
+    void register_operations(const std::shared_ptr<sio::socket>& s);
+    void operate(std::string_view op, const json& args);
+    void refuse(std::string_view op, std::string_view why) const {
+        cfg_.log(fmt::format("admin: '{}' refused: {}", op, why));
+    }
+
+    config cfg_;
+    const bool dev_;
+    std::vector<std::string> features_;
+    std::optional<admin_auth> auth_;
+
+    std::mutex feed_mutex_;
+    std::vector<task> feed_;
+    bool drain_posted_ = false;
+
+    std::weak_ptr<sio::server> io_;
+    std::shared_ptr<sio::namespace_> admin_nsp_;
+    std::vector<std::shared_ptr<sio::namespace_>> watched_;
+    asio::steady_timer timer_;
+    std::atomic<bool> stopped_{false};
+    const std::chrono::steady_clock::time_point started_;
+    const std::string hostname_;
+
+    // Home loop only.
+    std::unordered_map<std::string, std::string> transport_of_;  // sid -> transport, once known
+    // sid -> (namespace, socket id) of its sockets: who is updated when the session upgrades.
+    std::unordered_map<std::string, std::vector<std::pair<std::string, std::string>>> sockets_of_;
+    std::map<std::tuple<std::int64_t, std::string, std::string>, std::uint64_t> aggregated_;
+    engine_counters last_;
+};
+
+void admin_impl::attach(const std::shared_ptr<sio::server>& io, const std::vector<std::string>& namespaces) {
+    io_ = io;
+    io->of(cfg_.options.nsp);
+    admin_nsp_ = io->find(cfg_.options.nsp);
+    std::weak_ptr<admin_impl> weak = shared_from_this();
+    if (auth_) {
+        admin_nsp_->use([weak](const std::shared_ptr<sio::socket>& s, sio::next_fn next) {
+            auto self = weak.lock();
+            if (self && self->auth_->admits(s->handshake().auth)) return next(std::nullopt);
+            next(sio::connect_error{"invalid credentials", std::nullopt});
+        });
+        cfg_.log(fmt::format("admin: basic authentication on {} (user {})", cfg_.options.nsp, auth_->user()));
+    } else {
+        cfg_.warn(fmt::format("admin: the Admin UI namespace {} is OPEN: anyone who reaches this port can watch "
+                              "every socket{}; use --admin-auth USER:BCRYPT_HASH",
+                              cfg_.options.nsp, cfg_.options.read_only ? "" : " and disconnect it"));
+    }
+    admin_nsp_->on_connection([weak](const std::shared_ptr<sio::socket>& s) {
+        if (auto self = weak.lock()) self->on_admin(s);
+    });
+    for (const auto& name : namespaces) {
+        if (name == cfg_.options.nsp) continue;
+        if (auto nsp = io->find(name)) watch(nsp);
+    }
+    watch(admin_nsp_);
+    last_ = {};
+    asio::post(cfg_.home, [weak] {
+        if (auto self = weak.lock()) self->schedule_stats();
+    });
+}
+
+void admin_impl::watch(const std::shared_ptr<sio::namespace_>& nsp) {
+    watched_.push_back(nsp);
+    std::weak_ptr<admin_impl> weak = shared_from_this();
+    const bool is_admin = nsp == admin_nsp_;
+    nsp->on_connection([weak](const std::shared_ptr<sio::socket>& s) {
+        if (auto self = weak.lock()) self->on_socket(s);
+    });
+    nsp->adapter().set_room_listener([weak, name = nsp->name()](std::string_view id, std::string_view room, bool joined) {
+        auto self = weak.lock();
+        if (!self) return;
+        self->push([name, id = std::string(id), room = std::string(room), joined, at = wall_clock::now()](admin_impl& me) {
+            me.emit_all(joined ? "room_joined" : "room_left", json::array({name, room, id, iso_time(at)}));
+        });
+    });
+    if (dev_ && !is_admin) {
+        nsp->on_outgoing([weak](const sio::socket& s, std::string_view event, const json& args) {
+            auto self = weak.lock();
+            if (!self) return;
+            json all = json::array({std::string(event)});
+            for (const auto& a : args) all.push_back(a);
+            self->push([nsp = s.nsp().name(), id = s.id(), all = std::move(all), at = wall_clock::now()](admin_impl& me) {
+                me.emit_all("event_sent", json::array({nsp, id, all, iso_time(at)}));
+            });
+        });
+    }
+}
+
+// On the socket's own loop, as its namespace's connection handler.
+void admin_impl::on_socket(const std::shared_ptr<sio::socket>& s) {
+    std::weak_ptr<admin_impl> weak = shared_from_this();
+    const std::string nsp = s->nsp().name();
+    const std::string id = s->id();
+    const std::string sid = s->handshake().session_id;
+    if (dev_ && admin_nsp_.get() != &s->nsp()) {
+        s->on_any([weak, nsp, id](const std::string& event, const json& args) {
+            auto self = weak.lock();
+            if (!self) return;
+            json all = json::array({event});
+            for (const auto& a : args) all.push_back(a);
+            self->push([nsp, id, all = std::move(all), at = wall_clock::now()](admin_impl& me) {
+                me.emit_all("event_received", json::array({nsp, id, all, iso_time(at)}));
+            });
+        });
+    }
+    s->on_disconnect([weak, nsp, id, sid](const std::string& reason) {
+        auto self = weak.lock();
+        if (!self) return;
+        self->push([nsp, id, sid, reason, at = wall_clock::now()](admin_impl& me) {
+            if (auto it = me.sockets_of_.find(sid); it != me.sockets_of_.end()) {
+                std::erase(it->second, std::make_pair(nsp, id));
+                if (it->second.empty()) me.sockets_of_.erase(it);
+            }
+            me.emit_all("socket_disconnected", json::array({nsp, id, reason, iso_time(at)}));
+        });
+    });
+    // The rooms now: the joins after this point come as room_joined.
+    push([s, rooms = s->rooms(), sid, at = wall_clock::now()](admin_impl& me) mutable {
+        me.sockets_of_[sid].emplace_back(s->nsp().name(), s->id());
+        me.emit_all("socket_connected", json::array({me.serialize(*s, me.transport_of(*s), std::move(rooms)), iso_time(at)}));
+    });
+}
+
+void admin_impl::on_admin(const std::shared_ptr<sio::socket>& s) {
+    if (auth_) {
+        if (auto session = auth_->new_session_unless_known(s->handshake().auth)) s->emit("session", json::array({*session}));
+    }
+    register_operations(s);
+    s->emit("config", json::array({json{{"supportedFeatures", features_}}}));
+    cfg_.log(fmt::format("admin: {} connected to {} from {}", s->id(), cfg_.options.nsp, s->handshake().address));
+    // The snapshot is taken on the home loop, in order with the live reports.
+    push([weak_socket = std::weak_ptr<sio::socket>(s)](admin_impl& me) {
+        auto socket = weak_socket.lock();
+        if (!socket) return;
+        socket->emit("server_stats", json::array({me.stats(false)}));
+        json all = json::array();
+        for (const auto& nsp : me.watched_) {
+            for (const auto& other : nsp->sockets()) {
+                all.push_back(me.serialize(*other, me.transport_of(*other), other->rooms()));
+            }
+        }
+        socket->emit("all_sockets", json::array({std::move(all)}));
+    });
+}
+
+void admin_impl::register_operations(const std::shared_ptr<sio::socket>& s) {
+    std::weak_ptr<admin_impl> weak = shared_from_this();
+    for (const char* op : {"join", "leave", "_disconnect", "emit"}) {
+        s->on(op, [weak, op](json args, sio::ack_fn) {
+            if (auto self = weak.lock()) self->operate(op, args);
+        });
+    }
+}
+
+// join (nsp, room, filter?), leave (nsp, room, filter?), _disconnect (nsp, close, filter?),
+// emit (nsp, filter?, event, args...): the filter is a socket id or a room; none means the whole
+// namespace, as the reference's socketsJoin, socketsLeave, disconnectSockets and emit.
+void admin_impl::operate(std::string_view op, const json& args) {
+    if (cfg_.options.read_only) return refuse(op, "the server is read-only (--admin-read-only)");
+    auto io = io_.lock();
+    const std::string* nsp_name = string_at(args, 0);
+    if (!io || !nsp_name) return refuse(op, "the first argument must be a namespace name");
+    auto nsp = io->find(*nsp_name);
+    if (!nsp) return refuse(op, fmt::format("no namespace {}", *nsp_name));
+    std::string filter;
+    const std::size_t filter_index = op == "emit" ? 1 : 2;
+    if (!filter_at(args, filter_index, filter)) return refuse(op, "the filter must be a socket id or a room name");
+    adapter::broadcast_options targets;
+    if (!filter.empty()) targets.rooms.insert(filter);
+    const sio::broadcast_operator to(nsp, std::move(targets));
+    if (op == "join" || op == "leave") {
+        const std::string* room = string_at(args, 1);
+        if (!room || room->empty()) return refuse(op, "the second argument must be a room name");
+        cfg_.log(fmt::format("admin: {} room {} of {} for {}", op, *room, *nsp_name, filter.empty() ? "every socket" : filter));
+        if (op == "join") to.sockets_join(*room);
+        else to.sockets_leave(*room);
+        return;
+    }
+    if (op == "_disconnect") {
+        if (args.size() < 2 || !args[1].is_boolean())
+            return refuse(op, "the second argument must be true or false (close)");
+        cfg_.log(fmt::format("admin: disconnect {} of {}", filter.empty() ? "every socket" : filter, *nsp_name));
+        to.disconnect_sockets(args[1].get<bool>());
+        return;
+    }
+    const std::string* event = string_at(args, 2);
+    if (!event) return refuse(op, "the third argument must be an event name");
+    json rest = json::array();
+    for (std::size_t i = 3; i < args.size(); ++i) rest.push_back(args[i]);
+    if (auto ec = to.emit(*event, std::move(rest))) refuse(op, ec.message());
+}
+
+void admin_impl::on_engine(engine::server_event::kind type, const std::string& sid, const std::string& transport,
+                           const std::string& reason) {
+    using k = engine::server_event::kind;
+    if (type == k::session_open) {
+        transport_of_[sid] = transport.empty() ? "polling" : transport;
+        aggregate("rawConnection", {}, 1);
+    } else if (type == k::session_upgrade) {
+        transport_of_[sid] = "websocket";
+        if (auto it = sockets_of_.find(sid); it != sockets_of_.end()) {
+            for (const auto& [nsp, id] : it->second) {
+                emit_all("socket_updated", json::array({json{{"id", id}, {"nsp", nsp}, {"transport", "websocket"}}}));
+            }
+        }
+    } else {
+        transport_of_.erase(sid);
+        sockets_of_.erase(sid);
+        aggregate("rawDisconnection", reason, 1);
+    }
+}
+
+json admin_impl::serialize(const sio::socket& s, const std::string& transport, std::vector<std::string> rooms) const {
+    const auto& hs = s.handshake();
+    auto header = [&](const char* name) -> const std::string* {
+        auto it = hs.headers.find(name);
+        return it != hs.headers.end() && !it->second.empty() ? &it->second : nullptr;
+    };
+    const std::string* forwarded = header("cf-connecting-ip");
+    if (!forwarded) forwarded = header("x-forwarded-for");
+    std::string url = cfg_.engine_path;
+    char sep = '?';
+    for (const auto& [key, value] : hs.query) {
+        url += fmt::format("{}{}={}", sep, key, value);
+        sep = '&';
+    }
+    json handshake = {
+        {"address", forwarded ? *forwarded : hs.address},
+        {"headers", hs.headers},
+        {"query", hs.query},
+        {"issued", epoch_ms(hs.time)},
+        {"secure", cfg_.tls},
+        {"time", date_string(hs.time)},
+        {"url", std::move(url)},
+        {"xdomain", header("origin") != nullptr},
+    };
+    return json{{"id", s.id()},
+                {"clientId", hs.session_id.substr(0, 12)},
+                {"transport", transport},
+                {"nsp", s.nsp().name()},
+                {"data", json::object()},
+                {"handshake", std::move(handshake)},
+                {"rooms", std::move(rooms)}};
+}
+
+void admin_impl::aggregate(std::string type, std::string sub_type, std::uint64_t count) {
+    const auto second = epoch_ms(wall_clock::now()) / 1000 * 1000;
+    aggregated_[{second, std::move(type), std::move(sub_type)}] += count;
+}
+
+json admin_impl::stats(bool with_aggregated) {
+    auto io = io_.lock();
+    json namespaces = json::array();
+    for (const auto& nsp : watched_) namespaces.push_back({{"name", nsp->name()}, {"socketsCount", nsp->socket_count()}});
+    json out = {
+        {"serverId", hostname_},
+        {"hostname", hostname_},
+        {"pid", static_cast<long>(::getpid())},
+        {"uptime", std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()},
+        {"clientsCount", io ? io->engine().session_count() : 0},
+        {"pollingClientsCount", io ? std::max<std::int64_t>(0, engine::server_metrics::get(io->engine().metrics().polling_sessions)) : 0},
+        {"namespaces", std::move(namespaces)},
+    };
+    if (!with_aggregated || !io) return out;
+    const auto& m = io->engine().metrics();
+    const engine_counters now{engine::server_metrics::get(m.packets_in), engine::server_metrics::get(m.packets_out),
+                              engine::server_metrics::get(m.bytes_in), engine::server_metrics::get(m.bytes_out)};
+    aggregate("packetsIn", {}, now.packets_in - last_.packets_in);
+    aggregate("packetsOut", {}, now.packets_out - last_.packets_out);
+    aggregate("bytesIn", {}, now.bytes_in - last_.bytes_in);
+    aggregate("bytesOut", {}, now.bytes_out - last_.bytes_out);
+    last_ = now;
+    json events = json::array();
+    for (const auto& [key, count] : aggregated_) {
+        if (count == 0) continue;
+        json e = {{"timestamp", std::get<0>(key)}, {"type", std::get<1>(key)}, {"count", count}};
+        if (!std::get<2>(key).empty()) e["subType"] = std::get<2>(key);
+        events.push_back(std::move(e));
+    }
+    aggregated_.clear();
+    out["aggregatedEvents"] = std::move(events);
+    return out;
+}
+
+void admin_impl::schedule_stats() {
+    if (stopped_) return;
+    if (last_.packets_in == 0 && last_.bytes_in == 0) {
+        if (auto io = io_.lock()) {  // the first tick counts from now
+            const auto& m = io->engine().metrics();
+            last_ = {engine::server_metrics::get(m.packets_in), engine::server_metrics::get(m.packets_out),
+                     engine::server_metrics::get(m.bytes_in), engine::server_metrics::get(m.bytes_out)};
+        }
+    }
+    timer_.expires_after(stats_interval);
+    timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self || self->stopped_) return;
+        try {
+            self->emit_all("server_stats", json::array({self->stats(true)}));
+        } catch (const std::exception& e) {
+            self->cfg_.log(fmt::format("admin: server_stats failed: {}", e.what()));
+        }
+        self->schedule_stats();
+    });
+}
+
+}  // namespace
+
+std::shared_ptr<admin_server> admin_server::create(config c) { return std::make_shared<admin_impl>(std::move(c)); }
+
+}  // namespace sio::serve
