@@ -1,6 +1,8 @@
 // What the four tools read alike from a command line: durations (500ms, 5s, 1m, 1h, a bare
-// number in the flag's own unit) and event arguments (JSON when it starts like JSON, else a string).
+// number in the flag's own unit), event arguments (JSON when it starts like JSON, else a string)
+// and binary values (one form in JSON, one for people).
 #include "common/argument.hpp"
+#include "common/binary_display.hpp"
 #include "common/cli.hpp"
 #include "common/duration.hpp"
 
@@ -186,3 +188,45 @@ TEST(tools_argument, json_that_does_not_parse_names_the_column) {
     EXPECT_EQ(error.rfind("invalid JSON at column 5: ", 0), 0u) << error;
     EXPECT_FALSE(parse_json_or_string("null]", error));
 }
+
+using bytes = std::vector<std::uint8_t>;
+
+TEST(tools_binary, json_form_is_base64_at_any_depth) {
+    const json value = json::array({json::binary({1, 2, 0xfe}), json{{"name", "a"}, {"data", json::binary(bytes{})}}, 3});
+    EXPECT_EQ(portable(value).dump(), R"([{"$binary":"AQL+"},{"name":"a","data":{"$binary":""}},3])");
+}
+
+TEST(tools_binary, json_form_reads_back_as_the_same_bytes) {
+    const json value = json::array({json::binary({1, 2, 0xfe}), json{{"name", "a"}, {"data", json::binary({7})}}});
+    std::string error;
+    const auto back = from_portable(portable(value), error);
+    ASSERT_TRUE(back) << error;
+    EXPECT_EQ(*back, value);
+    // The same through the argument rule: what --json prints can be typed back.
+    const auto typed = parse_json_or_string(R"({"file":{"$binary":"AQL+"}})", error);
+    ASSERT_TRUE(typed) << error;
+    EXPECT_EQ((*typed)["file"], json::binary({1, 2, 0xfe}));
+    // Only an object of exactly that one key with a string is binary.
+    const auto other = parse_json_or_string(R"([{"$binary":"AQ==","x":1},{"$binary":1}])", error);
+    ASSERT_TRUE(other) << error;
+    EXPECT_TRUE((*other)[0].is_object());
+    EXPECT_TRUE((*other)[1].is_object());
+}
+
+TEST(tools_binary, json_form_that_is_not_base64_is_an_error) {
+    std::string error;
+    EXPECT_FALSE(parse_json_or_string(R"([1,{"a":{"$binary":"%%"}}])", error));
+    EXPECT_EQ(error.rfind(R"({"$binary": "%%"}: not base64)", 0), 0u) << error;
+}
+
+TEST(tools_binary, text_form_for_people) {
+    EXPECT_EQ(binary_text(json::binary_t(bytes{})), "<0 bytes>");
+    EXPECT_EQ(binary_text(json::binary_t(bytes{0x0a})), "<1 byte: 0a>");
+    bytes many(20, 0xab);
+    EXPECT_EQ(binary_text(json::binary_t(many)),
+              "<20 bytes: ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ...>");
+    const json value = json::array({"x\x1b[2J", json{{"f", json::binary({1, 2})}}});
+    EXPECT_EQ(render_json(value, false), R"(["x\u001b[2J",{"f":<2 bytes: 01 02>}])");
+    EXPECT_EQ(render_json(json::binary({1}), true), "\x1b[35m<1 byte: 01>\x1b[0m");
+}
+
