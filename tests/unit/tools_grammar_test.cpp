@@ -1,11 +1,16 @@
 // What the four tools read alike from a command line: durations (500ms, 5s, 1m, 1h, a bare
 // number in the flag's own unit), event arguments (JSON when it starts like JSON, else a string)
-// and binary values (one form in JSON, one for people).
+// binary values (one form in JSON, one for people), URLs and headers.
 #include "common/argument.hpp"
 #include "common/binary_display.hpp"
 #include "common/cli.hpp"
 #include "common/duration.hpp"
+#if SIO_TOOLS_NET
+#include "common/net_options.hpp"
+#include "sio/transport/url.hpp"
+#endif
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -230,3 +235,89 @@ TEST(tools_binary, text_form_for_people) {
     EXPECT_EQ(render_json(json::binary({1}), true), "\x1b[35m<1 byte: 01>\x1b[0m");
 }
 
+#if SIO_TOOLS_NET
+// One URL reader and one header reader for the tools (common/net_options.hpp, on the library's
+// transport::parse_url): the error names what was given and why.
+namespace {
+
+std::string url_refused(std::string_view text, sio::tools::url_role role = sio::tools::url_role::server) {
+    sio::transport::url u;
+    std::string error;
+    EXPECT_FALSE(sio::tools::read_url("URL", text, role, u, error)) << text << " was accepted";
+    return error;
+}
+
+}  // namespace
+
+TEST(tools_url, reads_scheme_host_port_path_query) {
+    sio::transport::url u;
+    std::string error;
+    ASSERT_TRUE(sio::tools::read_url("URL", "HTTPS://Example.com:8443/admin?x=1#frag", sio::tools::url_role::server, u, error))
+        << error;
+    EXPECT_EQ(u.scheme, "https");
+    EXPECT_TRUE(u.secure);
+    EXPECT_EQ(u.host, "Example.com");
+    EXPECT_EQ(u.port, "8443");
+    EXPECT_EQ(u.path, "/admin");
+    EXPECT_EQ(u.query, "x=1");
+    ASSERT_TRUE(sio::tools::read_url("URL", "ws://[::1]:3000", sio::tools::url_role::server, u, error)) << error;
+    EXPECT_EQ(u.host, "::1");
+    EXPECT_EQ(u.port, "3000");
+    EXPECT_EQ(u.path, "/");
+    EXPECT_EQ(u.authority(), "[::1]:3000");
+    ASSERT_TRUE(sio::tools::read_url("URL", "wss://h", sio::tools::url_role::server, u, error)) << error;
+    EXPECT_EQ(u.port, "443");
+    ASSERT_TRUE(sio::tools::read_url("URL", "http://h:65535", sio::tools::url_role::server, u, error)) << error;
+    EXPECT_EQ(u.port, "65535");
+}
+
+TEST(tools_url, bad_urls_are_refused_with_the_reason) {
+    EXPECT_EQ(url_refused("localhost:3000"),
+              "URL 'localhost:3000': not an absolute URL (expected http://, https://, ws:// or wss://)");
+    EXPECT_EQ(url_refused("ftp://h"), "URL 'ftp://h': unsupported URL scheme 'ftp' (expected http, https, ws or wss)");
+    EXPECT_EQ(url_refused("http://"), "URL 'http://': no host");
+    EXPECT_EQ(url_refused("http://:3000/x"), "URL 'http://:3000/x': no host");
+    EXPECT_EQ(url_refused("http://h:0"), "URL 'http://h:0': invalid port '0' (expected 1 to 65535)");
+    EXPECT_EQ(url_refused("http://h:65536"), "URL 'http://h:65536': invalid port '65536' (expected 1 to 65535)");
+    EXPECT_EQ(url_refused("http://h:99999999999"),
+              "URL 'http://h:99999999999': invalid port '99999999999' (expected 1 to 65535)");
+    EXPECT_EQ(url_refused("http://h:3k"), "URL 'http://h:3k': invalid port '3k' (expected 1 to 65535)");
+    EXPECT_EQ(url_refused("http://h:-1"), "URL 'http://h:-1': invalid port '-1' (expected 1 to 65535)");
+    EXPECT_EQ(url_refused("http://::1:3000"), "URL 'http://::1:3000': an IPv6 address goes in brackets: [::1]:3000");
+    EXPECT_EQ(url_refused("http://[::1:3000"),
+              "URL 'http://[::1:3000': unterminated IPv6 address (expected [ADDRESS]:PORT)");
+    EXPECT_EQ(url_refused("http://[::1]3000"),
+              "URL 'http://[::1]3000': unexpected text after the IPv6 address (expected [ADDRESS]:PORT)");
+    // Credentials are not sent from a server URL; a proxy's are (Proxy-Authorization).
+    EXPECT_EQ(url_refused("http://alice:secret@h:3000"),
+              "URL 'http://alice:secret@h:3000': user information (USER:PASSWORD@) is not sent to a server; use -H "
+              "'Authorization: ...'");
+    sio::transport::url u;
+    std::string error;
+    ASSERT_TRUE(sio::tools::read_url("--proxy", "http://alice:s%40cret@proxy:3128", sio::tools::url_role::proxy, u, error))
+        << error;
+    EXPECT_EQ(u.user, "alice");
+    EXPECT_EQ(u.password, "s@cret");
+    EXPECT_EQ(url_refused("socks5://p:1", sio::tools::url_role::proxy),
+              "URL 'socks5://p:1': a proxy is an http://[USER:PASSWORD@]HOST:PORT URL");
+    EXPECT_EQ(url_refused("https://p:1", sio::tools::url_role::proxy),
+              "URL 'https://p:1': a proxy is an http://[USER:PASSWORD@]HOST:PORT URL");
+    EXPECT_EQ(url_refused("http://p:0", sio::tools::url_role::proxy), "URL 'http://p:0': invalid port '0' (expected 1 to 65535)");
+}
+
+TEST(tools_header, name_colon_value) {
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string error;
+    ASSERT_TRUE(sio::tools::read_headers({"Authorization:  Bearer x y ", "X-Empty:", "X-Url: http://a:1"}, headers, error))
+        << error;
+    ASSERT_EQ(headers.size(), 3u);
+    EXPECT_EQ(headers[0], (std::pair<std::string, std::string>{"Authorization", "Bearer x y"}));
+    EXPECT_EQ(headers[1].second, "");
+    EXPECT_EQ(headers[2].second, "http://a:1");
+    for (auto bad : {"NoColon", ": value", "Bad Name: v", "X: a\r\nInjected: 1", "X: a\nb"}) {
+        headers.clear();
+        EXPECT_FALSE(sio::tools::read_headers({"Ok: 1", bad}, headers, error)) << bad;
+        EXPECT_EQ(error, fmt::format("-H '{}': expected 'Name: value'", bad));
+    }
+}
+#endif

@@ -473,9 +473,9 @@ int run_proxy(const proxy_options& options, std::ostream& out, std::ostream& err
     auto st = std::make_shared<shared_state>();
     st->options = options;
     std::string why;
-    auto upstream = parse_target(options.upstream, why);
+    auto upstream = parse_target("--upstream", options.upstream, why);
     if (!upstream) {
-        err << "sio-inspect: --upstream '" << options.upstream << "': " << why << "\n";
+        err << "sio-inspect: " << why << "\n";
         return 2;
     }
     st->upstream = *upstream;
