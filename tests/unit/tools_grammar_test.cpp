@@ -1,10 +1,11 @@
 // What the four tools read alike from a command line: durations (500ms, 5s, 1m, 1h, a bare
 // number in the flag's own unit), event arguments (JSON when it starts like JSON, else a string)
-// binary values (one form in JSON, one for people), URLs and headers.
+// binary values (one form in JSON, one for people), URLs, headers and listen addresses.
 #include "common/argument.hpp"
 #include "common/binary_display.hpp"
 #include "common/cli.hpp"
 #include "common/duration.hpp"
+#include "common/listen_address.hpp"
 #if SIO_TOOLS_NET
 #include "common/net_options.hpp"
 #include "sio/transport/url.hpp"
@@ -233,6 +234,22 @@ TEST(tools_binary, text_form_for_people) {
     const json value = json::array({"x\x1b[2J", json{{"f", json::binary({1, 2})}}});
     EXPECT_EQ(render_json(value, false), R"(["x\u001b[2J",{"f":<2 bytes: 01 02>}])");
     EXPECT_EQ(render_json(json::binary({1}), true), "\x1b[35m<1 byte: 01>\x1b[0m");
+}
+
+TEST(tools_listen_address, ip_and_port) {
+    auto v4 = parse_listen_address("127.0.0.1:9100");
+    ASSERT_TRUE(v4);
+    EXPECT_EQ(v4->address().to_string(), "127.0.0.1");
+    EXPECT_EQ(v4->port(), 9100);
+    auto v6 = parse_listen_address("[::1]:0");
+    ASSERT_TRUE(v6);
+    EXPECT_TRUE(v6->address().is_v6());
+    EXPECT_EQ(v6->port(), 0);
+    EXPECT_EQ(parse_listen_address("0.0.0.0:65535")->port(), 65535);
+    for (auto bad : {"", "9100", ":9100", "127.0.0.1", "127.0.0.1:", "localhost:9100", "127.0.0.1:65536",
+                     "127.0.0.1:99999999999", "127.0.0.1:-1", "127.0.0.1:80x", "[::1:80", "1.2.3:80"}) {
+        EXPECT_FALSE(parse_listen_address(bad)) << bad;
+    }
 }
 
 #if SIO_TOOLS_NET

@@ -1,6 +1,7 @@
 #include "options.hpp"
 
 #include "common/duration.hpp"
+#include "common/listen_address.hpp"
 
 #include <sio/transport/client_connect.hpp>
 #include <sio/transport/server_tls.hpp>
@@ -37,24 +38,6 @@ bool parse_transports(const std::string& list, sio::engine::server_options& eo) 
     }
     eo.allow_upgrades = eo.allow_polling && eo.allow_websocket;
     return eo.allow_polling || eo.allow_websocket;
-}
-
-// "HOST:PORT" or "[V6]:PORT" as an endpoint; nullopt when it is neither.
-std::optional<asio::ip::tcp::endpoint> parse_host_port(const std::string& text) {
-    const auto colon = text.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return std::nullopt;
-    std::string host = text.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    boost::system::error_code ec;
-    const auto address = asio::ip::make_address(host, ec);
-    if (ec) return std::nullopt;
-    unsigned port = 0;
-    for (const char c : text.substr(colon + 1)) {
-        if (c < '0' || c > '9' || port > 65535) return std::nullopt;
-        port = port * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (port > 65535) return std::nullopt;
-    return asio::ip::tcp::endpoint{address, static_cast<unsigned short>(port)};
 }
 
 // The checks of the values alone, before any is used (main's, then --host to --transports).
@@ -175,7 +158,7 @@ std::optional<plan_error> plan_output(const serve_options& o, serve_plan& plan) 
         plan.client_js = std::move(text).str();
     }
     if (!o.metrics_listen.empty()) {
-        plan.metrics_endpoint = parse_host_port(o.metrics_listen);
+        plan.metrics_endpoint = parse_listen_address(o.metrics_listen);
         if (!plan.metrics_endpoint)
             return plan_error{true, fmt::format("--metrics-listen '{}': use HOST:PORT, e.g. 127.0.0.1:9100", o.metrics_listen)};
     }
