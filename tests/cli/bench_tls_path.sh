@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # sio-bench against sio-serve over TLS (a self-signed certificate made here by openssl) on a
 # custom Engine.IO path, on every transport: verified with --ca, or not verified with -k; without
-# either no client connects (exit 3, one line on the certificate), and with the wrong --path none
-# connects.
+# either no client connects (exit 4, as sio-cli's TLS failure, one line on the certificate), and
+# with the wrong --path none connects (exit 3).
 source "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d); pid=
 cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
@@ -40,7 +40,8 @@ expect_exit 0 "$SIO_BENCH" "$url" --path /rt/ -k --transport all "${run[@]}"
 every_transport_answered "$out"
 
 # The system store does not know the certificate: every client fails, and one line says why.
-expect_exit 3 "$SIO_BENCH" "$url" --path /rt/ --transport websocket "${run[@]}"
+# Exit status 4, as sio-cli's for a TLS failure.
+expect_exit 4 "$SIO_BENCH" "$url" --path /rt/ --transport websocket "${run[@]}"
 [[ $err == "sio-bench: TLS certificate verification failed: "* && $err != *$'\n'* ]] ||
   fail "expected one line on the certificate: $err"
 # The default path is not served: no client connects.

@@ -14,7 +14,7 @@ refused() {
 }
 
 refused "missing argument URL" --clients 2
-refused "'localhost:3000' is not an http://, https://, ws:// or wss:// URL" localhost:3000
+refused "URL 'localhost:3000': not an absolute URL (expected http://, https://, ws:// or wss://)" localhost:3000
 refused "--transport 'carrier-pigeon': use websocket, polling, upgrade or all" $url --transport carrier-pigeon
 refused "--scenario 'soak': use echo, broadcast, connect or idle" $url --scenario soak
 refused "--parser 'cbor': use json or msgpack" $url --parser cbor

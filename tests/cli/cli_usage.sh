@@ -14,8 +14,8 @@ refused() {
 }
 
 refused "missing argument URL" --listen
-refused "'localhost:3000' is not an http://, https://, ws:// or wss:// URL" localhost:3000
-refused "'ftp://h' is not an http://" ftp://h
+refused "URL 'localhost:3000': not an absolute URL (expected http://, https://, ws:// or wss://)" localhost:3000
+refused "URL 'ftp://h': unsupported URL scheme 'ftp'" ftp://h
 refused "--transport 'carrier-pigeon': use websocket, polling or upgrade" $url --transport carrier-pigeon
 refused "--eio 5: use 4, or 3" $url --eio 5
 refused "--timeout 'soon': no number (use 500ms, 5s, 1m; a bare number is milliseconds)" $url --listen --timeout soon
@@ -42,7 +42,7 @@ refused "--subprotocol is for raw WebSocket" $url --subprotocol chat
 refused "need Socket.IO; not with --raw or a ws:// URL" ws://127.0.0.1:9/ --auth '{}'
 refused "--ack needs Socket.IO" ws://127.0.0.1:9/ --emit hi --ack
 refused "--reconnect-attempts and --no-reconnect exclude each other" $url --no-reconnect --reconnect-attempts 2
-refused "proxy 'socks5://p:1' is not an http://HOST:PORT URL" $url --proxy socks5://p:1
+refused "--proxy 'socks5://p:1': a proxy is an http://[USER:PASSWORD@]HOST:PORT URL" $url --proxy socks5://p:1
 refused "unrecognised option '--colour'" $url --colour
 refused "--count" $url --wait-for x --count many
 

@@ -26,6 +26,8 @@ contains "$out" "maxPayload    1000000 bytes"
 expect_exit 0 "$I" decode '451-["upload",{"_placeholder":true,"num":0}]\x1ebAQIDBA=='
 contains "$out" "BINARY_EVENT"
 contains "$out" "01 02 03 04"
+# The value itself as every tool shows binary to people (sio-cli too): <N bytes: hex>.
+contains "$out" "<4 bytes: 01 02 03 04>"
 
 # Standard input, and Engine.IO v3 length-prefixed payloads.
 out=$(printf '40/chat,{"token":"abc"}' | "$I" decode -) || fail "stdin decode failed"
@@ -50,7 +52,7 @@ expect_exit 0 "$I" decode --json '452-/up,7["f",{"_placeholder":true,"num":0},{"
 node -e '
   const l = JSON.parse(require("fs").readFileSync(0, "utf8"));
   const want = {eio_type: "message", sio_type: "BINARY_EVENT", nsp: "/up", id: 7, attachments: 2, event: "f",
-                args: [{"<binary>": "01 02"}, {"<binary>": "03"}]};
+                args: [{"$binary": "AQI="}, {"$binary": "Aw=="}]};
   if (JSON.stringify(l) !== JSON.stringify(want)) process.exit(1);
 ' <<<"$out" || fail "--json binary packet not as expected: $out"
 expect_exit 1 "$I" decode --json '42["chat"'

@@ -99,16 +99,16 @@ const ackAll = (s, ev, ...args) => new Promise((resolve, reject) =>
     const mine = proxy.lines().filter((l) => l.sid === sid && l.sio_type);
     const echo = mine.find((l) => l.event === "echo");
     if (!echo) fail(`${mode}: echo not decoded: ${JSON.stringify(mine)}`);
-    eq([echo.from, echo.sio_type, echo.attachments, echo.args], ["client", "BINARY_EVENT", 1, [mode, { n: 1 }, { "<binary>": "01 02 03" }]], `${mode}: decoded echo`);
+    eq([echo.from, echo.sio_type, echo.attachments, echo.args], ["client", "BINARY_EVENT", 1, [mode, { n: 1 }, { $binary: "AQID" }]], `${mode}: decoded echo`);
     const echoAck = mine.find((l) => (l.sio_type === "BINARY_ACK" || l.sio_type === "ACK") && l.from === "server" && l.id === echo.id);
     if (!echoAck || typeof echoAck.rtt_ms !== "number") fail(`${mode}: the echo's ACK is not matched: ${JSON.stringify(echoAck)}`);
-    eq(echoAck.args, [mode, { n: 1 }, { "<binary>": "01 02 03" }], `${mode}: decoded ack`);
+    eq(echoAck.args, [mode, { n: 1 }, { $binary: "AQID" }], `${mode}: decoded ack`);
     const heardLine = mine.find((l) => l.event === "heard");
     eq(heardLine && [heardLine.from, heardLine.args[0]], ["server", `hello ${mode}`], `${mode}: decoded broadcast`);
     const question = mine.find((l) => l.event === "question");
     const reply = question && mine.find((l) => l.from === "client" && l.sio_type.endsWith("ACK") && l.id === question.id);
     if (!reply || typeof reply.rtt_ms !== "number") fail(`${mode}: the client's ACK to the server is not matched`);
-    eq(reply.args, ["because", { "<binary>": "07" }], `${mode}: decoded client ack`);
+    eq(reply.args, ["because", { $binary: "Bw==" }], `${mode}: decoded client ack`);
     if (mode === "upgrade") {
       const kinds = proxy.lines().filter((l) => l.sid === sid && l.transport === "websocket").map((l) => l.eio_type).filter(Boolean);
       if (!(kinds.includes("ping") && kinds.includes("pong") && kinds.includes("upgrade"))) fail(`upgrade: probe and upgrade not decoded: ${kinds}`);

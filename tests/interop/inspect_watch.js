@@ -49,7 +49,7 @@ function watch(args) {
   if (!echoAck || typeof echoAck.rtt_ms !== "number") fail("the ack of --emit is not matched: " + JSON.stringify(echoAck));
   eq(echoAck.args, ["hi", { n: 1 }], "ack arguments");
   const hello = lines.find((l) => l.event === "hello");
-  eq(hello && [hello.from, hello.sio_type, hello.args, hello.attachments], ["server", "BINARY_EVENT", ["world", { "<binary>": "de ad" }], 1], "server event with binary");
+  eq(hello && [hello.from, hello.sio_type, hello.args, hello.attachments], ["server", "BINARY_EVENT", ["world", { $binary: "3q0=" }], 1], "server event with binary");
   const question = lines.find((l) => l.event === "question");
   const reply = lines.find((l) => l.from === "client" && l.sio_type === "ACK" && question && l.id === question.id);
   if (!reply || typeof reply.rtt_ms !== "number") fail("the answer to the server's ack request is not shown and matched");

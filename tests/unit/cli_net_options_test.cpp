@@ -1,4 +1,4 @@
-// sio-cli: headers, query pairs, URLs, proxy selection from flags and the environment, and
+// sio-cli: headers, query pairs, proxy selection from flags and the environment, and
 // the exit code each failure maps to.
 #include "common/net_options.hpp"
 
@@ -9,7 +9,7 @@
 
 #include <map>
 
-using namespace sio::cli;
+using namespace sio::tools;
 
 TEST(cli_options, header_name_and_value) {
     auto h = parse_header("Authorization:  Bearer x y ");
@@ -28,22 +28,6 @@ TEST(cli_options, query_pairs) {
     EXPECT_EQ(*parse_query("flag"), (std::pair<std::string, std::string>{"flag", ""}));
     EXPECT_FALSE(parse_query("=x"));
     EXPECT_FALSE(parse_query(""));
-}
-
-TEST(cli_options, url_parts) {
-    auto u = parse_url("HTTPS://user:pw@Example.COM:8443/admin?x=1");
-    ASSERT_TRUE(u);
-    EXPECT_EQ(u->scheme, "https");
-    EXPECT_EQ(u->host, "example.com");
-    EXPECT_EQ(u->port, 8443);
-    EXPECT_EQ(u->path, "/admin?x=1");
-    EXPECT_EQ(parse_url("ws://[::1]/")->host, "::1");
-    EXPECT_EQ(parse_url("wss://h")->port, 443);
-    EXPECT_EQ(parse_url("http://h")->path, "/");
-    EXPECT_FALSE(parse_url("ftp://h"));
-    EXPECT_FALSE(parse_url("http://"));
-    EXPECT_FALSE(parse_url("http://h:99999"));
-    EXPECT_FALSE(parse_url("localhost:3000"));
 }
 
 TEST(cli_options, no_proxy_lists) {

@@ -34,6 +34,10 @@ TEST(cli_plan, url_path_names_the_namespace_and_the_query_stays) {
     auto q = plan_of(url("https://example.com"));
     EXPECT_EQ(q.nsp, "/");
     EXPECT_EQ(q.client.url, "https://example.com");
+    // An IPv6 host keeps its brackets; the default port is left out.
+    EXPECT_EQ(plan_of(url("http://[::1]:3000/admin")).client.url, "http://[::1]:3000");
+    EXPECT_EQ(plan_of(url("ws://[::1]:80/x")).ws.url, "ws://[::1]:80/x");
+    EXPECT_EQ(plan_of(url("https://[::1]:443?a=1")).client.url, "https://[::1]/?a=1");
     auto o = url("http://h/admin");
     o.nsp = "chat";
     EXPECT_EQ(plan_of(o).nsp, "/chat");

@@ -1,9 +1,17 @@
 // What the four tools read alike from a command line: durations (500ms, 5s, 1m, 1h, a bare
-// number in the flag's own unit) and event arguments (JSON when it starts like JSON, else a string).
+// number in the flag's own unit), event arguments (JSON when it starts like JSON, else a string)
+// binary values (one form in JSON, one for people), URLs, headers and listen addresses.
 #include "common/argument.hpp"
+#include "common/binary_display.hpp"
 #include "common/cli.hpp"
 #include "common/duration.hpp"
+#include "common/listen_address.hpp"
+#if SIO_TOOLS_NET
+#include "common/net_options.hpp"
+#include "sio/transport/url.hpp"
+#endif
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -186,3 +194,147 @@ TEST(tools_argument, json_that_does_not_parse_names_the_column) {
     EXPECT_EQ(error.rfind("invalid JSON at column 5: ", 0), 0u) << error;
     EXPECT_FALSE(parse_json_or_string("null]", error));
 }
+
+using bytes = std::vector<std::uint8_t>;
+
+TEST(tools_binary, json_form_is_base64_at_any_depth) {
+    const json value = json::array({json::binary({1, 2, 0xfe}), json{{"name", "a"}, {"data", json::binary(bytes{})}}, 3});
+    EXPECT_EQ(portable(value).dump(), R"([{"$binary":"AQL+"},{"name":"a","data":{"$binary":""}},3])");
+}
+
+TEST(tools_binary, json_form_reads_back_as_the_same_bytes) {
+    const json value = json::array({json::binary({1, 2, 0xfe}), json{{"name", "a"}, {"data", json::binary({7})}}});
+    std::string error;
+    const auto back = from_portable(portable(value), error);
+    ASSERT_TRUE(back) << error;
+    EXPECT_EQ(*back, value);
+    // The same through the argument rule: what --json prints can be typed back.
+    const auto typed = parse_json_or_string(R"({"file":{"$binary":"AQL+"}})", error);
+    ASSERT_TRUE(typed) << error;
+    EXPECT_EQ((*typed)["file"], json::binary({1, 2, 0xfe}));
+    // Only an object of exactly that one key with a string is binary.
+    const auto other = parse_json_or_string(R"([{"$binary":"AQ==","x":1},{"$binary":1}])", error);
+    ASSERT_TRUE(other) << error;
+    EXPECT_TRUE((*other)[0].is_object());
+    EXPECT_TRUE((*other)[1].is_object());
+}
+
+TEST(tools_binary, json_form_that_is_not_base64_is_an_error) {
+    std::string error;
+    EXPECT_FALSE(parse_json_or_string(R"([1,{"a":{"$binary":"%%"}}])", error));
+    EXPECT_EQ(error.rfind(R"({"$binary": "%%"}: not base64)", 0), 0u) << error;
+}
+
+TEST(tools_binary, text_form_for_people) {
+    EXPECT_EQ(binary_text(json::binary_t(bytes{})), "<0 bytes>");
+    EXPECT_EQ(binary_text(json::binary_t(bytes{0x0a})), "<1 byte: 0a>");
+    bytes many(20, 0xab);
+    EXPECT_EQ(binary_text(json::binary_t(many)),
+              "<20 bytes: ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ...>");
+    const json value = json::array({"x\x1b[2J", json{{"f", json::binary({1, 2})}}});
+    EXPECT_EQ(render_json(value, false), R"(["x\u001b[2J",{"f":<2 bytes: 01 02>}])");
+    EXPECT_EQ(render_json(json::binary({1}), true), "\x1b[35m<1 byte: 01>\x1b[0m");
+}
+
+TEST(tools_listen_address, ip_and_port) {
+    auto v4 = parse_listen_address("127.0.0.1:9100");
+    ASSERT_TRUE(v4);
+    EXPECT_EQ(v4->address().to_string(), "127.0.0.1");
+    EXPECT_EQ(v4->port(), 9100);
+    auto v6 = parse_listen_address("[::1]:0");
+    ASSERT_TRUE(v6);
+    EXPECT_TRUE(v6->address().is_v6());
+    EXPECT_EQ(v6->port(), 0);
+    EXPECT_EQ(parse_listen_address("0.0.0.0:65535")->port(), 65535);
+    for (auto bad : {"", "9100", ":9100", "127.0.0.1", "127.0.0.1:", "localhost:9100", "127.0.0.1:65536",
+                     "127.0.0.1:99999999999", "127.0.0.1:-1", "127.0.0.1:80x", "[::1:80", "1.2.3:80"}) {
+        EXPECT_FALSE(parse_listen_address(bad)) << bad;
+    }
+}
+
+#if SIO_TOOLS_NET
+// One URL reader and one header reader for the tools (common/net_options.hpp, on the library's
+// transport::parse_url): the error names what was given and why.
+namespace {
+
+std::string url_refused(std::string_view text, sio::tools::url_role role = sio::tools::url_role::server) {
+    sio::transport::url u;
+    std::string error;
+    EXPECT_FALSE(sio::tools::read_url("URL", text, role, u, error)) << text << " was accepted";
+    return error;
+}
+
+}  // namespace
+
+TEST(tools_url, reads_scheme_host_port_path_query) {
+    sio::transport::url u;
+    std::string error;
+    ASSERT_TRUE(sio::tools::read_url("URL", "HTTPS://Example.com:8443/admin?x=1#frag", sio::tools::url_role::server, u, error))
+        << error;
+    EXPECT_EQ(u.scheme, "https");
+    EXPECT_TRUE(u.secure);
+    EXPECT_EQ(u.host, "Example.com");
+    EXPECT_EQ(u.port, "8443");
+    EXPECT_EQ(u.path, "/admin");
+    EXPECT_EQ(u.query, "x=1");
+    ASSERT_TRUE(sio::tools::read_url("URL", "ws://[::1]:3000", sio::tools::url_role::server, u, error)) << error;
+    EXPECT_EQ(u.host, "::1");
+    EXPECT_EQ(u.port, "3000");
+    EXPECT_EQ(u.path, "/");
+    EXPECT_EQ(u.authority(), "[::1]:3000");
+    ASSERT_TRUE(sio::tools::read_url("URL", "wss://h", sio::tools::url_role::server, u, error)) << error;
+    EXPECT_EQ(u.port, "443");
+    ASSERT_TRUE(sio::tools::read_url("URL", "http://h:65535", sio::tools::url_role::server, u, error)) << error;
+    EXPECT_EQ(u.port, "65535");
+}
+
+TEST(tools_url, bad_urls_are_refused_with_the_reason) {
+    EXPECT_EQ(url_refused("localhost:3000"),
+              "URL 'localhost:3000': not an absolute URL (expected http://, https://, ws:// or wss://)");
+    EXPECT_EQ(url_refused("ftp://h"), "URL 'ftp://h': unsupported URL scheme 'ftp' (expected http, https, ws or wss)");
+    EXPECT_EQ(url_refused("http://"), "URL 'http://': no host");
+    EXPECT_EQ(url_refused("http://:3000/x"), "URL 'http://:3000/x': no host");
+    EXPECT_EQ(url_refused("http://h:0"), "URL 'http://h:0': invalid port '0' (expected 1 to 65535)");
+    EXPECT_EQ(url_refused("http://h:65536"), "URL 'http://h:65536': invalid port '65536' (expected 1 to 65535)");
+    EXPECT_EQ(url_refused("http://h:99999999999"),
+              "URL 'http://h:99999999999': invalid port '99999999999' (expected 1 to 65535)");
+    EXPECT_EQ(url_refused("http://h:3k"), "URL 'http://h:3k': invalid port '3k' (expected 1 to 65535)");
+    EXPECT_EQ(url_refused("http://h:-1"), "URL 'http://h:-1': invalid port '-1' (expected 1 to 65535)");
+    EXPECT_EQ(url_refused("http://::1:3000"), "URL 'http://::1:3000': an IPv6 address goes in brackets: [::1]:3000");
+    EXPECT_EQ(url_refused("http://[::1:3000"),
+              "URL 'http://[::1:3000': unterminated IPv6 address (expected [ADDRESS]:PORT)");
+    EXPECT_EQ(url_refused("http://[::1]3000"),
+              "URL 'http://[::1]3000': unexpected text after the IPv6 address (expected [ADDRESS]:PORT)");
+    // Credentials are not sent from a server URL; a proxy's are (Proxy-Authorization).
+    EXPECT_EQ(url_refused("http://alice:secret@h:3000"),
+              "URL 'http://alice:secret@h:3000': user information (USER:PASSWORD@) is not sent to a server; use -H "
+              "'Authorization: ...'");
+    sio::transport::url u;
+    std::string error;
+    ASSERT_TRUE(sio::tools::read_url("--proxy", "http://alice:s%40cret@proxy:3128", sio::tools::url_role::proxy, u, error))
+        << error;
+    EXPECT_EQ(u.user, "alice");
+    EXPECT_EQ(u.password, "s@cret");
+    EXPECT_EQ(url_refused("socks5://p:1", sio::tools::url_role::proxy),
+              "URL 'socks5://p:1': a proxy is an http://[USER:PASSWORD@]HOST:PORT URL");
+    EXPECT_EQ(url_refused("https://p:1", sio::tools::url_role::proxy),
+              "URL 'https://p:1': a proxy is an http://[USER:PASSWORD@]HOST:PORT URL");
+    EXPECT_EQ(url_refused("http://p:0", sio::tools::url_role::proxy), "URL 'http://p:0': invalid port '0' (expected 1 to 65535)");
+}
+
+TEST(tools_header, name_colon_value) {
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string error;
+    ASSERT_TRUE(sio::tools::read_headers({"Authorization:  Bearer x y ", "X-Empty:", "X-Url: http://a:1"}, headers, error))
+        << error;
+    ASSERT_EQ(headers.size(), 3u);
+    EXPECT_EQ(headers[0], (std::pair<std::string, std::string>{"Authorization", "Bearer x y"}));
+    EXPECT_EQ(headers[1].second, "");
+    EXPECT_EQ(headers[2].second, "http://a:1");
+    for (auto bad : {"NoColon", ": value", "Bad Name: v", "X: a\r\nInjected: 1", "X: a\nb"}) {
+        headers.clear();
+        EXPECT_FALSE(sio::tools::read_headers({"Ok: 1", bad}, headers, error)) << bad;
+        EXPECT_EQ(error, fmt::format("-H '{}': expected 'Name: value'", bad));
+    }
+}
+#endif

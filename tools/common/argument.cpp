@@ -1,5 +1,7 @@
 #include "common/argument.hpp"
 
+#include "common/binary_display.hpp"
+
 #include <fmt/core.h>
 
 namespace sio::tools {
@@ -29,8 +31,9 @@ bool looks_like_json(std::string_view text) {
 
 std::optional<codec::json> parse_json_or_string(std::string_view text, std::string& error) {
     if (!looks_like_json(text)) return codec::json(std::string(text));
+    codec::json parsed;
     try {
-        return codec::json::parse(text.begin(), text.end());
+        parsed = codec::json::parse(text.begin(), text.end());
     } catch (const codec::json::parse_error& e) {
         // e.what(): "[json.exception.parse_error.101] parse error at line 1, column 6: syntax error ..."
         std::string_view what = e.what();
@@ -39,6 +42,7 @@ std::optional<codec::json> parse_json_or_string(std::string_view text, std::stri
         error = fmt::format("invalid JSON at column {}: {}", e.byte, reason);
         return std::nullopt;
     }
+    return from_portable(std::move(parsed), error);
 }
 
 }  // namespace sio::tools

@@ -17,6 +17,7 @@ bool looks_like_json(std::string_view text);
 
 // JSON when `text` looks like JSON; then it must parse as a whole, else nullopt and `error` says
 // "invalid JSON at column N: WHAT". Any other text is that string ("hello", "@home", "").
+// Inside the JSON, {"$binary": "<base64>"} stands for those bytes (common/binary_display.hpp).
 std::optional<codec::json> parse_json_or_string(std::string_view text, std::string& error);
 
 }  // namespace sio::tools

@@ -3,13 +3,15 @@
 #include "sio/client.hpp"
 #include "sio/codec/http.hpp"
 #include "sio/socket_error.hpp"
+#include "sio/transport/url.hpp"
+
+#include <fmt/core.h>
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <string>
 
-namespace sio::cli {
+namespace sio::tools {
 
 namespace {
 
@@ -43,47 +45,33 @@ std::optional<std::pair<std::string, std::string>> parse_query(std::string_view 
     return std::pair{std::string(key), eq == std::string_view::npos ? std::string() : std::string(text.substr(eq + 1))};
 }
 
-std::optional<url_parts> parse_url(std::string_view url) {
-    const auto sep = url.find("://");
-    if (sep == std::string_view::npos) return std::nullopt;
-    url_parts p;
-    p.scheme = lower(url.substr(0, sep));
-    unsigned short default_port = 0;
-    if (p.scheme == "http" || p.scheme == "ws") default_port = 80;
-    else if (p.scheme == "https" || p.scheme == "wss") default_port = 443;
-    else return std::nullopt;
-    auto rest = url.substr(sep + 3);
-    const auto path_at = rest.find_first_of("/?#");
-    auto authority = rest.substr(0, path_at);
-    p.path = path_at == std::string_view::npos ? "/" : std::string(rest.substr(path_at));
-    if (p.path.empty() || p.path.front() != '/') p.path = "/" + p.path;
-    if (auto at = authority.rfind('@'); at != std::string_view::npos) authority = authority.substr(at + 1);
-    std::string_view port_text;
-    if (!authority.empty() && authority.front() == '[') {
-        const auto close = authority.find(']');
-        if (close == std::string_view::npos) return std::nullopt;
-        p.host = std::string(authority.substr(1, close - 1));
-        auto after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (after.front() != ':') return std::nullopt;
-            port_text = after.substr(1);
-        }
-    } else {
-        const auto colon = authority.find(':');
-        p.host = lower(authority.substr(0, colon));
-        if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+bool read_url(std::string_view what, std::string_view text, url_role role, transport::url& out, std::string& error) {
+    std::string why;
+    const auto sep = text.find("://");
+    if (role == url_role::proxy && (sep == std::string_view::npos || lower(text.substr(0, sep)) != "http")) {
+        why = "a proxy is an http://[USER:PASSWORD@]HOST:PORT URL";
+    } else if (auto u = transport::parse_url(text, why)) {
+        if (role == url_role::server && (!u->user.empty() || !u->password.empty()))
+            why = "user information (USER:PASSWORD@) is not sent to a server; use -H 'Authorization: ...'";
+        else
+            out = std::move(*u);
     }
-    if (p.host.empty()) return std::nullopt;
-    p.port = default_port;
-    if (!port_text.empty()) {
-        unsigned value = 0;
-        auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
-        if (ec != std::errc{} || ptr != port_text.data() + port_text.size() || value == 0 || value > 65535) {
-            return std::nullopt;
+    if (why.empty()) return true;
+    error = fmt::format("{} '{}': {}", what, text, why);
+    return false;
+}
+
+bool read_headers(const std::vector<std::string>& texts, std::vector<std::pair<std::string, std::string>>& out,
+                  std::string& error) {
+    for (const auto& text : texts) {
+        auto parsed = parse_header(text);
+        if (!parsed) {
+            error = fmt::format("-H '{}': expected 'Name: value'", text);
+            return false;
         }
-        p.port = static_cast<unsigned short>(value);
+        out.push_back(std::move(*parsed));
     }
-    return p;
+    return true;
 }
 
 bool no_proxy_matches(std::string_view no_proxy, std::string_view host_in) {
@@ -116,15 +104,15 @@ bool no_proxy_matches(std::string_view no_proxy, std::string_view host_in) {
 std::string select_proxy(std::string_view url, const std::optional<std::string>& flag,
                          const std::function<const char*(const char*)>& env) {
     if (flag) return *flag == "none" ? std::string() : *flag;
-    const auto parts = parse_url(url);
+    std::string error;
+    const auto parts = transport::parse_url(url, error);
     if (!parts) return {};
     auto get = [&](const char* a, const char* b) -> std::string {
         const char* v = env(a);
         if (v == nullptr || *v == '\0') v = env(b);
         return v != nullptr ? std::string(v) : std::string();
     };
-    const bool secure = parts->scheme == "https" || parts->scheme == "wss";
-    std::string proxy = secure ? get("https_proxy", "HTTPS_PROXY") : get("http_proxy", "HTTP_PROXY");
+    std::string proxy = parts->secure ? get("https_proxy", "HTTPS_PROXY") : get("http_proxy", "HTTP_PROXY");
     if (proxy.empty()) return {};
     if (no_proxy_matches(get("no_proxy", "NO_PROXY"), parts->host)) return {};
     return proxy;
@@ -152,4 +140,4 @@ int exit_code_for(const std::error_code& ec) {
     return cli_runtime;
 }
 
-}  // namespace sio::cli
+}  // namespace sio::tools

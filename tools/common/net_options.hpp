@@ -1,6 +1,6 @@
-// Command-line values that shape a client connection, shared by sio-cli and sio-bench: headers,
-// query pairs, the proxy chosen from --proxy and the environment, and the exit code each kind of
-// failure maps to (sio-cli's codes, named in its namespace).
+// Command-line values that shape a client connection, shared by the client tools (sio-cli,
+// sio-bench, sio-inspect): the URL, headers, query pairs, the proxy chosen from --proxy and the
+// environment, and the exit code each kind of failure maps to.
 #pragma once
 
 #include <functional>
@@ -9,10 +9,15 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
-namespace sio::cli {
+namespace sio::transport {
+struct url;
+}
 
-// Exit codes of sio-cli (stable; listed in sio-cli(1)).
+namespace sio::tools {
+
+// Exit codes of the client tools (stable; listed in sio-cli(1); sio-bench uses 3 and 4 alike).
 enum cli_exit : int {
     cli_ok = 0,
     cli_runtime = 1,
@@ -24,21 +29,27 @@ enum cli_exit : int {
     cli_wait_timeout = 7,
 };
 
-// "Name: value" (blanks around the value trimmed). nullopt when there is no ':' or the name is
-// empty or holds characters a header name cannot.
+// "Name: value" (blanks around the value trimmed): the one header reader of the tools. nullopt
+// when there is no ':', the name is empty or holds characters a header name cannot, or the value
+// holds CR, LF or NUL.
 std::optional<std::pair<std::string, std::string>> parse_header(std::string_view text);
 
 // "key=value" (value may be empty, "key" alone means an empty value). nullopt for an empty key.
 std::optional<std::pair<std::string, std::string>> parse_query(std::string_view text);
 
-struct url_parts {
-    std::string scheme;  // lower case
-    std::string host;    // without brackets for IPv6
-    unsigned short port = 0;
-    std::string path;    // "/" at least
-};
-// Splits http(s)/ws(s) URLs; nullopt when not one of those or no host.
-std::optional<url_parts> parse_url(std::string_view url);
+// Which URL a flag names: a server's (no user information: credentials go in a header, -H) or
+// an HTTP CONNECT proxy's (http:// only; user:password@ allowed, sent as Proxy-Authorization).
+enum class url_role { server, proxy };
+
+// The one URL reader of the tools: the clients' own (transport::parse_url: http, https, ws, wss;
+// a host; [IPv6]; a port 1-65535), and the role's rule. False with `error` set to
+// "WHAT 'TEXT': REASON" (WHAT says which: "URL", "--proxy", "--upstream").
+bool read_url(std::string_view what, std::string_view text, url_role role, transport::url& out, std::string& error);
+
+// -H 'Name: value' values, in order: false with `error` set to "-H 'TEXT': expected 'Name: value'"
+// on the first that parse_header refuses.
+bool read_headers(const std::vector<std::string>& texts, std::vector<std::pair<std::string, std::string>>& out,
+                  std::string& error);
 
 // Whether `host` is excluded from proxying by a no_proxy list ("*", "example.com",
 // ".example.com", "10.0.0.1", entries comma or blank separated, optional :port ignored).
@@ -54,4 +65,4 @@ std::string select_proxy(std::string_view url, const std::optional<std::string>&
 // Socket.IO ack timeout (category "sio.socket") as 6, anything else 1.
 int exit_code_for(const std::error_code& ec);
 
-}  // namespace sio::cli
+}  // namespace sio::tools

@@ -23,9 +23,9 @@ constexpr tool_info info{
     "is also given uncorrected (from the actual send). A run lasts --ramp-up + --duration and\n"
     "at most --timeout + 1 s more to collect answers.\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 usage, 3 no client could connect (one line says\n"
-    "why), 8 errors during the run, 9 an --ensure condition failed (with --ensure, errors\n"
-    "alone are not 8), 130 interrupted by Ctrl-C (the figures so far are printed; a run\n"
-    "not started is named).\n"};
+    "why), 4 the same from a TLS failure (as sio-cli), 8 errors during the run, 9 an --ensure\n"
+    "condition failed (with --ensure, errors alone are not 8), 130 interrupted by Ctrl-C (the\n"
+    "figures so far are printed; a run not started is named).\n"};
 
 }  // namespace
 

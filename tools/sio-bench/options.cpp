@@ -2,6 +2,7 @@
 
 #include "common/duration.hpp"
 #include "common/net_options.hpp"
+#include "sio/transport/url.hpp"
 
 #include <sio/version.hpp>
 
@@ -25,7 +26,6 @@ bool is_one_of(const std::string& v, std::initializer_list<const char*> allowed)
     return false;
 }
 
-bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 }  // namespace
 
 void add_options(tools::command_line& cmd, bench_flags& f) {
@@ -96,20 +96,19 @@ std::optional<std::string> make_plan(const po::variables_map& vm, const bench_fl
         const auto j = nlohmann::json::parse(o.auth, nullptr, false);
         if (j.is_discarded() || !j.is_object()) return "--auth '" + o.auth + "' is not a JSON object";
     }
-    for (const auto& h : f.headers) {
-        auto parsed = sio::cli::parse_header(h);  // a token name, no CR or LF in the value
-        if (!parsed) return "-H '" + h + "': expected 'Name: value'";
-        o.headers.push_back(std::move(*parsed));
-    }
+    std::string error;
+    if (!sio::tools::read_headers(f.headers, o.headers, error)) return error;
     if (o.nsp.empty() || o.nsp.front() != '/') return "--namespace '" + o.nsp + "' must start with '/'";
     if (o.path.empty() || o.path.front() != '/') return "--path '" + o.path + "' must start with '/'";
     for (const auto& q : f.query) {
-        auto parsed = sio::cli::parse_query(q);
+        auto parsed = sio::tools::parse_query(q);
         if (!parsed) return "--query '" + q + "': expected KEY=VALUE";
         o.query.push_back(std::move(*parsed));
     }
     o.tls_verify = !f.insecure;
-    const bool secure = starts_with(o.url, "https://") || starts_with(o.url, "wss://");
+    transport::url url;
+    if (!sio::tools::read_url("URL", o.url, sio::tools::url_role::server, url, error)) return error;
+    const bool secure = url.secure;
     if (!secure && (f.insecure || vm.count("ca") || vm.count("cert") || vm.count("key")))
         return "--ca, --cert, --key and --insecure go with an https:// or wss:// URL";
     if (o.cert_file.empty() != o.key_file.empty()) return "--cert and --key go together";
@@ -127,13 +126,9 @@ std::optional<std::string> make_plan(const po::variables_map& vm, const bench_fl
                   !f.query.empty()))
         return "--auth, --event, --namespace, --path and --query need Socket.IO, not --raw";
     if (vm.count("server-pid") && o.server_pid <= 0) return "--server-pid must be a process id";
-    if (!starts_with(o.url, "http://") && !starts_with(o.url, "https://") && !starts_with(o.url, "ws://") &&
-        !starts_with(o.url, "wss://"))
-        return "'" + o.url + "' is not an http://, https://, ws:// or wss:// URL";
     if (o.json && o.csv) return "--json and --csv exclude each other";
     plan.ensure.clear();
     if (vm.count("ensure")) {
-        std::string error;
         auto parsed = parse_ensure(o.ensure, error);
         if (!parsed) return "--ensure " + error;
         plan.ensure = std::move(*parsed);

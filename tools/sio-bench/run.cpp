@@ -91,6 +91,7 @@ int run_plan(bench_plan& plan) {
     std::vector<run_result> results;
     std::vector<std::string> not_run;
     bool no_connection = false, errors = false, ensure_failed = false;
+    bool tls_failed = false;  // the first run that connected nobody failed in TLS
     if (options.csv) {
         fmt::print("{}", csv_header());
         std::fflush(stdout);
@@ -120,6 +121,7 @@ int run_plan(bench_plan& plan) {
         }
         if (r.totals.connected == 0 && !interrupt_requested.load()) {
             say_no_connection(options, r, transports.size() > 1);
+            if (!no_connection) tls_failed = r.tls_failed;
             no_connection = true;
             // The server cannot be reached at all: the other transports would fail alike.
             if (r.unreachable) break;
@@ -149,7 +151,7 @@ int run_plan(bench_plan& plan) {
                        said_as_list(not_run));
         return exit_interrupted;
     }
-    if (no_connection) return exit_no_connection;
+    if (no_connection) return tls_failed ? exit_tls_failed : exit_no_connection;
     if (!plan.ensure.empty()) return ensure_failed ? exit_ensure_failed : int{tools::exit_ok};
     return errors ? exit_run_errors : int{tools::exit_ok};
 }

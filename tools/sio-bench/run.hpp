@@ -8,6 +8,7 @@ namespace sio::bench {
 
 // sio-bench's own exit statuses (0, 1 and 2 are every tool's; see man sio-bench).
 constexpr int exit_no_connection = 3;
+constexpr int exit_tls_failed = 4;  // no client connected, and the first one failed in TLS
 constexpr int exit_run_errors = 8;
 constexpr int exit_ensure_failed = 9;
 constexpr int exit_interrupted = 130;

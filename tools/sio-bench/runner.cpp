@@ -119,10 +119,14 @@ struct worker {
     // The first reason a client could not connect, in words.
     std::string connect_failure;
     bool unreachable = false;
-    void could_not_connect(std::string why, bool before_any_transport) {
+    bool tls_failed = false;
+    // `ec`: the client's error, none for a CONNECT_ERROR (the server answered).
+    void could_not_connect(std::string why, std::error_code ec) {
         if (!connect_failure.empty()) return;
         connect_failure = std::move(why);
-        unreachable = before_any_transport;
+        unreachable = unreachable_error(ec);
+        tls_failed = ec.category() == sio::client_category() &&
+                     static_cast<sio::client_errc>(ec.value()) == sio::client_errc::tls_failed;
     }
     void sent() {
         ++stats.sent;
@@ -222,7 +226,7 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
                                               : (ec ? errc_name(ec) : std::string("connect_failed")));
                 if (!s->ever_connected)
                     s->w->could_not_connect(!reason.empty() ? reason : ec ? ec.message() : std::string("the server closed the connection"),
-                                            unreachable_error(ec));
+                                            ec);
                 if (!s->raw_pending.empty()) s->w->error("no_answer_closed", s->raw_pending.size());
                 s->raw_pending.clear();
                 s->in_flight = 0;
@@ -269,7 +273,7 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
             auto s = wk.lock();
             if (!s || s->generation != gen || s->stopped) return;
             s->w->error(errc_name(ec));
-            if (!s->ever_connected) s->w->could_not_connect(message.empty() ? ec.message() : message, unreachable_error(ec));
+            if (!s->ever_connected) s->w->could_not_connect(message.empty() ? ec.message() : message, ec);
             s->connection_over();
         });
         sock = io->socket(opt->nsp, run->auth);
@@ -285,7 +289,7 @@ struct bench_client : std::enable_shared_from_this<bench_client> {
                                   : std::string("refused");
             s->w->error("connect_error: " + msg);
             if (!s->ever_connected)
-                s->w->could_not_connect(fmt::format("the server refused namespace {}: {}", s->opt->nsp, msg), false);
+                s->w->could_not_connect(fmt::format("the server refused namespace {}: {}", s->opt->nsp, msg), {});
             s->connection_over();
         });
         sock->on_disconnect([wk, gen](const std::string& reason) {
@@ -712,6 +716,7 @@ run_result run_scenario(const bench_options& opt, const std::string& transport,
         if (r.connect_failure.empty() && !w->connect_failure.empty()) {
             r.connect_failure = w->connect_failure;
             r.unreachable = w->unreachable;
+            r.tls_failed = w->tls_failed;
         }
         requests += w->window_requests;
         header_bytes += w->window_header_bytes;

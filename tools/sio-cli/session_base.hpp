@@ -18,6 +18,9 @@
 namespace sio::cli {
 
 using tools::format_duration;
+// The exit codes and the failure mapping the client tools share (common/net_options.hpp).
+using enum tools::cli_exit;
+using tools::exit_code_for;
 
 class session_base : public session {
 public:

@@ -1,6 +1,7 @@
 #include "decode.hpp"
 #include "traffic.hpp"
 
+#include "common/binary_display.hpp"
 #include "common/terminal.hpp"
 
 #include <sio/codec/base64.hpp>
@@ -32,7 +33,8 @@ int hex_value(char c) {
     return -1;
 }
 
-std::string dump(const json& v) { return displayable(v).dump(-1, ' ', false, json::error_handler_t::replace); }
+// For people: binary as <N bytes: ...>, strings neutralised (common/binary_display.hpp).
+std::string show(const json& v) { return tools::render_json(v, false); }
 
 class explainer {
 public:
@@ -118,7 +120,7 @@ private:
         line["handshake"] = h;
         if (options_.json) return;
         out_ << "  sid           " << neutralize(hs->sid) << "  (session id; sent back as ?sid=)\n";
-        out_ << "  upgrades      " << neutralize(dump(json(hs->upgrades))) << "  (transports the client may upgrade to)\n";
+        out_ << "  upgrades      " << show(json(hs->upgrades)) << "  (transports the client may upgrade to)\n";
         out_ << "  pingInterval  " << hs->ping_interval_ms << " ms  (the server pings this often)\n";
         out_ << "  pingTimeout   " << hs->ping_timeout_ms
              << " ms  (the client must answer a ping within this time)\n";
@@ -190,12 +192,12 @@ private:
         if (sp_packet.data) {
             const json& d = *sp_packet.data;
             if (event && d.is_array() && !d.empty()) {
-                line["event"] = displayable(d[0]);
-                for (std::size_t i = 1; i < d.size(); ++i) line["args"].push_back(displayable(d[i]));
+                line["event"] = tools::portable(d[0]);
+                for (std::size_t i = 1; i < d.size(); ++i) line["args"].push_back(tools::portable(d[i]));
             } else if (ack) {
-                line["args"] = displayable(d);
+                line["args"] = tools::portable(d);
             } else {
-                line["data"] = displayable(d);
+                line["data"] = tools::portable(d);
             }
         }
         if (options_.json) return;
@@ -207,10 +209,10 @@ private:
         const json& d = *sp_packet.data;
         bool is_event = sp_packet.type == sp::packet_type::event || sp_packet.type == sp::packet_type::binary_event;
         if (is_event && d.is_array() && !d.empty()) {
-            out_ << "  event       " << neutralize(dump(d[0])) << "\n";
-            for (std::size_t i = 1; i < d.size(); ++i) out_ << fmt::format("  arg {:<7} ", i) << neutralize(dump(d[i])) << "\n";
+            out_ << "  event       " << show(d[0]) << "\n";
+            for (std::size_t i = 1; i < d.size(); ++i) out_ << fmt::format("  arg {:<7} ", i) << show(d[i]) << "\n";
         } else {
-            out_ << "  data        " << neutralize(dump(d)) << "\n";
+            out_ << "  data        " << show(d) << "\n";
         }
     }
 

@@ -5,6 +5,8 @@
 
 #include "common/terminal.hpp"
 
+#include "common/net_options.hpp"
+
 #include <sio/codec/engine_io.hpp>
 #include <sio/codec/json.hpp>
 #include <sio/codec/socket_io.hpp>
@@ -59,13 +61,8 @@ std::string engine_target(const net_options& o, const target& t, std::string_vie
 
 std::vector<std::pair<std::string, std::string>> extra_headers(const net_options& o) {
     std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& h : o.headers) {
-        const auto colon = h.find(':');
-        if (colon == std::string::npos) continue;
-        std::string value = h.substr(colon + 1);
-        value.erase(0, value.find_first_not_of(" \t"));
-        out.emplace_back(h.substr(0, colon), value);
-    }
+    std::string error;  // main checked them: none is refused here
+    tools::read_headers(o.headers, out, error);
     if (!o.origin.empty()) out.emplace_back("Origin", o.origin);
     return out;
 }
@@ -247,9 +244,9 @@ std::string connect_error_message(const json& data) {
 int run_flow(const net_options& options, std::ostream& err,
              const std::function<asio::awaitable<int>(net_options, target)>& flow) {
     std::string why;
-    auto t = parse_target(options.url, why);
+    auto t = parse_target("URL", options.url, why);
     if (!t) {
-        err << "sio-inspect: URL '" << options.url << "': " << why << "\n";
+        err << "sio-inspect: " << why << "\n";
         return inspect_usage;
     }
     asio::io_context ioc;

@@ -1,6 +1,8 @@
 // sio-inspect: handshake inspector, traffic decoder, decoding proxy and doctor.
 #include "common/cli.hpp"
 #include "common/duration.hpp"
+#include "common/net_options.hpp"
+#include "sio/transport/url.hpp"
 #include "decode.hpp"
 #include "handshake.hpp"
 #include "proxy.hpp"
@@ -97,10 +99,12 @@ int run_net_command(inspect_options& options, bool doctor) {
     n.tls.ca_file = options.proxy.ca_file;
     n.tls.insecure = options.proxy.insecure;
     n.wait_ping = !options.no_ping;
-    for (const auto& h : n.headers) {
-        if (h.find(':') == std::string::npos || h.front() == ':')
-            return usage_error(info, fmt::format("-H '{}': use 'Name: value'", h));
-    }
+    // The URL and the headers as every tool reads them (common/net_options.hpp).
+    std::string error;
+    sio::transport::url url;
+    if (!sio::tools::read_url("URL", n.url, sio::tools::url_role::server, url, error)) return usage_error(info, error);
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!sio::tools::read_headers(n.headers, headers, error)) return usage_error(info, error);
     for (const auto& q : n.query) {
         if (q.find('=') == std::string::npos || q.front() == '=') return usage_error(info, fmt::format("--query '{}': use key=value", q));
     }

@@ -1,5 +1,7 @@
 #include "probe.hpp"
 
+#include "common/net_options.hpp"
+
 #include <sio/transport/client_connect.hpp>
 #include <sio/transport/ws_handshake.hpp>
 #include <sio/version.hpp>
@@ -134,59 +136,17 @@ std::vector<std::string> subprotocol_list(std::string_view value) {
     return out;
 }
 
-std::optional<target> parse_target(const std::string& url, std::string& why) {
+std::optional<target> parse_target(std::string_view what, const std::string& url, std::string& error) {
+    transport::url u;
+    if (!tools::read_url(what, url, tools::url_role::server, u, error)) return std::nullopt;
     target t;
-    std::string_view rest = url;
-    const auto scheme_end = rest.find("://");
-    if (scheme_end == std::string_view::npos) {
-        why = "no scheme (use http://HOST:PORT, https://, ws:// or wss://)";
-        return std::nullopt;
-    }
-    t.scheme = std::string{rest.substr(0, scheme_end)};
-    if (t.scheme == "https" || t.scheme == "wss") t.tls = true;
-    else if (t.scheme != "http" && t.scheme != "ws") {
-        why = fmt::format("scheme '{}' (use http, https, ws or wss)", t.scheme);
-        return std::nullopt;
-    }
-    rest.remove_prefix(scheme_end + 3);
-    const auto authority = rest.substr(0, rest.find_first_of("/?#"));
-    rest.remove_prefix(authority.size());
-    if (authority.empty() || authority.find('@') != std::string_view::npos) {
-        why = authority.empty() ? "no host" : "user information in the URL is not supported";
-        return std::nullopt;
-    }
-    if (authority.front() == '[') {
-        const auto close = authority.find(']');
-        if (close == std::string_view::npos) {
-            why = "unterminated [IPv6] host";
-            return std::nullopt;
-        }
-        t.host = std::string{authority.substr(1, close - 1)};
-        if (close + 1 < authority.size()) {
-            if (authority[close + 1] != ':') {
-                why = "garbage after the [IPv6] host";
-                return std::nullopt;
-            }
-            t.port = std::string{authority.substr(close + 2)};
-        }
-    } else {
-        const auto colon = authority.rfind(':');
-        t.host = std::string{authority.substr(0, colon)};
-        if (colon != std::string_view::npos) t.port = std::string{authority.substr(colon + 1)};
-    }
-    if (t.port.empty()) t.port = t.tls ? "443" : "80";
-    if (t.host.empty() || t.port.size() > 5 || t.port.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoul(t.port) > 65535 || std::stoul(t.port) == 0) {
-        why = "bad host or port";
-        return std::nullopt;
-    }
-    t.host_header = std::string{authority};
-    const auto path = rest.substr(0, rest.find_first_of("?#"));
-    if (!path.empty() && path != "/") t.nsp = std::string{path};
-    if (const auto q = rest.find('?'); q != std::string_view::npos) {
-        t.query = std::string{rest.substr(q + 1, rest.find('#', q) == std::string_view::npos ? std::string_view::npos
-                                                                                           : rest.find('#', q) - q - 1)};
-    }
+    t.scheme = u.scheme;
+    t.tls = u.secure;
+    t.host = u.host;
+    t.port = u.port;
+    t.host_header = u.default_port() ? (u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host) : u.authority();
+    if (u.path != "/") t.nsp = u.path;
+    t.query = u.query;
     return t;
 }
 

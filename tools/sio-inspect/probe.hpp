@@ -35,12 +35,13 @@ struct target {
     std::string scheme;       // as given: http, https, ws, wss
     std::string host;         // without brackets
     std::string port;
-    std::string host_header;  // host[:port] as written in the URL
+    std::string host_header;  // host, with :port unless it is the scheme's
     std::string nsp = "/";    // the URL's path, as socket.io-client reads it
     std::string query;        // the URL's query, added to every Engine.IO request
 };
-// http(s):// or ws(s):// with a host; `why` says what is wrong otherwise.
-std::optional<target> parse_target(const std::string& url, std::string& why);
+// The URL as every tool reads it (common/net_options.hpp, read_url); otherwise nullopt and
+// `error` says "WHAT 'URL': what is wrong".
+std::optional<target> parse_target(std::string_view what, const std::string& url, std::string& error);
 
 // The subprotocols a Sec-WebSocket-Protocol value offers ("a, b" -> a, b), in order.
 std::vector<std::string> subprotocol_list(std::string_view value);

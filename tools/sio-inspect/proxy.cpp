@@ -2,6 +2,8 @@
 
 #include "probe.hpp"
 
+#include "common/listen_address.hpp"
+
 #include <sio/codec/ws_frame.hpp>
 #include <sio/transport/client_connect.hpp>
 #include <sio/transport/ws_handshake.hpp>
@@ -451,35 +453,19 @@ asio::awaitable<void> accept_loop(state_ptr st, tcp::acceptor& acceptor) {
     }
 }
 
-std::optional<tcp::endpoint> parse_listen(const std::string& text) {
-    const auto colon = text.rfind(':');
-    if (colon == std::string::npos) return std::nullopt;
-    std::string host = text.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    error_code ec;
-    const auto address = asio::ip::make_address(host, ec);
-    if (ec) return std::nullopt;
-    const auto port_text = text.substr(colon + 1);
-    if (port_text.empty() || port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos)
-        return std::nullopt;
-    const auto port = std::stoul(port_text);
-    if (port > 65535) return std::nullopt;
-    return tcp::endpoint{address, static_cast<unsigned short>(port)};
-}
-
 }  // namespace
 
 int run_proxy(const proxy_options& options, std::ostream& out, std::ostream& err) {
     auto st = std::make_shared<shared_state>();
     st->options = options;
     std::string why;
-    auto upstream = parse_target(options.upstream, why);
+    auto upstream = parse_target("--upstream", options.upstream, why);
     if (!upstream) {
-        err << "sio-inspect: --upstream '" << options.upstream << "': " << why << "\n";
+        err << "sio-inspect: " << why << "\n";
         return 2;
     }
     st->upstream = *upstream;
-    const auto endpoint = parse_listen(options.listen);
+    const auto endpoint = tools::parse_listen_address(options.listen);
     if (!endpoint) {
         err << "sio-inspect: --listen '" << options.listen << "': use HOST:PORT, e.g. 127.0.0.1:8080\n";
         return 2;

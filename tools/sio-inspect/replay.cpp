@@ -9,6 +9,7 @@
 
 #include "traffic.hpp"
 
+#include "common/binary_display.hpp"
 #include "common/terminal.hpp"
 
 #include <sio/client.hpp>
@@ -70,7 +71,7 @@ bool same_shape(const json& a, const json& b) {
 }
 
 std::string short_json(const json& v) {
-    std::string s = displayable(v).dump(-1, ' ', false, json::error_handler_t::replace);
+    std::string s = tools::render_json(v, false);
     return s.size() > 160 ? s.substr(0, 157) + "..." : s;
 }
 

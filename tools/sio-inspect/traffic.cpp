@@ -1,5 +1,6 @@
 #include "traffic.hpp"
 
+#include "common/binary_display.hpp"
 #include "common/terminal.hpp"
 
 #include <sio/codec/base64.hpp>
@@ -17,6 +18,9 @@ namespace sp = codec::socketio;
 // Text a peer sent, made safe for a terminal; in JSON too where it is text for a person (a note,
 // data that did not decode).
 using tools::neutralize;
+// Binary values as every tool shows them: {"$binary": base64} in JSON, <N bytes: ...> in text.
+using tools::portable;
+using tools::render_json;
 
 std::string_view to_string(direction d) noexcept {
     return d == direction::to_server ? "client→server" : "server→client";
@@ -31,24 +35,6 @@ std::string hex_dump(std::string_view bytes, std::size_t max) {
     }
     if (bytes.size() > max) out += fmt::format(" ... ({} bytes)", bytes.size());
     return out;
-}
-
-json displayable(const json& v) {
-    if (v.is_binary()) {
-        const auto& b = v.get_binary();
-        return json{{"<binary>", hex_dump(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()))}};
-    }
-    if (v.is_array()) {
-        json out = json::array();
-        for (const auto& e : v) out.push_back(displayable(e));
-        return out;
-    }
-    if (v.is_object()) {
-        json out = json::object();
-        for (auto it = v.begin(); it != v.end(); ++it) out[it.key()] = displayable(it.value());
-        return out;
-    }
-    return v;
 }
 
 namespace {
@@ -292,13 +278,13 @@ void traffic_log::socket_packet(session_state& st, const std::string& sid, std::
         json args = json::array();
         for (std::size_t i = 1; i < p.data->size(); ++i) args.push_back((*p.data)[i]);
         line["event"] = name;
-        line["args"] = displayable(args);
-        text += fmt::format(" {} {}", neutralize(dump(name)), neutralize(dump(displayable(args))));
+        line["args"] = portable(args);
+        text += fmt::format(" {} {}", render_json(name, false), render_json(args, false));
         if (p.id) st.asked[d][{p.nsp, *p.id}] = std::chrono::steady_clock::now();
     } else if (ack) {
         line["event"] = nullptr;
-        line["args"] = p.data ? displayable(*p.data) : json::array();
-        text.append(" ").append(neutralize(dump(line["args"])));
+        line["args"] = p.data ? portable(*p.data) : json::array();
+        text.append(" ").append(render_json(p.data ? *p.data : json::array(), false));
         // An ACK answers a request that went the other way.
         auto& asked = st.asked[1 - d];
         if (p.id) {
@@ -315,8 +301,8 @@ void traffic_log::socket_packet(session_state& st, const std::string& sid, std::
     } else {
         line["event"] = nullptr;
         if (p.data) {
-            line["data"] = displayable(*p.data);
-            text.append(" ").append(neutralize(dump(displayable(*p.data))));
+            line["data"] = portable(*p.data);
+            text.append(" ").append(render_json(*p.data, false));
         }
     }
     if (attachments != 0) text += fmt::format("  [{} attachment{}]", attachments, attachments == 1 ? "" : "s");

@@ -81,9 +81,7 @@ private:
     std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
-// Helpers shared with `decode`.
+// Hex of raw bytes (a frame, an attachment), shared with `decode`.
 std::string hex_dump(std::string_view bytes, std::size_t max = 64);
-// JSON for display: binary values as {"<binary>": "hex"} so nothing is hidden.
-codec::json displayable(const codec::json& v);
 
 }  // namespace sio::inspect

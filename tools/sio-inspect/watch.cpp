@@ -7,6 +7,8 @@
 #include "traffic.hpp"
 #include "watch.hpp"
 
+#include "common/net_options.hpp"
+
 #include <sio/client.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -76,12 +78,8 @@ int run_watch(const watch_options& options, std::ostream& out, std::ostream& err
         err << "sio-inspect: --transport '" << n.transport << "': use polling, websocket or upgrade\n";
         return inspect_usage;
     }
-    for (const auto& h : n.headers) {
-        const auto colon = h.find(':');
-        std::string value = h.substr(colon + 1);
-        value.erase(0, value.find_first_not_of(" \t"));
-        co.headers.emplace_back(h.substr(0, colon), value);
-    }
+    std::string error;  // main checked them: none is refused here
+    tools::read_headers(n.headers, co.headers, error);
     if (!n.origin.empty()) co.headers.emplace_back("Origin", n.origin);
     for (const auto& q : n.query) {
         const auto eq = q.find('=');

@@ -257,13 +257,13 @@ public:
             url_ = std::move(*u);
             if (url_.path != "/" && !url_.path.empty()) default_nsp_ = url_.path;
         } else {
-            url_error_ = error;
+            url_error_ = "URL '" + options_.url + "': " + error;
         }
         if (url_error_.empty() && !options_.proxy.empty()) {
             if (auto p = transport::parse_url(options_.proxy, error)) {
                 proxy_ = std::move(*p);
             } else {
-                url_error_ = "bad proxy URL: " + error;
+                url_error_ = "proxy URL '" + options_.proxy + "': " + error;
             }
         }
         for (const auto& header : options_.headers) {

@@ -187,7 +187,7 @@ private:
         std::string error;
         auto u = transport::parse_url(self->options_.url, error);
         if (!u) {
-            self->finish(make_error_code(client_errc::bad_url), 1006, error);
+            self->finish(make_error_code(client_errc::bad_url), 1006, "URL '" + self->options_.url + "': " + error);
             co_return;
         }
         transport::connect_request req;
@@ -196,7 +196,7 @@ private:
         if (!self->options_.proxy.empty()) {
             auto p = transport::parse_url(self->options_.proxy, error);
             if (!p) {
-                self->finish(make_error_code(client_errc::bad_url), 1006, "bad proxy URL: " + error);
+                self->finish(make_error_code(client_errc::bad_url), 1006, "proxy URL '" + self->options_.proxy + "': " + error);
                 co_return;
             }
             req.proxy = *p;

@@ -1,11 +1,10 @@
-// Client connections: URL parsing, resolve + TCP connect, HTTP CONNECT proxy, TLS handshake.
+// Client connections: resolve + TCP connect, HTTP CONNECT proxy, TLS handshake (URLs: url.cpp).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 #include "sio/transport/client_connect.hpp"
 
 #include "sio/codec/base64.hpp"
-#include "sio/codec/percent.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -54,98 +53,6 @@ std::string describe_tls_failure(tls_stream& s, const boost::system::error_code&
 }
 
 }  // namespace
-
-std::string url::authority() const {
-    const bool v6 = host.find(':') != std::string::npos;
-    return (v6 ? "[" + host + "]" : host) + ":" + port;
-}
-
-bool url::default_port() const { return port == (secure ? "443" : "80"); }
-
-std::optional<url> parse_url(std::string_view text, std::string& error) {
-    url u;
-    const auto colon = text.find("://");
-    if (colon == std::string_view::npos) {
-        error = "not an absolute URL (expected http://, https://, ws:// or wss://): " + std::string{text};
-        return std::nullopt;
-    }
-    for (char c : text.substr(0, colon)) u.scheme.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    if (u.scheme == "http" || u.scheme == "ws") {
-        u.secure = false;
-    } else if (u.scheme == "https" || u.scheme == "wss") {
-        u.secure = true;
-    } else {
-        error = "unsupported URL scheme '" + u.scheme + "' (expected http, https, ws or wss)";
-        return std::nullopt;
-    }
-    std::string_view rest = text.substr(colon + 3);
-    if (const auto hash = rest.find('#'); hash != std::string_view::npos) rest = rest.substr(0, hash);
-    const auto auth_end = rest.find_first_of("/?");
-    std::string_view authority = rest.substr(0, auth_end);
-    std::string_view tail = auth_end == std::string_view::npos ? std::string_view{} : rest.substr(auth_end);
-    if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
-        const auto info = authority.substr(0, at);
-        const auto sep = info.find(':');
-        u.user = codec::percent_decode(info.substr(0, sep));
-        if (sep != std::string_view::npos) u.password = codec::percent_decode(info.substr(sep + 1));
-        authority = authority.substr(at + 1);
-    }
-    std::string_view port;
-    if (!authority.empty() && authority.front() == '[') {
-        const auto close = authority.find(']');
-        if (close == std::string_view::npos) {
-            error = "unterminated IPv6 address in URL";
-            return std::nullopt;
-        }
-        u.host = std::string{authority.substr(1, close - 1)};
-        const auto after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (after.front() != ':') {
-                error = "unexpected text after the IPv6 address in URL";
-                return std::nullopt;
-            }
-            port = after.substr(1);
-        }
-    } else {
-        const auto sep = authority.rfind(':');
-        u.host = std::string{authority.substr(0, sep)};
-        if (sep != std::string_view::npos) port = authority.substr(sep + 1);
-    }
-    if (u.host.empty()) {
-        error = "URL has no host: " + std::string{text};
-        return std::nullopt;
-    }
-    if (port.empty()) {
-        u.port = u.secure ? "443" : "80";
-    } else {
-        if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-            std::stoul(std::string{port}) == 0 || std::stoul(std::string{port}) > 65535) {
-            error = "invalid port '" + std::string{port} + "' in URL";
-            return std::nullopt;
-        }
-        u.port = std::string{port};
-    }
-    const auto q = tail.find('?');
-    u.path = std::string{tail.substr(0, q)};
-    if (u.path.empty()) u.path = "/";
-    if (q != std::string_view::npos) u.query = std::string{tail.substr(q + 1)};
-    return u;
-}
-
-std::string url_encode(std::string_view s) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out.push_back(static_cast<char>(c));
-        } else {
-            out.push_back('%');
-            out.push_back(hex[c >> 4]);
-            out.push_back(hex[c & 15]);
-        }
-    }
-    return out;
-}
 
 std::shared_ptr<asio::ssl::context> make_client_tls_context(const tls_settings& s, std::string& error) {
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);

@@ -112,6 +112,8 @@ struct run_result {
     // That failure happened on the way to the server (name, TCP, TLS, proxy), before any
     // transport: a run over another transport fails the same way.
     bool unreachable = false;
+    // That failure was TLS's (handshake, certificate): exit status 4, as sio-cli's.
+    bool tls_failed = false;
     double msgs_per_s() const { return duration_s > 0 ? static_cast<double>(totals.received) / duration_s : 0; }
     bool saturated() const { return client_cpu_pct >= 90.0; }
 };

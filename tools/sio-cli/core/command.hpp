@@ -54,8 +54,9 @@ struct parse_result {
 
 // One argument: JSON when the word starts like JSON (42, true, null, "quoted", {...}, [...]), else
 // the word itself as a string (tools::parse_json_or_string). Binary: @hex:0a0b, @base64:AQID,
-// @file:PATH. nullopt + `error` when a word that starts like JSON does not parse ("invalid JSON
-// at column N: ..."), a binary form is malformed or the file cannot be read.
+// @file:PATH, or {"$binary": "AQID"} anywhere inside JSON. nullopt + `error` when a word that
+// starts like JSON does not parse ("invalid JSON at column N: ..."), a binary form is malformed
+// or the file cannot be read.
 std::optional<json> parse_arg(std::string_view word, std::string& error);
 
 // Splits a line into words: blanks separate words, except inside a JSON string, object or array

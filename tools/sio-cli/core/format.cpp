@@ -1,7 +1,5 @@
 #include "sio-cli/core/format.hpp"
 
-#include "sio/codec/base64.hpp"
-
 #include <fmt/core.h>
 
 #include <ctime>
@@ -14,68 +12,12 @@ constexpr std::string_view reset = "\x1b[0m";
 constexpr std::string_view dim = "\x1b[2m";
 constexpr std::string_view bold = "\x1b[1m";
 constexpr std::string_view red = "\x1b[31m";
-constexpr std::string_view green = "\x1b[32m";
 constexpr std::string_view yellow = "\x1b[33m";
-constexpr std::string_view blue = "\x1b[34m";
-constexpr std::string_view magenta = "\x1b[35m";
 constexpr std::string_view cyan = "\x1b[36m";
 
 std::string paint(std::string_view color, std::string_view text, bool on) {
     if (!on) return std::string(text);
     return fmt::format("{}{}{}", color, text, reset);
-}
-
-std::string dump_string(const std::string& s) {
-    return neutralize(json(s).dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
-void render(const json& v, bool color, std::string& out) {
-    switch (v.type()) {
-    case json::value_t::object: {
-        out += '{';
-        bool first = true;
-        for (auto it = v.begin(); it != v.end(); ++it) {
-            if (!first) out += ',';
-            first = false;
-            out += paint(blue, dump_string(it.key()), color);
-            out += ':';
-            render(it.value(), color, out);
-        }
-        out += '}';
-        break;
-    }
-    case json::value_t::array: {
-        out += '[';
-        bool first = true;
-        for (const auto& e : v) {
-            if (!first) out += ',';
-            first = false;
-            render(e, color, out);
-        }
-        out += ']';
-        break;
-    }
-    case json::value_t::string:
-        out += paint(green, dump_string(v.get_ref<const std::string&>()), color);
-        break;
-    case json::value_t::binary: {
-        const auto& bytes = v.get_binary();
-        std::string text = fmt::format("<{} byte{}", bytes.size(), bytes.size() == 1 ? "" : "s");
-        if (!bytes.empty()) text += ':';
-        for (std::size_t i = 0; i < bytes.size() && i < 16; ++i) text += fmt::format(" {:02x}", bytes[i]);
-        if (bytes.size() > 16) text += " ...";
-        text += '>';
-        out += paint(magenta, text, color);
-        break;
-    }
-    case json::value_t::boolean:
-    case json::value_t::null:
-        out += paint(magenta, v.dump(), color);
-        break;
-    default:
-        out += paint(yellow, v.dump(), color);
-        break;
-    }
 }
 
 std::string local_time(std::chrono::system_clock::time_point ts) {
@@ -87,33 +29,6 @@ std::string local_time(std::chrono::system_clock::time_point ts) {
 }
 
 }  // namespace
-
-json portable(const json& value) {
-    switch (value.type()) {
-    case json::value_t::binary: {
-        const auto& bytes = value.get_binary();
-        return json{{"$binary", codec::base64_encode(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()))}};
-    }
-    case json::value_t::array: {
-        json out = json::array();
-        for (const auto& e : value) out.push_back(portable(e));
-        return out;
-    }
-    case json::value_t::object: {
-        json out = json::object();
-        for (auto it = value.begin(); it != value.end(); ++it) out[it.key()] = portable(it.value());
-        return out;
-    }
-    default:
-        return value;
-    }
-}
-
-std::string render_json(const json& value, bool color) {
-    std::string out;
-    render(value, color, out);
-    return out;
-}
 
 std::string format_json(const record& r) {
     json o = json::object();

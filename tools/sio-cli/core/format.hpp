@@ -2,6 +2,7 @@
 // local time) or for programs (--json, one object per line).
 #pragma once
 
+#include "common/binary_display.hpp"
 #include "common/terminal.hpp"
 #include "sio/codec/json.hpp"
 
@@ -18,13 +19,10 @@ using json = codec::json;
 // Text from the network made harmless on a terminal (common/terminal.hpp: sio-inspect does the same).
 using tools::neutralize;
 
-// Binary values (json::binary_t) replaced by {"$binary": "<base64>"}, so the value can be
-// written as JSON.
-json portable(const json& value);
-
-// A JSON value on one line: keys, strings, numbers and literals in colours when `color`, binary
-// as <N bytes: 01 02 ...>, every string neutralised.
-std::string render_json(const json& value, bool color);
+// Binary values: {"$binary": "<base64>"} in JSON, <N bytes: 01 02 ...> for people, as every tool
+// shows them (common/binary_display.hpp).
+using tools::portable;
+using tools::render_json;
 
 struct record {
     std::chrono::system_clock::time_point ts = std::chrono::system_clock::now();

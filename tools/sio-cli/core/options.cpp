@@ -3,6 +3,7 @@
 #include "sio-cli/core/command.hpp"
 #include "common/duration.hpp"
 #include "common/net_options.hpp"
+#include "sio/transport/url.hpp"
 
 #include <fmt/core.h>
 
@@ -81,9 +82,10 @@ std::string default_history_file() {
 }
 
 std::optional<std::string> make_plan(const cli_options& o, run_plan& plan) {
-    const auto url = parse_url(o.url);
-    if (!url) return fmt::format("'{}' is not an http://, https://, ws:// or wss:// URL with a host", o.url);
-    plan.raw = o.raw || url->scheme == "ws" || url->scheme == "wss";
+    std::string error;
+    transport::url url;
+    if (!tools::read_url("URL", o.url, tools::url_role::server, url, error)) return error;
+    plan.raw = o.raw || url.scheme == "ws" || url.scheme == "wss";
 
     // A bare number is milliseconds, as everywhere else in the tools.
     auto duration = [](const char* flag, const std::string& text, std::chrono::milliseconds& out) {
@@ -101,21 +103,19 @@ std::optional<std::string> make_plan(const cli_options& o, run_plan& plan) {
     }
 
     std::vector<std::pair<std::string, std::string>> headers;
-    for (const auto& h : o.headers) {
-        auto parsed = parse_header(h);
-        if (!parsed) return fmt::format("-H '{}': expected 'Name: value'", h);
-        headers.push_back(std::move(*parsed));
-    }
+    if (!tools::read_headers(o.headers, headers, error)) return error;
     tls_client_options tls;
     tls.verify = !o.insecure;
     tls.ca_file = o.ca;
     tls.cert_file = o.cert;
     tls.key_file = o.key;
     if (o.cert.empty() != o.key.empty()) return "--cert and --key go together";
-    const std::string proxy = select_proxy(o.url, o.proxy, [](const char* n) { return std::getenv(n); });
+    const std::string proxy = tools::select_proxy(o.url, o.proxy, [](const char* n) { return std::getenv(n); });
     if (!proxy.empty()) {
-        auto p = parse_url(proxy);
-        if (!p || p->scheme != "http") return fmt::format("proxy '{}' is not an http://HOST:PORT URL", proxy);
+        transport::url p;
+        const char* what = o.proxy ? "--proxy" : "environment proxy";  // https_proxy, http_proxy
+        if (!tools::read_url(what, proxy, tools::url_role::proxy, p, error))
+            return error;
     }
 
     if (o.ack && o.emit.empty()) return "--ack goes with --emit";
@@ -154,18 +154,13 @@ std::optional<std::string> make_plan(const cli_options& o, run_plan& plan) {
     auto& c = plan.client;
     // The URL's path names the namespace (below), never the Engine.IO path: the library gets
     // scheme, authority and query only.
-    {
-        const auto authority_end = o.url.find_first_of("/?#", o.url.find("://") + 3);
-        c.url = o.url.substr(0, authority_end);
-        if (authority_end != std::string::npos) {
-            const auto q = o.url.find('?', authority_end);
-            if (q != std::string::npos) c.url += "/" + o.url.substr(q, o.url.find('#', q) - q);
-        }
-    }
+    const std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+    c.url = url.scheme + "://" + (url.default_port() ? host : url.authority());
+    if (!url.query.empty()) c.url += "/?" + url.query;
     if (o.path.empty() || o.path.front() != '/') return fmt::format("--path '{}' must start with '/'", o.path);
     c.path = o.path;
     for (const auto& q : o.query) {
-        auto parsed = parse_query(q);
+        auto parsed = tools::parse_query(q);
         if (!parsed) return fmt::format("--query '{}': expected KEY=VALUE", q);
         c.query.push_back(std::move(*parsed));
     }
@@ -205,10 +200,7 @@ std::optional<std::string> make_plan(const cli_options& o, run_plan& plan) {
     }
     // The namespace: -n, else the URL's path (as io("http://h/admin") does), else "/".
     std::string nsp = o.nsp;
-    if (nsp.empty()) {
-        auto p = url->path.substr(0, url->path.find_first_of("?#"));
-        if (p.size() > 1) nsp = p;
-    }
+    if (nsp.empty() && url.path.size() > 1) nsp = url.path;
     if (nsp.empty()) nsp = "/";
     if (nsp.front() != '/') nsp = "/" + nsp;
     if (nsp.find(',') != std::string::npos) return fmt::format("namespace '{}' cannot contain ','", nsp);
@@ -216,7 +208,6 @@ std::optional<std::string> make_plan(const cli_options& o, run_plan& plan) {
     if (plan.emit) {
         const auto& event = plan.emit->front();
         if (codec::socketio::is_reserved_event_name(event)) return fmt::format("--emit: '{}' is a reserved event name", event);
-        std::string error;
         for (std::size_t i = 1; i < plan.emit->size(); ++i) {
             if (!parse_arg((*plan.emit)[i], error)) return fmt::format("--emit: argument {}: {}", i, error);
         }

@@ -5,6 +5,8 @@
 // cancellable attempts of `attempts`, on the caller's executor. Failures come back as a `failure` kind and a sentence for a person, never as exceptions.
 #pragma once
 
+#include "sio/transport/url.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -46,28 +48,6 @@ enum class failure : int {
     ping_timeout,
     transport_closed,
 };
-
-struct url {
-    std::string scheme;  // "http", "https", "ws" or "wss" (lower case)
-    bool secure = false; // https or wss
-    std::string host;    // without the brackets of an IPv6 literal
-    std::string port;    // always set: from the URL, else 80 / 443
-    std::string path;    // "/" when absent
-    std::string query;   // without the '?', still percent-encoded
-    std::string user;    // user info, percent-decoded (proxies)
-    std::string password;
-
-    // "host:port", with brackets around an IPv6 literal: the Host header and the CONNECT target.
-    std::string authority() const;
-    bool default_port() const;
-};
-
-// Parses an absolute http(s)/ws(s) URL. Fragments are dropped. Empty result and `error` set when
-// the scheme is another one, the host is missing, or the port is not a number 1-65535.
-std::optional<url> parse_url(std::string_view text, std::string& error);
-
-// application/x-www-form-urlencoded style escaping of a query key or value.
-std::string url_encode(std::string_view);
 
 struct tls_settings {
     bool verify = true;
