@@ -74,7 +74,9 @@ private:
     std::unique_ptr<boost::asio::steady_timer> connect_timer_;
     std::shared_ptr<std::atomic<std::size_t>> counter_;
 
-    codec::socketio::decoder decoder_;  // only touched on the session's strand
+    // A binary packet waiting for its attachments; every other packet is decoded by the thread's
+    // shared decoder (shared_decoder in server.cpp), so an idle connection holds none.
+    std::unique_ptr<codec::socketio::decoder> pending_;  // only touched on the session's strand
 
     std::atomic<bool> closed_{false};
     std::recursive_mutex send_mutex_;  // recursive: a send may close the session synchronously

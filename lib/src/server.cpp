@@ -144,14 +144,25 @@ namespace sio::detail {
 namespace asio = boost::asio;
 namespace sp = codec::socketio;
 
+namespace {
+
+// The decoder of every connection of this thread that is not waiting for attachments: one
+// decoded packet leaves it idle again (a packet with attachments moves to its connection).
+sp::decoder& shared_decoder(const sp::decoder_options& options) {
+    thread_local std::optional<sp::decoder> shared;
+    if (!shared || !(shared->options() == options)) shared.emplace(options);
+    return *shared;
+}
+
+}  // namespace
+
 connection::connection(const std::shared_ptr<server>& srv, engine::session_handle session,
                        const engine::handshake_request& request, asio::any_io_executor strand)
     : server_(srv),
       session_(std::move(session)),
       options_(srv->options_),
       strand_(std::move(strand)),
-      counter_(srv->connections_),
-      decoder_(options_->decoder) {
+      counter_(srv->connections_) {
     auto hs = std::make_shared<handshake>();
     hs->address = request.remote_address;
     hs->transport = request.transport;
@@ -210,21 +221,29 @@ void connection::on_message(codec::eio::packet message) {
         on_packet(std::move(*p));
         return;
     }
-    const auto status =
-        message.binary ? decoder_.feed_binary(message.data) : decoder_.feed_text(message.data);
+    auto& d = pending_ ? *pending_ : shared_decoder(options_->decoder);
+    const auto status = message.binary ? d.feed_binary(message.data) : d.feed_text(message.data);
     switch (status) {
     case sp::decode_status::need_more:
+        // Attachments follow: the packet so far becomes this connection's own.
+        if (!pending_) pending_ = std::make_unique<sp::decoder>(std::exchange(d, sp::decoder{options_->decoder}));
         return;
-    case sp::decode_status::bad:
-        log(fmt::format("closing: undecodable packet: {}{}", decoder_.last_error().reason,
-                        decoder_.last_error().code == codec::make_error_code(codec::errc::unexpected_binary)
+    case sp::decode_status::bad: {
+        const auto error = d.last_error();
+        pending_.reset();
+        log(fmt::format("closing: undecodable packet: {}{}", error.reason,
+                        error.code == codec::make_error_code(codec::errc::unexpected_binary)
                             ? " (a client with socket.io-msgpack-parser sends every packet as binary)"
                             : ""));
         close(engine::close_reasons::parse_error);
         return;
-    case sp::decode_status::done:
-        on_packet(decoder_.take());
+    }
+    case sp::decode_status::done: {
+        auto packet = d.take();
+        pending_.reset();
+        on_packet(std::move(packet));
         return;
+    }
     }
 }
 
@@ -390,7 +409,7 @@ void connection::on_close(std::string_view reason) {
         std::lock_guard lock(mutex_);
         sockets.swap(sockets_);
     }
-    decoder_.reset();
+    pending_.reset();
     cancel_connect_timer();
     for (auto& [name, s] : sockets) s->on_close(reason);
 }

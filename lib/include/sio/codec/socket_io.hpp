@@ -94,6 +94,7 @@ struct decoder_options {
     std::size_t max_attachments = 10;     // declared per packet (errc::too_many_attachments)
     std::size_t max_payload = 1'000'000;  // bytes of a packet: text + attachments as placed
     std::size_t max_depth = 128;          // nesting of arrays and objects in the payload
+    bool operator==(const decoder_options&) const = default;
 };
 
 enum class decode_status { need_more, done, bad };
