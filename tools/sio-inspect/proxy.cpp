@@ -11,7 +11,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <sio/transport/exception_text.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -449,7 +449,10 @@ asio::awaitable<void> accept_loop(state_ptr st, tcp::acceptor& acceptor) {
         error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
         auto ex = socket.get_executor();
-        asio::co_spawn(ex, serve_connection(st, std::move(socket)), asio::detached);
+        asio::co_spawn(ex, serve_connection(st, std::move(socket)), [st](std::exception_ptr e) {
+            // A bug or no memory: said, and the other connections go on.
+            if (e) st->log->note("", "proxy", "a connection ended on an error: " + sio::transport::exception_text(e), true);
+        });
     }
 }
 
@@ -512,7 +515,12 @@ int run_proxy(const proxy_options& options, std::ostream& out, std::ostream& err
     err << fmt::format("sio-inspect: proxy listening on http://{}:{}, upstream {}\n", host, local.port(), options.upstream);
     err.flush();
 
-    asio::co_spawn(ioc, accept_loop(st, acceptor), asio::detached);
+    asio::co_spawn(ioc, accept_loop(st, acceptor), [&err, &acceptor](std::exception_ptr e) {
+        if (!e) return;
+        err << "sio-inspect: the proxy stopped accepting: " << sio::transport::exception_text(e) << "\n";
+        error_code ignored;
+        acceptor.close(ignored);
+    });
     asio::signal_set signals{ioc, SIGINT, SIGTERM};
     asio::steady_timer stop_timer{ioc};
     auto stop = [&] {

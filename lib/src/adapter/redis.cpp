@@ -5,8 +5,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include "sio/transport/exception_text.hpp"
 #include <boost/asio/connect.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -108,7 +108,10 @@ public:
     bool track_replies = true;                        // publisher: replies answer commands in order
 
     void start() {
-        asio::co_spawn(strand_, run(shared_from_this()), asio::detached);
+        asio::co_spawn(strand_, run(shared_from_this()), [self = shared_from_this()](std::exception_ptr e) {
+            // A bug or no memory: the link is down for good, and the log says why.
+            if (e) self->log(fmt::format("redis {}: stopped on an error: {}", self->role_, transport::exception_text(e)));
+        });
     }
 
     void stop() {
@@ -159,7 +162,9 @@ private:
             up_ = true;
             log(fmt::format("redis {}: connected to {}{}", role_, authority(), opts_.tls ? " over TLS" : ""));
             if (on_up) on_up();
-            asio::co_spawn(strand_, writer(self, gen, stream_), asio::detached);
+            asio::co_spawn(strand_, writer(self, gen, stream_), [self](std::exception_ptr e) {
+                if (e) self->log(fmt::format("redis {}: the writer stopped on an error: {}", self->role_, transport::exception_text(e)));
+            });
             auto why = co_await read_loop();
             up_ = false;
             ++generation_;
