@@ -330,7 +330,7 @@ void connection::on_connect_packet(sp::packet p) {
                                       std::move(hs), strand_, options_->ack_timeout);
     if (nsp->recovery()) {
         s->pid_ = restoring ? restoring->pid : engine::generate_sid();
-        s->restoring_ = std::move(restoring);
+        if (restoring) s->restoring_ = std::make_unique<adapter::persisted_session>(std::move(*restoring));
     }
     std::weak_ptr<connection> weak = shared_from_this();
     nsp->run_middleware(s, [weak, s](std::optional<connect_error> err) {

@@ -180,7 +180,7 @@ private:
     std::string pid_;                 // private id the client presents to recover; empty: off
     std::uint64_t first_seq_ = 0;     // the recovery store's position at the first connection
     bool recovered_ = false;
-    std::optional<adapter::persisted_session> restoring_;  // the dropped socket taken over
+    std::unique_ptr<adapter::persisted_session> restoring_;  // the dropped socket taken over (rare)
 
     std::atomic<bool> connected_{false};
     std::atomic<bool> closed_{false};  // once closed, never connected again

@@ -270,7 +270,7 @@ public:
             // DISCONNECT would be reported as "transport close"). So the close waits until a GET
             // has taken the messages, and then travels in a payload of its own. Bounded by the
             // heartbeat: a client that stops polling times out.
-            if (!deferred_close_) deferred_close_ = std::string{reason};
+            if (!deferred_close_) deferred_close_ = std::make_unique<std::string>(reason);
             return;
         }
         server_close(reason);
@@ -282,7 +282,7 @@ public:
     // packet ends the session too, but it only completed what the server started.
     void server_close(std::string_view reason) {
         if (!requested_close_ && sm_.state() != session_state::closed)
-            requested_close_ = std::string{reason};
+            requested_close_ = std::make_unique<std::string>(reason);
         sm_.close(clock_type::now(), reason);
     }
 
@@ -446,7 +446,7 @@ private:
     void report_end() {
         auto reason = sm_.take_close_reason();
         if (!reason) return;
-        if (requested_close_ && *reason == close_reasons::transport_close) reason = requested_close_;
+        if (requested_close_ && *reason == close_reasons::transport_close) reason = *requested_close_;
         finished_ = true;
         closed_ = true;
         core_->remove_session(sm_.sid());
@@ -490,7 +490,7 @@ private:
         if (deferred_close_ && !finished_ && (deferred_close_ready_ || sm_.transport() == transport_kind::websocket)) {
             // The messages are on their way (or the session upgraded): now the close. Any queued
             // since then were sent after the close was asked for; they may go with it.
-            server_close(*std::exchange(deferred_close_, std::nullopt));
+            server_close(*std::exchange(deferred_close_, nullptr));
             repump_ = true;
         }
         if (counted_ && *counted_ != sm_.transport()) {
@@ -520,9 +520,9 @@ private:
     std::string remote_address_;
     session_place place_;  // under max_sessions; given back at the end
     std::optional<transport_kind> counted_;  // the gauge this session counts in, while open
-    std::optional<std::string> deferred_close_;  // close_here() waiting for a GET
-    bool deferred_close_ready_ = false;          // ... which has taken the messages
-    std::optional<std::string> requested_close_;  // the server's close reason, once asked
+    std::unique_ptr<std::string> deferred_close_;  // close_here() waiting for a GET (rare: held apart)
+    bool deferred_close_ready_ = false;            // ... which has taken the messages
+    std::unique_ptr<std::string> requested_close_;  // the server's close reason, once asked
     std::shared_ptr<session_listener> listener_;
     std::shared_ptr<transport::timer_queue> timers_;  // its loop's; with strands, its own
     std::optional<time_point> armed_;  // the deadline set on timers_
