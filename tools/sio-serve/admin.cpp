@@ -32,9 +32,9 @@ namespace asio = boost::asio;
 using wall_clock = std::chrono::system_clock;
 
 constexpr std::chrono::seconds stats_interval{2};  // as the reference
-// The live feed goes out once per tick: what happened within a tick is coalesced (a socket that
-// connects and disconnects within one is never sent; its room changes and upgrade are folded into
-// its socket_connected), and a tick sends at most max_updates_per_tick socket and room events
+// The live feed goes out once per tick: what happened within a tick is coalesced (a new socket is
+// held one tick before its socket_connected, which carries its rooms by then; one that leaves
+// before is never sent), and a tick sends at most max_updates_per_tick socket and room events
 // (8,000 a second per admin client); past that, one all_sockets replaces them.
 constexpr std::chrono::milliseconds flush_interval{250};
 constexpr std::size_t max_updates_per_tick = 2000;

@@ -10,8 +10,8 @@
 // Data flow: the library reports connects, room changes, events and engine sessions on the
 // threads where they happen; each report is queued (admin_feed in admin.cpp) and the queue is
 // drained on the home loop (loop 0), where the admin state lives. What the admin clients are told
-// goes out once a tick (250 ms), coalesced: a socket that connects and disconnects within a tick is
-// never sent, its room changes and upgrade fold into its socket_connected; a tick with more
+// goes out once a tick (250 ms), coalesced: a new socket is announced after one full tick, with its
+// rooms by then, and one that leaves before is never sent; a tick with more
 // updates than the UI can take sends one all_sockets instead; the event log is capped per tick.
 // The UI lists at most max_sockets sockets (the first ones, then newcomers as places free up): its
 // store finds a socket by a linear search, so a list of 10,000 freezes it (admin-ui #22). The
