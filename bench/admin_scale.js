@@ -35,7 +35,7 @@ function cpuSeconds(pid) {  // utime + stime of /proc/PID/stat
 const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 (async () => {
-  const server = await startServer(serve, ["--port", "0", "--threads", "1", "--mode", "echo", "--admin-ui", "--admin-mode", "production"]);
+  const server = await startServer(serve, ["--port", "0", "--threads", "1", "--mode", "echo", "--max-connections", "12000", "--admin-ui", "--admin-mode", "production"]);
   const pid = server.child.pid;
   const load = spawn(bench, [server.url, "--scenario", "idle", "--clients", String(clients),
                              "--ramp-up", clients > 1000 ? "30s" : "1s", "--timeout", "60s", "--duration", String(Math.ceil(waitMs / 1000) * 3 + 60) + "s"],
