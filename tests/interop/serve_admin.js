@@ -8,6 +8,10 @@
 // the right ones give a session id that logs in again; read-only refuses "_disconnect"; production
 // mode has no event log. And the UI's files over HTTP, with their content types; CORS for a
 // hosted UI's origin (--admin-ui-origin); the msgpack parser (--parser msgpack); usage errors.
+// Scale: clients that connect and disconnect within a tick are coalesced away, and the sockets an
+// admin client builds from all_sockets and the live events equal the real ones; with
+// --admin-ui-max-sockets, all_sockets is bounded, the counts stay exact, and a listed socket that
+// leaves is replaced by one that was not listed.
 // Usage: node serve_admin.js PATH/TO/sio-serve
 "use strict";
 const { io } = require("socket.io-client");
@@ -94,7 +98,7 @@ function checkStats(stats, what) {
 async function openAdmin() {
   const server = await startServer(serve, ["--port", "0", "--threads", "2", "--admin-ui"]);
   check(/Admin UI namespace \/admin is OPEN/.test(server.output()), "no warning that the admin namespace is open");
-  check(/Admin UI on http:\/\/[^ ]+\/admin\//.test(server.output()), "no Admin UI URL in the log");
+  await until(() => /Admin UI on http:\/\/[^ ]+\/admin\//.test(server.output()), "the Admin UI URL in the log");
   const url = server.url;
   const c1 = await connect(url, { transports: ["websocket"] });
   const c2 = await connect(url, { transports: ["polling"] });
@@ -249,6 +253,10 @@ async function usage() {
   check(r.status === 2 && /development or production/.test(r.stderr), `--admin-mode fast: ${r.status}`);
   r = run(["--admin-ui", "--mode", "engine-echo"]);
   check(r.status === 2 && /needs Socket.IO/.test(r.stderr), `--admin-ui with engine-echo: ${r.status}`);
+  r = run(["--admin-ui-max-sockets", "5"]);
+  check(r.status === 2 && /need --admin-ui/.test(r.stderr), `--admin-ui-max-sockets without --admin-ui: ${r.status}`);
+  r = run(["--admin-ui", "--admin-ui-max-sockets", "0"]);
+  check(r.status === 2 && /at least 1/.test(r.stderr), `--admin-ui-max-sockets 0: ${r.status}`);
   r = run(["--admin-ui", "-n", "/admin"]);
   check(r.status === 2 && /also a chat namespace/.test(r.stderr), `--admin-ui with -n /admin: ${r.status}`);
   // --admin-ui-origin: the hosted UI's origin gets CORS answers, with credentials.
@@ -280,7 +288,79 @@ async function msgpackAdmin() {
   await stopServer(server);
 }
 
+// The sockets of namespace "/" as the UI's store builds them from all_sockets (which replaces the
+// list) and socket_connected/socket_disconnected; counts the live events.
+function model(admin) {
+  const m = { ids: new Set(), live: 0, snapshots: 0 };
+  admin.on("all_sockets", (all) => {
+    m.snapshots++;
+    m.ids = new Set(all.filter((e) => e.nsp === "/").map((e) => e.id));
+  });
+  admin.on("socket_connected", (e) => { if (e.nsp === "/") { m.live++; m.ids.add(e.id); } });
+  admin.on("socket_disconnected", (nsp, id) => { if (nsp === "/") { m.live++; m.ids.delete(id); } });
+  return m;
+}
+const sameSet = (a, b) => a.size === b.size && [...a].every((x) => b.has(x));
+
+async function coalescing() {
+  const server = await startServer(serve, ["--port", "0", "--threads", "2", "--admin-ui", "--admin-mode", "production"]);
+  const stay = [];
+  for (let i = 0; i < 5; i++) stay.push(await connect(server.url, { transports: ["websocket"] }));
+  const { s: admin, rec } = await connectAdmin(server.url + "/admin");
+  const m = model(admin);
+  await rec.next("all_sockets");
+  await until(() => sameSet(m.ids, new Set(stay.map((c) => c.id))), "the five clients");
+  // 200 clients that come and go (20 waves of 10, each client gone as soon as it is in), and 20
+  // that stay.
+  const N = 200;
+  const more = [];
+  for (let wave = 0; wave < 20; wave++) {
+    more.push(connect(server.url, { transports: ["websocket"] }));
+    await Promise.all(Array.from({ length: N / 20 }, () => connect(server.url, { transports: ["websocket"] }).then((c) => {
+      const gone = new Promise((r) => c.once("disconnect", r));
+      c.disconnect();
+      return gone;
+    })));
+  }
+  stay.push(...(await Promise.all(more)));
+  const real = new Set(stay.map((c) => c.id));
+  await until(() => sameSet(m.ids, real), "the admin's sockets equal the connected clients");
+  // The reference sends 2 events per brief client and 1 per staying one: 420.
+  check(m.live < N / 2, `${m.live} socket events for ${N} brief clients and 20 staying`);
+  // A later change still arrives, and the set stays right.
+  const last = stay.pop();
+  const lastId = last.id;
+  last.disconnect();
+  await rec.next("socket_disconnected", (nsp, id) => id === lastId);
+  check(sameSet(m.ids, new Set(stay.map((c) => c.id))), "after one more disconnect");
+  for (const s of [admin, ...stay]) s.close();
+  await stopServer(server);
+}
+
+async function bounded() {
+  const server = await startServer(serve, ["--port", "0", "--admin-ui", "--admin-ui-max-sockets", "10"]);
+  const clients = await Promise.all(Array.from({ length: 30 }, () => connect(server.url, { transports: ["websocket"] })));
+  const { s: admin, rec } = await connectAdmin(server.url + "/admin");
+  const m = model(admin);
+  const [all] = await rec.next("all_sockets");
+  check(all.length === 10, `all_sockets has ${all.length} sockets, want 10`);
+  const [stats] = await rec.next("server_stats");
+  const root = stats.namespaces.find((n) => n.name === "/");
+  check(root && root.socketsCount === 30 && stats.clientsCount === 31, `counts past the limit: ${JSON.stringify(stats)}`);
+  // Listed clients leave: unlisted ones take their places, and every listed one is real.
+  const byId = new Map(clients.map((c) => [c.id, c]));
+  const listed = [...m.ids].slice(0, 3);
+  for (const id of listed) byId.get(id).disconnect();
+  await until(() => listed.every((id) => !m.ids.has(id)) && m.ids.size === all.filter((e) => e.nsp === "/").length,
+              "three listed clients replaced");
+  check([...m.ids].every((id) => byId.has(id) && byId.get(id).connected), `listed: ${[...m.ids]}`);
+  for (const s of [admin, ...clients]) s.close();
+  await stopServer(server);
+}
+
 (async () => {
+  await coalescing();
+  await bounded();
   await openAdmin();
   await msgpackAdmin();
   await authenticatedReadOnly();

@@ -12,6 +12,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -19,6 +20,7 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -30,6 +32,15 @@ namespace asio = boost::asio;
 using wall_clock = std::chrono::system_clock;
 
 constexpr std::chrono::seconds stats_interval{2};  // as the reference
+// The live feed goes out once per tick: what happened within a tick is coalesced (a new socket is
+// held one tick before its socket_connected, which carries its rooms by then; one that leaves
+// before is never sent), and a tick sends at most max_updates_per_tick socket and room events
+// (8,000 a second per admin client); past that, one all_sockets replaces them.
+constexpr std::chrono::milliseconds flush_interval{250};
+constexpr std::size_t max_updates_per_tick = 2000;
+// The event log (development mode): at most this many event_received/event_sent a tick, the rest
+// counted and dropped (the UI keeps the last 1,000 anyway).
+constexpr std::size_t max_log_events_per_tick = 100;
 
 std::int64_t epoch_ms(wall_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -85,12 +96,13 @@ struct engine_counters {
 class admin_impl final : public admin_server, public std::enable_shared_from_this<admin_impl> {
 public:
     explicit admin_impl(config c)
-        : cfg_(std::move(c)), dev_(cfg_.options.mode == "development"), timer_(cfg_.home),
+        : cfg_(std::move(c)), dev_(cfg_.options.mode == "development"), timer_(cfg_.home), flush_timer_(cfg_.home),
           started_(std::chrono::steady_clock::now()), hostname_(host_name()) {
         if (!cfg_.options.read_only) features_ = {"EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT"};
         features_.emplace_back("AGGREGATED_EVENTS");
         if (dev_) features_.emplace_back("ALL_EVENTS");
         if (!cfg_.options.auth.empty()) auth_.emplace(cfg_.options.auth);
+        max_sockets_ = cfg_.options.max_sockets;
     }
 
     void engine_event(const engine::server_event& e) override {
@@ -104,7 +116,10 @@ public:
 
     void stop() override {
         stopped_ = true;
-        asio::post(cfg_.home, [self = shared_from_this()] { self->timer_.cancel(); });
+        asio::post(cfg_.home, [self = shared_from_this()] {
+            self->timer_.cancel();
+            self->flush_timer_.cancel();
+        });
     }
 
 private:
@@ -146,6 +161,28 @@ private:
         if (admin_nsp_) sio::broadcast_operator(admin_nsp_, {}).local().emit(event, std::move(args));
     }
 
+    // --- the outbox: what the next tick sends, coalesced (home loop) ---
+    using socket_key = std::pair<std::string, std::string>;  // namespace, socket id
+    struct outgoing {
+        std::string event;
+        json args;
+        bool alive = true;  // false: cancelled (a socket that came and went unseen)
+        bool young = true;  // a socket_connected (or its socket_updated) not yet held over a tick
+        bool in_snapshot = false;  // a socket_connected whose socket an all_sockets has carried
+    };
+    void queue(std::string event, json args) {
+        outbox_.push_back({std::move(event), std::move(args)});
+        arm_flush();
+    }
+    void arm_flush();
+    void flush();
+    json snapshot();
+    void refill();
+    void socket_connected(const std::shared_ptr<sio::socket>& s, std::vector<std::string> rooms, wall_clock::time_point at);
+    void socket_disconnected(const socket_key& key, const std::string& reason, wall_clock::time_point at);
+    void room_changed(const socket_key& key, const std::string& room, bool joined, wall_clock::time_point at);
+    void log_event(std::string event, json args);
+
     // --- home-loop state ---
     void on_engine(engine::server_event::kind type, const std::string& sid, const std::string& transport,
                    const std::string& reason);
@@ -181,6 +218,7 @@ private:
     std::shared_ptr<sio::namespace_> admin_nsp_;
     std::vector<std::shared_ptr<sio::namespace_>> watched_;
     asio::steady_timer timer_;
+    asio::steady_timer flush_timer_;
     std::atomic<bool> stopped_{false};
     const std::chrono::steady_clock::time_point started_;
     const std::string hostname_;
@@ -191,6 +229,19 @@ private:
     std::unordered_map<std::string, std::vector<std::pair<std::string, std::string>>> sockets_of_;
     std::map<std::tuple<std::int64_t, std::string, std::string>, std::uint64_t> aggregated_;
     engine_counters last_;
+
+    // The sockets the admin clients have been told of (at most max_sockets): the snapshot is these,
+    // and the live events are about these only. The others are in server_stats' counts.
+    std::size_t max_sockets_ = 1000;
+    std::map<socket_key, std::weak_ptr<sio::socket>> shown_;
+    bool refill_ = false;  // a shown socket left while others may be waiting for its place
+    std::vector<outgoing> outbox_;
+    // The sockets whose socket_connected is in outbox_, not sent yet: its index, then their socket_updated.
+    std::map<socket_key, std::vector<std::size_t>> pending_connect_;
+    std::vector<std::weak_ptr<sio::socket>> new_admins_;  // get server_stats and all_sockets next tick
+    bool flush_armed_ = false;
+    std::size_t log_events_ = 0;
+    std::uint64_t log_dropped_ = 0, coalesced_ = 0, resyncs_ = 0;
 };
 
 void admin_impl::attach(const std::shared_ptr<sio::server>& io, const std::vector<std::string>& namespaces) {
@@ -235,7 +286,7 @@ void admin_impl::watch(const std::shared_ptr<sio::namespace_>& nsp) {
         auto self = weak.lock();
         if (!self) return;
         self->push([name, id = std::string(id), room = std::string(room), joined, at = wall_clock::now()](admin_impl& me) {
-            me.emit_all(joined ? "room_joined" : "room_left", json::array({name, room, id, iso_time(at)}));
+            me.room_changed({name, id}, room, joined, at);
         });
     });
     if (dev_ && !is_admin) {
@@ -245,7 +296,7 @@ void admin_impl::watch(const std::shared_ptr<sio::namespace_>& nsp) {
             json all = json::array({std::string(event)});
             for (const auto& a : args) all.push_back(a);
             self->push([nsp = s.nsp().name(), id = s.id(), all = std::move(all), at = wall_clock::now()](admin_impl& me) {
-                me.emit_all("event_sent", json::array({nsp, id, all, iso_time(at)}));
+                me.log_event("event_sent", json::array({nsp, id, all, iso_time(at)}));
             });
         });
     }
@@ -264,7 +315,7 @@ void admin_impl::on_socket(const std::shared_ptr<sio::socket>& s) {
             json all = json::array({event});
             for (const auto& a : args) all.push_back(a);
             self->push([nsp, id, all = std::move(all), at = wall_clock::now()](admin_impl& me) {
-                me.emit_all("event_received", json::array({nsp, id, all, iso_time(at)}));
+                me.log_event("event_received", json::array({nsp, id, all, iso_time(at)}));
             });
         });
     }
@@ -276,13 +327,13 @@ void admin_impl::on_socket(const std::shared_ptr<sio::socket>& s) {
                 std::erase(it->second, std::make_pair(nsp, id));
                 if (it->second.empty()) me.sockets_of_.erase(it);
             }
-            me.emit_all("socket_disconnected", json::array({nsp, id, reason, iso_time(at)}));
+            me.socket_disconnected({nsp, id}, reason, at);
         });
     });
     // The rooms now: the joins after this point come as room_joined.
     push([s, rooms = s->rooms(), sid, at = wall_clock::now()](admin_impl& me) mutable {
         me.sockets_of_[sid].emplace_back(s->nsp().name(), s->id());
-        me.emit_all("socket_connected", json::array({me.serialize(*s, me.transport_of(*s), std::move(rooms)), iso_time(at)}));
+        me.socket_connected(s, std::move(rooms), at);
     });
 }
 
@@ -293,18 +344,10 @@ void admin_impl::on_admin(const std::shared_ptr<sio::socket>& s) {
     register_operations(s);
     s->emit("config", json::array({json{{"supportedFeatures", features_}}}));
     cfg_.log(fmt::format("admin: {} connected to {} from {}", s->id(), cfg_.options.nsp, s->handshake().address));
-    // The snapshot is taken on the home loop, in order with the live reports.
+    // The snapshot goes out with the next tick, after that tick's live events.
     push([weak_socket = std::weak_ptr<sio::socket>(s)](admin_impl& me) {
-        auto socket = weak_socket.lock();
-        if (!socket) return;
-        socket->emit("server_stats", json::array({me.stats(false)}));
-        json all = json::array();
-        for (const auto& nsp : me.watched_) {
-            for (const auto& other : nsp->sockets()) {
-                all.push_back(me.serialize(*other, me.transport_of(*other), other->rooms()));
-            }
-        }
-        socket->emit("all_sockets", json::array({std::move(all)}));
+        me.new_admins_.push_back(weak_socket);
+        me.arm_flush();
     });
 }
 
@@ -364,14 +407,161 @@ void admin_impl::on_engine(engine::server_event::kind type, const std::string& s
     } else if (type == k::session_upgrade) {
         transport_of_[sid] = "websocket";
         if (auto it = sockets_of_.find(sid); it != sockets_of_.end()) {
-            for (const auto& [nsp, id] : it->second) {
-                emit_all("socket_updated", json::array({json{{"id", id}, {"nsp", nsp}, {"transport", "websocket"}}}));
+            for (const auto& key : it->second) {
+                if (!shown_.contains(key)) continue;
+                // Sent as its own event even right after socket_connected, as the reference does; gone
+                // with it if the socket leaves within the tick.
+                if (auto p = pending_connect_.find(key); p != pending_connect_.end()) p->second.push_back(outbox_.size());
+                queue("socket_updated", json::array({json{{"id", key.second}, {"nsp", key.first}, {"transport", "websocket"}}}));
             }
         }
     } else {
         transport_of_.erase(sid);
         sockets_of_.erase(sid);
         aggregate("rawDisconnection", reason, 1);
+    }
+}
+
+// A new socket: shown if there is room, its socket_connected queued for the next tick.
+void admin_impl::socket_connected(const std::shared_ptr<sio::socket>& s, std::vector<std::string> rooms,
+                                  wall_clock::time_point at) {
+    socket_key key{s->nsp().name(), s->id()};
+    if (auto it = shown_.find(key); it != shown_.end()) return;  // a refill found it first
+    if (shown_.size() >= max_sockets_) return;                    // counted in server_stats only
+    shown_.emplace(key, s);
+    pending_connect_[key] = {outbox_.size()};
+    queue("socket_connected", json::array({serialize(*s, transport_of(*s), std::move(rooms)), iso_time(at)}));
+}
+
+void admin_impl::socket_disconnected(const socket_key& key, const std::string& reason, wall_clock::time_point at) {
+    auto it = shown_.find(key);
+    if (it == shown_.end()) return;
+    shown_.erase(it);
+    refill_ = true;
+    if (auto p = pending_connect_.find(key); p != pending_connect_.end()) {
+        for (auto i : p->second) outbox_[i].alive = false;  // came and went unseen: never sent
+        const bool seen = outbox_[p->second.front()].in_snapshot;
+        pending_connect_.erase(p);
+        ++coalesced_;
+        if (!seen) return;
+    }
+    queue("socket_disconnected", json::array({key.first, key.second, reason, iso_time(at)}));
+}
+
+void admin_impl::room_changed(const socket_key& key, const std::string& room, bool joined, wall_clock::time_point at) {
+    if (!shown_.contains(key)) return;
+    if (auto p = pending_connect_.find(key); p != pending_connect_.end()) {
+        json& rooms = outbox_[p->second.front()].args[0]["rooms"];
+        auto found = std::find(rooms.begin(), rooms.end(), room);
+        if (joined && found == rooms.end()) rooms.push_back(room);
+        if (!joined && found != rooms.end()) rooms.erase(found);
+        return;
+    }
+    queue(joined ? "room_joined" : "room_left", json::array({key.first, room, key.second, iso_time(at)}));
+}
+
+void admin_impl::log_event(std::string event, json args) {
+    if (log_events_ >= max_log_events_per_tick) {
+        ++log_dropped_;
+        return;
+    }
+    ++log_events_;
+    queue(std::move(event), std::move(args));
+}
+
+void admin_impl::arm_flush() {
+    if (flush_armed_ || stopped_) return;
+    flush_armed_ = true;
+    flush_timer_.expires_after(flush_interval);
+    flush_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+        auto self = weak.lock();
+        if (!self) return;
+        self->flush_armed_ = false;
+        if (ec || self->stopped_) return;
+        try {
+            self->flush();
+        } catch (const std::exception& e) {
+            self->cfg_.log(fmt::format("admin: a tick failed: {}", e.what()));
+        }
+    });
+}
+
+// The shown sockets, as all_sockets carries them. The ones not yet announced are then announced
+// to the new admin client as well (the UI ignores a socket it has), and their leaving is sent.
+json admin_impl::snapshot() {
+    json all = json::array();
+    for (const auto& [key, indices] : pending_connect_) outbox_[indices.front()].in_snapshot = true;
+    for (const auto& [key, weak] : shown_) {
+        if (auto s = weak.lock()) all.push_back(serialize(*s, transport_of(*s), s->rooms()));
+    }
+    return all;
+}
+
+// Shown sockets left: sockets beyond the limit take their places.
+void admin_impl::refill() {
+    refill_ = false;
+    std::size_t total = 0;
+    for (const auto& nsp : watched_) total += nsp->socket_count();
+    if (shown_.size() >= max_sockets_ || total <= shown_.size()) return;
+    for (const auto& nsp : watched_) {
+        for (const auto& s : nsp->sockets()) {
+            if (shown_.size() >= max_sockets_) return;
+            if (!s->connected() || shown_.contains({nsp->name(), s->id()})) continue;
+            socket_connected(s, s->rooms(), wall_clock::now());
+        }
+    }
+}
+
+void admin_impl::flush() {
+    if (refill_) refill();
+    std::size_t updates = 0;
+    for (const auto& o : outbox_) updates += o.alive ? 1 : 0;
+    std::optional<json> all;
+    if (log_dropped_ != 0) {
+        cfg_.log(fmt::format("admin: {} events left out of the event log (over {} a tick)", log_dropped_,
+                             max_log_events_per_tick));
+        log_dropped_ = 0;
+    }
+    if (updates > max_updates_per_tick) {
+        // More than the UI can take in one tick: one snapshot instead (it replaces the UI's list).
+        pending_connect_.clear();
+        all = snapshot();
+        emit_all("all_sockets", json::array({*all}));
+        if (resyncs_++ % 100 == 0)
+            cfg_.log(fmt::format("admin: {} updates in one tick sent as all_sockets ({} sockets; {} sockets came "
+                                 "and went unseen so far)", updates, all->size(), coalesced_));
+        outbox_.clear();
+        pending_connect_.clear();
+    } else {
+        // A new socket waits one tick more before it is announced, so that one that lives less than
+        // a tick or two (a page load, a reconnect) is never sent.
+        std::vector<outgoing> held;
+        std::map<socket_key, std::vector<std::size_t>> still_pending;
+        for (auto& [key, indices] : pending_connect_) {
+            if (!outbox_[indices.front()].young) continue;
+            auto& moved = still_pending[key];
+            for (auto i : indices) {
+                moved.push_back(held.size());
+                held.push_back(std::move(outbox_[i]));
+                held.back().young = false;
+                outbox_[i].alive = false;
+            }
+        }
+        for (auto& o : outbox_) {
+            if (o.alive) emit_all(o.event, std::move(o.args));
+        }
+        outbox_ = std::move(held);
+        pending_connect_ = std::move(still_pending);
+        if (!outbox_.empty()) arm_flush();
+    }
+    log_events_ = 0;
+    auto admins = std::exchange(new_admins_, {});
+    for (const auto& weak : admins) {
+        auto socket = weak.lock();
+        if (!socket) continue;
+        if (!all) all = snapshot();
+        socket->emit("server_stats", json::array({stats(false)}));
+        socket->emit("all_sockets", json::array({*all}));
     }
 }
 

@@ -9,8 +9,13 @@
 //
 // Data flow: the library reports connects, room changes, events and engine sessions on the
 // threads where they happen; each report is queued (admin_feed in admin.cpp) and the queue is
-// drained on the home loop (loop 0), where the admin state lives and the admin namespace is
-// emitted to. That queue is the one place where batching and throttling for large servers go.
+// drained on the home loop (loop 0), where the admin state lives. What the admin clients are told
+// goes out once a tick (250 ms), coalesced: a new socket is announced after one full tick, with its
+// rooms by then, and one that leaves before is never sent; a tick with more
+// updates than the UI can take sends one all_sockets instead; the event log is capped per tick.
+// The UI lists at most max_sockets sockets (the first ones, then newcomers as places free up): its
+// store finds a socket by a linear search, so a list of 10,000 freezes it (admin-ui #22). The
+// dashboard's counts come from server_stats and stay exact.
 #pragma once
 
 #include <sio/engine/server.hpp>
@@ -36,6 +41,7 @@ struct admin_options {
     bool read_only = false;           // --admin-read-only
     std::string mode = "development";  // --admin-mode development|production
     std::vector<std::string> origins;  // --admin-ui-origin: e.g. https://admin.socket.io (CORS)
+    std::size_t max_sockets = 1000;    // --admin-ui-max-sockets: sockets listed to the UI
 };
 
 // Adds the --admin-* flags to `desc`, writing into `options`.

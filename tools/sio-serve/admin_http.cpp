@@ -125,14 +125,17 @@ void add_admin_flags(po::options_description& desc, admin_options& options) {
         ("admin-mode", po::value(&options.mode)->default_value(options.mode),
          "development (the UI's event log shows every event) or production (counts only)")
         ("admin-ui-origin", po::value(&options.origins)->composing(),
-         "origin of a hosted Admin UI allowed to connect cross-origin, e.g. https://admin.socket.io (repeatable)");
+         "origin of a hosted Admin UI allowed to connect cross-origin, e.g. https://admin.socket.io (repeatable)")
+        ("admin-ui-max-sockets", po::value(&options.max_sockets)->default_value(options.max_sockets),
+         "the Admin UI lists at most N sockets (its counts stay exact)");
 }
 
 std::string check_admin_options(admin_options& options) {
     const bool any = !options.auth.empty() || options.read_only || !options.origins.empty() ||
-                     options.mode != "development" || options.nsp != "/admin";
-    if (!options.enabled) return any ? "--admin-auth, --admin-read-only, --admin-mode, --admin-ui-namespace and "
-                                       "--admin-ui-origin need --admin-ui" : "";
+                     options.mode != "development" || options.nsp != "/admin" || options.max_sockets != 1000;
+    if (!options.enabled) return any ? "--admin-auth, --admin-read-only, --admin-mode, --admin-ui-namespace, "
+                                       "--admin-ui-origin and --admin-ui-max-sockets need --admin-ui" : "";
+    if (options.max_sockets == 0) return "--admin-ui-max-sockets must be at least 1";
     if (options.mode != "development" && options.mode != "production")
         return fmt::format("--admin-mode '{}': use development or production", options.mode);
     if (options.nsp.empty() || options.nsp.front() != '/') options.nsp = "/" + options.nsp;
