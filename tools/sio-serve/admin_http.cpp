@@ -1,5 +1,6 @@
 // The --admin-* flags and the Admin UI's files, served at /admin/.
 #include "admin.hpp"
+#include "ops.hpp"
 #include "admin_auth.hpp"
 
 #include <boost/program_options/value_semantic.hpp>
@@ -63,17 +64,6 @@ std::string_view content_type(std::string_view path) {
     if (ext == "woff") return "font/woff";
     if (ext == "ttf") return "font/ttf";
     return "application/octet-stream";
-}
-
-response answer(const http::request<http::string_body>& req, http::status status, std::string_view type,
-                std::string body) {
-    response res{status, req.version()};
-    res.set(http::field::server, "sio-serve");
-    res.set(http::field::content_type, type);
-    res.keep_alive(req.keep_alive());
-    res.body() = std::move(body);
-    res.prepare_payload();
-    return res;
 }
 
 // A JavaScript string literal (JSON's is one), safe inside <script>: no "</" can close it.
@@ -150,18 +140,18 @@ std::optional<response> serve_admin_ui(const http::request<http::string_body>& r
     target = target.substr(0, target.find('?'));
     const std::string_view base = admin_ui_path.substr(0, admin_ui_path.size() - 1);  // "/admin"
     if (target == base) {
-        auto res = answer(req, http::status::moved_permanently, "text/plain; charset=utf-8", "see /admin/\n");
+        auto res = plain_answer(req, http::status::moved_permanently, "text/plain; charset=utf-8", "see /admin/\n");
         res.set(http::field::location, admin_ui_path);
         return res;
     }
     if (!target.starts_with(admin_ui_path)) return std::nullopt;
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
-        auto res = answer(req, http::status::method_not_allowed, "text/plain; charset=utf-8", "method not allowed\n");
+        auto res = plain_answer(req, http::status::method_not_allowed, "text/plain; charset=utf-8", "method not allowed\n");
         res.set(http::field::allow, "GET, HEAD");
         return res;
     }
     if (ui_files.count == 0) {
-        return answer(req, http::status::not_found, "text/plain; charset=utf-8",
+        return plain_answer(req, http::status::not_found, "text/plain; charset=utf-8",
                       "this sio-serve was built without the Admin UI (run scripts/setup, which installs "
                       "@socket.io/admin-ui in tools/sio-serve/web, and rebuild)\n");
     }
@@ -171,12 +161,12 @@ std::optional<response> serve_admin_ui(const http::request<http::string_body>& r
     if (found) {
         const bool index = file == "index.html";
         std::string body = index ? index_page(*found, nsp, engine_path, msgpack) : std::string(*found);
-        auto res = answer(req, http::status::ok, content_type(file), std::move(body));
+        auto res = plain_answer(req, http::status::ok, content_type(file), std::move(body));
         // Every name but index.html carries a content hash or a version.
         res.set(http::field::cache_control, index ? "no-cache" : "public, max-age=86400");
         return res;
     }
-    return answer(req, http::status::not_found, "text/plain; charset=utf-8", "not found\n");
+    return plain_answer(req, http::status::not_found, "text/plain; charset=utf-8", "not found\n");
 }
 
 }  // namespace sio::serve

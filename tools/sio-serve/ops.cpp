@@ -131,6 +131,17 @@ void log_sink::emit(log_level level, std::string_view event, std::string_view me
     std::fflush(stderr);
 }
 
+http::response<http::string_body> plain_answer(const http::request<http::string_body>& req, http::status status,
+                                               std::string_view type, std::string body) {
+    http::response<http::string_body> res{status, req.version()};
+    res.set(http::field::server, "sio-serve");
+    res.set(http::field::content_type, type);
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+}
+
 std::string explain_close_reason(std::string_view reason) {
     if (reason == "ping timeout") return "ping timeout (no pong in time: the client is gone or stalled)";
     if (reason == "transport close") return "transport closed (the client closed the connection or left)";

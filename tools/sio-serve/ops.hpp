@@ -85,6 +85,11 @@ struct metrics_access {
     bool here = true;   // false: /metrics is served on another listener (--metrics-listen)
     std::string token;  // non-empty: /metrics needs "Authorization: Bearer TOKEN"
 };
+// An answer to `req` (its HTTP version and keep-alive) with sio-serve's Server header.
+boost::beast::http::response<boost::beast::http::string_body> plain_answer(
+    const boost::beast::http::request<boost::beast::http::string_body>& req, boost::beast::http::status status,
+    std::string_view type, std::string body);
+
 engine::http_handler ops_http_handler(engine::http_handler next, std::weak_ptr<engine::server> engine,
                                       std::weak_ptr<sio::server> io, metrics_access metrics = {});
 

@@ -37,17 +37,6 @@ namespace {
 
 constexpr std::string_view tool = "sio-serve";
 
-http::response<http::string_body> respond(const http::request<http::string_body>& req, http::status status,
-                                          std::string_view type, std::string body) {
-    http::response<http::string_body> res{status, req.version()};
-    res.set(http::field::server, "sio-serve");
-    res.set(http::field::content_type, type);
-    res.keep_alive(req.keep_alive());
-    res.body() = std::move(body);
-    res.prepare_payload();
-    return res;
-}
-
 // `client_js` is the Socket.IO browser client served under the Engine.IO path: the bundle built
 // in, or the file given with --client-js.
 http::response<http::string_body> serve_page(const http::request<http::string_body>& req,
@@ -55,27 +44,27 @@ http::response<http::string_body> serve_page(const http::request<http::string_bo
     std::string_view target = req.target();
     target = target.substr(0, target.find('?'));
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
-        auto res = respond(req, http::status::method_not_allowed, "text/plain; charset=utf-8",
+        auto res = plain_answer(req, http::status::method_not_allowed, "text/plain; charset=utf-8",
                            "method not allowed\n");
         res.set(http::field::allow, "GET, HEAD");
         return res;
     }
     if (target == "/" || target == "/index.html") {
-        return respond(req, http::status::ok, "text/html; charset=utf-8", std::string(sio_serve_index_html));
+        return plain_answer(req, http::status::ok, "text/html; charset=utf-8", std::string(sio_serve_index_html));
     }
     if (target == "/socket.io/socket.io.js" || target == "/socket.io/socket.io.min.js") {
         if (client_js.empty()) {
-            return respond(req, http::status::not_found, "text/plain; charset=utf-8",
+            return plain_answer(req, http::status::not_found, "text/plain; charset=utf-8",
                            "this sio-serve was built without the Socket.IO browser client "
                            "(run scripts/setup, which installs it, and rebuild, or use --client-js)\n");
         }
-        auto res = respond(req, http::status::ok, "application/javascript; charset=utf-8",
+        auto res = plain_answer(req, http::status::ok, "application/javascript; charset=utf-8",
                            std::string(client_js));
         res.set(http::field::cache_control, "public, max-age=3600");
         return res;
     }
-    if (target == "/health") return respond(req, http::status::ok, "text/plain; charset=utf-8", "ok\n");
-    return respond(req, http::status::not_found, "text/plain; charset=utf-8", "not found\n");
+    if (target == "/health") return plain_answer(req, http::status::ok, "text/plain; charset=utf-8", "ok\n");
+    return plain_answer(req, http::status::not_found, "text/plain; charset=utf-8", "not found\n");
 }
 
 // Each connection is a descriptor: raise the soft limit toward the hard one so that
@@ -227,7 +216,7 @@ bool listen_metrics(serving& s) {
     s.metrics_server = engine::server::create(s.loops.main.get_executor(), mo);
     s.metrics_server->set_http_handler(ops_http_handler(
         [](const http::request<http::string_body>& req) {
-            return respond(req, http::status::not_found, "text/plain; charset=utf-8",
+            return plain_answer(req, http::status::not_found, "text/plain; charset=utf-8",
                            "this listener serves /metrics and /healthz only\n");
         },
         s.engine, s.io, {true, s.plan.options.metrics_token}));
