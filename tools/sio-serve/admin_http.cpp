@@ -1,7 +1,7 @@
 // The --admin-* flags and the Admin UI's files, served at /admin/.
 #include "admin.hpp"
-#include "ops.hpp"
 #include "admin_auth.hpp"
+#include "ops.hpp"
 
 #include <boost/program_options/value_semantic.hpp>
 
