@@ -513,6 +513,14 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
     c->lowest().close();
 }
 
+http_connection::~http_connection() {
+    if (!listener_) return;
+    auto* l = static_cast<http_listener::impl*>(listener_.get());
+    std::lock_guard lock{l->connections_mutex};
+    const auto it = l->connections.find(id_);
+    if (it != l->connections.end() && it->second.expired()) l->connections.erase(it);
+}
+
 void http_connection::answer_parked(std::shared_ptr<http_connection> c, std::optional<http_response> answer) {
     auto l = std::static_pointer_cast<http_listener::impl>(c->listener_);
     c->parked_answer_ = std::make_unique<std::optional<http_response>>(std::move(answer));

@@ -95,6 +95,9 @@ public:
 
     http_connection(boost::asio::ip::tcp::socket s, std::shared_ptr<boost::asio::ssl::context> tls,
                     std::uint64_t id, std::shared_ptr<const void> slot);
+    // Leaves its listener's registry, should no run of the connection loop have done so (a
+    // parked connection whose answer never came, at shutdown).
+    ~http_connection();
     http_connection(const http_connection&) = delete;
     http_connection& operator=(const http_connection&) = delete;
 
