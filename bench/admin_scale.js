@@ -12,8 +12,7 @@ const path = require("path");
 const { spawn } = require("child_process");
 const interop = path.join(__dirname, "..", "tests", "interop");
 const { io } = require(path.join(interop, "node_modules", "socket.io-client"));
-const { chromium } = require(path.join(interop, "node_modules", "playwright-core"));
-const { startServer, stopServer, until } = require(path.join(interop, "lib"));
+const { startServer, stopServer, until, launchChromium } = require(path.join(interop, "lib"));
 
 const arg = (name, def) => {
   const i = process.argv.indexOf("--" + name);
@@ -60,11 +59,7 @@ const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
     await new Promise((r) => setTimeout(r, 10000));
     result.server_cpu_idle_per_s = round((cpuSeconds(pid) - idle0) / ((Date.now() - idleStart) / 1000), 3);
 
-    const browser = await chromium.launch({
-      executablePath, headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync"],
-    });
+    const browser = await launchChromium([], executablePath);
     try {
       const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
       await page.route("**/*", (route) => route.request().url().startsWith(server.url + "/") ? route.continue() : route.abort());

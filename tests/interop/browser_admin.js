@@ -12,8 +12,7 @@
 "use strict";
 const path = require("path");
 const { io } = require("socket.io-client");
-const { chromium } = require("playwright-core");
-const { fail, startServer, stopServer, until, deadline, artifactsDir } = require("./lib");
+const { fail, startServer, stopServer, until, deadline, artifactsDir, launchChromium } = require("./lib");
 
 const serve = process.argv[2] || fail("usage: node browser_admin.js SIO_SERVE");
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -38,12 +37,7 @@ function connect(url, opts) {
   await until(() => upgraded.io.engine.transport.name === "websocket", "the third client's upgrade");
   await new Promise((r) => ws.emit("join", "alpha", r));
 
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launchChromium([], executablePath);
   try {
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     const page = await context.newPage();

@@ -7,8 +7,7 @@
 // folder (lib.js artifactsDir). Usage: node browser_call.js SIO_SERVE
 "use strict";
 const path = require("path");
-const { chromium } = require("playwright-core");
-const { fail, startServer, until, deadline, artifactsDir } = require("./lib");
+const { fail, startServer, until, deadline, artifactsDir, launchChromium } = require("./lib");
 
 const serve = process.argv[2] || fail("usage: node browser_call.js SIO_SERVE");
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -16,13 +15,8 @@ deadline(90000);
 
 (async () => {
   const server = await startServer(serve, ["--port", "0", "--quiet"]);
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
-  });
+  const browser = await launchChromium(["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
+                                       executablePath);
   try {
     const open = async (name) => {
       const context = await browser.newContext();

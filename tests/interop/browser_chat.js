@@ -11,8 +11,7 @@
 // environment: more sio-serve arguments, e.g. "--parser msgpack").
 "use strict";
 const path = require("path");
-const { chromium } = require("playwright-core");
-const { fail, startServer, stopServer, until, deadline, artifactsDir } = require("./lib");
+const { fail, startServer, stopServer, until, deadline, artifactsDir, launchChromium } = require("./lib");
 
 const serve = process.argv[2] || fail("usage: node browser_chat.js SIO_SERVE");
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -21,12 +20,7 @@ deadline(110000);
 (async () => {
   const extra = (process.env.SIO_SERVE_ARGS || "").split(" ").filter(Boolean);
   let server = await startServer(serve, ["--port", "0", "--quiet", ...extra]);
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launchChromium([], executablePath);
   try {
     const open = async (name) => {
       const context = await browser.newContext();  // its own localStorage, so its own name

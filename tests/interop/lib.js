@@ -104,4 +104,16 @@ function runTool(binary, args, { json = true, ms = 30000 } = {}) {
   });
 }
 
-module.exports = { fail, startServer, stopServer, until, deadline, seededRandom, artifactsDir, runTool };
+// Headless Chromium as every browser test and benchmark runs it (Debian's, or $CHROMIUM), with
+// `extraArgs` after the common flags.
+function launchChromium(extraArgs = [], executablePath = process.env.CHROMIUM || "/usr/bin/chromium") {
+  const { chromium } = require("playwright-core");
+  return chromium.launch({
+    executablePath,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync", ...extraArgs],
+  });
+}
+
+module.exports = { fail, startServer, stopServer, until, deadline, seededRandom, artifactsDir, runTool, launchChromium };
