@@ -208,7 +208,7 @@ asio::awaitable<next_step> upgrade_to_websocket(engine_request r, http::request_
             r.refused(std::nullopt, 101,
                       "second WebSocket for a session already upgrading or on WebSocket: closed after its handshake");
     } else {
-        auto strand = core->session_executor_for(c->lowest().get_executor());
+        auto strand = core->session_executor_for(c->executor());
         s = std::make_shared<session>(core, strand, transport_kind::websocket);
         s->take_place(std::move(r.place));
         const bool accepted = co_await asio::co_spawn(
@@ -249,7 +249,7 @@ asio::awaitable<T> on_session(const session& s, const server::impl& core, asio::
 asio::awaitable<std::shared_ptr<session>> open_polling_session(engine_request& r, const request_type& req,
                                                                std::map<std::string, std::string> query,
                                                                response_type& refusal) {
-    auto strand = r.core->session_executor_for(r.c->lowest().get_executor());
+    auto strand = r.core->session_executor_for(r.c->executor());
     auto s = std::make_shared<session>(r.core, strand, transport_kind::polling);
     s->take_place(std::move(r.place));
     auto start = on_session(*s, *r.core, s->start(make_handshake_request(*r.c, req, std::move(query), "polling"), r.c->id()));

@@ -7,12 +7,16 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/asio/execution/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -48,7 +52,10 @@ struct http_listener::impl : std::enable_shared_from_this<impl> {
           server_name(cfg.server_name.empty() ? nullptr : std::make_shared<const std::string>(cfg.server_name)),
           acceptor_executor(cfg.single_threaded ? cfg.loops.at(0) : asio::make_strand(cfg.loops.at(0))),
           acceptor(acceptor_executor),
-          tls(cfg.tls) {}
+          tls(cfg.tls) {
+        if (cfg.single_threaded)
+            for (const auto& loop : cfg.loops) loop_timers.push_back(timer_queue::for_loop(loop));
+    }
 
     config cfg;
     std::shared_ptr<const std::string> server_name;  // shared by the connections
@@ -67,17 +74,29 @@ struct http_listener::impl : std::enable_shared_from_this<impl> {
     // Open TCP connections by remote address (only when max_connections_per_ip is set).
     std::mutex per_ip_mutex;
     std::unordered_map<std::string, std::size_t> per_ip;
+    // Each loop's deadlines (cfg.loops' order), when each loop is run by one thread; with
+    // strands each connection has a queue of its own, on its strand.
+    std::vector<std::shared_ptr<timer_queue>> loop_timers;
 
     std::shared_ptr<asio::ssl::context> tls_context() const {
         std::lock_guard lock{tls_mutex};
         return tls;
     }
-    // Where the next accepted connection runs.
-    asio::any_io_executor next_connection_executor() {
-        const auto& ex = cfg.loops[next_loop];
-        next_loop = (next_loop + 1) % cfg.loops.size();
-        if (cfg.single_threaded) return ex;
-        return asio::make_strand(ex);
+    // Where the next accepted connection runs, and the queue of its deadlines.
+    std::pair<asio::any_io_executor, std::shared_ptr<timer_queue>> next_connection_place() {
+        const std::size_t i = std::exchange(next_loop, (next_loop + 1) % cfg.loops.size());
+        if (cfg.single_threaded) return {cfg.loops[i], loop_timers[i]};
+        auto strand = asio::make_strand(cfg.loops[i]);
+        return {strand, std::make_shared<timer_queue>(strand)};
+    }
+    // The queue for a connection that moves onto `executor`'s loop.
+    std::shared_ptr<timer_queue> timers_for(const asio::any_io_executor& executor) const {
+        if (cfg.single_threaded) {
+            const auto* context = &asio::query(executor, asio::execution::context);
+            for (std::size_t i = 0; i < cfg.loops.size(); ++i)
+                if (&asio::query(cfg.loops[i], asio::execution::context) == context) return loop_timers[i];
+        }
+        return std::make_shared<timer_queue>(executor);
     }
     void refused(std::string_view remote, unsigned status, std::string detail) const {
         if (cfg.on_refusal) cfg.on_refusal(http_refusal{remote, status, std::move(detail)});
@@ -153,8 +172,30 @@ http_connection::http_connection(tcp::socket s, std::shared_ptr<asio::ssl::conte
                                  std::shared_ptr<const void> slot)
     : id_(id), tls_(std::move(tls)), stream_(std::in_place_type<plain_stream>, std::move(s)), slot_(std::move(slot)) {}
 
-beast::tcp_stream& http_connection::lowest() noexcept {
-    return std::visit([](auto& st) -> beast::tcp_stream& { return beast::get_lowest_layer(st); }, stream_);
+tcp::socket& http_connection::socket() noexcept {
+    if (auto* tls = std::get_if<tls_stream>(&stream_)) return beast::get_lowest_layer(*tls).socket();
+    return std::get<plain_stream>(stream_);
+}
+
+void http_connection::set_deadline(std::chrono::steady_clock::time_point when) {
+    if (timers_) timers_->schedule(*this, when);
+}
+
+void http_connection::clear_deadline() noexcept {
+    if (timers_) timers_->cancel(*this);
+}
+
+void http_connection::on_deadline() noexcept {
+    // As Beast's own timeouts do: the socket closes, and every operation on it (or on the TLS
+    // stream above it) ends, the next one at once.
+    timed_out_ = true;
+    error_code ignored;
+    socket().close(ignored);
+}
+
+error_code http_connection::outcome(error_code ec) const noexcept {
+    if (ec && timed_out_) return beast::error::timeout;
+    return ec;
 }
 
 const std::string& http_connection::peer_address() {
@@ -178,7 +219,7 @@ http_response http_connection::make_response(unsigned status, unsigned version, 
 }
 
 void http_connection::idle() {
-    lowest().expires_never();
+    clear_deadline();
     if (buffer_.size() == 0) buffer_.shrink_to_fit();
 }
 
@@ -187,7 +228,7 @@ asio::awaitable<error_code> http_connection::read_header(request_parser& parser,
     if (std::exchange(waited_, false)) {
         // The first byte came in while the connection waited without a coroutine.
         if (wait_error_ == asio::error::eof) co_return http::error::end_of_stream;
-        if (wait_error_) co_return wait_error_;
+        if (wait_error_) co_return outcome(wait_error_);
         auto room = buffer_.prepare(std::clamp<std::size_t>(limit + 4, 512, 4096));
         *static_cast<char*>(room.data()) = first_byte_;
         buffer_.commit(1);
@@ -214,7 +255,7 @@ asio::awaitable<error_code> http_connection::read_header(request_parser& parser,
         buffer_.commit(n);
         if (n != 0) got_bytes = true;
         if (ec == asio::error::eof) co_return got_bytes ? http::error::partial_message : http::error::end_of_stream;
-        if (ec) co_return ec;
+        if (ec) co_return outcome(ec);
     }
 }
 
@@ -226,9 +267,10 @@ asio::awaitable<bool> http_connection::read_body(request_parser& parser, std::ui
         too_large = true;
         co_return false;
     }
-    lowest().expires_after(timeout_);
-    auto [ec, n] = co_await std::visit([&](auto& st) { return http::async_read(st, buffer_, parser, tok); }, stream_);
+    set_timeout();
+    auto [rec, n] = co_await std::visit([&](auto& st) { return http::async_read(st, buffer_, parser, tok); }, stream_);
     (void)n;
+    const auto ec = outcome(rec);
     if (ec == http::error::body_limit) too_large = true;
     if (ec == beast::error::timeout && counters_) count(counters_->request_timeouts);
     co_return !ec;
@@ -239,7 +281,7 @@ asio::awaitable<bool> http_connection::read_body(request_parser& parser, std::ui
 // which cost about a tenth of the server's time in long-polling echo. Anything else (chunked,
 // say, from an HTTP handler) goes through Beast.
 asio::awaitable<bool> http_connection::write(http_response res) {
-    lowest().expires_after(timeout_);
+    set_timeout();
     if (server_name_ && res.find(http::field::server) == res.end()) res.set(http::field::server, *server_name_);
     if (res.chunked() || !res.has_content_length() || (res.version() != 10 && res.version() != 11)) {
         auto [ec, n] = co_await std::visit([&](auto& st) { return http::async_write(st, res, tok); }, stream_);
@@ -254,7 +296,7 @@ asio::awaitable<bool> http_connection::write(http_response res) {
 }
 
 asio::awaitable<bool> http_connection::write_raw(const std::string& bytes) {
-    lowest().expires_after(timeout_);
+    set_timeout();
     auto [ec, n] = co_await std::visit([&](auto& st) { return asio::async_write(st, asio::buffer(bytes), tok); }, stream_);
     (void)n;
     co_return !ec;
@@ -271,9 +313,11 @@ bool http_connection::move_socket() {
     error_code ec;
     if (!move_to_) return false;
     const auto to = std::move(*std::exchange(move_to_, nullptr));
+    clear_deadline();  // on the queue of the loop it leaves
     auto sock = hand_over(std::move(socket()), to, ec);
     if (ec) return false;
     stream_.emplace<plain_stream>(std::move(sock));
+    timers_ = static_cast<http_listener::impl*>(listener_.get())->timers_for(to);
     return true;
 }
 
@@ -285,7 +329,7 @@ bool http_connection::move_to(asio::any_io_executor executor) {
 
 std::shared_ptr<ws_stream> http_connection::take_websocket(const asio::any_io_executor& executor,
                                                            ws_stream_options options, std::string& read_ahead) {
-    lowest().expires_never();
+    clear_deadline();
     read_ahead = beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
     // The stream holds the connection's place under the limits, with whatever the owner gave.
@@ -315,10 +359,11 @@ asio::awaitable<bool> http_listener::impl::start_tls(listener_ptr l, std::shared
     auto& buffer = c->buffer_;
     auto& counters = *l->cfg.counters;
     const auto deadline = std::chrono::steady_clock::now() + l->cfg.limits.request_timeout;
-    c->lowest().expires_at(deadline);
+    c->set_deadline(deadline);
     // Plain HTTP sent to the TLS port: answer in plain HTTP, so that curl or a browser shows why
     // instead of an empty reply.
-    auto [dec, is_tls] = co_await beast::async_detect_ssl(c->lowest(), buffer, tok);
+    auto [detect_ec, is_tls] = co_await beast::async_detect_ssl(c->socket(), buffer, tok);
+    const auto dec = c->outcome(detect_ec);
     if (dec == beast::error::timeout) {
         count(counters.request_timeouts);
         l->refused(c->peer_address(), 0,
@@ -333,7 +378,7 @@ asio::awaitable<bool> http_listener::impl::start_tls(listener_ptr l, std::shared
         auto res = http_connection::make_response(400, 11, false, "This server speaks TLS only: use https:// or wss://\n",
                                                   "text/plain; charset=utf-8");
         if (l->server_name) res.set(http::field::server, *l->server_name);
-        co_await http::async_write(c->lowest(), res, tok);
+        co_await http::async_write(c->socket(), res, tok);
     }
     if (dec || !is_tls) co_return false;
     // The TLS state exists only from here on, and only for as many handshakes at once as allowed.
@@ -351,15 +396,17 @@ asio::awaitable<bool> http_listener::impl::start_tls(listener_ptr l, std::shared
         co_return false;
     }
     {
-        auto sock = std::move(std::get<http_connection::plain_stream>(c->stream_).socket());
-        c->stream_.emplace<tls_stream>(std::move(sock), *c->tls_);
+        // The TLS stream's own TCP stream never has an expiry: the connection's deadline closes
+        // the socket under it.
+        beast::tcp_stream under{std::move(std::get<http_connection::plain_stream>(c->stream_))};
+        c->stream_.emplace<tls_stream>(std::move(under), *c->tls_);
     }
     auto& tls = std::get<tls_stream>(c->stream_);
     // OpenSSL lets go of its record buffers (about 17 KiB each way) whenever they are empty: an
     // idle TLS connection (a parked GET, a quiet WebSocket) does not hold them.
     SSL_set_mode(tls.native_handle(), SSL_MODE_RELEASE_BUFFERS);
-    c->lowest().expires_at(deadline);
-    auto [ec, n] = co_await tls.async_handshake(asio::ssl::stream_base::server, buffer.data(), tok);
+    auto [hec, n] = co_await tls.async_handshake(asio::ssl::stream_base::server, buffer.data(), tok);
+    const auto ec = c->outcome(hec);
     if (!ec) {
         buffer.consume(n);
         co_return true;
@@ -420,16 +467,21 @@ asio::awaitable<void> http_listener::impl::answer_refusal(listener_ptr l, std::s
 }
 
 asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::shared_ptr<http_connection> c) {
+    // When this run ends, the connection leaves the registry and its deadline, unless it goes on
+    // (on another loop, parked, or waiting for its next request, still registered; only the last
+    // keeps its deadline).
     struct unregister {
         listener_ptr l;
-        std::uint64_t id;
-        bool moved = false;  // the connection goes on on another loop, still registered
+        http_connection& c;
+        bool moved = false;
+        bool keep_deadline = false;
         ~unregister() {
+            if (!keep_deadline) c.clear_deadline();
             if (moved) return;
             std::lock_guard lock{l->connections_mutex};
-            l->connections.erase(id);
+            l->connections.erase(c.id());
         }
-    } guard{l, c->id()};
+    } guard{l, *c};
     if (auto answer = std::exchange(c->parked_answer_, nullptr)) {
         // A parked request's answer: written, then the loop goes on as after any answer.
         bool keep = false;
@@ -440,7 +492,7 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
         if (!keep || l->stopped || l->draining) {
             error_code ignored;
             c->socket().shutdown(tcp::socket::shutdown_both, ignored);
-            c->lowest().close();
+            c->socket().close(ignored);
             co_return;
         }
     } else if (c->is_tls() && !c->pending_ && !c->waited_ && std::holds_alternative<http_connection::plain_stream>(c->stream_)) {
@@ -455,11 +507,12 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
         std::unique_ptr<request_parser> parser = std::move(c->pending_);
         if (!parser) {
             if (l->draining) break;
-            if (!c->waited_) c->lowest().expires_after(l->cfg.limits.request_timeout);
+            if (!c->waited_) c->set_deadline(std::chrono::steady_clock::now() + l->cfg.limits.request_timeout);
             if (!c->waited_ && !c->is_tls() && c->buffer_.size() == 0) {
                 // Nothing read yet: this coroutine ends, and a new one reads the request once its
                 // first byte is in (an idle keep-alive connection holds neither frame nor buffer).
                 guard.moved = true;
+                guard.keep_deadline = true;
                 await_request(l, c);
                 co_return;
             }
@@ -493,8 +546,10 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
         const auto step = co_await l->cfg.on_request(c, *parser);
         if (step == next_step::handed_over) co_return;
         if (step == next_step::parked) {
-            // The owner answers later (answer_parked); till then no frame and no parser.
+            // The owner answers later (answer_parked); till then no frame, no parser and no
+            // deadline (idle() took it; the answer may already be running elsewhere with strands).
             guard.moved = true;
+            guard.keep_deadline = true;
             co_return;
         }
         if (step == next_step::close) break;
@@ -504,16 +559,19 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
             if (!c->move_socket()) break;
             c->pending_ = std::move(parser);
             guard.moved = true;
+            guard.keep_deadline = true;  // the connection is on the other loop's queue now
             asio::co_spawn(c->executor(), run_connection(l, c), [l](std::exception_ptr e) { connection_done(l, e); });
             co_return;
         }
     }
     error_code ignored;
     c->socket().shutdown(tcp::socket::shutdown_both, ignored);
-    c->lowest().close();
+    c->socket().close(ignored);
 }
 
 http_connection::~http_connection() {
+    // Only a loop torn down with the connection's read pending leaves it queued.
+    clear_deadline();
     if (!listener_) return;
     auto* l = static_cast<http_listener::impl*>(listener_.get());
     std::lock_guard lock{l->connections_mutex};
@@ -587,7 +645,7 @@ std::shared_ptr<connection_slot> admit(const listener_ptr& l, const tcp::socket&
 asio::awaitable<void> http_listener::impl::accept_loop(listener_ptr l) {
     asio::steady_timer backoff{l->acceptor_executor};
     for (;;) {
-        auto executor = l->next_connection_executor();
+        auto [executor, timers] = l->next_connection_place();
         // With several loops the socket is accepted on the acceptor's own and then handed to the
         // connection's: a pending accept must never hold a socket of another io_context, which
         // it would destroy after that context when the acceptor's is torn down.
@@ -622,6 +680,7 @@ asio::awaitable<void> http_listener::impl::accept_loop(listener_ptr l) {
             c = std::make_shared<http_connection>(std::move(sock), l->tls_context(), ++l->next_connection_id,
                                                   std::move(slot));
             c->timeout_ = l->cfg.limits.request_timeout;
+            c->timers_ = std::move(timers);
             c->counters_ = l->cfg.counters;
             c->server_name_ = l->server_name;
             c->refusal_ = std::move(refusal);

@@ -10,6 +10,7 @@
 // atomics; the refusal callback is called from any loop.
 #pragma once
 
+#include "sio/transport/event_loop.hpp"
 #include "sio/transport/ws_stream.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -17,7 +18,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -88,10 +88,11 @@ enum class next_step { keep_alive, close, handed_over, moved, parked };
 class http_listener;
 
 // One accepted TCP connection serving HTTP requests (until it becomes a WebSocket), in the clear
-// or over TLS.
-class http_connection {
+// or over TLS. Its request timeout is a deadline on its loop's timer_queue: when it passes, the
+// socket is closed, and whatever was under way fails with beast::error::timeout.
+class http_connection : private deadline_client {
 public:
-    using plain_stream = boost::beast::tcp_stream;
+    using plain_stream = boost::asio::ip::tcp::socket;
 
     http_connection(boost::asio::ip::tcp::socket s, std::shared_ptr<boost::asio::ssl::context> tls,
                     std::uint64_t id, std::shared_ptr<const void> slot);
@@ -104,9 +105,9 @@ public:
     std::uint64_t id() const noexcept { return id_; }
     // Served over TLS (its stream becomes TLS once the client's first bytes are in).
     bool is_tls() const noexcept { return tls_ != nullptr; }
-    boost::beast::tcp_stream& lowest() noexcept;
-    boost::asio::ip::tcp::socket& socket() noexcept { return lowest().socket(); }
-    boost::asio::any_io_executor executor() noexcept { return lowest().get_executor(); }
+    // The TCP socket, under the TLS stream if there is one.
+    boost::asio::ip::tcp::socket& socket() noexcept;
+    boost::asio::any_io_executor executor() noexcept { return socket().get_executor(); }
     // The peer's address, asked of the socket once and kept; empty when the socket cannot tell.
     const std::string& peer_address();
 
@@ -150,8 +151,17 @@ public:
 
 private:
     friend class http_listener;
-    // The socket moves onto move_to_'s io_context (the connection loop's part of move_to).
+    // The socket moves onto move_to_'s io_context (the connection loop's part of move_to), and
+    // the connection onto that loop's timer_queue.
     bool move_socket();
+    // The request timeout: from now, or to a point; cleared while the connection waits for the
+    // owner (a parked GET) or is handed over.
+    void set_deadline(std::chrono::steady_clock::time_point when);
+    void set_timeout() { set_deadline(std::chrono::steady_clock::now() + timeout_); }
+    void clear_deadline() noexcept;
+    void on_deadline() noexcept override;
+    // `ec` as the caller should see it: beast::error::timeout once the deadline has passed.
+    boost::system::error_code outcome(boost::system::error_code ec) const noexcept;
 
     std::uint64_t id_;
     std::string peer_;
@@ -168,6 +178,7 @@ private:
     std::atomic<std::uint64_t>* refusal_counter_ = nullptr;
     bool busy_ = false;  // between a request's headers and its response; only on its executor
     bool served_ = false;  // at least one request was read (a later timeout is an idle keep-alive)
+    bool timed_out_ = false;  // the deadline passed: the socket is closed
     // Set by move_to(), taken by the connection loop; held apart, as it is rarely set.
     std::unique_ptr<boost::asio::any_io_executor> move_to_;
     std::unique_ptr<request_parser> pending_;  // the request that moved with the connection
@@ -181,6 +192,8 @@ private:
     // (an empty optional inside: close).
     std::unique_ptr<std::optional<http_response>> parked_answer_;
     std::shared_ptr<void> listener_;  // its listener's state (http_listener::impl), set when accepted
+    // Its loop's deadlines (with strands, a queue of its own), and whether its deadline passed.
+    std::shared_ptr<timer_queue> timers_;
 };
 
 // The owner's part of a request: called with the request's headers in `parser`, on the
