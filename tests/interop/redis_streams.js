@@ -1,0 +1,182 @@
+// A mixed cluster on one Redis stream: two sio-serve (--redis-adapter streams) and one Node
+// socket.io 4.8 server with @socket.io/redis-streams-adapter 0.3.1, each with real
+// socket.io-client clients. Checks that broadcasts from every instance reach the clients of the
+// others (never the sender), binary arguments included; that room broadcasts reach only the
+// room's members; that Node's fetchSockets(), broadcast with acks and serverSideEmit with acks see
+// and answer for the sio-serve sockets; that Node's socketsJoin, socketsLeave and
+// disconnectSockets reach them; that sio-serve's stream entries are what the Node adapter writes
+// (fields uid, nsp, type, data; JSON, or base64 msgpack with binary); and that a malformed stream
+// entry is dropped and logged while delivery goes on.
+// Usage: node redis_streams.js PATH/TO/sio-serve PATH/TO/redis-server
+"use strict";
+const http = require("http");
+const { Server } = require("socket.io");
+const { io } = require("socket.io-client");
+const { createAdapter } = require("@socket.io/redis-streams-adapter");
+const { createClient } = require("redis");
+const { fail, startServer, until, deadline, startRedis } = require("./lib");
+
+const serve = process.argv[2] || fail("usage: node redis_streams.js SIO_SERVE REDIS_SERVER");
+const redisServer = process.argv[3] || fail("usage: node redis_streams.js SIO_SERVE REDIS_SERVER");
+deadline(110000);
+
+const bin = Buffer.from([0, 1, 2, 250, 255]);
+
+function connect(url, name) {
+  return new Promise((resolve, reject) => {
+    const s = io(url, { reconnection: false, forceNew: true, transports: ["websocket"] });
+    s.got = [];
+    s.onAny((event, ...args) => s.got.push({ event, args }));
+    s.on("ackme", (x, cb) => cb(`ack-${name}-${x}`));
+    s.on("connect", () => resolve(s));
+    s.on("connect_error", reject);
+    s.label = name;
+  });
+}
+
+const has = (s, event, first) => s.got.some((g) => g.event === event && g.args[0] === first);
+const isBin = (x) => {
+  const b = x instanceof ArrayBuffer ? Buffer.from(new Uint8Array(x)) : Buffer.isBuffer(x) ? x : null;
+  return b !== null && b.equals(bin);
+};
+
+// Every client but the sender gets `tag` (with its binary and object arguments); the sender does
+// not, which the next broadcast, sent after, shows.
+async function broadcastsReachOthers(all) {
+  for (const from of all) {
+    const tag = `from-${from.label}`;
+    from.emit("say", tag, bin, { k: [1, 2] });
+    const others = all.filter((s) => s !== from);
+    await until(() => others.every((s) => has(s, "said", tag)), `'said' ${tag} on ${others.map((s) => s.label)}`);
+    for (const s of others) {
+      const g = s.got.find((x) => x.event === "said" && x.args[0] === tag);
+      if (!isBin(g.args[1])) fail(`${tag} on ${s.label}: binary argument lost: ${JSON.stringify(g.args[1])}`);
+      if (JSON.stringify(g.args[2]) !== '{"k":[1,2]}') fail(`${tag} on ${s.label}: object argument: ${JSON.stringify(g.args[2])}`);
+    }
+  }
+  // A marker from another client, after which the senders' own broadcasts would have arrived.
+  const [first, second] = all;
+  second.emit("say", "marker");
+  await until(() => has(first, "said", "marker"), "the marker broadcast");
+  for (const s of all) if (has(s, "said", `from-${s.label}`)) fail(`${s.label} got its own broadcast`);
+}
+
+async function main() {
+  const redis = await startRedis(redisServer);
+  const url = `redis://127.0.0.1:${redis.port}`;
+
+  const pub = createClient({ url });
+  pub.on("error", () => {});
+  await pub.connect();
+  const httpServer = http.createServer();
+  const nodeIo = new Server(httpServer, { adapter: createAdapter(pub) });
+  nodeIo.on("connection", (socket) => {
+    socket.on("say", (...args) => socket.broadcast.emit("said", ...args));
+    socket.on("enter", (room, cb) => { socket.join(room); cb && cb(); });
+    socket.on("room", (room, ...args) => socket.to(room).emit("roomsaid", ...args));
+  });
+  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
+  const nodeUrl = `http://127.0.0.1:${httpServer.address().port}`;
+
+  const rules = ["--mode", "none", "--on", "say=broadcast:said", "--on", "enter=join", "--on", "enter=ack",
+                 "--on", "room=to-room:roomsaid"];
+  const flags = ["--port", "0", "--redis", url, "--redis-adapter", "streams", ...rules];
+  const s1 = await startServer(serve, flags);
+  const s2 = await startServer(serve, flags);
+
+  const numsub = async () => Number((await pub.sendCommand(["PUBSUB", "NUMSUB", "socket.io#/#"]))[1]);
+  await until(async () => (await numsub()) === 3, "three subscribers of the public channel", 10000);
+  const metrics = await (await fetch(`${s1.url}/metrics`)).text();
+  if (!/^sio_redis_adapter\{adapter="streams"\} 1$/m.test(metrics)) fail(`/metrics does not show the adapter: ${metrics}`);
+  await until(async () => /^sio_redis_connected 1$/m.test(await (await fetch(`${s1.url}/metrics`)).text()),
+              "sio_redis_connected 1");
+
+  const a = await connect(s1.url, "a");
+  const a2 = await connect(s1.url, "a2");
+  const b = await connect(s2.url, "b");
+  const n = await connect(nodeUrl, "n");
+  const all = [a, a2, b, n];
+
+  await broadcastsReachOthers([a, b, n, a2]);
+
+  // sio-serve's entries are the Node adapter's: uid, nsp, type "3", data as JSON (no binary)
+  // or base64 msgpack (binary).
+  a.emit("say", "plain-from-a", 1);
+  await until(() => has(n, "said", "plain-from-a"), "a plain broadcast from a on Node");
+  const entries = await pub.xRange("socket.io", "-", "+");
+  const plain = entries.find((e) => e.message.data && e.message.data.includes("plain-from-a"));
+  if (!plain) fail(`no stream entry for a's broadcast: ${JSON.stringify(entries.slice(-3))}`);
+  if (Object.keys(plain.message).join() !== "uid,nsp,type,data") fail(`entry fields: ${Object.keys(plain.message)}`);
+  const data = JSON.parse(plain.message.data);
+  if (plain.message.nsp !== "/" || plain.message.type !== "3" || data.packet.type !== 2 ||
+      JSON.stringify(data.packet.data) !== '["said","plain-from-a",1]' || !Array.isArray(data.opts.rooms) ||
+      !data.opts.except.includes(a.id)) fail(`entry: ${JSON.stringify(plain)}`);
+  const binary = entries.filter((e) => e.message.type === "3" && e.message.uid === plain.message.uid &&
+                                       e.message.data && !e.message.data.startsWith("{"));
+  if (binary.length === 0) fail("no base64 msgpack entry for a broadcast with binary from sio-serve");
+
+  // Rooms: b (sio-serve 2) and n (Node) join room1; a broadcast to room1 reaches them only.
+  await b.timeout(3000).emitWithAck("enter", "room1");
+  await n.timeout(3000).emitWithAck("enter", "room1");
+  a.emit("room", "room1", "r-from-a");
+  await until(() => has(b, "roomsaid", "r-from-a") && has(n, "roomsaid", "r-from-a"), "room1 message on b and n");
+  n.emit("room", "room1", "r-from-n");
+  await until(() => has(b, "roomsaid", "r-from-n"), "room1 message from Node on b");
+  a.emit("say", "after-rooms");
+  await until(() => [a2, b, n].every((s) => has(s, "said", "after-rooms")), "the broadcast after the room ones");
+  for (const s of [a, a2]) {
+    if (has(s, "roomsaid", "r-from-a") || has(s, "roomsaid", "r-from-n")) fail(`${s.label} is not in room1 but got its message`);
+  }
+  if (has(n, "roomsaid", "r-from-n")) fail("the Node sender got its own room message");
+
+  // Node asks the cluster for every socket, with its rooms.
+  const sockets = await nodeIo.fetchSockets();
+  const ids = sockets.map((s) => s.id).sort();
+  const want = all.map((s) => s.id).sort();
+  if (JSON.stringify(ids) !== JSON.stringify(want)) fail(`fetchSockets: got ${ids}, want ${want}`);
+  const bRemote = sockets.find((s) => s.id === b.id);
+  if (!bRemote.rooms.has("room1") || !bRemote.rooms.has(b.id)) fail(`fetchSockets: b's rooms ${[...bRemote.rooms]}`);
+
+  // A Node broadcast with acks collects the acks of the clients on sio-serve too.
+  const acks = await nodeIo.timeout(3000).emitWithAck("ackme", 7);
+  const wantAcks = all.map((s) => `ack-${s.label}-7`).sort();
+  if (JSON.stringify([...acks].sort()) !== JSON.stringify(wantAcks)) fail(`broadcast acks: got ${acks}, want ${wantAcks}`);
+
+  // Node's serverSideEmit with an ack gets one answer from each sio-serve.
+  const answers = await nodeIo.serverSideEmitWithAck("hello-servers", 1);
+  if (answers.length !== 2 || !answers.every((x) => x && x.server === "sio-serve")) fail(`serverSideEmit answers: ${JSON.stringify(answers)}`);
+  if (JSON.stringify(answers.map((x) => x.sockets).sort()) !== "[1,2]") fail(`serverSideEmit socket counts: ${JSON.stringify(answers)}`);
+
+  // socketsJoin and socketsLeave from Node reach a socket on sio-serve.
+  nodeIo.in(a.id).socketsJoin("room2");
+  await until(async () => (await nodeIo.in("room2").fetchSockets()).some((s) => s.id === a.id), "a in room2");
+  nodeIo.to("room2").emit("r2", "to-room2");
+  await until(() => has(a, "r2", "to-room2"), "room2 message on a");
+  if (has(a2, "r2", "to-room2") || has(b, "r2", "to-room2")) fail("room2 message reached a socket outside room2");
+  nodeIo.in(a.id).socketsLeave("room2");
+  await until(async () => (await nodeIo.in("room2").fetchSockets()).length === 0, "a out of room2");
+
+  // disconnectSockets from Node closes a2 on sio-serve 1, and only it.
+  const gone = new Promise((r) => a2.once("disconnect", r));
+  nodeIo.in(a2.id).disconnectSockets(true);
+  await gone;
+  await until(async () => (await nodeIo.fetchSockets()).length === 3, "three sockets left in the cluster");
+
+  // A malformed entry on the stream is dropped and logged; delivery goes on.
+  await pub.sendCommand(["XADD", "socket.io", "*", "uid", "junk", "nsp", "/", "type", "3", "data", "{not json"]);
+  await pub.sendCommand(["XADD", "socket.io", "*", "uid", "junk", "nsp", "/", "type", "3", "data", "%%%"]);
+  await pub.sendCommand(["XADD", "socket.io", "*", "nsp", "/"]);
+  await pub.publish("socket.io#/#", "\xc1");
+  b.emit("say", "after-garbage");
+  await until(() => [a, n].every((s) => has(s, "said", "after-garbage")), "delivery after malformed entries");
+  if (!/malformed message on stream socket\.io/.test(s1.output())) fail(`no malformed entry logged: ${s1.output()}`);
+
+  for (const s of [s1, s2]) if (s.child.exitCode !== null) fail("a sio-serve exited");
+  for (const s of all) s.close();
+  for (const s of [s1, s2]) s.child.kill("SIGKILL");
+  redis.child.kill("SIGKILL");
+  console.log("ok: mixed sio-serve/Node cluster over a Redis stream");
+  process.exit(0);
+}
+
+main().catch((e) => fail(e.stack || String(e)));
