@@ -9,52 +9,17 @@
 // entry is dropped and logged while delivery goes on.
 // Usage: node redis_streams.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
-const http = require("http");
-const { Server } = require("socket.io");
-const { io } = require("socket.io-client");
 const { createAdapter } = require("@socket.io/redis-streams-adapter");
 const { createClient } = require("redis");
 const { fail, startServer, until, deadline, startRedis } = require("./lib");
+const { serveRules, nodeServer, connect, has, broadcastsReachOthers } = require("./cluster_peers");
 
 const serve = process.argv[2] || fail("usage: node redis_streams.js SIO_SERVE REDIS_SERVER");
 const redisServer = process.argv[3] || fail("usage: node redis_streams.js SIO_SERVE REDIS_SERVER");
 deadline(110000);
 
-const bin = Buffer.from([0, 1, 2, 250, 255]);
-
-function connect(url, name) {
-  return new Promise((resolve, reject) => {
-    const s = io(url, { reconnection: false, forceNew: true, transports: ["websocket"] });
-    s.got = [];
-    s.onAny((event, ...args) => s.got.push({ event, args }));
-    s.on("ackme", (x, cb) => cb(`ack-${name}-${x}`));
-    s.on("connect", () => resolve(s));
-    s.on("connect_error", reject);
-    s.label = name;
-  });
-}
-
-const has = (s, event, first) => s.got.some((g) => g.event === event && g.args[0] === first);
-const isBin = (x) => {
-  const b = x instanceof ArrayBuffer ? Buffer.from(new Uint8Array(x)) : Buffer.isBuffer(x) ? x : null;
-  return b !== null && b.equals(bin);
-};
-
-// Every client but the sender gets `tag` (with its binary and object arguments); the sender does
-// not, which the next broadcast, sent after, shows.
-async function broadcastsReachOthers(all) {
-  for (const from of all) {
-    const tag = `from-${from.label}`;
-    from.emit("say", tag, bin, { k: [1, 2] });
-    const others = all.filter((s) => s !== from);
-    await until(() => others.every((s) => has(s, "said", tag)), `'said' ${tag} on ${others.map((s) => s.label)}`);
-    for (const s of others) {
-      const g = s.got.find((x) => x.event === "said" && x.args[0] === tag);
-      if (!isBin(g.args[1])) fail(`${tag} on ${s.label}: binary argument lost: ${JSON.stringify(g.args[1])}`);
-      if (JSON.stringify(g.args[2]) !== '{"k":[1,2]}') fail(`${tag} on ${s.label}: object argument: ${JSON.stringify(g.args[2])}`);
-    }
-  }
-  // A marker from another client, after which the senders' own broadcasts would have arrived.
+// The senders' own broadcasts would have arrived before a marker sent after them.
+async function noneGotItsOwn(all) {
   const [first, second] = all;
   second.emit("say", "marker");
   await until(() => has(first, "said", "marker"), "the marker broadcast");
@@ -68,19 +33,8 @@ async function main() {
   const pub = createClient({ url });
   pub.on("error", () => {});
   await pub.connect();
-  const httpServer = http.createServer();
-  const nodeIo = new Server(httpServer, { adapter: createAdapter(pub) });
-  nodeIo.on("connection", (socket) => {
-    socket.on("say", (...args) => socket.broadcast.emit("said", ...args));
-    socket.on("enter", (room, cb) => { socket.join(room); cb && cb(); });
-    socket.on("room", (room, ...args) => socket.to(room).emit("roomsaid", ...args));
-  });
-  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
-  const nodeUrl = `http://127.0.0.1:${httpServer.address().port}`;
-
-  const rules = ["--mode", "none", "--on", "say=broadcast:said", "--on", "enter=join", "--on", "enter=ack",
-                 "--on", "room=to-room:roomsaid"];
-  const flags = ["--port", "0", "--redis", url, "--redis-adapter", "streams", ...rules];
+  const { nodeIo, url: nodeUrl } = await nodeServer({ adapter: createAdapter(pub) }, "roomsaid");
+  const flags = ["--port", "0", "--redis", url, "--redis-adapter", "streams", ...serveRules("roomsaid")];
   const s1 = await startServer(serve, flags);
   const s2 = await startServer(serve, flags);
 
@@ -97,7 +51,8 @@ async function main() {
   const n = await connect(nodeUrl, "n");
   const all = [a, a2, b, n];
 
-  await broadcastsReachOthers([a, b, n, a2]);
+  await broadcastsReachOthers([a, b, n, a2], all, fail);
+  await noneGotItsOwn([a, b, n, a2]);
 
   // sio-serve's entries are the Node adapter's: uid, nsp, type "3", data as JSON (no binary)
   // or base64 msgpack (binary).

@@ -9,29 +9,15 @@
 // an offset).
 // Usage: node redis_streams_recovery.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
-const http = require("http");
-const { Server } = require("socket.io");
-const { io } = require("socket.io-client");
 const { createAdapter } = require("@socket.io/redis-streams-adapter");
 const { createClient } = require("redis");
 const { fail, startServer, until, deadline, startRedis } = require("./lib");
+const { serveRules, nodeServer, connect, has } = require("./cluster_peers");
 
 const serve = process.argv[2] || fail("usage: node redis_streams_recovery.js SIO_SERVE REDIS_SERVER");
 const redisServer = process.argv[3] || fail("usage: node redis_streams_recovery.js SIO_SERVE REDIS_SERVER");
 deadline(110000);
 
-function connect(url, label) {
-  return new Promise((resolve, reject) => {
-    const s = io(url, { reconnection: false, forceNew: true, transports: ["websocket"] });
-    s.got = [];
-    s.label = label;
-    s.onAny((event, ...args) => s.got.push({ event, args }));
-    s.once("connect", () => resolve(s));
-    s.once("connect_error", reject);
-  });
-}
-
-const has = (s, event, first) => s.got.some((g) => g.event === event && g.args[0] === first);
 const tags = (s, prefix) => s.got.filter((g) => g.event === "said" && String(g.args[0]).startsWith(prefix)).map((g) => g.args[0]);
 
 // Drops `s`'s connection (as a network failure would) and waits for the client to notice.
@@ -59,22 +45,12 @@ async function main() {
   const pub = createClient({ url });
   pub.on("error", () => {});
   await pub.connect();
-  const httpServer = http.createServer();
-  const nodeIo = new Server(httpServer, {
+  const { url: nodeUrl } = await nodeServer({
     adapter: createAdapter(pub),
     connectionStateRecovery: { maxDisconnectionDuration: 30000 },
-  });
-  nodeIo.on("connection", (socket) => {
-    socket.on("say", (...args) => socket.broadcast.emit("said", ...args));
-    socket.on("enter", (room, cb) => { socket.join(room); cb && cb(); });
-    socket.on("room", (room, ...args) => socket.to(room).emit("said", ...args));
-  });
-  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
-  const nodeUrl = `http://127.0.0.1:${httpServer.address().port}`;
-
+  }, "said");
   const flags = ["--port", "0", "--redis", url, "--redis-adapter", "streams", "--recovery-window", "30s",
-                 "--mode", "none", "--on", "say=broadcast:said", "--on", "enter=join", "--on", "enter=ack",
-                 "--on", "room=to-room:said"];
+                 ...serveRules("said")];
   const s1 = await startServer(serve, flags);
   const s2 = await startServer(serve, flags);
   const s3 = await startServer(serve, flags);
