@@ -87,7 +87,7 @@ std::optional<options> parse_url(std::string_view url) {
 
 namespace {
 
-struct pubsub_impl : std::enable_shared_from_this<pubsub_impl> {
+struct pubsub_impl : detail::link_counters, std::enable_shared_from_this<pubsub_impl> {
     pubsub_impl(asio::any_io_executor ex, options o, std::weak_ptr<local_node> l, std::string id)
         : strand(asio::make_strand(ex)), opts(std::move(o)), local(std::move(l)), uid(std::move(id)) {}
 
@@ -114,9 +114,6 @@ struct pubsub_impl : std::enable_shared_from_this<pubsub_impl> {
     };
     std::map<std::string, request, std::less<>> requests;
 
-    std::atomic<bool> up{false};
-    std::atomic<std::uint64_t> published{0}, received{0}, dropped{0}, malformed{0}, outages{0};
-    std::uint64_t logged_malformed = 0;
 
     void log(std::string_view what) const {
         if (opts.log) opts.log(what);
@@ -177,12 +174,7 @@ struct pubsub_impl : std::enable_shared_from_this<pubsub_impl> {
     }
 
     void bad_message(std::string_view channel, std::string_view why) {
-        ++malformed;
-        // Logged, but not flooded: the first ten, then one in a thousand.
-        if (logged_malformed < 10 || malformed % 1000 == 0) {
-            log(fmt::format("redis: dropped a malformed message on {}: {}", channel, why));
-            ++logged_malformed;
-        }
+        if (count_malformed()) log(fmt::format("redis: dropped a malformed message on {}: {}", channel, why));
     }
 
     void on_push(const redisReply* r) {
@@ -647,15 +639,6 @@ void pubsub_cluster::server_side_emit(std::string nsp, json args, std::function<
     });
 }
 
-stats pubsub_cluster::snapshot() const {
-    stats s;
-    s.connected = impl_->up.load();
-    s.published = impl_->published.load();
-    s.received = impl_->received.load();
-    s.dropped = impl_->dropped.load();
-    s.malformed = impl_->malformed.load();
-    s.outages = impl_->outages.load();
-    return s;
-}
+stats pubsub_cluster::snapshot() const { return impl_->snapshot(); }
 
 }  // namespace sio::adapter::redis

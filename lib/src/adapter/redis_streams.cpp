@@ -1,29 +1,15 @@
 // The streams adapter: a cluster link speaking @socket.io/redis-streams-adapter 0.3.x (see
-// redis_streams_codec.hpp for the format).
-//
-// Three RESP connections on one strand: `cmd` (XADD, PUBLISH, PUBSUB NUMSUB, the session
-// records, XRANGE), `sub` (SUBSCRIBE to each namespace's public channel and this node's private
-// one) and `reader` (one XREAD BLOCK after another, so that it never holds up the others). The
-// reader starts at the stream's last entry when it first connects, and after an outage goes on
-// from the last entry it read, so that what other nodes added meanwhile still arrives.
-#include "resp_conn.hpp"
-
-#include "sio/adapter/redis_streams_codec.hpp"
+// redis_streams_codec.hpp for the format, redis_streams.hpp for the state).
+#include "redis_streams.hpp"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
-#include <map>
-#include <mutex>
+#include <algorithm>
 
 namespace sio::adapter::redis::detail {
 
 namespace asio = boost::asio;
-namespace st = streams;
-using st::message_type;
-
-namespace {
 
 std::string hex_id() {
     static constexpr std::string_view digits = "0123456789abcdef";
@@ -33,12 +19,6 @@ std::string hex_id() {
     return out;
 }
 
-// The entries of an XREAD or XRANGE reply: [[id, [field, value, ...]], ...]. Malformed entries
-// are left out and counted in `bad`.
-struct entry {
-    std::string id;
-    st::fields fields;
-};
 std::vector<entry> entries_of(const redisReply* list, std::size_t& bad) {
     std::vector<entry> out;
     if (!list || list->type != REDIS_REPLY_ARRAY) return out;
@@ -57,333 +37,264 @@ std::vector<entry> entries_of(const redisReply* list, std::size_t& bad) {
     return out;
 }
 
-struct streams_impl : std::enable_shared_from_this<streams_impl> {
-    streams_impl(asio::any_io_executor ex, options o, std::weak_ptr<local_node> l, std::string id)
-        : strand(asio::make_strand(ex)), opts(std::move(o)), local(std::move(l)), uid(std::move(id)),
-          retry(strand) {}
+void streams_impl::log(std::string_view what) const {
+    if (opts.log) opts.log(what);
+}
 
-    strand_t strand;
-    const options opts;
-    std::weak_ptr<local_node> local;
-    const std::string uid;
-    std::shared_ptr<resp_conn> cmd, sub, reader;
-    std::vector<std::string> namespaces;
-    std::string last_id;               // the reader's position in the stream ("" before the first)
-    mutable std::mutex position_mutex;  // guards `position`, read from any thread
-    std::string position;              // last_id once the entry's delivery was handed out
-    std::uint64_t read_generation = 0;  // one XREAD chain per connection of the reader
-    asio::steady_timer retry;          // after an XREAD Redis refused
-    bool stopped = false;
+void streams_impl::bad_message(std::string_view where, std::string_view why) {
+    if (count_malformed()) log(fmt::format("redis: dropped a malformed message on {}: {}", where, why));
+}
 
-    // Requests this node sent (fetchSockets, serverSideEmit with acks) and waits answers for.
-    struct request {
-        message_type type{};
-        std::size_t expected = 0;
-        std::size_t got = 0;
-        json answers = json::array();
-        std::function<void(json)> finish;
-        std::shared_ptr<asio::steady_timer> timer;
-    };
-    std::map<std::string, request, std::less<>> requests;
+bool streams_impl::ours(std::string_view nsp) const {
+    return std::find(namespaces.begin(), namespaces.end(), nsp) != namespaces.end();
+}
 
-    // The session records of this node's connected sockets, by pid, written again before they
-    // expire so that a socket of a node that dies can still be recovered elsewhere.
-    struct live_session {
-        std::string nsp;
-        st::session_record record;
-    };
-    std::map<std::string, live_session> live;
-    asio::steady_timer refresh_timer{strand};
-    bool refreshing = false;
-
-    std::atomic<bool> up{false};
-    std::atomic<std::uint64_t> published{0}, received{0}, dropped{0}, malformed{0}, outages{0};
-    std::uint64_t logged_malformed = 0;
-
-    void log(std::string_view what) const {
-        if (opts.log) opts.log(what);
-    }
-
-    void bad_message(std::string_view where, std::string_view why) {
-        ++malformed;
-        if (logged_malformed < 10 || malformed % 1000 == 0) {
-            log(fmt::format("redis: dropped a malformed message on {}: {}", where, why));
-            ++logged_malformed;
-        }
-    }
-
-    bool ours(std::string_view nsp) const {
-        return std::find(namespaces.begin(), namespaces.end(), nsp) != namespaces.end();
-    }
-
-    void update_up() { up = cmd && sub && reader && cmd->up() && sub->up() && reader->up(); }
-
-    void start() {
-        if (cmd) return;
-        cmd = std::make_shared<resp_conn>(strand, opts, "commands");
-        sub = std::make_shared<resp_conn>(strand, opts, "subscriber");
-        reader = std::make_shared<resp_conn>(strand, opts, "stream reader");
-        sub->track_replies = false;
-        auto weak = weak_from_this();
-        auto on = [weak](void (streams_impl::*f)()) {
-            return [weak, f] {
-                if (auto self = weak.lock()) (self.get()->*f)();
-            };
+void streams_impl::start() {
+    if (cmd) return;
+    cmd = std::make_shared<resp_conn>(strand, opts, "commands");
+    sub = std::make_shared<resp_conn>(strand, opts, "subscriber");
+    reader = std::make_shared<resp_conn>(strand, opts, "stream reader");
+    sub->track_replies = false;
+    auto weak = weak_from_this();
+    auto on = [weak](void (streams_impl::*f)()) {
+        return [weak, f] {
+            if (auto self = weak.lock()) (self.get()->*f)();
         };
-        cmd->on_up = on(&streams_impl::update_up);
-        sub->on_up = on(&streams_impl::on_sub_up);
-        reader->on_up = on(&streams_impl::on_reader_up);
-        for (auto* c : {&cmd, &sub, &reader}) (*c)->on_down = on(&streams_impl::on_down);
-        sub->on_push = [weak](const redisReply* r) {
-            if (auto self = weak.lock()) self->on_push(r);
-        };
-        for (auto* c : {&cmd, &sub, &reader}) (*c)->start();
+    };
+    cmd->on_up = on(&streams_impl::update_up);
+    sub->on_up = on(&streams_impl::on_sub_up);
+    reader->on_up = on(&streams_impl::on_reader_up);
+    for (auto* c : {&cmd, &sub, &reader}) (*c)->on_down = on(&streams_impl::on_down);
+    sub->on_push = [weak](const redisReply* r) {
+        if (auto self = weak.lock()) self->on_push(r);
+    };
+    for (auto* c : {&cmd, &sub, &reader}) (*c)->start();
+}
+
+void streams_impl::stop() {
+    stopped = true;
+    for (auto* c : {&cmd, &sub, &reader}) {
+        if (*c) (*c)->stop();
     }
-
-    void stop() {
-        stopped = true;
-        for (auto* c : {&cmd, &sub, &reader}) {
-            if (*c) (*c)->stop();
-        }
-        retry.cancel();
-        refresh_timer.cancel();
-        for (auto& [id, r] : requests) {
-            if (r.timer) r.timer->cancel();
-        }
-        up = false;
+    retry.cancel();
+    refresh_timer.cancel();
+    for (auto& [id, r] : requests) {
+        if (r.timer) r.timer->cancel();
     }
+    up = false;
+}
 
-    void on_down() {
-        if (up.exchange(false) || outages == 0) ++outages;
-    }
+void streams_impl::on_down() {
+    if (up.exchange(false) || outages == 0) ++outages;
+}
 
-    void subscribe(const std::string& nsp) {
-        if (sub && sub->up())
-            sub->send({"SUBSCRIBE", st::public_channel(opts.prefix, nsp), st::private_channel(opts.prefix, nsp, uid)});
-    }
+void streams_impl::subscribe(const std::string& nsp) {
+    if (sub && sub->up())
+        sub->send({"SUBSCRIBE", st::public_channel(opts.prefix, nsp), st::private_channel(opts.prefix, nsp, uid)});
+}
 
-    void on_sub_up() {
-        for (const auto& n : namespaces) subscribe(n);
-        log(fmt::format("redis: subscribed to {} namespace(s) as node {} (streams adapter, stream {})",
-                        namespaces.size(), uid, opts.prefix));
-        update_up();
-    }
+void streams_impl::on_sub_up() {
+    for (const auto& n : namespaces) subscribe(n);
+    log(fmt::format("redis: subscribed to {} namespace(s) as node {} (streams adapter, stream {})",
+                    namespaces.size(), uid, opts.prefix));
+    update_up();
+}
 
-    // --- reading the stream ---------------------------------------------------------------------
-
-    void on_reader_up() {
-        update_up();
-        const auto gen = ++read_generation;
-        if (!last_id.empty()) {
-            read_next(gen);
-            return;
-        }
-        // The first connection starts after the stream's last entry ("$", but known by id, so
-        // that it can be resumed from after an outage).
-        auto weak = weak_from_this();
-        reader->send({"XREVRANGE", opts.prefix, "+", "-", "COUNT", "1"}, [weak, gen](const redisReply* r) {
-            auto self = weak.lock();
-            if (!self || !r) return;
-            std::size_t bad = 0;
-            auto last = entries_of(r, bad);
-            self->last_id = last.empty() ? "0-0" : last.front().id;
-            {
-                std::lock_guard lock(self->position_mutex);
-                self->position = self->last_id;
-            }
-            self->read_next(gen);
-        });
-    }
-
-    void read_next(std::uint64_t gen) {
-        if (stopped || gen != read_generation || !reader->up()) return;
-        auto weak = weak_from_this();
-        reader->send({"XREAD", "BLOCK", std::to_string(opts.stream_block.count()), "COUNT",
-                      std::to_string(opts.stream_read_count), "STREAMS", opts.prefix, last_id},
-                     [weak, gen](const redisReply* r) {
-                         if (auto self = weak.lock()) self->on_read(gen, r);
-                     });
-    }
-
-    void on_read(std::uint64_t gen, const redisReply* r) {
-        if (!r || gen != read_generation) return;  // the link went down; on_reader_up resumes
-        if (r->type == REDIS_REPLY_ERROR) {
-            // WRONGTYPE, an ACL refusal: logged by the connection; tried again in a second.
-            retry.expires_after(std::chrono::seconds(1));
-            retry.async_wait([weak = weak_from_this(), gen](boost::system::error_code ec) {
-                if (auto self = weak.lock(); self && !ec) self->read_next(gen);
-            });
-            return;
-        }
-        if (r->type == REDIS_REPLY_ARRAY) {
-            for (std::size_t i = 0; i < r->elements; ++i) {
-                const auto* s = r->element[i];
-                if (s->type != REDIS_REPLY_ARRAY || s->elements != 2) continue;
-                std::size_t bad = 0;
-                for (auto& e : entries_of(s->element[1], bad)) on_entry(e);
-                if (bad) bad_message(opts.prefix, "a stream entry that is not [id, fields]");
-            }
-        }
+void streams_impl::on_reader_up() {
+    update_up();
+    const auto gen = ++read_generation;
+    if (!last_id.empty()) {
         read_next(gen);
+        return;
     }
+    // The first connection starts after the stream's last entry ("$", but known by id, so
+    // that it can be resumed from after an outage).
+    auto weak = weak_from_this();
+    reader->send({"XREVRANGE", opts.prefix, "+", "-", "COUNT", "1"}, [weak, gen](const redisReply* r) {
+        auto self = weak.lock();
+        if (!self || !r) return;
+        std::size_t bad = 0;
+        auto last = entries_of(r, bad);
+        self->last_id = last.empty() ? "0-0" : last.front().id;
+        {
+            std::lock_guard lock(self->position_mutex);
+            self->position = self->last_id;
+        }
+        self->read_next(gen);
+    });
+}
 
-    void on_entry(const entry& e) {
-        if (!st::is_stream_id(e.id)) {
-            bad_message(opts.prefix, "a stream entry without a valid id");
-            return;
-        }
-        last_id = e.id;
-        auto m = st::decode_entry(e.fields);
-        if (!m) {
-            bad_message(fmt::format("stream {} entry {}", opts.prefix, e.id), m.err().reason);
-        } else if (ours(m->nsp) && (m->uid != uid || held_back(*m))) {
-            on_message(*m, e.id);
-        }
-        std::lock_guard lock(position_mutex);
-        position = e.id;
+void streams_impl::read_next(std::uint64_t gen) {
+    if (stopped || gen != read_generation || !reader->up()) return;
+    auto weak = weak_from_this();
+    reader->send({"XREAD", "BLOCK", std::to_string(opts.stream_block.count()), "COUNT",
+                  std::to_string(opts.stream_read_count), "STREAMS", opts.prefix, last_id},
+                 [weak, gen](const redisReply* r) {
+                     if (auto self = weak.lock()) self->on_read(gen, r);
+                 });
+}
+
+void streams_impl::on_read(std::uint64_t gen, const redisReply* r) {
+    if (!r || gen != read_generation) return;  // the link went down; on_reader_up resumes
+    if (r->type == REDIS_REPLY_ERROR) {
+        // WRONGTYPE, an ACL refusal: logged by the connection; tried again in a second.
+        retry.expires_after(std::chrono::seconds(1));
+        retry.async_wait([weak = weak_from_this(), gen](boost::system::error_code ec) {
+            if (auto self = weak.lock(); self && !ec) self->read_next(gen);
+        });
+        return;
     }
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (std::size_t i = 0; i < r->elements; ++i) {
+            const auto* s = r->element[i];
+            if (s->type != REDIS_REPLY_ARRAY || s->elements != 2) continue;
+            std::size_t bad = 0;
+            for (auto& e : entries_of(s->element[1], bad)) on_entry(e);
+            if (bad) bad_message(opts.prefix, "a stream entry that is not [id, fields]");
+        }
+    }
+    read_next(gen);
+}
 
-    // This node's own broadcasts of a namespace that recovers connections wait for the stream
-    // (publish_stored): they are delivered here when read back, in the stream's order.
-    bool held_back(const st::message& m) {
-        if (m.type != static_cast<int>(message_type::broadcast) || !m.data.is_object() || m.data.contains("requestId"))
+void streams_impl::on_entry(const entry& e) {
+    if (!st::is_stream_id(e.id)) {
+        bad_message(opts.prefix, "a stream entry without a valid id");
+        return;
+    }
+    last_id = e.id;
+    auto m = st::decode_entry(e.fields);
+    if (!m) {
+        bad_message(fmt::format("stream {} entry {}", opts.prefix, e.id), m.err().reason);
+    } else if (ours(m->nsp) && (m->uid != uid || held_back(*m))) {
+        on_message(*m, e.id);
+    }
+    std::lock_guard lock(position_mutex);
+    position = e.id;
+}
+
+bool streams_impl::held_back(const st::message& m) {
+    if (m.type != static_cast<int>(message_type::broadcast) || !m.data.is_object() || m.data.contains("requestId"))
+        return false;
+    if (auto o = m.data.find("opts"); o != m.data.end() && o->is_object()) {
+        if (auto f = o->find("flags"); f != o->end() && f->is_object() && f->value("volatile", false) == true)
             return false;
-        if (auto o = m.data.find("opts"); o != m.data.end() && o->is_object()) {
-            if (auto f = o->find("flags"); f != o->end() && f->is_object() && f->value("volatile", false) == true)
-                return false;
-        }
-        auto l = local.lock();
-        return l && l->recovery_window(m.nsp).count() > 0;
     }
+    auto l = local.lock();
+    return l && l->recovery_window(m.nsp).count() > 0;
+}
 
-    // --- messages from other nodes --------------------------------------------------------------
+void streams_impl::on_push(const redisReply* r) {
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        log(fmt::format("redis sub: error reply: {}", std::string_view(r->str, r->len)));
+        return;
+    }
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || str_of(r->element[0]) != "message") return;
+    const auto channel = str_of(r->element[1]);
+    auto m = st::decode_published(str_of(r->element[2]));
+    if (!m) {
+        bad_message(channel, m.err().reason);
+        return;
+    }
+    if (m->uid == uid || !ours(m->nsp)) return;
+    on_message(*m, {});
+}
 
-    void on_push(const redisReply* r) {
-        if (r && r->type == REDIS_REPLY_ERROR) {
-            log(fmt::format("redis sub: error reply: {}", std::string_view(r->str, r->len)));
+std::optional<broadcast_opts> streams_impl::opts_in(const st::message& m, std::string_view where) {
+    auto o = m.data.is_object() ? m.data.find("opts") : m.data.end();
+    if (!m.data.is_object() || o == m.data.end()) {
+        bad_message(where, "message without opts");
+        return std::nullopt;
+    }
+    auto w = opts_from_json(*o);
+    if (!w) {
+        bad_message(where, w.err().reason);
+        return std::nullopt;
+    }
+    return std::move(*w);
+}
+
+std::chrono::milliseconds streams_impl::window_of(const std::string& nsp) {
+    auto l = local.lock();
+    return l ? l->recovery_window(nsp) : std::chrono::milliseconds{};
+}
+
+void streams_impl::add(st::message m, std::function<void(std::string)> done) {
+    m.uid = uid;
+    std::vector<std::string> args{"XADD", opts.prefix, "MAXLEN", "~", std::to_string(opts.stream_max_len), "*"};
+    for (auto& [k, v] : st::encode_entry(m)) {
+        args.push_back(std::move(k));
+        args.push_back(std::move(v));
+    }
+    if (!cmd || !cmd->up()) {
+        ++dropped;
+        if (done) done({});
+        return;
+    }
+    cmd->send(args, [done = std::move(done)](const redisReply* r) {
+        if (done) done(r && r->type == REDIS_REPLY_STRING ? std::string(str_of(r)) : std::string());
+    });
+}
+
+void streams_impl::publish_to(const std::string& channel, st::message m) {
+    m.uid = uid;
+    if (cmd && cmd->up()) cmd->send({"PUBLISH", channel, st::encode_published(m)});
+}
+
+void streams_impl::respond(const st::message& to, message_type type, json data) {
+    publish_to(st::private_channel(opts.prefix, to.nsp, to.uid), st::message{{}, to.nsp, static_cast<int>(type), std::move(data)});
+}
+
+void streams_impl::server_count(const std::string& nsp, std::function<void(std::size_t)> go) {
+    if (!cmd || !cmd->up()) {
+        go(0);
+        return;
+    }
+    cmd->send({"PUBSUB", "NUMSUB", st::public_channel(opts.prefix, nsp)}, [go](const redisReply* r) {
+        std::size_t n = 0;
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_INTEGER &&
+            r->element[1]->integer > 0)
+            n = static_cast<std::size_t>(r->element[1]->integer);
+        go(n);
+    });
+}
+
+void streams_impl::ask(std::string nsp, message_type type, json data, json mine, std::function<void(json)> finish) {
+    server_count(nsp, [self = shared_from_this(), nsp, type, data = std::move(data), mine = std::move(mine),
+                       finish = std::move(finish)](std::size_t n) mutable {
+        if (n <= 1) {
+            finish(std::move(mine));
             return;
         }
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || str_of(r->element[0]) != "message") return;
-        const auto channel = str_of(r->element[1]);
-        auto m = st::decode_published(str_of(r->element[2]));
-        if (!m) {
-            bad_message(channel, m.err().reason);
-            return;
-        }
-        if (m->uid == uid || !ours(m->nsp)) return;
-        on_message(*m, {});
-    }
-
-    // data.opts of a message, for this process; nullopt (counted, logged) when malformed.
-    std::optional<broadcast_opts> opts_in(const st::message& m, std::string_view where) {
-        auto o = m.data.is_object() ? m.data.find("opts") : m.data.end();
-        if (!m.data.is_object() || o == m.data.end()) {
-            bad_message(where, "message without opts");
-            return std::nullopt;
-        }
-        auto w = opts_from_json(*o);
-        if (!w) {
-            bad_message(where, w.err().reason);
-            return std::nullopt;
-        }
-        return std::move(*w);
-    }
-
-    void on_message(const st::message& m, std::string_view offset);
-    void on_broadcast(const st::message& m, const std::string& where, std::string_view offset);
-    void on_fetch(const st::message& m, const std::string& where);
-    void on_server_side_emit(const st::message& m, const std::string& where);
-    void on_response(const st::message& m);
-
-    // --- session records (recovery.cpp's job, for the whole cluster) ----------------------------
-
-    std::chrono::milliseconds window_of(const std::string& nsp) {
-        auto l = local.lock();
-        return l ? l->recovery_window(nsp) : std::chrono::milliseconds{};
-    }
-    void write_session(const std::string& nsp, const st::session_record& r);
-    void persist(std::string nsp, st::session_record r, bool gone);
-    void forget(const std::string& pid);
-    void schedule_refresh();
-    using restore_done = std::function<void(std::optional<cluster::restored_session>, std::string)>;
-    void restore(std::string nsp, std::string pid, std::string offset, restore_done done);
-    void replay_from(std::string nsp, cluster::restored_session s, std::string from, int calls, restore_done done);
-
-    // --- sending --------------------------------------------------------------------------------
-
-    // XADD to the stream; `done` (when given) with the entry's id, or "" when it was not added.
-    void add(st::message m, std::function<void(std::string)> done = {}) {
-        m.uid = uid;
-        std::vector<std::string> args{"XADD", opts.prefix, "MAXLEN", "~", std::to_string(opts.stream_max_len), "*"};
-        for (auto& [k, v] : st::encode_entry(m)) {
-            args.push_back(std::move(k));
-            args.push_back(std::move(v));
-        }
-        if (!cmd || !cmd->up()) {
-            ++dropped;
-            if (done) done({});
-            return;
-        }
-        cmd->send(args, [done = std::move(done)](const redisReply* r) {
-            if (done) done(r && r->type == REDIS_REPLY_STRING ? std::string(str_of(r)) : std::string());
+        const auto id = hex_id();
+        request r{type, n - 1, 0, std::move(mine), std::move(finish), std::make_shared<asio::steady_timer>(self->strand)};
+        r.timer->expires_after(self->opts.request_timeout);
+        r.timer->async_wait([weak = self->weak_from_this(), id](boost::system::error_code ec) {
+            auto s = weak.lock();
+            if (ec || !s) return;
+            auto it = s->requests.find(id);
+            if (it == s->requests.end()) return;
+            s->log(fmt::format("redis: request {} timed out with {} of {} answers", id, it->second.got,
+                               it->second.expected));
+            auto done = std::move(it->second);
+            s->requests.erase(it);
+            done.finish(std::move(done.answers));
         });
-    }
-
-    void publish_to(const std::string& channel, st::message m) {
-        m.uid = uid;
-        if (cmd && cmd->up()) cmd->send({"PUBLISH", channel, st::encode_published(m)});
-    }
-
-    void respond(const st::message& to, message_type type, json data) {
-        publish_to(st::private_channel(opts.prefix, to.nsp, to.uid), st::message{{}, to.nsp, static_cast<int>(type), std::move(data)});
-    }
-
-    // PUBSUB NUMSUB of the public channel: the nodes of the cluster, this one included (0 when
-    // Redis is down).
-    void server_count(const std::string& nsp, std::function<void(std::size_t)> go) {
-        if (!cmd || !cmd->up()) {
-            go(0);
-            return;
-        }
-        cmd->send({"PUBSUB", "NUMSUB", st::public_channel(opts.prefix, nsp)}, [go](const redisReply* r) {
-            std::size_t n = 0;
-            if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_INTEGER &&
-                r->element[1]->integer > 0)
-                n = static_cast<std::size_t>(r->element[1]->integer);
-            go(n);
-        });
-    }
-
-    // Sends a request to the other nodes and calls `finish` once with every answer, or with what
-    // came before request_timeout.
-    void ask(std::string nsp, message_type type, json data, json mine, std::function<void(json)> finish) {
-        server_count(nsp, [self = shared_from_this(), nsp, type, data = std::move(data), mine = std::move(mine),
-                           finish = std::move(finish)](std::size_t n) mutable {
-            if (n <= 1) {
-                finish(std::move(mine));
-                return;
-            }
-            const auto id = hex_id();
-            request r{type, n - 1, 0, std::move(mine), std::move(finish), std::make_shared<asio::steady_timer>(self->strand)};
-            r.timer->expires_after(self->opts.request_timeout);
-            r.timer->async_wait([weak = self->weak_from_this(), id](boost::system::error_code ec) {
-                auto s = weak.lock();
-                if (ec || !s) return;
-                auto it = s->requests.find(id);
-                if (it == s->requests.end()) return;
-                s->log(fmt::format("redis: request {} timed out with {} of {} answers", id, it->second.got,
-                                   it->second.expected));
-                auto done = std::move(it->second);
-                s->requests.erase(it);
-                done.finish(std::move(done.answers));
-            });
-            self->requests.emplace(id, std::move(r));
+        self->requests.emplace(id, std::move(r));
+        // Where the Node adapter puts it: first in serverSideEmit, after the opts in fetchSockets.
+        if (type == message_type::server_side_emit) {
+            json d = json::object();
+            d["requestId"] = id;
+            for (auto& [k, v] : data.items()) d[k] = std::move(v);
+            data = std::move(d);
+        } else {
             data["requestId"] = id;
-            self->publish_to(st::public_channel(self->opts.prefix, nsp),
-                             st::message{{}, nsp, static_cast<int>(type), std::move(data)});
-        });
-    }
-};
+        }
+        self->publish_to(st::public_channel(self->opts.prefix, nsp),
+                         st::message{{}, nsp, static_cast<int>(type), std::move(data)});
+    });
+}
+
+namespace {
 
 std::vector<std::string> rooms_in(const json& data) {
     std::vector<std::string> out;
@@ -394,6 +305,8 @@ std::vector<std::string> rooms_in(const json& data) {
     }
     return out;
 }
+
+}  // namespace
 
 void streams_impl::on_message(const st::message& m, std::string_view offset) {
     auto l = local.lock();
@@ -531,111 +444,7 @@ void streams_impl::on_response(const st::message& m) {
     done.finish(std::move(done.answers));
 }
 
-void streams_impl::write_session(const std::string& nsp, const st::session_record& r) {
-    const auto window = window_of(nsp);
-    if (window.count() <= 0 || !cmd || !cmd->up()) return;
-    cmd->send({"SET", opts.session_prefix + r.pid, st::encode_session(r), "PX", std::to_string(window.count())});
-}
-
-void streams_impl::persist(std::string nsp, st::session_record r, bool gone) {
-    write_session(nsp, r);
-    if (gone) {
-        live.erase(r.pid);
-        return;
-    }
-    auto pid = r.pid;
-    live.insert_or_assign(std::move(pid), live_session{std::move(nsp), std::move(r)});
-    schedule_refresh();
-}
-
-void streams_impl::forget(const std::string& pid) {
-    live.erase(pid);
-    if (cmd && cmd->up()) cmd->send({"DEL", opts.session_prefix + pid});
-}
-
-// The live records are written again every half window (the shortest of their namespaces').
-void streams_impl::schedule_refresh() {
-    if (refreshing || live.empty() || stopped) return;
-    auto every = std::chrono::milliseconds::max();
-    for (const auto& [pid, l] : live) every = std::min(every, window_of(l.nsp) / 2);
-    refreshing = true;
-    refresh_timer.expires_after(std::max(every, std::chrono::milliseconds(500)));
-    refresh_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-        auto self = weak.lock();
-        if (!self || ec) return;
-        self->refreshing = false;
-        for (const auto& [pid, l] : self->live) self->write_session(l.nsp, l.record);
-        self->schedule_refresh();
-    });
-}
-
-void streams_impl::restore(std::string nsp, std::string pid, std::string offset, restore_done done) {
-    if (!cmd || !cmd->up()) return done(std::nullopt, "Redis is down");
-    if (!offset.empty() && !st::is_stream_id(offset)) return done(std::nullopt, "the offset is not a stream id");
-    // GET and DEL in one transaction, as the Node adapter takes a record (GETDEL is Redis 6.2+).
-    const auto key = opts.session_prefix + pid;
-    cmd->send({"MULTI"});
-    cmd->send({"GET", key});
-    cmd->send({"DEL", key});
-    auto self = shared_from_this();
-    cmd->send({"EXEC"}, [self, nsp, offset, done](const redisReply* r) mutable {
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1) return done(std::nullopt, "Redis did not answer");
-        if (r->element[0]->type != REDIS_REPLY_STRING) return done(std::nullopt, "no session record (expired, or taken)");
-        auto record = st::decode_session(str_of(r->element[0]));
-        if (!record) return done(std::nullopt, "malformed session record: " + record.err().reason);
-        cluster::restored_session s{std::move(*record), {}};
-        if (offset.empty()) {
-            if (s.record.since.empty()) return done(std::nullopt, "no offset, and the record has no start");
-            auto from = s.record.since;
-            return self->replay_from(std::move(nsp), std::move(s), std::move(from), 0, std::move(done));
-        }
-        // The offset must still be in the stream: else what followed it may be trimmed away.
-        self->cmd->send({"XRANGE", self->opts.prefix, offset, offset},
-                        [self, nsp, offset, s = std::move(s), done](const redisReply* x) mutable {
-                            if (!x || x->type != REDIS_REPLY_ARRAY || x->elements == 0)
-                                return done(std::nullopt, "the offset is no longer in the stream");
-                            self->replay_from(std::move(nsp), std::move(s), offset, 0, std::move(done));
-                        });
-    });
-}
-
-// Reads the stream after `from`, a thousand entries at a time, keeping the broadcasts that reach
-// the session's rooms; at most 100 reads.
-void streams_impl::replay_from(std::string nsp, cluster::restored_session s, std::string from, int calls,
-                               restore_done done) {
-    constexpr std::size_t batch = 1000;
-    auto start = st::next_id(from);
-    if (!start || calls >= 100 || !cmd || !cmd->up()) {
-        if (calls >= 100) log(fmt::format("redis: recovery of {} stopped after {} entries", s.record.pid, calls * batch));
-        return done(std::move(s), {});
-    }
-    auto self = shared_from_this();
-    cmd->send({"XRANGE", opts.prefix, *start, "+", "COUNT", std::to_string(batch)},
-              [self, nsp, s = std::move(s), from, calls, done](const redisReply* r) mutable {
-                  if (!r) return done(std::nullopt, "Redis went down during the recovery");
-                  std::size_t bad = 0;
-                  auto entries = entries_of(r, bad);
-                  for (auto& e : entries) {
-                      from = e.id;
-                      auto m = st::decode_entry(e.fields);
-                      if (!m || m->nsp != nsp || m->type != static_cast<int>(message_type::broadcast) ||
-                          !m->data.is_object() || m->data.contains("requestId"))
-                          continue;
-                      auto p = m->data.find("packet");
-                      auto o = m->data.find("opts");
-                      if (p == m->data.end() || o == m->data.end() || !p->is_object() || p->value("type", 0) != 2) continue;
-                      auto w = opts_from_json(*o);
-                      auto d = p->find("data");
-                      if (!w || w->flag("volatile") || d == p->end() || !d->is_array() || d->empty()) continue;
-                      if (!st::reaches(s.record.rooms, *w)) continue;
-                      json data = *d;
-                      data.push_back(e.id);
-                      s.missed.emplace_back(e.id, std::move(data));
-                  }
-                  if (entries.size() < batch) return done(std::move(s), {});
-                  self->replay_from(std::move(nsp), std::move(s), std::move(from), calls + 1, std::move(done));
-              });
-}
+namespace {
 
 class streams_cluster final : public cluster {
 public:
@@ -742,16 +551,7 @@ public:
                  streams_impl& i) mutable { i.restore(std::move(nsp), std::move(pid), std::move(offset), std::move(done)); });
     }
 
-    stats snapshot() const override {
-        stats s;
-        s.connected = impl_->up.load();
-        s.published = impl_->published.load();
-        s.received = impl_->received.load();
-        s.dropped = impl_->dropped.load();
-        s.malformed = impl_->malformed.load();
-        s.outages = impl_->outages.load();
-        return s;
-    }
+    stats snapshot() const override { return impl_->snapshot(); }
 
 private:
     template <class F>

@@ -142,10 +142,10 @@ result<message> decode_published(std::string_view bytes) {
 
 json broadcast_data(const wire_packet& packet, const broadcast_opts& opts,
                     std::optional<std::string_view> request_id) {
+    // socket.io's broadcast packet: {type, data}; the namespace is the message's.
     json p = json::object();
     p["type"] = packet.type;
     p["data"] = packet.data;
-    p["nsp"] = packet.nsp;
     if (packet.id) p["id"] = *packet.id;
     json d = json::object();
     d["packet"] = std::move(p);

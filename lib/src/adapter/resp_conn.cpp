@@ -68,6 +68,24 @@ broadcast_opts to_wire(const broadcast_options& o) {
     return out;
 }
 
+stats link_counters::snapshot() const {
+    stats s;
+    s.connected = up.load();
+    s.published = published.load();
+    s.received = received.load();
+    s.dropped = dropped.load();
+    s.malformed = malformed.load();
+    s.outages = outages.load();
+    return s;
+}
+
+bool link_counters::count_malformed() {
+    const auto n = ++malformed;
+    if (logged_malformed >= 10 && n % 1000 != 0) return false;
+    ++logged_malformed;
+    return true;
+}
+
 namespace {
 
 // A stream's read and write, whichever stream it is (both give the same awaitable).

@@ -13,6 +13,7 @@
 #include <boost/asio/strand.hpp>
 #include <hiredis/hiredis.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -42,6 +43,18 @@ std::string_view str_of(const redisReply* r);
 // Options of a broadcast between the wire ({rooms, except, flags}) and this process.
 broadcast_options to_local(const broadcast_opts& o);
 broadcast_opts to_wire(const broadcast_options& o);
+
+// What both adapters count for cluster::snapshot(), and their log of malformed messages.
+struct link_counters {
+    std::atomic<bool> up{false};
+    std::atomic<std::uint64_t> published{0}, received{0}, dropped{0}, malformed{0}, outages{0};
+    std::uint64_t logged_malformed = 0;  // on the strand
+
+    stats snapshot() const;
+    // Counts a message that did not decode; true when it is to be logged: the first ten, then
+    // one in a thousand.
+    bool count_malformed();
+};
 
 // Every member is touched on the strand only.
 class resp_conn : public std::enable_shared_from_this<resp_conn> {
