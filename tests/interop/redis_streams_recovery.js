@@ -6,9 +6,11 @@
 // sio-serve; sio-serve to Node and Node to sio-serve (the session records and offsets are the
 // Node adapter's); the server that held the client killed with SIGKILL; and a client that had
 // received nothing before it dropped (sio-serve only: the Node server refuses a client without
-// an offset).
+// an offset). With SIO_CLI in the environment, sio-cli too: its server is killed and another
+// sio-serve of the cluster takes over its port, where sio-cli reconnects by itself.
 // Usage: node redis_streams_recovery.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
+const { spawn } = require("child_process");
 const { createAdapter } = require("@socket.io/redis-streams-adapter");
 const { createClient } = require("redis");
 const { fail, startServer, until, deadline, startRedis } = require("./lib");
@@ -36,6 +38,41 @@ async function reconnectTo(s, url) {
   s.io.uri = url;
   s.connect();
   await back;
+}
+
+// sio-cli on a server that is killed; another server of the cluster starts on the same port and
+// sio-cli, reconnecting by itself, comes back there recovered, with what it missed.
+async function cliRecovers(cli, flags, say, sender) {
+  const label = "sio-cli";
+  const first = await startServer(serve, flags);
+  const child = spawn(cli, [first.url, "--listen", "--json", "--transport", "websocket", "--reconnect-delay", "100ms",
+    "--reconnect-delay-max", "200ms"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+  process.on("exit", () => child.kill("SIGKILL"));
+  let out = "", err = "";
+  child.stdout.on("data", (d) => { out += d; });
+  child.stderr.on("data", (d) => { err += d; });
+  const lines = () => out.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const connects = () => lines().filter((l) => l.type === "connect" && l.dir === "info" && l.nsp === "/");
+  const said = () => lines().filter((l) => l.type === "event" && l.event === "said" && String(l.args[0]).startsWith("cli-"))
+    .map((l) => l.args[0]);
+  await until(() => connects().length >= 1, `${label}: first connect (stderr: ${err})`, 8000);
+  await say(sender, "cli-before");
+  await until(() => said().length === 1, `${label}: a live broadcast`);
+  first.child.kill("SIGKILL");
+  await say(sender, "cli-away-1");
+  await say(sender, "cli-away-2");
+  const second = await startServer(serve, flags.map((f, i) => (flags[i - 1] === "--port" ? String(first.port) : f)));
+  await until(() => connects().length >= 2, `${label}: reconnect (output: ${out})`, 10000);
+  const again = connects()[1].args[0];
+  if (again.recovered !== true) fail(`${label}: came back unrecovered: ${JSON.stringify(again)} ${second.output()}`);
+  if (again.id !== connects()[0].args[0].id) fail(`${label}: came back as ${again.id}`);
+  await until(() => said().length >= 3, `${label}: missed broadcasts (got ${JSON.stringify(said())})`);
+  await say(sender, "cli-after");
+  await until(() => said().length >= 4, `${label}: a live broadcast after the recovery`);
+  if (JSON.stringify(said()) !== '["cli-before","cli-away-1","cli-away-2","cli-after"]')
+    fail(`${label}: got ${JSON.stringify(said())}, want each once, in order`);
+  child.kill("SIGKILL");
+  second.child.kill("SIGKILL");
 }
 
 async function main() {
@@ -144,6 +181,8 @@ async function main() {
   await say(b, "five-away-b");
   await reconnectTo(c5, s1.url);
   await check(c5, "five-", ["five-away-n", "five-away-b"], id5, "a client that had received nothing");
+
+  if (process.env.SIO_CLI) await cliRecovers(process.env.SIO_CLI, flags, say, n);
 
   // Live delivery after all of it, once.
   await say(n, "final");
