@@ -6,7 +6,8 @@
 // and answer for the sio-serve sockets; that Node's socketsJoin, socketsLeave and
 // disconnectSockets reach them; that sio-serve's stream entries are what the Node adapter writes
 // (fields uid, nsp, type, data; JSON, or base64 msgpack with binary); and that a malformed stream
-// entry is dropped and logged while delivery goes on.
+// entry is dropped and logged while delivery goes on; and that when Redis is killed and
+// restarted, local delivery goes on meanwhile and cluster delivery resumes.
 // Usage: node redis_streams.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
 const { createAdapter } = require("@socket.io/redis-streams-adapter");
@@ -40,9 +41,10 @@ async function main() {
 
   const numsub = async () => Number((await pub.sendCommand(["PUBSUB", "NUMSUB", "socket.io#/#"]))[1]);
   await until(async () => (await numsub()) === 3, "three subscribers of the public channel", 10000);
-  const metrics = await (await fetch(`${s1.url}/metrics`)).text();
-  if (!/^sio_redis_adapter\{adapter="streams"\} 1$/m.test(metrics)) fail(`/metrics does not show the adapter: ${metrics}`);
-  await until(async () => /^sio_redis_connected 1$/m.test(await (await fetch(`${s1.url}/metrics`)).text()),
+  const metrics = async () => (await (await fetch(`${s1.url}/metrics`)).text());
+  const shown = await metrics();
+  if (!/^sio_redis_adapter\{adapter="streams"\} 1$/m.test(shown)) fail(`/metrics does not show the adapter: ${shown}`);
+  await until(async () => /^sio_redis_connected 1$/m.test(await metrics()),
               "sio_redis_connected 1");
 
   const a = await connect(s1.url, "a");
@@ -126,10 +128,29 @@ async function main() {
   await until(() => [a, n].every((s) => has(s, "said", "after-garbage")), "delivery after malformed entries");
   if (!/malformed message on stream socket\.io/.test(s1.output())) fail(`no malformed entry logged: ${s1.output()}`);
 
-  for (const s of [s1, s2]) if (s.child.exitCode !== null) fail("a sio-serve exited");
-  for (const s of all) s.close();
-  for (const s of [s1, s2]) s.child.kill("SIGKILL");
+  // Redis dies: local delivery goes on; restarted on its port, the cluster delivers again (the
+  // readers go on from the last entry they read).
+  const a3 = await connect(s1.url, "a3");
+  redis.child.removeAllListeners("exit");
+  const exited = new Promise((r) => redis.child.on("exit", r));
   redis.child.kill("SIGKILL");
+  await exited;
+  await until(async () => /^sio_redis_connected 0$/m.test(await metrics()), "sio_redis_connected 0 during the outage");
+  a3.emit("say", "during-outage");
+  await until(() => has(a, "said", "during-outage"), "local delivery while Redis is down");
+  const again = await startRedis(redisServer, redis.port);
+  await until(async () => { try { return (await numsub()) === 3; } catch { return false; } },
+              "three subscribers again after the restart", 20000);
+  await until(async () => /^sio_redis_connected 1$/m.test(await metrics()), "sio_redis_connected 1 after the restart", 10000);
+  a.emit("say", "after-restart-a");
+  await until(() => [a3, b, n].every((s) => has(s, "said", "after-restart-a")), "cluster delivery after the restart", 10000);
+  n.emit("say", "after-restart-n");
+  await until(() => [a, a3, b].every((s) => has(s, "said", "after-restart-n")), "Node's broadcasts after the restart", 10000);
+
+  for (const s of [s1, s2]) if (s.child.exitCode !== null) fail("a sio-serve exited");
+  for (const s of [...all, a3]) s.close();
+  for (const s of [s1, s2]) s.child.kill("SIGKILL");
+  again.child.kill("SIGKILL");
   console.log("ok: mixed sio-serve/Node cluster over a Redis stream");
   process.exit(0);
 }
