@@ -446,28 +446,28 @@ void connection::finish_connect(const std::shared_ptr<socket>& s, std::optional<
 bool connection::attach_from_cluster(adapter::redis::cluster& c, const std::shared_ptr<socket>& s) {
     // Broadcasts this node has read from the stream reached the socket's room only if it was
     // attached: those up to `position` are replayed, later ones arrive live.
-    const auto position = c.position();
-    if (!s->restored_) {
-        s->since_ = position;
-        if (!s->attach()) return false;
-        s->persist_live();
-        return true;
-    }
-    auto restored = std::move(s->restored_);
-    const auto& name = s->nsp().name();
-    s->recovered_ = true;
-    s->since_ = restored->record.since.empty() ? position : restored->record.since;
+    bool attached = false;
     std::size_t replayed = 0;
-    for (auto& [offset, data] : restored->missed) {
-        if (!position.empty() && adapter::redis::streams::id_less(position, offset)) break;
-        s->send_packet(sp::packet{sp::packet_type::event, name, std::nullopt, std::move(data)});
-        ++replayed;
-    }
-    if (!s->attach()) return false;
-    s->nsp().adapter().join(s->id(), restored->record.rooms);
+    auto restored = std::move(s->restored_);
+    c.at_position([&](const std::string& position) {
+        s->since_ = restored && !restored->record.since.empty() ? restored->record.since : position;
+        if (restored) {
+            for (auto& [offset, data] : restored->missed) {
+                if (!position.empty() && adapter::redis::streams::id_less(position, offset)) break;
+                s->send_packet(sp::packet{sp::packet_type::event, s->nsp().name(), std::nullopt, std::move(data)});
+                ++replayed;
+            }
+        }
+        attached = s->attach();
+        if (attached && restored) s->nsp().adapter().join(s->id(), restored->record.rooms);
+    });
+    if (!attached) return false;
     s->persist_live();
-    log(fmt::format("socket {} recovered on {} through the cluster: {} missed packets replayed", s->id(), name,
-                    replayed));
+    if (restored) {
+        s->recovered_ = true;
+        log(fmt::format("socket {} recovered on {} through the cluster: {} missed packets replayed", s->id(),
+                        s->nsp().name(), replayed));
+    }
     return true;
 }
 

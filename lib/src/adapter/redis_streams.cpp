@@ -163,12 +163,14 @@ void streams_impl::on_entry(const entry& e) {
     }
     last_id = e.id;
     auto m = st::decode_entry(e.fields);
-    if (!m) {
-        bad_message(fmt::format("stream {} entry {}", opts.prefix, e.id), m.err().reason);
-    } else if (ours(m->nsp) && (m->uid != uid || held_back(*m))) {
-        on_message(*m, e.id);
-    }
-    std::lock_guard lock(position_mutex);
+    if (!m) bad_message(fmt::format("stream {} entry {}", opts.prefix, e.id), m.err().reason);
+    const bool mine = m && ours(m->nsp) && (m->uid != uid || held_back(*m));
+    // A broadcast is delivered under the lock, so that a socket attaching (at_position) gets it
+    // either live or in its replay, never neither.
+    std::unique_lock lock(position_mutex, std::defer_lock);
+    if (mine && m->type == static_cast<int>(message_type::broadcast)) lock.lock();
+    if (mine) on_message(*m, e.id);
+    if (!lock.owns_lock()) lock.lock();
     position = e.id;
 }
 
@@ -530,9 +532,9 @@ public:
         return true;
     }
 
-    std::string position() const override {
+    void at_position(const std::function<void(const std::string&)>& fn) override {
         std::lock_guard lock(impl_->position_mutex);
-        return impl_->position;
+        fn(impl_->position);
     }
 
     void persist_session(std::string nsp, st::session_record record, bool dropped) override {

@@ -50,7 +50,7 @@ struct streams_impl : link_counters, std::enable_shared_from_this<streams_impl> 
     std::shared_ptr<resp_conn> cmd, sub, reader;
     std::vector<std::string> namespaces;
     std::string last_id;               // the reader's position in the stream ("" before the first)
-    mutable std::mutex position_mutex;  // guards `position`, read from any thread
+    std::mutex position_mutex;         // guards `position`, and is held while a broadcast is delivered
     std::string position;              // last_id once the entry's delivery was handed out
     std::uint64_t read_generation = 0;  // one XREAD chain per connection of the reader
     asio::steady_timer retry;          // after an XREAD Redis refused

@@ -162,9 +162,9 @@ public:
         (void)packet, (void)opts;
         return false;
     }
-    // The stream position this node has delivered up to: a socket attached now gets every
-    // broadcast after it.
-    virtual std::string position() const { return {}; }
+    // Calls `fn` with the stream position this node has delivered up to, while no broadcast is
+    // being delivered: a socket attached in `fn` gets every broadcast after that position live.
+    virtual void at_position(const std::function<void(const std::string&)>& fn) { fn({}); }
     // The session record of a connected socket (kept fresh while it lives, so that it outlives a
     // node that dies), or of one that dropped (`dropped`: kept for the recovery window).
     virtual void persist_session(std::string nsp, streams::session_record record, bool dropped) {
