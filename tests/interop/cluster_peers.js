@@ -26,11 +26,11 @@ async function nodeServer(options, roomEvent) {
   return { nodeIo, url: `http://127.0.0.1:${httpServer.address().port}` };
 }
 
-// A socket.io-client over WebSocket, without automatic reconnection, that records every event in
-// `got` and answers 'ackme' x with "ack-LABEL-x".
-function connect(url, label) {
+// A socket.io-client (over WebSocket unless `transports` says otherwise), without automatic
+// reconnection, that records every event in `got` and answers 'ackme' x with "ack-LABEL-x".
+function connect(url, label, transports = ["websocket"]) {
   return new Promise((resolve, reject) => {
-    const s = io(url, { reconnection: false, forceNew: true, transports: ["websocket"] });
+    const s = io(url, { reconnection: false, forceNew: true, transports });
     s.got = [];
     s.label = label;
     s.onAny((event, ...args) => s.got.push({ event, args }));

@@ -135,8 +135,8 @@ async function main() {
   await toRoom(n, "r1", "one-after-room", roomWitness);
   await until(() => has(c1, "said", "one-after-room"), "the recovered client is still in its room");
 
-  // 2. sio-serve 1 -> Node.
-  const c2 = await connect(s1.url, "c2");
+  // 2. sio-serve 1 -> Node, over long-polling.
+  const c2 = await connect(s1.url, "c2", ["polling"]);
   await c2.timeout(3000).emitWithAck("enter", "r2");
   await say(b, "two-before");
   await until(() => has(c2, "said", "two-before"), "c2 gets a broadcast before it drops");
@@ -172,8 +172,8 @@ async function main() {
   await reconnectTo(c4, s1.url);
   await check(c4, "four-", ["four-before", "four-away-b", "four-away-room"], id4, "after SIGKILL of its server");
 
-  // 5. A client that had received nothing: sio-serve 2 -> sio-serve 1.
-  const c5 = await connect(s2.url, "c5");
+  // 5. A client that had received nothing: sio-serve 2 -> sio-serve 1, over long-polling.
+  const c5 = await connect(s2.url, "c5", ["polling"]);
   const id5 = c5.id;
   await drop(c5);
   if (c5.got.length !== 0) fail(`c5 received ${JSON.stringify(c5.got)} before it dropped`);
