@@ -128,6 +128,14 @@ async function main() {
   await until(() => [a, n].every((s) => has(s, "said", "after-garbage")), "delivery after malformed entries");
   if (!/malformed message on stream socket\.io/.test(s1.output())) fail(`no malformed entry logged: ${s1.output()}`);
 
+  // A key that is not a stream: the refusal is logged, and the server keeps serving.
+  await pub.set("notastream", "x");
+  const odd = await startServer(serve, ["--port", "0", "--redis", url, "--redis-adapter", "streams", "--redis-key", "notastream"]);
+  await until(() => /WRONGTYPE/.test(odd.output()), "the WRONGTYPE refusal in the log");
+  const lone = await connect(odd.url, "lone");
+  lone.close();
+  odd.child.kill("SIGKILL");
+
   // Redis dies: local delivery goes on; restarted on its port, the cluster delivers again (the
   // readers go on from the last entry they read).
   const a3 = await connect(s1.url, "a3");

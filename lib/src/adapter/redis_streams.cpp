@@ -137,13 +137,16 @@ void streams_impl::read_next(std::uint64_t gen) {
 void streams_impl::on_read(std::uint64_t gen, const redisReply* r) {
     if (!r || gen != read_generation) return;  // the link went down; on_reader_up resumes
     if (r->type == REDIS_REPLY_ERROR) {
-        // WRONGTYPE, an ACL refusal: logged by the connection; tried again in a second.
-        retry.expires_after(std::chrono::seconds(1));
+        // WRONGTYPE, an ACL refusal: logged by the connection; tried again after 1 s, doubling
+        // up to 30 s while Redis keeps refusing.
+        retry_delay = std::min(std::max(retry_delay * 2, std::chrono::milliseconds(1000)), std::chrono::milliseconds(30000));
+        retry.expires_after(retry_delay);
         retry.async_wait([weak = weak_from_this(), gen](boost::system::error_code ec) {
             if (auto self = weak.lock(); self && !ec) self->read_next(gen);
         });
         return;
     }
+    retry_delay = {};
     if (r->type == REDIS_REPLY_ARRAY) {
         for (std::size_t i = 0; i < r->elements; ++i) {
             const auto* s = r->element[i];

@@ -54,6 +54,7 @@ struct streams_impl : link_counters, std::enable_shared_from_this<streams_impl> 
     std::string position;              // last_id once the entry's delivery was handed out
     std::uint64_t read_generation = 0;  // one XREAD chain per connection of the reader
     asio::steady_timer retry;          // after an XREAD Redis refused
+    std::chrono::milliseconds retry_delay{};
     bool stopped = false;
 
     // Requests this node sent (fetchSockets, serverSideEmit with acks) and waits answers for.
