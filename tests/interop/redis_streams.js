@@ -4,7 +4,8 @@
 // others (never the sender), binary arguments included; that room broadcasts reach only the
 // room's members; that Node's fetchSockets(), broadcast with acks and serverSideEmit with acks see
 // and answer for the sio-serve sockets; that Node's socketsJoin, socketsLeave and
-// disconnectSockets reach them; that sio-serve's stream entries are what the Node adapter writes
+// disconnectSockets reach them; that sio-serve's own fetchSockets (its chat demo's online list)
+// gets every server's sockets; that sio-serve's stream entries are what the Node adapter writes
 // (fields uid, nsp, type, data; JSON, or base64 msgpack with binary); and that a malformed stream
 // entry is dropped and logged while delivery goes on; and that when Redis is killed and
 // restarted, local delivery goes on meanwhile and cluster delivery resumes.
@@ -93,6 +94,19 @@ async function main() {
   if (JSON.stringify(ids) !== JSON.stringify(want)) fail(`fetchSockets: got ${ids}, want ${want}`);
   const bRemote = sockets.find((s) => s.id === b.id);
   if (!bRemote.rooms.has("room1") || !bRemote.rooms.has(b.id)) fail(`fetchSockets: b's rooms ${[...bRemote.rooms]}`);
+
+  // sio-serve asks the cluster too: its chat demo's online list spans every server.
+  const chat = await startServer(serve, ["--port", "0", "--redis", url, "--redis-adapter", "streams"]);
+  await until(async () => (await numsub()) === 4, "the chat server on the public channel", 10000);
+  const carol = await connect(chat.url, "carol");
+  carol.emit("set name", "carol");
+  await until(() => carol.got.some((g) => g.event === "online users"), "the online list");
+  const online = carol.got.find((g) => g.event === "online users").args[0].map((u) => u.id).sort();
+  const everyone = [...all, carol].map((s) => s.id).sort();
+  if (JSON.stringify(online) !== JSON.stringify(everyone)) fail(`online users: ${online}, want ${everyone}`);
+  carol.close();
+  chat.child.kill("SIGKILL");
+  await until(async () => (await numsub()) === 3, "the chat server gone", 10000);
 
   // A Node broadcast with acks collects the acks of the clients on sio-serve too.
   const acks = await nodeIo.timeout(3000).emitWithAck("ackme", 7);
