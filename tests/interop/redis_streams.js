@@ -142,12 +142,18 @@ async function main() {
   await until(() => [a, n].every((s) => has(s, "said", "after-garbage")), "delivery after malformed entries");
   if (!/malformed message on stream socket\.io/.test(s1.output())) fail(`no malformed entry logged: ${s1.output()}`);
 
-  // A key that is not a stream: the refusal is logged, and the server keeps serving.
+  // A key that is not a stream: the refusal is logged, and the server keeps serving; a broadcast
+  // Redis refused to add is delivered here (with recovery on, it would otherwise wait for the
+  // stream).
   await pub.set("notastream", "x");
-  const odd = await startServer(serve, ["--port", "0", "--redis", url, "--redis-adapter", "streams", "--redis-key", "notastream"]);
+  const odd = await startServer(serve, ["--port", "0", "--redis", url, "--redis-adapter", "streams", "--redis-key",
+                                        "notastream", "--recovery-window", "10s", ...serveRules("roomsaid")]);
   await until(() => /WRONGTYPE/.test(odd.output()), "the WRONGTYPE refusal in the log");
-  const lone = await connect(odd.url, "lone");
-  lone.close();
+  const [lone1, lone2] = [await connect(odd.url, "lone1"), await connect(odd.url, "lone2")];
+  lone1.emit("say", "refused-by-redis");
+  await until(() => has(lone2, "said", "refused-by-redis"), "a broadcast Redis refused, delivered locally");
+  if (!/not added to the stream; delivered here only/.test(odd.output())) fail(`no log of the refused broadcast: ${odd.output()}`);
+  for (const s of [lone1, lone2]) s.close();
   odd.child.kill("SIGKILL");
 
   // Redis dies: local delivery goes on; restarted on its port, the cluster delivers again (the

@@ -223,7 +223,7 @@ std::chrono::milliseconds streams_impl::window_of(const std::string& nsp) {
     return l ? l->recovery_window(nsp) : std::chrono::milliseconds{};
 }
 
-void streams_impl::add(st::message m, std::function<void(std::string)> done) {
+void streams_impl::add(st::message m, std::function<void(bool)> done) {
     m.uid = uid;
     std::vector<std::string> args{"XADD", opts.prefix, "MAXLEN", "~", std::to_string(opts.stream_max_len), "*"};
     for (auto& [k, v] : st::encode_entry(m)) {
@@ -232,11 +232,11 @@ void streams_impl::add(st::message m, std::function<void(std::string)> done) {
     }
     if (!cmd || !cmd->up()) {
         ++dropped;
-        if (done) done({});
+        if (done) done(true);
         return;
     }
     cmd->send(args, [done = std::move(done)](const redisReply* r) {
-        if (done) done(r && r->type == REDIS_REPLY_STRING ? std::string(str_of(r)) : std::string());
+        if (done) done(r && r->type != REDIS_REPLY_STRING);
     });
 }
 
@@ -531,7 +531,24 @@ public:
 
     bool publish_stored(wire_packet packet, const broadcast_options& opts) override {
         if (!impl_->up.load()) return false;
-        publish(std::move(packet), opts);
+        ++impl_->published;
+        auto data = st::broadcast_data(packet, to_wire(opts));
+        auto here = opts;
+        here.flags.local = true;
+        post([packet = std::move(packet), here = std::move(here), data = std::move(data)](streams_impl& i) mutable {
+            const auto nsp = packet.nsp;
+            auto weak = i.weak_from_this();
+            // Refused (Redis went down meanwhile, or answered with an error): it will not come
+            // back from the stream, so it is delivered here, with this process's offsets.
+            i.add(st::message{{}, nsp, static_cast<int>(message_type::broadcast), std::move(data)},
+                  [weak, packet = std::move(packet), here = std::move(here)](bool refused) {
+                      auto self = weak.lock();
+                      if (!refused || !self) return;
+                      self->log(fmt::format("redis: a broadcast of {} was not added to the stream; delivered here only",
+                                            packet.nsp));
+                      if (auto l = self->local.lock()) l->deliver(packet, here);
+                  });
+        });
         return true;
     }
 

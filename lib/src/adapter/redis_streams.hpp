@@ -138,7 +138,10 @@ struct streams_impl : link_counters, std::enable_shared_from_this<streams_impl> 
     // --- sending --------------------------------------------------------------------------------
 
     // XADD to the stream; `done` (when given) with the entry's id, or "" when it was not added.
-    void add(st::message m, std::function<void(std::string)> done = {});
+    // XADD; `done` (when given) with whether the entry was refused: true when it was not added
+    // (Redis down, or an error reply), false when added or when the link went down before the
+    // answer (the entry may be there).
+    void add(st::message m, std::function<void(bool refused)> done = {});
 
     void publish_to(const std::string& channel, st::message m);
 
