@@ -6,7 +6,7 @@
 // sio-serve; sio-serve to Node and Node to sio-serve (the session records and offsets are the
 // Node adapter's); the server that held the client killed with SIGKILL; and a client that had
 // received nothing before it dropped (sio-serve only: the Node server refuses a client without
-// an offset). With SIO_CLI in the environment, sio-cli too: its server is killed and another
+// an offset); and a client of another namespace than /. With SIO_CLI in the environment, sio-cli too: its server is killed and another
 // sio-serve of the cluster takes over its port, where sio-cli reconnects by itself.
 // Usage: node redis_streams_recovery.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
@@ -87,7 +87,7 @@ async function main() {
     connectionStateRecovery: { maxDisconnectionDuration: 30000 },
   }, "said");
   const flags = ["--port", "0", "--redis", url, "--redis-adapter", "streams", "--recovery-window", "30s",
-                 ...serveRules("said")];
+                 "--namespace", "/extra", ...serveRules("said")];
   const s1 = await startServer(serve, flags);
   const s2 = await startServer(serve, flags);
   const s3 = await startServer(serve, flags);
@@ -182,6 +182,25 @@ async function main() {
   await reconnectTo(c5, s1.url);
   await check(c5, "five-", ["five-away-n", "five-away-b"], id5, "a client that had received nothing");
 
+  // 6. Another namespace (sio-serve only): sio-serve 1 -> sio-serve 2 on /extra, where what is
+  // broadcast on / meanwhile is not replayed.
+  const x = await connect(`${s2.url}/extra`, "x");
+  const xWitness = await connect(`${s1.url}/extra`, "xw");
+  const c6 = await connect(`${s1.url}/extra`, "c6");
+  const sayExtra = async (tag) => {
+    x.emit("say", tag);
+    await until(() => has(xWitness, "said", tag), `'${tag}' on /extra`);
+  };
+  await sayExtra("six-before");
+  await until(() => has(c6, "said", "six-before"), "c6 gets a broadcast on /extra");
+  const id6 = c6.id;
+  await drop(c6);
+  await sayExtra("six-away-1");
+  await say(n, "six-root");
+  await sayExtra("six-away-2");
+  await reconnectTo(c6, s2.url);
+  await check(c6, "six-", ["six-before", "six-away-1", "six-away-2"], id6, "another namespace");
+
   if (process.env.SIO_CLI) await cliRecovers(process.env.SIO_CLI, flags, say, n);
 
   // Live delivery after all of it, once.
@@ -192,7 +211,7 @@ async function main() {
   }
 
   for (const s of [s1, s2]) if (s.child.exitCode !== null) fail("a sio-serve exited");
-  for (const s of [n, b, roomWitness, c1, c2, c3, c4, c5]) s.close();
+  for (const s of [n, b, roomWitness, c1, c2, c3, c4, c5, x, xWitness, c6]) s.close();
   for (const s of [s1, s2]) s.child.kill("SIGKILL");
   redis.child.kill("SIGKILL");
   console.log("ok: connection state recovery across a sio-serve/Node cluster on a Redis stream");
