@@ -6,8 +6,9 @@
 // sio-serve; sio-serve to Node and Node to sio-serve (the session records and offsets are the
 // Node adapter's); the server that held the client killed with SIGKILL; and a client that had
 // received nothing before it dropped (sio-serve only: the Node server refuses a client without
-// an offset); and a client of another namespace than /. With SIO_CLI in the environment, sio-cli too: its server is killed and another
-// sio-serve of the cluster takes over its port, where sio-cli reconnects by itself.
+// an offset); a client of another namespace than /. With SIO_CLI in the environment, sio-cli
+// too: its server is killed and another sio-serve of the cluster takes over its port, where
+// sio-cli reconnects by itself.
 // Usage: node redis_streams_recovery.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
 const { spawn } = require("child_process");
