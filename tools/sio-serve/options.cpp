@@ -129,6 +129,8 @@ std::optional<plan_error> plan_redis(const serve_options& o, serve_plan& plan) {
     const auto kind = adapter::redis::kind_of(o.redis_adapter);
     if (!kind) return plan_error{true, "--redis-adapter: use pubsub (@socket.io/redis-adapter) or streams "
                                        "(@socket.io/redis-streams-adapter)"};
+    if (!redis && *kind != adapter::redis::adapter_kind::pubsub)
+        return plan_error{true, "--redis-adapter needs --redis"};
     if (redis) redis->kind = *kind;
     const bool redis_tls_flags =
         !o.redis_tls_ca.empty() || !o.redis_tls_cert.empty() || !o.redis_tls_key.empty() || o.redis_tls_insecure;
