@@ -65,8 +65,10 @@ public:
 
     std::function<void()> on_up;
     std::function<void()> on_down;
-    std::function<void(const redisReply*)> on_push;  // subscriber: every reply
-    bool track_replies = true;                        // otherwise: replies answer commands in order
+    // true: each reply answers the oldest command sent (its `done`); false (a subscriber): every
+    // reply goes to on_push.
+    bool track_replies = true;
+    std::function<void(const redisReply*)> on_push;
 
     void start();
     void stop();
