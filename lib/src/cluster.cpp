@@ -51,6 +51,26 @@ public:
                                  opts);
     }
 
+    void deliver_stored(const rd::wire_packet& packet, const adapter::broadcast_options& opts,
+                        std::string_view offset) override {
+        auto nsp = find(packet.nsp);
+        if (!nsp) return;
+        if (!nsp->recovery() || opts.flags.volatile_packet) {
+            deliver(packet, opts);
+            return;
+        }
+        // The offset is the broadcast's place in the cluster's stream: valid on every node.
+        json data = packet.data;
+        data.push_back(std::string(offset));
+        nsp->adapter().broadcast(nsp->encode(sp::packet{sp::packet_type::event, packet.nsp, std::nullopt, std::move(data)}),
+                                 opts);
+    }
+
+    std::chrono::milliseconds recovery_window(std::string_view name) override {
+        auto nsp = find(name);
+        return nsp && nsp->recovery() ? nsp->recovery()->options().window : std::chrono::milliseconds{};
+    }
+
     std::vector<std::string> all_rooms(std::string_view name) override {
         auto nsp = find(name);
         return nsp ? nsp->adapter().room_names() : std::vector<std::string>{};

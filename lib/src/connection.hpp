@@ -56,6 +56,15 @@ private:
     void on_packet(codec::socketio::packet p);
     void on_connect_packet(codec::socketio::packet p);
     void finish_connect(const std::shared_ptr<socket>& s, std::optional<connect_error> err);
+    // The socket of a CONNECT, once any session to recover was found (in this process, or in
+    // the cluster's records).
+    void create_socket(const std::shared_ptr<namespace_>& nsp, json auth,
+                       std::optional<adapter::persisted_session> restoring,
+                       std::optional<adapter::redis::cluster::restored_session> restored);
+    // A CONNECT presenting a pid, in a namespace whose sessions the cluster keeps.
+    void restore_from_cluster(const std::shared_ptr<namespace_>& nsp, adapter::redis::cluster& c, json auth);
+    // finish_connect's attach when the cluster keeps sessions: the missed broadcasts first.
+    bool attach_from_cluster(adapter::redis::cluster& c, const std::shared_ptr<socket>& s);
     void invalid_state(std::string_view why);
     void cancel_connect_timer();
     void report(server_event::kind type, std::string_view nsp, std::string_view socket_id,

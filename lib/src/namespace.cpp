@@ -49,6 +49,21 @@ std::error_code broadcast_operator::emit(std::string_view event, json args,
     for (auto& a : args) data.push_back(std::move(a));
     // In a cluster the other nodes get the packet as it was before any recovery offset.
     const auto cluster = options_.flags.local ? nullptr : nsp_->cluster();
+    if (cluster && cluster->keeps_sessions() && nsp_->recovery() && !options_.flags.volatile_packet) {
+        // Recovery across the cluster: the offset is the broadcast's place in the cluster's
+        // stream, so this node delivers it when it reads it back from there.
+        adapter::redis::wire_packet w;
+        w.nsp = nsp_->name();
+        w.data = data;
+        if (cluster->publish_stored(std::move(w), options_)) {
+            if (reached) *reached = nsp_->adapter().targets(options_).size();
+            return {};
+        }
+        // Redis is down: delivered here only, with this process's offsets.
+        const auto n = emit_prepared(std::move(data));
+        if (reached) *reached = n;
+        return {};
+    }
     json published;
     if (cluster) published = data;
     const auto n = emit_prepared(std::move(data));

@@ -308,6 +308,10 @@ void connection::on_connect_packet(sp::packet p) {
         return;
     }
     json auth = p.data && p.data->is_object() ? std::move(*p.data) : json::object();
+    if (auto c = nsp->cluster(); c && c->keeps_sessions() && nsp->recovery()) {
+        restore_from_cluster(nsp, *c, std::move(auth));
+        return;
+    }
     std::optional<adapter::persisted_session> restoring;
     if (auto* store = nsp->recovery()) {
         // {"pid", "offset"} ride in the CONNECT payload beside the application's auth; taken out
@@ -324,13 +328,47 @@ void connection::on_connect_packet(sp::packet p) {
         auth.erase("pid");
         auth.erase("offset");
     }
+    create_socket(nsp, std::move(auth), std::move(restoring), std::nullopt);
+}
+
+void connection::restore_from_cluster(const std::shared_ptr<namespace_>& nsp, adapter::redis::cluster& c, json auth) {
+    auto pid = auth.find("pid");
+    if (pid == auth.end() || !pid->is_string()) {
+        auth.erase("offset");
+        create_socket(nsp, std::move(auth), std::nullopt, std::nullopt);
+        return;
+    }
+    const auto pid_text = pid->get<std::string>();
+    std::string offset;
+    if (auto o = auth.find("offset"); o != auth.end() && o->is_string()) offset = o->get<std::string>();
+    auth.erase("pid");
+    auth.erase("offset");
+    std::weak_ptr<connection> weak = shared_from_this();
+    c.restore_session(nsp->name(), pid_text, offset,
+                      [weak, nsp, auth = std::move(auth), strand = strand_](
+                          std::optional<adapter::redis::cluster::restored_session> restored, std::string why) mutable {
+                          asio::post(strand, [weak, nsp, auth = std::move(auth), restored = std::move(restored),
+                                              why = std::move(why)]() mutable {
+                              auto self = weak.lock();
+                              if (!self) return;
+                              self->log(fmt::format("connection state recovery for {} through the cluster: {}",
+                                                    nsp->name(), restored ? "session found" : why));
+                              self->create_socket(nsp, std::move(auth), std::nullopt, std::move(restored));
+                          });
+                      });
+}
+
+void connection::create_socket(const std::shared_ptr<namespace_>& nsp, json auth,
+                               std::optional<adapter::persisted_session> restoring,
+                               std::optional<adapter::redis::cluster::restored_session> restored) {
     auto hs = handshake_for(std::move(auth));  // on the session's strand, as every CONNECT
-    auto id = restoring ? restoring->sid : engine::generate_sid();
+    auto id = restoring ? restoring->sid : restored ? restored->record.sid : engine::generate_sid();
     auto s = std::make_shared<socket>(socket::passkey{}, nsp, weak_from_this(), std::move(id),
                                       std::move(hs), strand_, options_->ack_timeout);
     if (nsp->recovery()) {
-        s->pid_ = restoring ? restoring->pid : engine::generate_sid();
+        s->pid_ = restoring ? restoring->pid : restored ? restored->record.pid : engine::generate_sid();
         if (restoring) s->restoring_ = std::make_unique<adapter::persisted_session>(std::move(*restoring));
+        if (restored) s->restored_ = std::make_unique<adapter::redis::cluster::restored_session>(std::move(*restored));
     }
     std::weak_ptr<connection> weak = shared_from_this();
     nsp->run_middleware(s, [weak, s](std::optional<connect_error> err) {
@@ -370,7 +408,10 @@ void connection::finish_connect(const std::shared_ptr<socket>& s, std::optional<
         });
     }
     bool attached = false;
-    if (auto* store = s->nsp().recovery()) {
+    auto cluster = s->nsp().cluster();
+    if (cluster && cluster->keeps_sessions() && s->nsp().recovery()) {
+        attached = attach_from_cluster(*cluster, s);
+    } else if (auto* store = s->nsp().recovery()) {
         if (s->restoring_) {
             // The missed broadcasts, in order, then the rooms, all under the store's lock: a
             // broadcast made meanwhile is either replayed here or delivered live, never both
@@ -400,6 +441,34 @@ void connection::finish_connect(const std::shared_ptr<socket>& s, std::optional<
     cancel_connect_timer();
     s->nsp().notify_connection(s);
     s->ready();
+}
+
+bool connection::attach_from_cluster(adapter::redis::cluster& c, const std::shared_ptr<socket>& s) {
+    // Broadcasts this node has read from the stream reached the socket's room only if it was
+    // attached: those up to `position` are replayed, later ones arrive live.
+    bool attached = false;
+    std::size_t replayed = 0;
+    auto restored = std::move(s->restored_);
+    c.at_position([&](const std::string& position) {
+        s->since_ = restored && !restored->record.since.empty() ? restored->record.since : position;
+        if (restored) {
+            for (auto& [offset, data] : restored->missed) {
+                if (!position.empty() && adapter::redis::streams::id_less(position, offset)) break;
+                s->send_packet(sp::packet{sp::packet_type::event, s->nsp().name(), std::nullopt, std::move(data)});
+                ++replayed;
+            }
+        }
+        attached = s->attach();
+        if (attached && restored) s->nsp().adapter().join(s->id(), restored->record.rooms);
+    });
+    if (!attached) return false;
+    s->persist_live();
+    if (restored) {
+        s->recovered_ = true;
+        log(fmt::format("socket {} recovered on {} through the cluster: {} missed packets replayed", s->id(),
+                        s->nsp().name(), replayed));
+    }
+    return true;
 }
 
 void connection::on_close(std::string_view reason) {

@@ -95,6 +95,11 @@ std::error_code socket::emit_impl(std::string_view event, json args, ack_callbac
     auto conn = conn_.lock();
     if (!conn || !connected_.load()) return socket_errc::not_connected;
     nsp_->notify_outgoing(*this, event, args);
+    if (auto c = nsp_->cluster(); !callback && nsp_->recovery() && c && c->keeps_sessions()) {
+        // Recovery across the cluster: through the cluster's stream, as a broadcast to the
+        // socket's own room, so that its offset is valid on every node (as the reference).
+        return broadcast_operator(nsp_, adapter::broadcast_options{{id_}, {}, {}}).emit(event, std::move(args));
+    }
 
     json data = json::array();
     data.push_back(std::string(event));
@@ -172,10 +177,29 @@ void socket::handler_threw(std::string_view kind, std::string_view event, std::s
 }
 
 void socket::join(std::string_view room) {
-    if (connected_.load()) nsp_->adapter().join(id_, room);
+    if (!connected_.load()) return;
+    nsp_->adapter().join(id_, room);
+    persist_live();
 }
 
-void socket::leave(std::string_view room) { nsp_->adapter().leave(id_, room); }
+void socket::leave(std::string_view room) {
+    nsp_->adapter().leave(id_, room);
+    if (connected_.load()) persist_live();
+}
+
+adapter::redis::streams::session_record socket::session_record() const {
+    adapter::redis::streams::session_record r;
+    r.sid = id_;
+    r.pid = pid_;
+    r.rooms = nsp_->adapter().rooms_of(id_);
+    r.since = since_;
+    return r;
+}
+
+void socket::persist_live() const {
+    if (auto c = nsp_->cluster(); c && c->keeps_sessions() && !pid_.empty() && nsp_->recovery())
+        c->persist_session(nsp_->name(), session_record(), false);
+}
 
 std::vector<std::string> socket::rooms() const { return nsp_->adapter().rooms_of(id_); }
 
@@ -372,7 +396,13 @@ bool recoverable(std::string_view reason) {
 void socket::on_close(std::string_view reason) {
     closed_ = true;
     if (!connected_.exchange(false)) return;
-    if (auto* store = nsp_->recovery(); store && !pid_.empty() && recoverable(reason)) {
+    if (auto c = nsp_->cluster(); c && c->keeps_sessions() && !pid_.empty()) {
+        // Recovery across the cluster: the record goes to Redis, for the recovery window.
+        if (recoverable(reason))
+            c->persist_session(nsp_->name(), session_record(), true);
+        else
+            c->forget_session(pid_);
+    } else if (auto* store = nsp_->recovery(); store && !pid_.empty() && recoverable(reason)) {
         adapter::persisted_session session;
         session.sid = id_;
         session.pid = pid_;

@@ -3,6 +3,7 @@
 "use strict";
 const { spawn } = require("child_process");
 const fs = require("fs");
+const net = require("net");
 const path = require("path");
 
 function fail(message) {
@@ -116,4 +117,56 @@ function launchChromium(extraArgs = [], executablePath = process.env.CHROMIUM ||
   });
 }
 
-module.exports = { fail, startServer, stopServer, until, deadline, seededRandom, artifactsDir, runTool, launchChromium };
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// Resolves once redis-server answers on `port`; rejects if it exits first or after 5 s.
+function startRedisOn(redisServer, port) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(redisServer, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                        { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c) => (out += c));
+    child.stderr.on("data", (c) => (out += c));
+    child.on("error", (e) => reject(new Error(`cannot start ${redisServer}: ${e.message}`)));
+    child.on("exit", (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
+    process.on("exit", () => child.kill("SIGKILL"));
+    const end = Date.now() + 5000;
+    const probe = () => {
+      const c = net.connect(port, "127.0.0.1");
+      c.on("connect", () => { c.end(); resolve(child); });
+      c.on("error", () => {
+        if (Date.now() > end) return reject(new Error(`redis-server did not listen on ${port}: ${out}`));
+        setTimeout(probe, 50);
+      });
+    };
+    probe();
+  });
+}
+
+// redis-server (the binary `redisServer`) on `port`, or on a free one; resolves with { child, port }.
+// Redis cannot take port 0: pick a free port and retry with another if it was taken meanwhile.
+async function startRedis(redisServer, port) {
+  let last;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const p = port || (await freePort());
+    try {
+      return { child: await startRedisOn(redisServer, p), port: p };
+    } catch (e) {
+      last = e;
+      if (port) await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw last;
+}
+
+module.exports = { fail, startServer, stopServer, until, deadline, seededRandom, artifactsDir, runTool, launchChromium,
+                   freePort, startRedis };

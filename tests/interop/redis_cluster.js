@@ -9,89 +9,18 @@
 // delivery went on meanwhile and cluster delivery resumes.
 // Usage: node redis_cluster.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
-const net = require("net");
-const http = require("http");
-const { spawn } = require("child_process");
-const { Server } = require("socket.io");
 const { io } = require("socket.io-client");
 const { createAdapter } = require("@socket.io/redis-adapter");
 const { createClient } = require("redis");
-const { fail, startServer, until, deadline } = require("./lib");
+const { fail, startServer, until, deadline, startRedis: startRedisWith } = require("./lib");
+const { serveRules, nodeServer, connect, has, broadcastsReachOthers } = require("./cluster_peers");
 
 const serve = process.argv[2] || fail("usage: node redis_cluster.js SIO_SERVE REDIS_SERVER");
 const redisServer = process.argv[3] || fail("usage: node redis_cluster.js SIO_SERVE REDIS_SERVER");
 deadline(110000);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const bin = Buffer.from([0, 1, 2, 250, 255]);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-// Resolves once redis-server answers on `port`; rejects if it exits first or after 5 s.
-function startRedisOn(port) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(redisServer, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                        { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (c) => (out += c));
-    child.stderr.on("data", (c) => (out += c));
-    child.on("error", (e) => reject(new Error(`cannot start ${redisServer}: ${e.message}`)));
-    child.on("exit", (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
-    process.on("exit", () => child.kill("SIGKILL"));
-    const end = Date.now() + 5000;
-    const probe = () => {
-      const c = net.connect(port, "127.0.0.1");
-      c.on("connect", () => { c.end(); resolve(child); });
-      c.on("error", () => {
-        if (Date.now() > end) return reject(new Error(`redis-server did not listen on ${port}: ${out}`));
-        setTimeout(probe, 50);
-      });
-    };
-    probe();
-  });
-}
-
-// Redis cannot take port 0: pick a free port and retry with another if it was taken meanwhile.
-async function startRedis(port) {
-  let last;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const p = port || (await freePort());
-    try {
-      return { child: await startRedisOn(p), port: p };
-    } catch (e) {
-      last = e;
-      if (port) await sleep(200);
-    }
-  }
-  throw last;
-}
-
-function connect(url, name) {
-  return new Promise((resolve, reject) => {
-    const s = io(url, { reconnection: false, forceNew: true, transports: ["websocket"] });
-    s.got = [];
-    s.onAny((event, ...args) => s.got.push({ event, args }));
-    s.on("ackme", (x, cb) => cb(`ack-${name}-${x}`));
-    s.on("connect", () => resolve(s));
-    s.on("connect_error", reject);
-    s.label = name;
-  });
-}
-
-const has = (s, event, first) => s.got.some((g) => g.event === event && g.args[0] === first);
-const isBin = (x) => {
-  const b = x instanceof ArrayBuffer ? Buffer.from(new Uint8Array(x)) : Buffer.isBuffer(x) ? x : null;
-  return b !== null && b.equals(bin);
-};
+const startRedis = (port) => startRedisWith(redisServer, port);
 
 async function main() {
   const redis = await startRedis();
@@ -102,18 +31,9 @@ async function main() {
   const sub = pub.duplicate();
   for (const c of [pub, sub]) c.on("error", () => {});
   await Promise.all([pub.connect(), sub.connect()]);
-  const httpServer = http.createServer();
-  const nodeIo = new Server(httpServer, { adapter: createAdapter(pub, sub, { requestsTimeout: 3000 }) });
-  nodeIo.on("connection", (socket) => {
-    socket.on("say", (...args) => socket.broadcast.emit("said", ...args));
-    socket.on("enter", (room, cb) => { socket.join(room); cb && cb(); });
-    socket.on("room", (room, ...args) => socket.to(room).emit("roomsaid", ...args));
-  });
-  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
-  const nodeUrl = `http://127.0.0.1:${httpServer.address().port}`;
-
-  const rules = ["--mode", "none", "--on", "say=broadcast:said", "--on", "enter=join", "--on", "enter=ack",
-                 "--on", "room=to-room:roomsaid"];
+  const { nodeIo, url: nodeUrl } = await nodeServer({ adapter: createAdapter(pub, sub, { requestsTimeout: 3000 }) },
+                                                    "roomsaid");
+  const rules = serveRules("roomsaid");
   // /extra exists on sio-serve 1 only: Node does not listen there, so it can take malformed
   // requests the Node adapter itself would choke on.
   const s1 = await startServer(serve, ["--port", "0", "--redis", url, "--namespace", "/extra", ...rules]);
@@ -129,19 +49,9 @@ async function main() {
   const all = [a, a2, b, n];
 
   // Broadcasts from every instance reach all others, with binary, never the sender.
-  for (const from of [a, b, n]) {
-    const tag = `from-${from.label}`;
-    from.emit("say", tag, bin, { k: [1, 2] });
-    const others = all.filter((s) => s !== from);
-    await until(() => others.every((s) => has(s, "said", tag)), `'said' ${tag} on ${others.map((s) => s.label)}`);
-    for (const s of others) {
-      const g = s.got.find((x) => x.event === "said" && x.args[0] === tag);
-      if (!isBin(g.args[1])) fail(`${tag} on ${s.label}: binary argument lost: ${JSON.stringify(g.args[1])}`);
-      if (JSON.stringify(g.args[2]) !== '{"k":[1,2]}') fail(`${tag} on ${s.label}: object argument: ${JSON.stringify(g.args[2])}`);
-    }
-    await sleep(150);
-    if (has(from, "said", tag)) fail(`${tag}: the sender got its own broadcast`);
-  }
+  await broadcastsReachOthers([a, b, n], all, fail);
+  await sleep(150);
+  for (const from of [a, b, n]) if (has(from, "said", `from-${from.label}`)) fail(`${from.label} got its own broadcast`);
 
   // Rooms: b (sio-serve 2) and n (Node) join room1; a broadcast to room1 from a reaches them only.
   await b.timeout(3000).emitWithAck("enter", "room1");

@@ -242,7 +242,9 @@ std::string render_metrics(const engine::server& engine, const sio::server& io) 
     out += fmt::format("sio_rooms {}\n", io.room_count());
     if (auto cluster = io.cluster()) {
         const auto st = cluster->snapshot();
-        metric("sio_redis_connected", "gauge", "1 while both Redis connections are up and subscribed (--redis).");
+        metric("sio_redis_adapter", "gauge", "The Redis adapter in use (--redis-adapter), as a label; always 1.");
+        out += fmt::format("sio_redis_adapter{{adapter=\"{}\"}} 1\n", adapter::redis::kind_name(cluster->kind()));
+        metric("sio_redis_connected", "gauge", "1 while every Redis connection is up and subscribed (--redis).");
         out += fmt::format("sio_redis_connected {}\n", st.connected ? 1 : 0);
         metric("sio_redis_outages_total", "counter", "Redis connections lost or refused.");
         out += fmt::format("sio_redis_outages_total {}\n", st.outages);

@@ -126,6 +126,12 @@ std::optional<plan_error> plan_redis(const serve_options& o, serve_plan& plan) {
         if (o.redis_key.empty()) return plan_error{true, "--redis-key must not be empty"};
         redis->prefix = o.redis_key;
     }
+    const auto kind = adapter::redis::kind_of(o.redis_adapter);
+    if (!kind) return plan_error{true, "--redis-adapter: use pubsub (@socket.io/redis-adapter) or streams "
+                                       "(@socket.io/redis-streams-adapter)"};
+    if (!redis && *kind != adapter::redis::adapter_kind::pubsub)
+        return plan_error{true, "--redis-adapter needs --redis"};
+    if (redis) redis->kind = *kind;
     const bool redis_tls_flags =
         !o.redis_tls_ca.empty() || !o.redis_tls_cert.empty() || !o.redis_tls_key.empty() || o.redis_tls_insecure;
     if (redis_tls_flags && !(redis && redis->tls))
@@ -268,7 +274,11 @@ void add_running_options(po::options_description& serve, serve_options& options)
          "this Redis (@socket.io/redis-adapter compatible); with a password, each connection sends AUTH; "
          "rediss:// for TLS")
         ("redis-key", po::value(&options.redis_key)->default_value(options.redis_key),
-         "prefix of the Redis channels (the Node adapter's 'key' option)")
+         "prefix of the Redis channels (the Node adapter's 'key' option; with streams, also "
+         "'channelPrefix' and 'streamName')")
+        ("redis-adapter", po::value(&options.redis_adapter)->default_value(options.redis_adapter),
+         "the Node adapter the cluster speaks: pubsub (@socket.io/redis-adapter, classic) or streams "
+         "(@socket.io/redis-streams-adapter: a Redis stream, and connection state recovery across servers)")
         ("redis-tls-ca", po::value(&options.redis_tls_ca),
          "PEM file of the CA certificates a rediss:// server is verified against (default: the system's)")
         ("redis-tls-cert", po::value(&options.redis_tls_cert),

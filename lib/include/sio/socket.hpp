@@ -13,6 +13,7 @@
 
 #include "sio/adapter/in_memory.hpp"
 #include "sio/adapter/recovery.hpp"
+#include "sio/adapter/redis.hpp"
 #include "sio/codec/json.hpp"
 #include "sio/codec/socket_io.hpp"
 #include "sio/socket_error.hpp"
@@ -181,6 +182,13 @@ private:
     std::uint64_t first_seq_ = 0;     // the recovery store's position at the first connection
     bool recovered_ = false;
     std::unique_ptr<adapter::persisted_session> restoring_;  // the dropped socket taken over (rare)
+    // Recovery across a cluster (streams adapter): the stream position at the first connection,
+    // and the record taken over from the cluster.
+    std::string since_;
+    std::unique_ptr<adapter::redis::cluster::restored_session> restored_;
+    // The record Redis keeps of this socket, and writing it there while the socket lives.
+    adapter::redis::streams::session_record session_record() const;
+    void persist_live() const;
 
     std::atomic<bool> connected_{false};
     std::atomic<bool> closed_{false};  // once closed, never connected again

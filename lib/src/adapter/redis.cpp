@@ -1,365 +1,28 @@
 #include "sio/adapter/redis.hpp"
 
-#include "sio/codec/percent.hpp"
-#include "sio/transport/client_connect.hpp"
+#include "resp_conn.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include "sio/transport/exception_text.hpp"
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include "sio/codec/percent.hpp"
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/error.hpp>
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
-#include <openssl/ssl.h>
 
-#include <array>
 #include <charconv>
-#include <deque>
 #include <map>
 #include <optional>
-#include <random>
 #include <set>
-#include <tuple>
-#include <variant>
 
 namespace sio::adapter::redis {
 
 namespace asio = boost::asio;
-using asio::ip::tcp;
-using tuple_awaitable_t = asio::as_tuple_t<asio::use_awaitable_t<>>;
-constexpr tuple_awaitable_t use_tuple{};
-using strand_t = asio::strand<asio::any_io_executor>;
-
-namespace {
-
-std::string random_id(std::size_t n) {
-    static constexpr std::string_view alphabet =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    std::uniform_int_distribution<std::size_t> pick(0, alphabet.size() - 1);
-    std::string out;
-    for (std::size_t i = 0; i < n; ++i) out.push_back(alphabet[pick(rng)]);
-    return out;
-}
-
-std::string format_command(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const auto& a : args) {
-        argv.push_back(a.data());
-        lens.push_back(a.size());
-    }
-    char* out = nullptr;
-    const int n = redisFormatCommandArgv(&out, static_cast<int>(argv.size()), argv.data(), lens.data());
-    if (n < 0 || !out) return {};
-    std::string cmd(out, static_cast<std::size_t>(n));
-    redisFreeCommand(out);
-    return cmd;
-}
-
-struct reader_deleter {
-    void operator()(redisReader* r) const noexcept { redisReaderFree(r); }
-};
-struct reply_deleter {
-    void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
-};
-using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
-
-std::string_view str_of(const redisReply* r) {
-    if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) return {};
-    return {r->str, r->len};
-}
-
-broadcast_options to_local(const broadcast_opts& o) {
-    broadcast_options out;
-    out.rooms.insert(o.rooms.begin(), o.rooms.end());
-    out.except.insert(o.except.begin(), o.except.end());
-    out.flags.volatile_packet = o.flag("volatile");
-    out.flags.local = true;  // delivered here only, never published again
-    return out;
-}
-
-broadcast_opts to_wire(const broadcast_options& o) {
-    broadcast_opts out;
-    out.rooms.assign(o.rooms.begin(), o.rooms.end());
-    out.except.assign(o.except.begin(), o.except.end());
-    if (o.flags.volatile_packet) out.flags["volatile"] = true;
-    return out;
-}
-
-// One RESP connection on the cluster's strand: connect, read replies, write queued commands,
-// reconnect with backoff until stopped. Every member is touched on the strand only.
-class resp_conn : public std::enable_shared_from_this<resp_conn> {
-public:
-    using reply_fn = std::function<void(const redisReply*)>;  // nullptr: no reply (link down)
-
-    resp_conn(strand_t strand, options opts, std::string role)
-        : strand_(strand), opts_(std::move(opts)), role_(std::move(role)), wake_(strand) {}
-
-    std::function<void()> on_up;
-    std::function<void()> on_down;
-    std::function<void(const redisReply*)> on_push;  // subscriber: every reply
-    bool track_replies = true;                        // publisher: replies answer commands in order
-
-    void start() {
-        asio::co_spawn(strand_, run(shared_from_this()), [self = shared_from_this()](std::exception_ptr e) {
-            // A bug or no memory: the link is down for good, and the log says why.
-            if (e) self->log(fmt::format("redis {}: stopped on an error: {}", self->role_, transport::exception_text(e)));
-        });
-    }
-
-    void stop() {
-        stopped_ = true;
-        attempts_.cancel_all();
-        if (stream_) transport::lowest(*stream_).close();
-        wake_.cancel();
-        if (backoff_timer_) backoff_timer_->cancel();
-    }
-
-    bool up() const noexcept { return up_; }
-
-    // Queues a command; false (and `done(nullptr)`) when the connection is down.
-    bool send(const std::vector<std::string>& args, reply_fn done = {}) {
-        if (!up_) {
-            if (done) done(nullptr);
-            return false;
-        }
-        queue_.push_back(format_command(args));
-        if (track_replies) pending_.push_back(std::move(done));
-        wake_.cancel();
-        return true;
-    }
-
-private:
-    asio::awaitable<void> run(std::shared_ptr<resp_conn> self) {
-        auto backoff = opts_.backoff_min;
-        bool reported = false;  // the current outage was logged
-        while (!stopped_) {
-            auto err = co_await connect_once();
-            if (stopped_) break;
-            if (err) {
-                if (stream_) transport::lowest(*stream_).close();
-                if (!reported) {
-                    log(fmt::format("redis {}: {}; local delivery continues, retrying", role_, *err));
-                    reported = true;
-                    if (on_down) on_down();
-                }
-                backoff_timer_.emplace(strand_);
-                backoff_timer_->expires_after(backoff);
-                co_await backoff_timer_->async_wait(use_tuple);
-                backoff = std::min(backoff * 2, opts_.backoff_max);
-                continue;
-            }
-            backoff = opts_.backoff_min;
-            reported = false;
-            const auto gen = ++generation_;
-            up_ = true;
-            log(fmt::format("redis {}: connected to {}{}", role_, authority(), opts_.tls ? " over TLS" : ""));
-            if (on_up) on_up();
-            asio::co_spawn(strand_, writer(self, gen, stream_), [self](std::exception_ptr e) {
-                if (e) self->log(fmt::format("redis {}: the writer stopped on an error: {}", self->role_, transport::exception_text(e)));
-            });
-            auto why = co_await read_loop();
-            up_ = false;
-            ++generation_;
-            wake_.cancel();
-            queue_.clear();
-            auto pending = std::move(pending_);
-            pending_.clear();
-            for (auto& p : pending) {
-                if (p) p(nullptr);
-            }
-            if (stream_) transport::lowest(*stream_).close();
-            if (stopped_) break;
-            log(fmt::format("redis {}: connection to {} lost: {}; local delivery continues, "
-                            "reconnecting", role_, authority(), why));
-            reported = true;
-            if (on_down) on_down();
-        }
-        co_return;
-    }
-
-    std::string authority() const {
-        const bool v6 = opts_.host.find(':') != std::string::npos;
-        return fmt::format("{}{}{}:{}", v6 ? "[" : "", opts_.host, v6 ? "]" : "", opts_.port);
-    }
-
-    // A stream's read and write, whichever stream it is (both give the same awaitable).
-    template <class Buffers>
-    static asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(transport::any_stream& stream,
-                                                                                         const Buffers& b) {
-        return std::visit([&](auto& s) { return s.async_read_some(b, use_tuple); }, stream);
-    }
-    template <class Buffers>
-    static asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write_all(transport::any_stream& stream,
-                                                                                         const Buffers& b) {
-        return std::visit([&](auto& s) { return asio::async_write(s, b, use_tuple); }, stream);
-    }
-
-    // Resolve, TCP connect, TLS (rediss://) with the server's name checked, then the handshake,
-    // all within connect_timeout; stop() ends it at once. nullopt on success, else a sentence.
-    asio::awaitable<std::optional<std::string>> connect_once() {
-        stream_.reset();
-        transport::connect_request req;
-        req.target.scheme = opts_.tls ? "https" : "http";
-        req.target.secure = opts_.tls;
-        req.target.host = opts_.host;
-        req.target.port = std::to_string(opts_.port);
-        req.tls = opts_.tls_context;
-        req.verify = opts_.tls_verify;
-        req.deadline = std::chrono::steady_clock::now() + opts_.connect_timeout;
-        auto connected = co_await attempts_.run(transport::connect(req));
-        if (connected.error == transport::failure::tls_failed)
-            co_return fmt::format("{} (TLS to {})", connected.message, authority());
-        if (connected.error != transport::failure::none) co_return std::move(connected.message);
-        stream_ = std::shared_ptr<transport::any_stream>(std::move(connected.stream));
-        if (stopped_) co_return std::string("stopped");
-        reader_.reset(redisReaderCreate());
-        auto& tcp = transport::lowest(*stream_);
-        tcp.expires_at(req.deadline);
-        auto refused = co_await handshake();
-        if (stream_) transport::lowest(*stream_).expires_never();
-        if (!refused) co_return std::nullopt;
-        // Over TLS 1.3 a server that wants a client certificate says so only after the handshake,
-        // in an alert that a reset connection may swallow.
-        const bool hint = opts_.tls && !refused->starts_with("bad RESP") && refused->find(" refused: ") == std::string::npos &&
-                          opts_.tls_context && !SSL_CTX_get0_certificate(opts_.tls_context->native_handle());
-        co_return fmt::format("connected to {}, but {}{}", authority(), *refused,
-                              hint ? " (no client certificate was given: does this Redis ask for one, "
-                                     "tls-auth-clients?)"
-                                   : "");
-    }
-
-    // AUTH (when a password is set), SELECT (a database other than 0) and PING, sent together and
-    // answered in order; the connection counts as up only once Redis has answered all of them, so
-    // that a refusal (WRONGPASS, NOAUTH, a database out of range, a TLS client certificate the
-    // server wanted) is reported as such and retried with backoff. nullopt on success, else the
-    // reason.
-    asio::awaitable<std::optional<std::string>> handshake() {
-        std::vector<std::string> names;
-        std::string commands;
-        if (!opts_.password.empty()) {
-            std::vector<std::string> auth{"AUTH"};
-            if (!opts_.username.empty()) auth.push_back(opts_.username);
-            auth.push_back(opts_.password);
-            commands += format_command(auth);
-            names.emplace_back("AUTH");
-        }
-        if (opts_.db != 0) {
-            commands += format_command({"SELECT", std::to_string(opts_.db)});
-            names.push_back("SELECT " + std::to_string(opts_.db));
-        }
-        commands += format_command({"PING"});
-        names.emplace_back("PING");
-        auto [wec, wn] = co_await write_all(*stream_, asio::buffer(commands));
-        (void)wn;
-        if (wec) co_return names.front() + " not sent: " + wec.message();
-        std::array<char, 512> buf{};
-        std::size_t answered = 0;
-        while (answered < names.size()) {
-            void* raw = nullptr;
-            if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK)
-                co_return std::string("bad RESP from server: ") + reader_->errstr;
-            if (raw) {
-                reply_ptr reply(static_cast<redisReply*>(raw));
-                if (reply->type == REDIS_REPLY_ERROR)
-                    co_return names[answered] + " refused: " + std::string(reply->str, reply->len);
-                if (reply->type != REDIS_REPLY_STATUS) co_return names[answered] + ": unexpected reply";
-                ++answered;
-                continue;
-            }
-            auto [rec, n] = co_await read_some(*stream_, asio::buffer(buf));
-            if (rec == boost::beast::error::timeout) co_return "timed out waiting for the answer to " + names[answered];
-            if (rec) co_return names[answered] + " unanswered: " + rec.message();
-            if (redisReaderFeed(reader_.get(), buf.data(), n) != REDIS_OK) co_return std::string("RESP reader failed");
-        }
-        co_return std::nullopt;
-    }
-
-    asio::awaitable<std::string> read_loop() {
-        std::array<char, 16384> buf{};
-        for (;;) {
-            auto [ec, n] = co_await read_some(*stream_, asio::buffer(buf));
-            if (ec) co_return ec.message();
-            if (redisReaderFeed(reader_.get(), buf.data(), n) != REDIS_OK) co_return "RESP reader failed";
-            // Bounded by what was fed: each reply consumes bytes.
-            for (;;) {
-                void* raw = nullptr;
-                if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) {
-                    co_return std::string("bad RESP from server: ") + reader_->errstr;
-                }
-                if (!raw) break;
-                reply_ptr reply(static_cast<redisReply*>(raw));
-                dispatch(reply.get());
-            }
-        }
-    }
-
-    void dispatch(const redisReply* r) {
-        if (!track_replies) {
-            if (on_push) on_push(r);
-            return;
-        }
-        if (pending_.empty()) return;
-        auto done = std::move(pending_.front());
-        pending_.pop_front();
-        if (r->type == REDIS_REPLY_ERROR) {
-            log(fmt::format("redis {}: error reply: {}", role_, std::string_view(r->str, r->len)));
-        }
-        if (done) done(r);
-    }
-
-    // `self` keeps the connection alive while the coroutine runs, `stream` the stream it writes to.
-    asio::awaitable<void> writer(std::shared_ptr<resp_conn> self, std::uint64_t gen,
-                                 std::shared_ptr<transport::any_stream> stream) {
-        (void)self;
-        while (up_ && generation_ == gen && !stopped_) {
-            if (queue_.empty()) {
-                wake_.expires_at(asio::steady_timer::time_point::max());
-                co_await wake_.async_wait(use_tuple);
-                continue;
-            }
-            std::string batch;
-            for (auto& c : queue_) batch += c;
-            queue_.clear();
-            auto [ec, n] = co_await write_all(*stream, asio::buffer(batch));
-            (void)n;
-            if (ec) {
-                if (generation_ == gen) transport::lowest(*stream).close();
-                co_return;
-            }
-        }
-        co_return;
-    }
-
-    void log(std::string_view what) const {
-        if (opts_.log) opts_.log(what);
-    }
-
-    strand_t strand_;
-    const options opts_;  // a copy: the coroutine may outlive the cluster by a few steps
-    const std::string role_;
-    // Shared with the writer, which may still be writing to a lost connection's stream while the
-    // next connection is made.
-    std::shared_ptr<transport::any_stream> stream_;
-    transport::attempts attempts_;  // the connection being made, so that stop() ends it at once
-    std::unique_ptr<redisReader, reader_deleter> reader_;
-    std::deque<std::string> queue_;
-    std::deque<reply_fn> pending_;
-    asio::steady_timer wake_;
-    std::optional<asio::steady_timer> backoff_timer_;
-    std::uint64_t generation_ = 0;
-    bool up_ = false;
-    bool stopped_ = false;
-};
-
-}  // namespace
+using detail::random_id;
+using detail::resp_conn;
+using detail::str_of;
+using detail::strand_t;
+using detail::to_local;
+using detail::to_wire;
 
 std::optional<options> parse_url(std::string_view url) {
     constexpr std::string_view plain = "redis://";
@@ -422,8 +85,10 @@ std::optional<options> parse_url(std::string_view url) {
 
 // --- the cluster -------------------------------------------------------------------------------
 
-struct cluster::impl : std::enable_shared_from_this<impl> {
-    impl(asio::any_io_executor ex, options o, std::weak_ptr<local_node> l, std::string id)
+namespace {
+
+struct pubsub_impl : detail::link_counters, std::enable_shared_from_this<pubsub_impl> {
+    pubsub_impl(asio::any_io_executor ex, options o, std::weak_ptr<local_node> l, std::string id)
         : strand(asio::make_strand(ex)), opts(std::move(o)), local(std::move(l)), uid(std::move(id)) {}
 
     strand_t strand;
@@ -449,9 +114,6 @@ struct cluster::impl : std::enable_shared_from_this<impl> {
     };
     std::map<std::string, request, std::less<>> requests;
 
-    std::atomic<bool> up{false};
-    std::atomic<std::uint64_t> published{0}, received{0}, dropped{0}, malformed{0}, outages{0};
-    std::uint64_t logged_malformed = 0;
 
     void log(std::string_view what) const {
         if (opts.log) opts.log(what);
@@ -512,12 +174,7 @@ struct cluster::impl : std::enable_shared_from_this<impl> {
     }
 
     void bad_message(std::string_view channel, std::string_view why) {
-        ++malformed;
-        // Logged, but not flooded: the first ten, then one in a thousand.
-        if (logged_malformed < 10 || malformed % 1000 == 0) {
-            log(fmt::format("redis: dropped a malformed message on {}: {}", channel, why));
-            ++logged_malformed;
-        }
+        if (count_malformed()) log(fmt::format("redis: dropped a malformed message on {}: {}", channel, why));
     }
 
     void on_push(const redisReply* r) {
@@ -818,28 +475,59 @@ struct cluster::impl : std::enable_shared_from_this<impl> {
     }
 };
 
-cluster::cluster(passkey, asio::any_io_executor executor, options opts, std::weak_ptr<local_node> local)
-    : impl_(std::make_shared<impl>(executor, std::move(opts), std::move(local), random_id(6))),
-      uid_(impl_->uid) {}
+class pubsub_cluster final : public cluster {
+public:
+    pubsub_cluster(asio::any_io_executor executor, options opts, std::weak_ptr<local_node> local, std::string id)
+        : cluster(id, adapter_kind::pubsub),
+          impl_(std::make_shared<pubsub_impl>(executor, std::move(opts), std::move(local), id)) {}
+    ~pubsub_cluster() override {
+        asio::post(impl_->strand, [i = impl_] { i->stop(); });
+    }
 
-cluster::~cluster() {
-    asio::post(impl_->strand, [i = impl_] { i->stop(); });
-}
+    void start() override;
+    void add_namespace(std::string nsp) override;
+    void stop() override;
+    void publish(wire_packet packet, const broadcast_options& opts) override;
+    void all_rooms(std::string nsp, std::function<void(std::vector<std::string>)> done) override;
+    void fetch_sockets(std::string nsp, broadcast_options opts, std::function<void(json)> done) override;
+    void remote_join(std::string nsp, const broadcast_options& opts, std::vector<std::string> rooms) override;
+    void remote_leave(std::string nsp, const broadcast_options& opts, std::vector<std::string> rooms) override;
+    void remote_disconnect(std::string nsp, const broadcast_options& opts, bool close) override;
+    void server_side_emit(std::string nsp, json args, std::function<void(json)> done) override;
+    stats snapshot() const override;
+
+private:
+    std::shared_ptr<pubsub_impl> impl_;
+};
+
+}  // namespace
 
 std::shared_ptr<cluster> cluster::create(asio::any_io_executor executor, options opts,
                                          std::weak_ptr<local_node> local) {
-    return std::make_shared<cluster>(passkey{}, std::move(executor), std::move(opts), std::move(local));
+    if (opts.kind == adapter_kind::streams)
+        return detail::make_streams_cluster(std::move(executor), std::move(opts), std::move(local));
+    return std::make_shared<pubsub_cluster>(std::move(executor), std::move(opts), std::move(local), random_id(6));
 }
 
-void cluster::start() {
+std::string_view kind_name(adapter_kind kind) noexcept {
+    return kind == adapter_kind::streams ? "streams" : "pubsub";
+}
+
+std::optional<adapter_kind> kind_of(std::string_view name) noexcept {
+    if (name == "pubsub") return adapter_kind::pubsub;
+    if (name == "streams") return adapter_kind::streams;
+    return std::nullopt;
+}
+
+void pubsub_cluster::start() {
     asio::post(impl_->strand, [i = impl_] { i->start(); });
 }
 
-void cluster::stop() {
+void pubsub_cluster::stop() {
     asio::post(impl_->strand, [i = impl_] { i->stop(); });
 }
 
-void cluster::add_namespace(std::string nsp) {
+void pubsub_cluster::add_namespace(std::string nsp) {
     asio::post(impl_->strand, [i = impl_, nsp = std::move(nsp)] {
         for (const auto& n : i->namespaces) {
             if (n == nsp) return;
@@ -849,12 +537,12 @@ void cluster::add_namespace(std::string nsp) {
     });
 }
 
-void cluster::publish(wire_packet packet, const broadcast_options& opts) {
+void pubsub_cluster::publish(wire_packet packet, const broadcast_options& opts) {
     if (!impl_->up.load()) {
         ++impl_->dropped;
         return;
     }
-    broadcast_message m{uid_, std::move(packet), to_wire(opts)};
+    broadcast_message m{uid(), std::move(packet), to_wire(opts)};
     auto channel = channel_for(impl_->opts.prefix, m.packet.nsp, m.opts);
     auto bytes = encode_broadcast(m);
     ++impl_->published;
@@ -867,7 +555,7 @@ void cluster::publish(wire_packet packet, const broadcast_options& opts) {
     });
 }
 
-void cluster::all_rooms(std::string nsp, std::function<void(std::vector<std::string>)> done) {
+void pubsub_cluster::all_rooms(std::string nsp, std::function<void(std::vector<std::string>)> done) {
     asio::post(impl_->strand, [i = impl_, nsp = std::move(nsp), done = std::move(done)]() mutable {
         auto l = i->local.lock();
         auto mine = l ? l->all_rooms(nsp) : std::vector<std::string>{};
@@ -877,18 +565,18 @@ void cluster::all_rooms(std::string nsp, std::function<void(std::vector<std::str
                 return;
             }
             const auto id = random_id(6);
-            impl::request r;
+            pubsub_impl::request r;
             r.type = request_type::all_rooms;
             r.expected = n - 1;
             r.rooms.insert(mine.begin(), mine.end());
-            r.finish = [done](impl::request& q) { done(std::vector<std::string>(q.rooms.begin(), q.rooms.end())); };
+            r.finish = [done](pubsub_impl::request& q) { done(std::vector<std::string>(q.rooms.begin(), q.rooms.end())); };
             i->track(id, std::move(r));
             i->publish_raw(request_channel(i->opts.prefix, nsp), encode_all_rooms_request(i->uid, id));
         });
     });
 }
 
-void cluster::fetch_sockets(std::string nsp, broadcast_options opts, std::function<void(json)> done) {
+void pubsub_cluster::fetch_sockets(std::string nsp, broadcast_options opts, std::function<void(json)> done) {
     asio::post(impl_->strand, [i = impl_, nsp = std::move(nsp), opts = std::move(opts), done = std::move(done)]() mutable {
         auto l = i->local.lock();
         json mine = l ? l->fetch_sockets(nsp, opts) : json::array();
@@ -898,11 +586,11 @@ void cluster::fetch_sockets(std::string nsp, broadcast_options opts, std::functi
                 return;
             }
             const auto id = random_id(6);
-            impl::request r;
+            pubsub_impl::request r;
             r.type = request_type::remote_fetch;
             r.expected = n - 1;
             r.sockets = std::move(mine);
-            r.finish = [done](impl::request& q) { done(std::move(q.sockets)); };
+            r.finish = [done](pubsub_impl::request& q) { done(std::move(q.sockets)); };
             i->track(id, std::move(r));
             i->publish_raw(request_channel(i->opts.prefix, nsp),
                            encode_fetch_sockets_request(i->uid, id, to_wire(opts)));
@@ -910,25 +598,25 @@ void cluster::fetch_sockets(std::string nsp, broadcast_options opts, std::functi
     });
 }
 
-void cluster::remote_join(std::string nsp, const broadcast_options& opts, std::vector<std::string> rooms) {
+void pubsub_cluster::remote_join(std::string nsp, const broadcast_options& opts, std::vector<std::string> rooms) {
     asio::post(impl_->strand, [i = impl_, nsp = std::move(nsp), o = to_wire(opts), rooms = std::move(rooms)] {
         i->publish_raw(request_channel(i->opts.prefix, nsp), encode_remote_join_request(i->uid, o, rooms));
     });
 }
 
-void cluster::remote_leave(std::string nsp, const broadcast_options& opts, std::vector<std::string> rooms) {
+void pubsub_cluster::remote_leave(std::string nsp, const broadcast_options& opts, std::vector<std::string> rooms) {
     asio::post(impl_->strand, [i = impl_, nsp = std::move(nsp), o = to_wire(opts), rooms = std::move(rooms)] {
         i->publish_raw(request_channel(i->opts.prefix, nsp), encode_remote_leave_request(i->uid, o, rooms));
     });
 }
 
-void cluster::remote_disconnect(std::string nsp, const broadcast_options& opts, bool close) {
+void pubsub_cluster::remote_disconnect(std::string nsp, const broadcast_options& opts, bool close) {
     asio::post(impl_->strand, [i = impl_, nsp = std::move(nsp), o = to_wire(opts), close] {
         i->publish_raw(request_channel(i->opts.prefix, nsp), encode_remote_disconnect_request(i->uid, o, close));
     });
 }
 
-void cluster::server_side_emit(std::string nsp, json args, std::function<void(json)> done) {
+void pubsub_cluster::server_side_emit(std::string nsp, json args, std::function<void(json)> done) {
     asio::post(impl_->strand, [i = impl_, nsp = std::move(nsp), args = std::move(args), done = std::move(done)]() mutable {
         if (!done) {
             i->publish_raw(request_channel(i->opts.prefix, nsp), encode_server_side_emit_request(i->uid, std::nullopt, args));
@@ -940,10 +628,10 @@ void cluster::server_side_emit(std::string nsp, json args, std::function<void(js
                 return;
             }
             const auto id = random_id(6);
-            impl::request r;
+            pubsub_impl::request r;
             r.type = request_type::server_side_emit;
             r.expected = n - 1;
-            r.finish = [done](impl::request& q) { done(std::move(q.answers)); };
+            r.finish = [done](pubsub_impl::request& q) { done(std::move(q.answers)); };
             i->track(id, std::move(r));
             const std::string_view idv = id;
             i->publish_raw(request_channel(i->opts.prefix, nsp), encode_server_side_emit_request(i->uid, idv, args));
@@ -951,15 +639,6 @@ void cluster::server_side_emit(std::string nsp, json args, std::function<void(js
     });
 }
 
-stats cluster::snapshot() const {
-    stats s;
-    s.connected = impl_->up.load();
-    s.published = impl_->published.load();
-    s.received = impl_->received.load();
-    s.dropped = impl_->dropped.load();
-    s.malformed = impl_->malformed.load();
-    s.outages = impl_->outages.load();
-    return s;
-}
+stats pubsub_cluster::snapshot() const { return impl_->snapshot(); }
 
 }  // namespace sio::adapter::redis

@@ -53,16 +53,6 @@ json buffers_as_node(const json& v) {
     return v;
 }
 
-bool has_binary(const json& v) {
-    if (v.is_binary()) return true;
-    if (v.is_array() || v.is_object()) {
-        for (const auto& e : v) {
-            if (has_binary(e)) return true;
-        }
-    }
-    return false;
-}
-
 json packet_to_json(const wire_packet& p) {
     json o = json::object();
     o["type"] = p.type;
@@ -113,6 +103,16 @@ std::optional<std::string> room_of_channel(std::string_view prefix, std::string_
     if (rest.back() != '#') return std::nullopt;
     rest.remove_suffix(1);
     return std::string(rest);
+}
+
+bool has_binary(const json& v) {
+    if (v.is_binary()) return true;
+    if (v.is_array() || v.is_object()) {
+        for (const auto& e : v) {
+            if (has_binary(e)) return true;
+        }
+    }
+    return false;
 }
 
 std::string to_json_text(const json& value) {

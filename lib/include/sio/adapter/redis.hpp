@@ -1,8 +1,10 @@
-// The Redis adapter: this process joins a cluster of Socket.IO servers sharing rooms and
-// broadcasts through Redis pub/sub, wire-compatible with @socket.io/redis-adapter 8.x in classic
-// mode (see redis_codec.hpp for the format).
+// The Redis adapters: this process joins a cluster of Socket.IO servers sharing rooms and
+// broadcasts through Redis, wire-compatible with one of two Node adapters (`options::kind`):
+// @socket.io/redis-adapter 8.x in classic mode, through pub/sub (see redis_codec.hpp for the
+// format), or @socket.io/redis-streams-adapter 0.3.x, through a Redis stream and pub/sub (see
+// redis_streams_codec.hpp).
 //
-// Two connections to Redis, each a TCP (or, for rediss://, TLS) stream speaking RESP through
+// Classic: two connections to Redis, each a TCP (or, for rediss://, TLS) stream speaking RESP through
 // hiredis's reader and command formatter: a publisher (PUBLISH, PUBSUB NUMSUB) and a subscriber (per namespace:
 // PSUBSCRIBE P#N#*, SUBSCRIBE P-request#N#, P-response#N#, P-response#N#UID#). A lost connection
 // is retried with backoff (100 ms doubling to 2 s), re-subscribed, and logged once per outage; a
@@ -16,6 +18,7 @@
 
 #include "sio/adapter/in_memory.hpp"
 #include "sio/adapter/redis_codec.hpp"
+#include "sio/adapter/redis_streams_codec.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -25,13 +28,21 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace sio::adapter::redis {
 
+// Which Node adapter the cluster speaks with.
+enum class adapter_kind {
+    pubsub,   // @socket.io/redis-adapter 8.x, classic mode (this file and redis_codec.hpp)
+    streams,  // @socket.io/redis-streams-adapter 0.3.x (redis_streams_codec.hpp)
+};
+
 struct options {
+    adapter_kind kind = adapter_kind::pubsub;
     std::string host = "127.0.0.1";
     std::uint16_t port = 6379;
     int db = 0;
@@ -51,6 +62,13 @@ struct options {
     std::chrono::milliseconds connect_timeout{2000};
     std::chrono::milliseconds backoff_min{100};
     std::chrono::milliseconds backoff_max{2000};
+    // streams: the stream's MAXLEN (trimmed approximately, "~"), XREAD's COUNT and BLOCK, and
+    // the key prefix of the session records kept for connection state recovery. The stream is
+    // named after `prefix`, as are the channels of its requests and responses.
+    std::size_t stream_max_len = 10000;
+    std::size_t stream_read_count = 100;
+    std::chrono::milliseconds stream_block{5000};
+    std::string session_prefix = "sio:session:";
     std::function<void(std::string_view)> log;  // from the adapter's strand
 };
 
@@ -65,6 +83,17 @@ public:
     virtual ~local_node() = default;
     // A broadcast from another node: deliver it to the local sockets it targets.
     virtual void deliver(const wire_packet& packet, const broadcast_options& opts) = 0;
+    // A broadcast read from the cluster's stream, with its offset there (the streams adapter):
+    // when the namespace recovers connections, the offset goes last in the EVENT's arguments.
+    virtual void deliver_stored(const wire_packet& packet, const broadcast_options& opts, std::string_view offset) {
+        (void)offset;
+        deliver(packet, opts);
+    }
+    // The namespace's connection state recovery window (zero: off).
+    virtual std::chrono::milliseconds recovery_window(std::string_view nsp) {
+        (void)nsp;
+        return {};
+    }
     virtual std::vector<std::string> all_rooms(std::string_view nsp) = 0;
     virtual std::vector<std::string> socket_ids(std::string_view nsp, const broadcast_options& opts) = 0;
     // [{id, handshake, rooms, data}, ...] as socket.io's fetchSockets() serialises them.
@@ -94,48 +123,82 @@ struct stats {
     std::uint64_t outages = 0;       // connections lost or never made
 };
 
-class cluster : public std::enable_shared_from_this<cluster> {
-    struct passkey {
-        explicit passkey() = default;
-    };
-
+// A server's link to the cluster; `create` picks the implementation `options::kind` names.
+class cluster {
 public:
     static std::shared_ptr<cluster> create(boost::asio::any_io_executor executor, options opts,
                                            std::weak_ptr<local_node> local);
-    cluster(passkey, boost::asio::any_io_executor executor, options opts,
-            std::weak_ptr<local_node> local);
-    ~cluster();
+    virtual ~cluster() = default;
     cluster(const cluster&) = delete;
     cluster& operator=(const cluster&) = delete;
 
-    // Starts both connections (retrying until stop()). Namespaces may be added before or after.
-    void start();
-    void add_namespace(std::string nsp);
+    // Starts the connections (retrying until stop()). Namespaces may be added before or after.
+    virtual void start() = 0;
+    virtual void add_namespace(std::string nsp) = 0;
     // Closes the connections; no reconnect afterwards.
-    void stop();
+    virtual void stop() = 0;
 
     // Publishes a broadcast of namespace `packet.nsp` (unless Redis is down). Any thread.
-    void publish(wire_packet packet, const broadcast_options& opts);
+    virtual void publish(wire_packet packet, const broadcast_options& opts) = 0;
     // Requests to the whole cluster; `done` runs on the cluster's strand with every node's
     // answer merged with this node's, or with what arrived before request_timeout.
-    void all_rooms(std::string nsp, std::function<void(std::vector<std::string>)> done);
-    void fetch_sockets(std::string nsp, broadcast_options opts, std::function<void(json)> done);
+    virtual void all_rooms(std::string nsp, std::function<void(std::vector<std::string>)> done) = 0;
+    virtual void fetch_sockets(std::string nsp, broadcast_options opts, std::function<void(json)> done) = 0;
     // Fire-and-forget requests, as the Node adapter sends them.
-    void remote_join(std::string nsp, const broadcast_options& opts, std::vector<std::string> rooms);
-    void remote_leave(std::string nsp, const broadcast_options& opts, std::vector<std::string> rooms);
-    void remote_disconnect(std::string nsp, const broadcast_options& opts, bool close);
+    virtual void remote_join(std::string nsp, const broadcast_options& opts, std::vector<std::string> rooms) = 0;
+    virtual void remote_leave(std::string nsp, const broadcast_options& opts, std::vector<std::string> rooms) = 0;
+    virtual void remote_disconnect(std::string nsp, const broadcast_options& opts, bool close) = 0;
     // serverSideEmit to the other nodes; with `done`, their answers (or what came before the
     // timeout).
-    void server_side_emit(std::string nsp, json args, std::function<void(json answers)> done = {});
+    virtual void server_side_emit(std::string nsp, json args, std::function<void(json answers)> done = {}) = 0;
+
+    // Connection state recovery across the cluster (the streams adapter; the others keep
+    // sessions in the process and say false to all of this).
+    virtual bool keeps_sessions() const noexcept { return false; }
+    // A broadcast of a namespace that recovers connections: published, and delivered to this
+    // node's sockets only when read back from the stream, in the stream's order and with its
+    // offset. false when it was not published (Redis down): the caller delivers it.
+    virtual bool publish_stored(wire_packet packet, const broadcast_options& opts) {
+        (void)packet, (void)opts;
+        return false;
+    }
+    // Calls `fn` with the stream position this node has delivered up to, while no broadcast is
+    // being delivered: a socket attached in `fn` gets every broadcast after that position live.
+    virtual void at_position(const std::function<void(const std::string&)>& fn) { fn({}); }
+    // The session record of a connected socket (kept fresh while it lives, so that it outlives a
+    // node that dies), or of one that dropped (`dropped`: kept for the recovery window).
+    virtual void persist_session(std::string nsp, streams::session_record record, bool dropped) {
+        (void)nsp, (void)record, (void)dropped;
+    }
+    // A socket that ended for good: its record goes.
+    virtual void forget_session(std::string pid) { (void)pid; }
+    struct restored_session {
+        streams::session_record record;
+        std::vector<std::pair<std::string, json>> missed;  // (offset, EVENT data with the offset last)
+    };
+    // Takes the record of `pid` and reads the broadcasts after `offset` (or, without one, after
+    // the record's start) that reach its rooms; `done` on the cluster's strand, with nullopt and
+    // the reason when it cannot be recovered.
+    virtual void restore_session(std::string nsp, std::string pid, std::string offset,
+                                 std::function<void(std::optional<restored_session>, std::string why)> done) {
+        (void)nsp, (void)pid, (void)offset;
+        done(std::nullopt, "this adapter keeps no sessions");
+    }
 
     const std::string& uid() const noexcept { return uid_; }
-    stats snapshot() const;
+    adapter_kind kind() const noexcept { return kind_; }
+    virtual stats snapshot() const = 0;
 
-    struct impl;
+protected:
+    cluster(std::string uid, adapter_kind kind) : uid_(std::move(uid)), kind_(kind) {}
 
 private:
-    std::shared_ptr<impl> impl_;
     const std::string uid_;
+    const adapter_kind kind_;
 };
+
+// "pubsub" or "streams", as --redis-adapter spells them.
+std::string_view kind_name(adapter_kind kind) noexcept;
+std::optional<adapter_kind> kind_of(std::string_view name) noexcept;
 
 }  // namespace sio::adapter::redis

@@ -57,6 +57,8 @@ using codec::to_msgpack;
 // JSON text as JSON.stringify writes it: compact, UTF-8 as is (bad bytes replaced), binary
 // values as a Node Buffer serialises itself, {"type":"Buffer","data":[...]}.
 std::string to_json_text(const json& value);
+// Whether a binary value (json::binary_t) is anywhere inside `value`.
+bool has_binary(const json& value);
 
 // --- messages --------------------------------------------------------------------------------
 
