@@ -116,4 +116,106 @@ function launchChromium(extraArgs = [], executablePath = process.env.CHROMIUM ||
   });
 }
 
-module.exports = { fail, startServer, stopServer, until, deadline, seededRandom, artifactsDir, runTool, launchChromium };
+// A free TCP port on 127.0.0.1 (for a server that cannot take port 0).
+function freePort() {
+  const net = require("net");
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// Starts `redisServer` on `port`; resolves once it answers, rejects if it exits first or after 5 s.
+function startRedisOn(redisServer, port) {
+  const net = require("net");
+  return new Promise((resolve, reject) => {
+    const child = spawn(redisServer, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                        { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c) => (out += c));
+    child.stderr.on("data", (c) => (out += c));
+    child.on("error", (e) => reject(new Error(`cannot start ${redisServer}: ${e.message}`)));
+    child.on("exit", (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
+    process.on("exit", () => child.kill("SIGKILL"));
+    const end = Date.now() + 5000;
+    const probe = () => {
+      const c = net.connect(port, "127.0.0.1");
+      c.on("connect", () => { c.end(); resolve(child); });
+      c.on("error", () => {
+        if (Date.now() > end) return reject(new Error(`redis-server did not listen on ${port}: ${out}`));
+        setTimeout(probe, 50);
+      });
+    };
+    probe();
+  });
+}
+
+// Starts redis-server, resolving with {child, port}. Redis cannot take port 0: without `port`, a
+// free one is picked, and another if it was taken meanwhile; with `port` (a restart), it is tried
+// again a few times.
+async function startRedis(redisServer, port) {
+  let last;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const p = port || (await freePort());
+    try {
+      return { child: await startRedisOn(redisServer, p), port: p };
+    } catch (e) {
+      last = e;
+      if (port) await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw last;
+}
+
+// Records every event a socket.io-client socket receives; next() waits for one that matches (or
+// takes the first such one already seen), up to `ms`.
+function recorder(socket) {
+  const seen = [];
+  const waiters = [];
+  socket.onAny((event, ...args) => {
+    seen.push({ event, args });
+    for (const w of [...waiters]) {
+      if (w.event === event && w.match(...args)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(args);
+      }
+    }
+  });
+  return {
+    seen,
+    next(event, match = () => true, ms = 8000) {
+      const old = seen.find((e) => e.event === event && match(...e.args));
+      if (old) { seen.splice(seen.indexOf(old), 1); return Promise.resolve(old.args); }
+      return new Promise((resolve, reject) => {
+        const w = { event, match, resolve };
+        waiters.push(w);
+        setTimeout(() => reject(new Error(`no ${event} matching ${match}`)), ms).unref();
+      });
+    },
+  };
+}
+
+// A Node socket.io server with @socket.io/redis-adapter on the Redis at `redisUrl`, listening on a
+// free port of 127.0.0.1; `setup(io)` runs before it listens. Resolves with {io, url, pub, sub}.
+async function nodeRedisServer(redisUrl, setup = () => {}) {
+  const http = require("http");
+  const { Server } = require("socket.io");
+  const { createAdapter } = require("@socket.io/redis-adapter");
+  const { createClient } = require("redis");
+  const pub = createClient({ url: redisUrl });
+  const sub = pub.duplicate();
+  for (const c of [pub, sub]) c.on("error", () => {});
+  await Promise.all([pub.connect(), sub.connect()]);
+  const httpServer = http.createServer();
+  const io = new Server(httpServer, { adapter: createAdapter(pub, sub, { requestsTimeout: 3000 }) });
+  setup(io);
+  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
+  return { io, url: `http://127.0.0.1:${httpServer.address().port}`, pub, sub };
+}
+
+module.exports = { fail, startServer, stopServer, until, deadline, seededRandom, artifactsDir, runTool, launchChromium,
+                   startRedis, recorder, nodeRedisServer };

@@ -9,14 +9,8 @@
 // delivery went on meanwhile and cluster delivery resumes.
 // Usage: node redis_cluster.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
-const net = require("net");
-const http = require("http");
-const { spawn } = require("child_process");
-const { Server } = require("socket.io");
 const { io } = require("socket.io-client");
-const { createAdapter } = require("@socket.io/redis-adapter");
-const { createClient } = require("redis");
-const { fail, startServer, until, deadline } = require("./lib");
+const { fail, startServer, until, deadline, startRedis, nodeRedisServer } = require("./lib");
 
 const serve = process.argv[2] || fail("usage: node redis_cluster.js SIO_SERVE REDIS_SERVER");
 const redisServer = process.argv[3] || fail("usage: node redis_cluster.js SIO_SERVE REDIS_SERVER");
@@ -24,56 +18,6 @@ deadline(110000);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const bin = Buffer.from([0, 1, 2, 250, 255]);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-// Resolves once redis-server answers on `port`; rejects if it exits first or after 5 s.
-function startRedisOn(port) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(redisServer, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                        { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (c) => (out += c));
-    child.stderr.on("data", (c) => (out += c));
-    child.on("error", (e) => reject(new Error(`cannot start ${redisServer}: ${e.message}`)));
-    child.on("exit", (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
-    process.on("exit", () => child.kill("SIGKILL"));
-    const end = Date.now() + 5000;
-    const probe = () => {
-      const c = net.connect(port, "127.0.0.1");
-      c.on("connect", () => { c.end(); resolve(child); });
-      c.on("error", () => {
-        if (Date.now() > end) return reject(new Error(`redis-server did not listen on ${port}: ${out}`));
-        setTimeout(probe, 50);
-      });
-    };
-    probe();
-  });
-}
-
-// Redis cannot take port 0: pick a free port and retry with another if it was taken meanwhile.
-async function startRedis(port) {
-  let last;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const p = port || (await freePort());
-    try {
-      return { child: await startRedisOn(p), port: p };
-    } catch (e) {
-      last = e;
-      if (port) await sleep(200);
-    }
-  }
-  throw last;
-}
 
 function connect(url, name) {
   return new Promise((resolve, reject) => {
@@ -94,23 +38,17 @@ const isBin = (x) => {
 };
 
 async function main() {
-  const redis = await startRedis();
+  const redis = await startRedis(redisServer);
   const url = `redis://127.0.0.1:${redis.port}`;
 
   // The Node member of the cluster, with the same behaviour as the sio-serve rules below.
-  const pub = createClient({ url });
-  const sub = pub.duplicate();
-  for (const c of [pub, sub]) c.on("error", () => {});
-  await Promise.all([pub.connect(), sub.connect()]);
-  const httpServer = http.createServer();
-  const nodeIo = new Server(httpServer, { adapter: createAdapter(pub, sub, { requestsTimeout: 3000 }) });
-  nodeIo.on("connection", (socket) => {
-    socket.on("say", (...args) => socket.broadcast.emit("said", ...args));
-    socket.on("enter", (room, cb) => { socket.join(room); cb && cb(); });
-    socket.on("room", (room, ...args) => socket.to(room).emit("roomsaid", ...args));
+  const { io: nodeIo, url: nodeUrl, pub } = await nodeRedisServer(url, (nodeIo) => {
+    nodeIo.on("connection", (socket) => {
+      socket.on("say", (...args) => socket.broadcast.emit("said", ...args));
+      socket.on("enter", (room, cb) => { socket.join(room); cb && cb(); });
+      socket.on("room", (room, ...args) => socket.to(room).emit("roomsaid", ...args));
+    });
   });
-  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
-  const nodeUrl = `http://127.0.0.1:${httpServer.address().port}`;
 
   const rules = ["--mode", "none", "--on", "say=broadcast:said", "--on", "enter=join", "--on", "enter=ack",
                  "--on", "room=to-room:roomsaid"];
@@ -246,7 +184,7 @@ async function main() {
   if (!/^sio_redis_outages_total [1-9]/m.test(await metrics())) fail(`no outage counted: ${await metrics()}`);
 
   // Redis back on the same port: sio-serve reconnects and re-subscribes; cluster delivery resumes.
-  const again = await startRedis(redis.port);
+  const again = await startRedis(redisServer, redis.port);
   await until(async () => { try { return (await numsub()) === 3; } catch { return false; } },
               "three subscribers again after the restart", 20000);
   a.emit("say", "after-restart");
