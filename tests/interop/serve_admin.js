@@ -108,6 +108,9 @@ async function openAdmin() {
   check(jn === "/" && isoTime(jts), `room_joined ${jn} ${jroom} ${jts}`);
   const [, , recvArgs] = await rec.next("event_received", (nsp, id, args) => id === c1.id && args[0] === "join");
   check(recvArgs[1] === "lobby", `event_received args ${JSON.stringify(recvArgs)}`);
+  // The event log's hooks went in when the admin client came (c1 was there before); c3 came after.
+  await new Promise((r) => c3.emit("join", "after-admin", r));
+  await rec.next("event_received", (nsp, id, args) => id === c3.id && args[0] === "join" && args[1] === "after-admin");
   await new Promise((r) => c1.emit("leave", "lobby", r));
   await rec.next("room_left", (nsp, room, id) => id === c1.id && room === jroom);
 

@@ -23,6 +23,7 @@
 #include <optional>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 namespace sio::serve {
@@ -225,6 +226,8 @@ private:
 
     // --- the watched namespaces ---
     void watch(const std::shared_ptr<sio::namespace_>& nsp);
+    void arm_event_log();
+    void hook_locked(const std::shared_ptr<sio::socket>& s);
     void on_socket(const std::shared_ptr<sio::socket>& s);
     void on_admin(const std::shared_ptr<sio::socket>& s);
     void register_operations(const std::shared_ptr<sio::socket>& s);
@@ -238,6 +241,9 @@ private:
     std::vector<std::string> features_;
     std::optional<admin_auth> auth_;
     const std::shared_ptr<event_gate> gate_ = std::make_shared<event_gate>();
+    std::atomic<bool> armed_{false};  // the event log's hooks are in (arm_event_log)
+    std::mutex hook_mutex_;
+    std::unordered_set<const sio::socket*> hooked_;  // the connected sockets with their on_any
 
     std::mutex feed_mutex_;
     std::vector<task> feed_;
@@ -311,7 +317,6 @@ void admin_impl::attach(const std::shared_ptr<sio::server>& io, const std::vecto
 void admin_impl::watch(const std::shared_ptr<sio::namespace_>& nsp) {
     watched_.push_back(nsp);
     std::weak_ptr<admin_impl> weak = shared_from_this();
-    const bool is_admin = nsp == admin_nsp_;
     nsp->on_connection([weak](const std::shared_ptr<sio::socket>& s) {
         if (auto self = weak.lock()) self->on_socket(s);
     });
@@ -322,12 +327,41 @@ void admin_impl::watch(const std::shared_ptr<sio::namespace_>& nsp) {
             me.room_changed({name, id}, room, joined, at);
         });
     });
-    if (dev_ && !is_admin) {
+}
+
+// The event log's hooks go in when the first admin client shows up (here, or with --redis on any
+// server), so that on a server nobody has watched an event runs no hook at all; after that, the
+// gate is shut while no admin client is connected. Any thread.
+void admin_impl::arm_event_log() {
+    if (!dev_ || armed_.load()) return;
+    std::lock_guard lock(hook_mutex_);
+    if (armed_.load()) return;
+    armed_.store(true);  // a socket that connects from now on hooks itself (on_socket)
+    std::weak_ptr<admin_impl> weak = shared_from_this();
+    for (const auto& nsp : watched_) {
+        if (nsp == admin_nsp_) continue;
         nsp->on_outgoing([weak, gate = gate_](const sio::socket& s, std::string_view event, const json& args) {
             if (!gate->admit()) return;
             if (auto self = weak.lock()) self->report_event("event_sent", s.nsp().name(), s.id(), event_array(event, args));
         });
+        for (const auto& s : nsp->sockets()) hook_locked(s);
     }
+}
+
+// Under hook_mutex_: the socket's on_any for the event log, once.
+void admin_impl::hook_locked(const std::shared_ptr<sio::socket>& s) {
+    if (!s->connected() || !hooked_.insert(s.get()).second) return;
+    // One pointer in the handler: the socket copies its handlers on every event.
+    struct watched_socket {
+        std::weak_ptr<admin_impl> admin;
+        std::shared_ptr<event_gate> gate;
+        std::string nsp, id;
+    };
+    s->on_any([w = std::make_shared<const watched_socket>(watched_socket{weak_from_this(), gate_, s->nsp().name(), s->id()})](
+                  const std::string& event, const json& args) {
+        if (!w->gate->admit()) return;
+        if (auto self = w->admin.lock()) self->report_event("event_received", w->nsp, w->id, event_array(event, args));
+    });
 }
 
 // On the socket's own loop, as its namespace's connection handler.
@@ -336,22 +370,18 @@ void admin_impl::on_socket(const std::shared_ptr<sio::socket>& s) {
     const std::string nsp = s->nsp().name();
     const std::string id = s->id();
     const std::string sid = s->handshake().session_id;
-    if (dev_ && admin_nsp_.get() != &s->nsp()) {
-        // One pointer in the handler: the socket copies its handlers on every event.
-        struct watched_socket {
-            std::weak_ptr<admin_impl> admin;
-            std::shared_ptr<event_gate> gate;
-            std::string nsp, id;
-        };
-        s->on_any([w = std::make_shared<const watched_socket>(watched_socket{weak, gate_, nsp, id})](
-                      const std::string& event, const json& args) {
-            if (!w->gate->admit()) return;
-            if (auto self = w->admin.lock()) self->report_event("event_received", w->nsp, w->id, event_array(event, args));
-        });
+    const bool logged = dev_ && admin_nsp_.get() != &s->nsp();
+    if (logged && armed_.load()) {
+        std::lock_guard lock(hook_mutex_);
+        hook_locked(s);
     }
-    s->on_disconnect([weak, nsp, id, sid](const std::string& reason) {
+    s->on_disconnect([weak, nsp, id, sid, logged, raw = s.get()](const std::string& reason) {
         auto self = weak.lock();
         if (!self) return;
+        if (logged) {
+            std::lock_guard lock(self->hook_mutex_);
+            self->hooked_.erase(raw);
+        }
         self->push([nsp, id, sid, reason, at = wall_clock::now()](admin_impl& me) {
             if (auto it = me.sockets_of_.find(sid); it != me.sockets_of_.end()) {
                 std::erase(it->second, std::make_pair(nsp, id));
@@ -372,6 +402,7 @@ void admin_impl::on_admin(const std::shared_ptr<sio::socket>& s) {
         if (auto session = auth_->new_session_unless_known(s->handshake().auth)) s->emit("session", json::array({*session}));
     }
     register_operations(s);
+    arm_event_log();
     gate_->listening.store(true, std::memory_order_relaxed);
     s->emit("config", json::array({json{{"supportedFeatures", features_}}}));
     cfg_.log(fmt::format("admin: {} connected to {} from {}", s->id(), cfg_.options.nsp, s->handshake().address));
@@ -680,6 +711,7 @@ void admin_impl::count_cluster_admins() {
             auto self = weak.lock();
             if (!self) return;
             self->cluster_admins_ = n;
+            if (n != 0) self->arm_event_log();
             self->gate_->listening.store(n != 0 || self->admin_nsp_->socket_count() != 0, std::memory_order_relaxed);
         });
     });
