@@ -5,12 +5,13 @@
 // all_sockets with the chat clients of all three, the live socket_connected of a client of another
 // server, and the event log of another sio-serve; its join and _disconnect operations reach
 // sockets of the other servers. An admin connection to the Node server sees the sio-serve servers
-// and their sockets, and its _disconnect reaches a client of a sio-serve.
+// and their sockets, and its _disconnect reaches a client of a sio-serve. More than 2,000 changes in
+// one tick of a sio-serve reach every admin client as one all_sockets of the whole cluster.
 // Usage: node admin_cluster.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
 const { io } = require("socket.io-client");
 const { instrument } = require("@socket.io/admin-ui");
-const { fail, startServer, until, deadline, startRedis, recorder, nodeRedisServer } = require("./lib");
+const { fail, startServer, until, deadline, startRedis, recorder, nodeRedisServer, rawClient } = require("./lib");
 
 const serve = process.argv[2] || fail("usage: node admin_cluster.js SIO_SERVE REDIS_SERVER");
 const redisServer = process.argv[3] || fail("usage: node admin_cluster.js SIO_SERVE REDIS_SERVER");
@@ -61,7 +62,8 @@ async function main() {
   const { url: nodeUrl, pub } = await nodeRedisServer(url, (nodeIo) =>
     instrument(nodeIo, { auth: false, mode: "development", serverId: "node-server" }));
 
-  const s1 = await startServer(serve, ["--port", "0", "--redis", url, "--admin-ui"]);
+  const s1 = await startServer(serve, ["--port", "0", "--redis", url, "--admin-ui", "--threads", "1", "--mode", "echo",
+                                       "--admin-ui-max-sockets", "5000"]);
   const s2 = await startServer(serve, ["--port", "0", "--redis", url, "--admin-ui"]);
   const numsub = async (channel) => Number((await pub.sendCommand(["PUBSUB", "NUMSUB", channel]))[1]);
   await until(async () => (await numsub("socket.io-request#/admin#")) === 3 && (await numsub("socket.io-request#/#")) === 3,
@@ -138,6 +140,16 @@ async function main() {
   nodeAdmin.emit("_disconnect", "/", false, c1Id);
   check((await c1Gone) === "io server disconnect", "sio-serve 1's client disconnected from the Node admin client");
   await rec.next("socket_disconnected", (nsp, id) => id === c1Id);
+
+  // More than 2,000 changes in one tick of sio-serve 1 go out as one all_sockets to every admin
+  // client of the cluster, gathered from every server: the Node admin client's list keeps the
+  // other servers' sockets. (2,100 raw clients on sio-serve 1, then the UI's join of every socket
+  // of "/" to one room: 2,100 room changes in the tick the operation runs in.)
+  const raws = await Promise.all(Array.from({ length: 2100 }, () => rawClient(s1.url)));
+  admin.emit("join", "/", "everyone");
+  await nrec.next("all_sockets", (l) => l.filter((e) => e.rooms.includes("everyone")).length >= 2100 &&
+                                        l.some((e) => e.id === c3.id) && l.some((e) => e.id === c4.id), 20000);
+  for (const r of raws) r.terminate();
 
   for (const s of [admin, nodeAdmin, c3, c4]) s.close();
   // The Node server and its Redis clients end with this process (admin-ui still emits the closes

@@ -16,8 +16,7 @@
 // Usage: node serve_admin.js PATH/TO/sio-serve
 "use strict";
 const { io } = require("socket.io-client");
-const WebSocket = require("ws");
-const { fail, startServer, stopServer, until, deadline, recorder } = require("./lib");
+const { fail, startServer, stopServer, until, deadline, recorder, rawClient } = require("./lib");
 
 const serve = process.argv[2] || fail("usage: node serve_admin.js SIO_SERVE");
 deadline(90000);
@@ -337,28 +336,12 @@ async function bounded() {
   await stopServer(server);
 }
 
-// A raw Socket.IO client over a plain WebSocket (the ws package): resolves with the WebSocket once
-// its CONNECT to "/" is answered. Cheaper than socket.io-client for thousands at once.
-function rawClient(url) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url.replace(/^http/, "ws") + "/socket.io/?EIO=4&transport=websocket");
-    ws.on("error", reject);
-    ws.on("message", (data) => {
-      const text = data.toString();
-      if (text.startsWith("0{")) ws.send("40");
-      else if (text === "2") ws.send("3");
-      else if (text.startsWith("40{")) resolve(ws);
-      else if (text.startsWith("44")) reject(new Error(`CONNECT refused: ${text}`));
-    });
-  });
-}
-
 // More than 2,000 changes in one tick go out as one all_sockets instead: 2,100 raw clients
 // connected at once, then the UI's join of every socket of "/" to one room (2,100 room changes in
 // the one tick the operation runs in, on the server's one loop).
 async function oneSnapshot() {
   const N = 2100;
-  const server = await startServer(serve, ["--port", "0", "--threads", "1", "--admin-ui", "--admin-mode", "production",
+  const server = await startServer(serve, ["--port", "0", "--threads", "1", "--mode", "echo", "--admin-ui", "--admin-mode", "production",
                                            "--admin-ui-max-sockets", "5000"]);
   const { s: admin, rec } = await connectAdmin(server.url + "/admin");
   await rec.next("all_sockets");
