@@ -341,8 +341,8 @@ async function bounded() {
 // the one tick the operation runs in, on the server's one loop).
 async function oneSnapshot() {
   const N = 2100;
-  const server = await startServer(serve, ["--port", "0", "--threads", "1", "--mode", "echo", "--admin-ui", "--admin-mode", "production",
-                                           "--admin-ui-max-sockets", "5000"]);
+  const server = await startServer(serve, ["--port", "0", "--threads", "1", "--mode", "echo", "--admin-ui",
+                                           "--admin-mode", "production", "--admin-ui-max-sockets", "5000"]);
   const { s: admin, rec } = await connectAdmin(server.url + "/admin");
   await rec.next("all_sockets");
   const m = model(admin);
