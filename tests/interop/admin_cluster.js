@@ -90,6 +90,7 @@ async function main() {
   for (const c of [c1, c2, cn]) {
     const entry = list.find((s) => s.id === c.id);
     check(entry.nsp === "/" && entry.transport === "websocket" && entry.rooms.includes(c.id) &&
+          typeof entry.clientId === "string" && entry.clientId.length === 12 &&
           typeof entry.handshake === "object" && typeof entry.handshake.address === "string",
           `all_sockets entry of ${c.id}: ${JSON.stringify(entry)}`);
   }
@@ -127,15 +128,31 @@ async function main() {
   await rec.next("socket_disconnected", (nsp, id) => id === c2Id);
   check(c1.connected && c3.connected && c4.connected, "only the targets were disconnected");
 
-  // An admin client of the Node server sees the sio-serve servers and their sockets too, and its
-  // _disconnect reaches a client of sio-serve 1.
+  // A client of sio-serve 2 that opens on long-polling and upgrades: the other servers' feeds
+  // read its transport after the upgrade from its data._admin.
+  const c5 = io(s2.url, { reconnection: false, forceNew: true });
+  await new Promise((resolve, reject) => {
+    c5.on("connect_error", reject);
+    c5.io.engine.once("upgrade", resolve);
+  });
+  await rec.next("socket_updated", (s) => s.id === c5.id && s.transport === "websocket");
+
+  // An admin client of the Node server sees the sio-serve servers and their sockets too, with
+  // their client ids and transports, and its _disconnect reaches a client of sio-serve 1.
   const nodeAdmin = await connect(`${nodeUrl}/admin`);
   const nrec = nodeAdmin.rec;
   const seenByNode = await servers(nodeAdmin, 3);
   check(seenByNode.has("node-server") && [...seenByNode.keys()].filter((k) => k.includes("#")).length === 2,
         `the Node admin client's servers: ${[...seenByNode.keys()]}`);
-  const nlist = await allSockets(nrec, [c1Id, c3.id, c4.id]);
+  const nlist = await allSockets(nrec, [c1Id, c3.id, c4.id, c5.id]);
   check(nlist.find((s) => s.id === c1Id).nsp === "/", "the Node server lists sio-serve 1's client");
+  for (const id of [c1Id, c4.id, c5.id]) {
+    const entry = nlist.find((s) => s.id === id);
+    check(entry.transport === "websocket" && typeof entry.clientId === "string" && entry.clientId.length === 12 &&
+          !("_admin" in (entry.data || {})),
+          `the Node admin's entry of sio-serve's socket ${id}: ${JSON.stringify(entry)}`);
+  }
+  c5.close();
   const c1Gone = disconnected(c1);
   nodeAdmin.emit("_disconnect", "/", false, c1Id);
   check((await c1Gone) === "io server disconnect", "sio-serve 1's client disconnected from the Node admin client");

@@ -29,6 +29,16 @@
 namespace sio::serve {
 namespace {
 
+// Keeps a socket's client id and transport in its data (`_admin`), where other servers of the
+// cluster read them, as an instrumented Node server does; what else the data holds stays.
+void set_admin_data(sio::socket& s, const std::string& transport) {
+    json data = s.data();
+    if (!data.is_object()) data = json::object();
+    data["_admin"] = {{"clientId", s.handshake().session_id.substr(0, 12)},
+                      {"transport", transport.empty() ? "polling" : transport}};
+    s.set_data(std::move(data));
+}
+
 namespace asio = boost::asio;
 using wall_clock = std::chrono::system_clock;
 
@@ -370,6 +380,9 @@ void admin_impl::on_socket(const std::shared_ptr<sio::socket>& s) {
     const std::string nsp = s->nsp().name();
     const std::string id = s->id();
     const std::string sid = s->handshake().session_id;
+    // In a cluster, the other servers' admin feeds (Node's and ours) read a socket's client id and
+    // transport from its data, as an instrumented Node server keeps them.
+    if (cluster_ && admin_nsp_.get() != &s->nsp()) set_admin_data(*s, s->handshake().transport);
     const bool logged = dev_ && admin_nsp_.get() != &s->nsp();
     if (logged && armed_.load()) {
         std::lock_guard lock(hook_mutex_);
@@ -470,7 +483,9 @@ void admin_impl::on_engine(engine::server_event::kind type, const std::string& s
         transport_of_[sid] = "websocket";
         if (auto it = sockets_of_.find(sid); it != sockets_of_.end()) {
             for (const auto& key : it->second) {
-                if (!shown_.contains(key)) continue;
+                const auto shown = shown_.find(key);
+                if (shown == shown_.end()) continue;
+                if (auto socket = shown->second.lock(); socket && cluster_) set_admin_data(*socket, "websocket");
                 // Sent as its own event even right after socket_connected, as the reference does; gone
                 // with it if the socket leaves within the tick.
                 if (auto p = pending_connect_.find(key); p != pending_connect_.end()) p->second.push_back(outbox_.size());
@@ -719,6 +734,8 @@ void admin_impl::count_cluster_admins() {
 
 json admin_impl::serialize(const sio::socket& s, const std::string& transport, std::vector<std::string> rooms) const {
     const auto& hs = s.handshake();
+    json data = s.data();
+    if (data.is_object()) data.erase("_admin");  // the feed's own, shown as clientId and transport
     auto header = [&](const char* name) -> const std::string* {
         auto it = hs.headers.find(name);
         return it != hs.headers.end() && !it->second.empty() ? &it->second : nullptr;
@@ -745,7 +762,7 @@ json admin_impl::serialize(const sio::socket& s, const std::string& transport, s
                 {"clientId", hs.session_id.substr(0, 12)},
                 {"transport", transport},
                 {"nsp", s.nsp().name()},
-                {"data", json::object()},
+                {"data", std::move(data)},
                 {"handshake", std::move(handshake)},
                 {"rooms", std::move(rooms)}};
 }
