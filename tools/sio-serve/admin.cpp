@@ -2,6 +2,7 @@
 // and the operations.
 #include "admin.hpp"
 #include "admin_auth.hpp"
+#include "admin_json.hpp"
 
 #include <sio/namespace.hpp>
 #include <sio/socket.hpp>
@@ -29,18 +30,12 @@
 namespace sio::serve {
 namespace {
 
-// Keeps a socket's client id and transport in its data (`_admin`), where other servers of the
-// cluster read them, as an instrumented Node server does; what else the data holds stays.
-void set_admin_data(sio::socket& s, const std::string& transport) {
-    json data = s.data();
-    if (!data.is_object()) data = json::object();
-    data["_admin"] = {{"clientId", s.handshake().session_id.substr(0, 12)},
-                      {"transport", transport.empty() ? "polling" : transport}};
-    s.set_data(std::move(data));
-}
-
 namespace asio = boost::asio;
-using wall_clock = std::chrono::system_clock;
+using admin_json::epoch_ms;
+using admin_json::iso_time;
+using admin_json::remote_socket;
+using admin_json::set_admin_data;
+using admin_json::wall_clock;
 
 constexpr std::chrono::seconds stats_interval{2};  // as the reference
 // The live feed goes out once per tick: what happened within a tick is coalesced (a new socket is
@@ -52,32 +47,6 @@ constexpr std::size_t max_updates_per_tick = 2000;
 // The event log (development mode): at most this many event_received/event_sent a tick, the rest
 // counted and dropped (the UI keeps the last 1,000 anyway).
 constexpr std::size_t max_log_events_per_tick = 100;
-
-std::int64_t epoch_ms(wall_clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-// A JavaScript Date as JSON.stringify writes it: 2026-12-07T00:12:31.123Z.
-std::string iso_time(wall_clock::time_point t) {
-    const auto ms = epoch_ms(t);
-    const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                       tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-}
-
-// A Date's toString(), which the reference puts in handshake.time, in UTC.
-std::string date_string(wall_clock::time_point t) {
-    static constexpr std::array<const char*, 7> days{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr std::array<const char*, 12> months{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    const std::time_t secs = wall_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    return fmt::format("{} {} {:02} {:04} {:02}:{:02}:{:02} GMT+0000 (Coordinated Universal Time)", days.at(tm.tm_wday),
-                       months.at(tm.tm_mon), tm.tm_mday, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
 
 std::string host_name() {
     std::array<char, 256> buf{};
@@ -229,7 +198,9 @@ private:
         auto it = transport_of_.find(s.handshake().session_id);
         return it != transport_of_.end() ? it->second : s.handshake().transport;
     }
-    json serialize(const sio::socket& s, const std::string& transport, std::vector<std::string> rooms) const;
+    json serialize(const sio::socket& s, const std::string& transport, std::vector<std::string> rooms) const {
+        return admin_json::local_socket(s, transport, std::move(rooms), cfg_.engine_path, cfg_.tls);
+    }
     json stats(bool with_aggregated);
     void aggregate(std::string type, std::string sub_type, std::uint64_t count);
     void schedule_stats();
@@ -639,42 +610,6 @@ void admin_impl::flush() {
     });
 }
 
-// A socket as another server's fetchSockets answer describes it ({id, handshake, rooms, data}), in
-// the form all_sockets carries. A Node server instrumented by the Admin UI keeps the client id and
-// the transport in data._admin; a sio-serve's answer has only the handshake's query to tell the
-// transport it opened with.
-json remote_socket(const std::string& nsp, const json& d) {
-    json data = d.contains("data") && d["data"].is_object() ? d["data"] : json::object();
-    json out = {{"id", d.at("id").get<std::string>()}, {"nsp", nsp}};
-    const json handshake_in = d.contains("handshake") && d["handshake"].is_object() ? d["handshake"] : json::object();
-    if (auto admin = data.find("_admin"); admin != data.end()) {
-        if (admin->is_object()) {
-            if (auto c = admin->find("clientId"); c != admin->end() && c->is_string()) out["clientId"] = *c;
-            if (auto t = admin->find("transport"); t != admin->end() && t->is_string()) out["transport"] = *t;
-        }
-        data.erase("_admin");
-    }
-    if (!out.contains("transport")) {
-        auto q = handshake_in.find("query");
-        if (q != handshake_in.end() && q->is_object() && q->contains("transport") && (*q)["transport"].is_string())
-            out["transport"] = (*q)["transport"];
-    }
-    json handshake = json::object();
-    for (const char* key : {"headers", "query", "issued", "secure", "time", "url", "xdomain", "address"}) {
-        if (auto it = handshake_in.find(key); it != handshake_in.end()) handshake[key] = *it;
-    }
-    if (auto h = handshake_in.find("headers"); h != handshake_in.end() && h->is_object()) {
-        for (const char* forwarded : {"x-forwarded-for", "cf-connecting-ip"}) {
-            if (auto f = h->find(forwarded); f != h->end() && f->is_string() && !f->get_ref<const std::string&>().empty())
-                handshake["address"] = *f;
-        }
-    }
-    out["data"] = std::move(data);
-    out["handshake"] = std::move(handshake);
-    out["rooms"] = d.contains("rooms") && d["rooms"].is_array() ? d["rooms"] : json::array();
-    return out;
-}
-
 void admin_impl::all_sockets(std::function<void(json)> done) {
     if (!cluster_) return done(snapshot());
     struct gathering {
@@ -730,41 +665,6 @@ void admin_impl::count_cluster_admins() {
             self->gate_->listening.store(n != 0 || self->admin_nsp_->socket_count() != 0, std::memory_order_relaxed);
         });
     });
-}
-
-json admin_impl::serialize(const sio::socket& s, const std::string& transport, std::vector<std::string> rooms) const {
-    const auto& hs = s.handshake();
-    json data = s.data();
-    if (data.is_object()) data.erase("_admin");  // the feed's own, shown as clientId and transport
-    auto header = [&](const char* name) -> const std::string* {
-        auto it = hs.headers.find(name);
-        return it != hs.headers.end() && !it->second.empty() ? &it->second : nullptr;
-    };
-    const std::string* forwarded = header("cf-connecting-ip");
-    if (!forwarded) forwarded = header("x-forwarded-for");
-    std::string url = cfg_.engine_path;
-    char sep = '?';
-    for (const auto& [key, value] : hs.query) {
-        url += fmt::format("{}{}={}", sep, key, value);
-        sep = '&';
-    }
-    json handshake = {
-        {"address", forwarded ? *forwarded : hs.address},
-        {"headers", hs.headers},
-        {"query", hs.query},
-        {"issued", epoch_ms(hs.time)},
-        {"secure", cfg_.tls},
-        {"time", date_string(hs.time)},
-        {"url", std::move(url)},
-        {"xdomain", header("origin") != nullptr},
-    };
-    return json{{"id", s.id()},
-                {"clientId", hs.session_id.substr(0, 12)},
-                {"transport", transport},
-                {"nsp", s.nsp().name()},
-                {"data", std::move(data)},
-                {"handshake", std::move(handshake)},
-                {"rooms", std::move(rooms)}};
 }
 
 void admin_impl::aggregate(std::string type, std::string sub_type, std::uint64_t count) {
