@@ -453,9 +453,8 @@ namespace {
 
 class streams_cluster final : public cluster {
 public:
-    streams_cluster(asio::any_io_executor executor, options opts, std::weak_ptr<local_node> local, std::string id)
-        : cluster(id, adapter_kind::streams),
-          impl_(std::make_shared<streams_impl>(executor, std::move(opts), std::move(local), id)) {}
+    streams_cluster(std::shared_ptr<streams_impl> impl, adapter_kind kind)
+        : cluster(impl->uid, kind), impl_(std::move(impl)) {}
     ~streams_cluster() override {
         post([](streams_impl& i) { i.stop(); });
     }
@@ -527,10 +526,16 @@ public:
         });
     }
 
-    bool keeps_sessions() const noexcept override { return true; }
+    void room_changed(std::string_view nsp, std::string_view room) override {
+        if (kind() != adapter_kind::sharded) return;
+        post([nsp = std::string(nsp), room = std::string(room)](streams_impl& i) { i.on_room_changed(nsp, room); });
+    }
+
+    // The session records and the stream's order are the streams adapter's alone.
+    bool keeps_sessions() const noexcept override { return kind() == adapter_kind::streams; }
 
     bool publish_stored(wire_packet packet, const broadcast_options& opts) override {
-        if (!impl_->up.load()) return false;
+        if (!keeps_sessions() || !impl_->up.load()) return false;
         ++impl_->published;
         auto data = st::broadcast_data(packet, to_wire(opts));
         auto here = opts;
@@ -558,17 +563,23 @@ public:
     }
 
     void persist_session(std::string nsp, st::session_record record, bool dropped) override {
+        if (!keeps_sessions()) return;
         post([nsp = std::move(nsp), record = std::move(record), dropped](streams_impl& i) mutable {
             i.persist(std::move(nsp), std::move(record), dropped);
         });
     }
 
     void forget_session(std::string pid) override {
+        if (!keeps_sessions()) return;
         post([pid = std::move(pid)](streams_impl& i) { i.forget(pid); });
     }
 
     void restore_session(std::string nsp, std::string pid, std::string offset,
                          std::function<void(std::optional<restored_session>, std::string)> done) override {
+        if (!keeps_sessions()) {
+            cluster::restore_session(std::move(nsp), std::move(pid), std::move(offset), std::move(done));
+            return;
+        }
         post([nsp = std::move(nsp), pid = std::move(pid), offset = std::move(offset), done = std::move(done)](
                  streams_impl& i) mutable { i.restore(std::move(nsp), std::move(pid), std::move(offset), std::move(done)); });
     }
@@ -592,9 +603,14 @@ private:
 
 }  // namespace
 
+std::shared_ptr<cluster> make_cluster_on(std::shared_ptr<streams_impl> impl, adapter_kind kind) {
+    return std::make_shared<streams_cluster>(std::move(impl), kind);
+}
+
 std::shared_ptr<cluster> make_streams_cluster(asio::any_io_executor executor, options opts,
                                               std::weak_ptr<local_node> local) {
-    return std::make_shared<streams_cluster>(std::move(executor), std::move(opts), std::move(local), hex_id());
+    return make_cluster_on(std::make_shared<streams_impl>(std::move(executor), std::move(opts), std::move(local), hex_id()),
+                           adapter_kind::streams);
 }
 
 }  // namespace sio::adapter::redis::detail
