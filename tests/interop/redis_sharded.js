@@ -13,9 +13,9 @@
 // Usage: node redis_sharded.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
 const { createShardedAdapter } = require("@socket.io/redis-adapter");
-const { createClient } = require("redis");
-const { fail, startServer, until, deadline, startRedis } = require("./lib");
-const { serveRules, nodeServer, connect, has, broadcastsReachOthers } = require("./cluster_peers");
+const { fail, startServer, until, deadline } = require("./lib");
+const { serveRules, nodeServer, connect, has, broadcastsReachOthers, redisWithClient, fetchSocketsSeesAll,
+        onlineListSpansCluster } = require("./cluster_peers");
 
 const serve = process.argv[2] || fail("usage: node redis_sharded.js SIO_SERVE REDIS_SERVER");
 const redisServer = process.argv[3] || fail("usage: node redis_sharded.js SIO_SERVE REDIS_SERVER");
@@ -94,12 +94,7 @@ async function runMode(redisUrl, pub, mode) {
   await until(() => has(a, "direct", "to-a"), "Node's message to a's own room");
 
   // Node asks the cluster for every socket, with its rooms.
-  const sockets = await nodeIo.fetchSockets();
-  const ids = sockets.map((s) => s.id).sort();
-  const want = all.map((s) => s.id).sort();
-  if (JSON.stringify(ids) !== JSON.stringify(want)) fail(`fetchSockets: got ${ids}, want ${want}`);
-  const bRemote = sockets.find((s) => s.id === b.id);
-  if (!bRemote.rooms.has("room1") || !bRemote.rooms.has(b.id)) fail(`fetchSockets: b's rooms ${[...bRemote.rooms]}`);
+  await fetchSocketsSeesAll(nodeIo, all, b, "room1", fail);
 
   // A Node broadcast with acks collects the acks of the clients on sio-serve too.
   const acks = await nodeIo.timeout(3000).emitWithAck("ackme", 7);
@@ -114,17 +109,8 @@ async function runMode(redisUrl, pub, mode) {
 
   // sio-serve asks the cluster too: its chat demo's online list spans every server.
   if (mode === "dynamic") {
-    const chat = await startServer(serve, ["--port", "0", "--redis", redisUrl, "--redis-key", prefix, "--redis-adapter", "sharded"]);
-    await until(async () => (await shardsub(main)) === 4, "the chat server on the main channel", 10000);
-    const carol = await connect(chat.url, "carol");
-    carol.emit("set name", "carol");
-    await until(() => carol.got.some((g) => g.event === "online users"), "the online list");
-    const online = carol.got.find((g) => g.event === "online users").args[0].map((u) => u.id).sort();
-    const everyone = [...all, carol].map((s) => s.id).sort();
-    if (JSON.stringify(online) !== JSON.stringify(everyone)) fail(`online users: ${online}, want ${everyone}`);
-    carol.close();
-    chat.child.kill("SIGKILL");
-    await until(async () => (await shardsub(main)) === 3, "the chat server gone", 10000);
+    await onlineListSpansCluster(serve, ["--redis", redisUrl, "--redis-key", prefix, "--redis-adapter", "sharded"], all,
+                                 () => shardsub(main), 4, fail);
   }
 
   // socketsJoin and socketsLeave from Node reach a socket on sio-serve, and its server follows
@@ -177,11 +163,7 @@ async function runMode(redisUrl, pub, mode) {
 }
 
 async function main() {
-  const redis = await startRedis(redisServer);
-  const url = `redis://127.0.0.1:${redis.port}`;
-  const pub = createClient({ url });
-  pub.on("error", () => {});
-  await pub.connect();
+  const { redis, url, pub } = await redisWithClient(redisServer);
   for (const mode of ["static", "dynamic", "dynamic-private"]) await runMode(url, pub, mode);
   redis.child.kill("SIGKILL");
   console.log("ok: mixed sio-serve/Node cluster on sharded pub/sub, in every subscription mode");

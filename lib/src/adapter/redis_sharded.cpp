@@ -25,29 +25,10 @@ struct sharded_impl final : streams_impl {
     // again.
     std::set<std::string> room_channels;
 
-    void update_up() override { up = cmd && sub && cmd->up() && sub->up(); }
-
-    void start() override {
-        if (cmd) return;
-        cmd = std::make_shared<resp_conn>(strand, opts, "commands");
-        sub = std::make_shared<resp_conn>(strand, opts, "subscriber");
-        sub->track_replies = false;
-        auto weak = weak_from_this();
-        auto on = [weak](void (streams_impl::*f)()) {
-            return [weak, f] {
-                if (auto self = weak.lock()) (self.get()->*f)();
-            };
-        };
-        cmd->on_up = on(&streams_impl::update_up);
-        sub->on_up = on(&streams_impl::on_sub_up);
-        cmd->on_down = on(&streams_impl::on_down);
-        sub->on_down = on(&streams_impl::on_down);
-        sub->on_push = [weak](const redisReply* r) {
-            if (auto self = weak.lock()) static_cast<sharded_impl&>(*self).on_shard_push(r);
-        };
-        cmd->start();
-        sub->start();
-    }
+    bool reads_stream() const override { return false; }
+    std::string_view push_kind() const override { return "smessage"; }
+    result<st::message> decode_push(std::string_view bytes) const override { return sh::decode(bytes); }
+    const char* numsub() const override { return "SHARDNUMSUB"; }
 
     // One channel per SSUBSCRIBE: on a Redis Cluster the channels of one command must share a
     // slot.
@@ -107,36 +88,6 @@ struct sharded_impl final : streams_impl {
     }
 
     void publish_to(const std::string& channel, st::message m) override { send_message(channel, std::move(m)); }
-
-    void server_count(const std::string& nsp, std::function<void(std::size_t)> go) override {
-        if (!cmd || !cmd->up()) {
-            go(0);
-            return;
-        }
-        cmd->send({"PUBSUB", "SHARDNUMSUB", st::public_channel(opts.prefix, nsp)}, [go](const redisReply* r) {
-            std::size_t n = 0;
-            if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_INTEGER &&
-                r->element[1]->integer > 0)
-                n = static_cast<std::size_t>(r->element[1]->integer);
-            go(n);
-        });
-    }
-
-    void on_shard_push(const redisReply* r) {
-        if (r && r->type == REDIS_REPLY_ERROR) {
-            log(fmt::format("redis sub: error reply: {}", std::string_view(r->str, r->len)));
-            return;
-        }
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || str_of(r->element[0]) != "smessage") return;
-        const auto channel = str_of(r->element[1]);
-        auto m = sh::decode(str_of(r->element[2]));
-        if (!m) {
-            bad_message(channel, m.err().reason);
-            return;
-        }
-        if (m->uid == uid || !ours(m->nsp)) return;
-        on_message(*m, {});
-    }
 };
 
 }  // namespace

@@ -53,7 +53,7 @@ void streams_impl::start() {
     if (cmd) return;
     cmd = std::make_shared<resp_conn>(strand, opts, "commands");
     sub = std::make_shared<resp_conn>(strand, opts, "subscriber");
-    reader = std::make_shared<resp_conn>(strand, opts, "stream reader");
+    if (reads_stream()) reader = std::make_shared<resp_conn>(strand, opts, "stream reader");
     sub->track_replies = false;
     auto weak = weak_from_this();
     auto on = [weak](void (streams_impl::*f)()) {
@@ -63,12 +63,15 @@ void streams_impl::start() {
     };
     cmd->on_up = on(&streams_impl::update_up);
     sub->on_up = on(&streams_impl::on_sub_up);
-    reader->on_up = on(&streams_impl::on_reader_up);
-    for (auto* c : {&cmd, &sub, &reader}) (*c)->on_down = on(&streams_impl::on_down);
+    if (reader) reader->on_up = on(&streams_impl::on_reader_up);
     sub->on_push = [weak](const redisReply* r) {
         if (auto self = weak.lock()) self->on_push(r);
     };
-    for (auto* c : {&cmd, &sub, &reader}) (*c)->start();
+    for (auto* c : {&cmd, &sub, &reader}) {
+        if (!*c) continue;
+        (*c)->on_down = on(&streams_impl::on_down);
+        (*c)->start();
+    }
 }
 
 void streams_impl::stop() {
@@ -193,9 +196,9 @@ void streams_impl::on_push(const redisReply* r) {
         log(fmt::format("redis sub: error reply: {}", std::string_view(r->str, r->len)));
         return;
     }
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || str_of(r->element[0]) != "message") return;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || str_of(r->element[0]) != push_kind()) return;
     const auto channel = str_of(r->element[1]);
-    auto m = st::decode_published(str_of(r->element[2]));
+    auto m = decode_push(str_of(r->element[2]));
     if (!m) {
         bad_message(channel, m.err().reason);
         return;
@@ -254,7 +257,7 @@ void streams_impl::server_count(const std::string& nsp, std::function<void(std::
         go(0);
         return;
     }
-    cmd->send({"PUBSUB", "NUMSUB", st::public_channel(opts.prefix, nsp)}, [go](const redisReply* r) {
+    cmd->send({"PUBSUB", numsub(), st::public_channel(opts.prefix, nsp)}, [go](const redisReply* r) {
         std::size_t n = 0;
         if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_INTEGER &&
             r->element[1]->integer > 0)

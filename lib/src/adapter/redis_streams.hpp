@@ -89,9 +89,18 @@ struct streams_impl : link_counters, std::enable_shared_from_this<streams_impl> 
 
     bool ours(std::string_view nsp) const;
 
-    virtual void update_up() { up = cmd && sub && reader && cmd->up() && sub->up() && reader->up(); }
+    // What the sharded adapter does differently: no stream (and no reader connection), pushes
+    // of sharded pub/sub ("smessage") in its own encoding, the nodes counted per shard.
+    virtual bool reads_stream() const { return true; }
+    virtual std::string_view push_kind() const { return "message"; }
+    virtual result<st::message> decode_push(std::string_view bytes) const { return st::decode_published(bytes); }
+    virtual const char* numsub() const { return "NUMSUB"; }
 
-    virtual void start();
+    void update_up() {
+        up = cmd && sub && cmd->up() && sub->up() && (!reads_stream() || (reader && reader->up()));
+    }
+
+    void start();
 
     void stop();
 
@@ -156,7 +165,7 @@ struct streams_impl : link_counters, std::enable_shared_from_this<streams_impl> 
 
     // PUBSUB NUMSUB of the public channel: the nodes of the cluster, this one included (0 when
     // Redis is down).
-    virtual void server_count(const std::string& nsp, std::function<void(std::size_t)> go);
+    void server_count(const std::string& nsp, std::function<void(std::size_t)> go);
 
     // Sends a request to the other nodes and calls `finish` once with every answer, or with what
     // came before request_timeout.
