@@ -9,11 +9,13 @@
 // counted with PUBSUB SHARDNUMSUB; and, in the dynamic modes, that a node SSUBSCRIBEs a room's
 // channel while the room has members there and SUNSUBSCRIBEs when the last leaves, so that a node
 // without a member receives none of the room's messages (its received count does not move, and
-// Redis sends fewer bytes per room message than in static mode: the figures are printed).
+// Redis sends fewer bytes per room message than in static mode: the figures are printed); and, in
+// dynamic mode, that when Redis is killed and restarted local delivery goes on meanwhile and the
+// servers subscribe again to their channels, room channels included.
 // Usage: node redis_sharded.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
 const { createShardedAdapter } = require("@socket.io/redis-adapter");
-const { fail, startServer, until, deadline } = require("./lib");
+const { fail, startServer, until, deadline, startRedis } = require("./lib");
 const { serveRules, nodeServer, connect, has, broadcastsReachOthers, redisWithClient, fetchSocketsSeesAll,
         onlineListSpansCluster } = require("./cluster_peers");
 
@@ -40,7 +42,32 @@ async function bytesOut(pub, send, arrived) {
   return (await out()) - before;
 }
 
-async function runMode(redisUrl, pub, mode) {
+// Redis is killed and started again on its port: local delivery goes on meanwhile, and afterwards
+// every server subscribes again to the namespace's channel and to its room channels, so that room
+// messages cross the cluster again. Resolves with the new Redis.
+async function outage(redis, redisServer, s1, s2, a, a2, b, n, shardsub, main, room1) {
+  redis.child.removeAllListeners("exit");
+  const exited = new Promise((r) => redis.child.on("exit", r));
+  redis.child.kill("SIGKILL");
+  await exited;
+  await until(async () => (await metric(s2, "sio_redis_connected")) === 0, "sio_redis_connected 0 during the outage");
+  a.emit("say", "during-outage");
+  await until(() => has(a2, "said", "during-outage"), "local delivery while Redis is down");
+  const again = await startRedis(redisServer, redis.port);
+  const count = async (channel) => { try { return await shardsub(channel); } catch { return -1; } };
+  await until(async () => (await count(main)) === 3, "three shard subscribers again after the restart", 20000);
+  await until(async () => (await count(room1)) === 2, "the room1 channel subscribed again by s2 and Node", 20000);
+  for (const s of [s1, s2]) {
+    await until(async () => (await metric(s, "sio_redis_connected")) === 1, "sio_redis_connected 1 after the restart", 10000);
+  }
+  if (!/subscribed to 1 namespace\(s\) and 1 room channel\(s\)/.test(s2.output())) fail(`s2 log: ${s2.output()}`);
+  a.emit("room", "room1", "r-after-restart");
+  await until(() => has(b, "roomsaid", "r-after-restart") && has(n, "roomsaid", "r-after-restart"),
+              "room1 message after the restart", 10000);
+  return again;
+}
+
+async function runMode(redisUrl, pub, mode, redis) {
   const prefix = `sh-${mode}`;
   const sub = pub.duplicate();
   sub.on("error", () => {});
@@ -141,6 +168,8 @@ async function runMode(redisUrl, pub, mode) {
   if (dynamic && s1Got !== 0) fail(`${mode}: the node without room1 members received ${s1Got} of its messages`);
   if (!dynamic && s1Got < ROOM_MESSAGES) fail(`static: s1 received ${s1Got} of ${ROOM_MESSAGES}`);
 
+  if (mode === "dynamic") redis = await outage(redis, redisServer, s1, s2, a, a2, b, n, shardsub, main, room1);
+
   // disconnectSockets from Node closes a2 on sio-serve 1, and only it.
   const gone = new Promise((r) => a2.once("disconnect", r));
   nodeIo.in(a2.id).disconnectSockets(true);
@@ -160,12 +189,14 @@ async function runMode(redisUrl, pub, mode) {
   nodeIo.close();
   await sub.quit();
   await until(async () => (await shardsub(main)) === 0, `no subscriber of ${main} left`, 10000);
+  return redis;
 }
 
 async function main() {
   const { redis, url, pub } = await redisWithClient(redisServer);
-  for (const mode of ["static", "dynamic", "dynamic-private"]) await runMode(url, pub, mode);
-  redis.child.kill("SIGKILL");
+  let current = redis;
+  for (const mode of ["static", "dynamic", "dynamic-private"]) current = await runMode(url, pub, mode, current);
+  current.child.kill("SIGKILL");
   console.log("ok: mixed sio-serve/Node cluster on sharded pub/sub, in every subscription mode");
   process.exit(0);
 }
