@@ -186,7 +186,7 @@ json describe_socket(const socket& s) {
     out["id"] = s.id();
     out["handshake"] = std::move(handshake);
     out["rooms"] = std::move(rooms);
-    out["data"] = json::object();
+    out["data"] = s.data();
     return out;
 }
 

@@ -203,6 +203,16 @@ void socket::persist_live() const {
 
 std::vector<std::string> socket::rooms() const { return nsp_->adapter().rooms_of(id_); }
 
+json socket::data() const {
+    std::lock_guard lock{mutex_};
+    return data_.is_null() ? json::object() : data_;
+}
+
+void socket::set_data(json data) {
+    std::lock_guard lock{mutex_};
+    data_ = std::move(data);
+}
+
 broadcast_operator socket::to(std::string room) const { return broadcast().to(std::move(room)); }
 
 broadcast_operator socket::except(std::string room) const {

@@ -5,6 +5,7 @@
 // button disconnects that client (its socket.io-client sees "io server disconnect"; its page says
 // so, and the list drops it); a socket's page shows
 // its rooms, and a client joining a room shows up live on the rooms page and on its socket's page.
+// With --admin-read-only the page offers no disconnect, and one sent from the page is refused.
 // The icon font comes from the server; nothing else is fetched from outside but the text font
 // (refused here). A screenshot of the
 // sockets page goes to the artifacts folder (see lib.js artifactsDir).
@@ -27,6 +28,44 @@ function connect(url, opts) {
     s.once("connect", () => resolve(s));
     s.once("connect_error", reject);
   });
+}
+
+// --admin-read-only: the UI lists the socket but offers no disconnect (the config lacks the
+// feature), and a _disconnect sent from the page anyway (the Socket.IO client bundle the server
+// serves, on the admin namespace) is refused: the client stays connected.
+async function readOnly() {
+  const server = await startServer(serve, ["--port", "0", "--admin-ui", "--admin-read-only"]);
+  const client = await connect(server.url, { transports: ["websocket"] });
+  const browser = await launchChromium([], executablePath);
+  try {
+    const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(server.url + "/admin/#/sockets/");
+    const row = page.locator("tr", { hasText: client.id });
+    await until(async () => (await row.count()) === 1, `the row of ${client.id}`, 10000);
+    await until(async () => /websocket/i.test(await row.textContent()), "its transport");
+    if ((await row.locator("button").count()) !== 0) fail("read-only: the row offers a disconnect button");
+    await page.goto(`${server.url}/admin/#/n/%2F/sockets/${client.id}`);
+    await until(async () => (await page.textContent("body")).includes(client.id), "the socket's page");
+    if ((await page.getByRole("button", { name: /disconnect/i }).count()) !== 0) fail("read-only: the socket's page offers disconnect");
+
+    await page.addScriptTag({ url: server.url + "/socket.io/socket.io.min.js" });
+    await page.evaluate(([url, id]) => new Promise((resolve, reject) => {
+      const admin = window.io(url + "/admin", { transports: ["websocket"], forceNew: true });
+      admin.on("connect_error", reject);
+      admin.on("config", () => { admin.emit("_disconnect", "/", true, id); resolve(); });
+    }), [server.url, client.id]);
+    await until(() => /admin: '_disconnect' refused: the server is read-only/.test(server.output()), "the read-only refusal");
+    // A round trip on the client's own connection after the refusal: it is still there.
+    await new Promise((r) => client.emit("join", "after", r));
+    if (!client.connected) fail("read-only: the client was disconnected");
+    if (errors.length) fail("read-only page errors: " + errors.join("; "));
+  } finally {
+    await browser.close();
+  }
+  client.close();
+  await stopServer(server);
 }
 
 (async () => {
@@ -109,6 +148,7 @@ function connect(url, opts) {
   }
   for (const s of [ws, polling, upgraded]) s.close();
   await stopServer(server);
+  await readOnly();
   console.log("ok");
   process.exit(0);
 })().catch((e) => fail(e.stack || String(e)));

@@ -168,5 +168,68 @@ async function startRedis(redisServer, port) {
   throw last;
 }
 
+// Records every event a socket.io-client socket receives; next() waits for one that matches (or
+// takes the first such one already seen), up to `ms`.
+function recorder(socket) {
+  const seen = [];
+  const waiters = [];
+  socket.onAny((event, ...args) => {
+    seen.push({ event, args });
+    for (const w of [...waiters]) {
+      if (w.event === event && w.match(...args)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(args);
+      }
+    }
+  });
+  return {
+    seen,
+    next(event, match = () => true, ms = 8000) {
+      const old = seen.find((e) => e.event === event && match(...e.args));
+      if (old) { seen.splice(seen.indexOf(old), 1); return Promise.resolve(old.args); }
+      return new Promise((resolve, reject) => {
+        const w = { event, match, resolve };
+        waiters.push(w);
+        setTimeout(() => reject(new Error(`no ${event} matching ${match}`)), ms).unref();
+      });
+    },
+  };
+}
+
+// A Node socket.io server with @socket.io/redis-adapter on the Redis at `redisUrl`, listening on a
+// free port of 127.0.0.1; `setup(io)` runs before it listens. Resolves with {io, url, pub, sub}.
+async function nodeRedisServer(redisUrl, setup = () => {}) {
+  const http = require("http");
+  const { Server } = require("socket.io");
+  const { createAdapter } = require("@socket.io/redis-adapter");
+  const { createClient } = require("redis");
+  const pub = createClient({ url: redisUrl });
+  const sub = pub.duplicate();
+  for (const c of [pub, sub]) c.on("error", () => {});
+  await Promise.all([pub.connect(), sub.connect()]);
+  const httpServer = http.createServer();
+  const io = new Server(httpServer, { adapter: createAdapter(pub, sub, { requestsTimeout: 3000 }) });
+  setup(io);
+  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
+  return { io, url: `http://127.0.0.1:${httpServer.address().port}`, pub, sub };
+}
+
+// A raw Socket.IO client over a plain WebSocket (the ws package): resolves with the WebSocket once
+// its CONNECT to "/" is answered. Cheaper than socket.io-client for thousands at once.
+function rawClient(url) {
+  return new Promise((resolve, reject) => {
+    const WebSocket = require("ws");
+    const ws = new WebSocket(url.replace(/^http/, "ws") + "/socket.io/?EIO=4&transport=websocket");
+    ws.on("error", reject);
+    ws.on("message", (data) => {
+      const text = data.toString();
+      if (text.startsWith("0{")) ws.send("40");
+      else if (text === "2") ws.send("3");
+      else if (text.startsWith("40{")) resolve(ws);
+      else if (text.startsWith("44")) reject(new Error(`CONNECT refused: ${text}`));
+    });
+  });
+}
+
 module.exports = { fail, startServer, stopServer, until, deadline, seededRandom, artifactsDir, runTool, launchChromium,
-                   freePort, startRedis };
+                   freePort, startRedis, recorder, nodeRedisServer, rawClient };

@@ -8,14 +8,15 @@
 // the right ones give a session id that logs in again; read-only refuses "_disconnect"; production
 // mode has no event log. And the UI's files over HTTP, with their content types; CORS for a
 // hosted UI's origin (--admin-ui-origin); the msgpack parser (--parser msgpack); usage errors.
-// Scale: clients that connect and disconnect within a tick are coalesced away, and the sockets an
+// Scale: more than 2,000 changes in one tick arrive as one all_sockets; clients that connect and
+// disconnect within a tick are coalesced away, and the sockets an
 // admin client builds from all_sockets and the live events equal the real ones; with
 // --admin-ui-max-sockets, all_sockets is bounded, the counts stay exact, and a listed socket that
 // leaves is replaced by one that was not listed.
 // Usage: node serve_admin.js PATH/TO/sio-serve
 "use strict";
 const { io } = require("socket.io-client");
-const { fail, startServer, stopServer, until, deadline } = require("./lib");
+const { fail, startServer, stopServer, until, deadline, recorder, rawClient } = require("./lib");
 
 const serve = process.argv[2] || fail("usage: node serve_admin.js SIO_SERVE");
 deadline(90000);
@@ -37,32 +38,6 @@ function refused(url, opts) {
 const check = (cond, what) => { if (!cond) fail(what); };
 const isoTime = (t) => typeof t === "string" && !Number.isNaN(Date.parse(t)) && t.endsWith("Z");
 
-// Records every event an admin client receives; next() waits for one that matches.
-function recorder(socket) {
-  const seen = [];
-  const waiters = [];
-  socket.onAny((event, ...args) => {
-    seen.push({ event, args });
-    for (const w of [...waiters]) {
-      if (w.event === event && w.match(...args)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(args);
-      }
-    }
-  });
-  return {
-    seen,
-    next(event, match = () => true, ms = 8000) {
-      const old = seen.find((e) => e.event === event && match(...e.args));
-      if (old) { seen.splice(seen.indexOf(old), 1); return Promise.resolve(old.args); }
-      return new Promise((resolve, reject) => {
-        const w = { event, match, resolve };
-        waiters.push(w);
-        setTimeout(() => reject(new Error(`no ${event} matching ${match}`)), ms).unref();
-      });
-    },
-  };
-}
 // Connects an admin client with its recorder installed before the first event can arrive.
 function connectAdmin(url, opts = {}) {
   const s = io(url, { reconnection: false, forceNew: true, transports: ["websocket"], ...opts });
@@ -132,6 +107,9 @@ async function openAdmin() {
   check(jn === "/" && isoTime(jts), `room_joined ${jn} ${jroom} ${jts}`);
   const [, , recvArgs] = await rec.next("event_received", (nsp, id, args) => id === c1.id && args[0] === "join");
   check(recvArgs[1] === "lobby", `event_received args ${JSON.stringify(recvArgs)}`);
+  // The event log's hooks went in when the admin client came (c1 was there before); c3 came after.
+  await new Promise((r) => c3.emit("join", "after-admin", r));
+  await rec.next("event_received", (nsp, id, args) => id === c3.id && args[0] === "join" && args[1] === "after-admin");
   await new Promise((r) => c1.emit("leave", "lobby", r));
   await rec.next("room_left", (nsp, room, id) => id === c1.id && room === jroom);
 
@@ -358,7 +336,36 @@ async function bounded() {
   await stopServer(server);
 }
 
+// More than 2,000 changes in one tick go out as one all_sockets instead: 2,100 raw clients
+// connected at once, then the UI's join of every socket of "/" to one room (2,100 room changes in
+// the one tick the operation runs in, on the server's one loop).
+async function oneSnapshot() {
+  const N = 2100;
+  const server = await startServer(serve, ["--port", "0", "--threads", "1", "--mode", "echo", "--admin-ui",
+                                           "--admin-mode", "production", "--admin-ui-max-sockets", "5000"]);
+  const { s: admin, rec } = await connectAdmin(server.url + "/admin");
+  await rec.next("all_sockets");
+  const m = model(admin);
+  let joins = 0;
+  admin.on("room_joined", (nsp, room) => { if (room === "everyone") joins++; });
+  const clients = await Promise.all(Array.from({ length: N }, () => rawClient(server.url)));
+  await until(() => m.ids.size === N, `the admin client's ${N} sockets`, 20000);
+  const before = m.snapshots;
+  admin.emit("join", "/", "everyone");
+  const root = (list) => list.filter((e) => e.nsp === "/");
+  await rec.next("all_sockets", (list) => root(list).length === N && root(list).every((e) => e.rooms.includes("everyone")),
+                 20000);
+  check(m.snapshots === before + 1, `${m.snapshots - before} all_sockets for one round of ${N} changes`);
+  // The tick's room_joined went into the snapshot, not out one by one.
+  check(joins === 0, `${joins} room_joined sent beside the all_sockets`);
+  await until(() => /admin: \d+ updates in one tick sent as all_sockets/.test(server.output()), "the resync's log line");
+  for (const c of clients) c.terminate();
+  admin.close();
+  await stopServer(server);
+}
+
 (async () => {
+  await oneSnapshot();
   await coalescing();
   await bounded();
   await openAdmin();

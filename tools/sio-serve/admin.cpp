@@ -23,10 +23,21 @@
 #include <optional>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 namespace sio::serve {
 namespace {
+
+// Keeps a socket's client id and transport in its data (`_admin`), where other servers of the
+// cluster read them, as an instrumented Node server does; what else the data holds stays.
+void set_admin_data(sio::socket& s, const std::string& transport) {
+    json data = s.data();
+    if (!data.is_object()) data = json::object();
+    data["_admin"] = {{"clientId", s.handshake().session_id.substr(0, 12)},
+                      {"transport", transport.empty() ? "polling" : transport}};
+    s.set_data(std::move(data));
+}
 
 namespace asio = boost::asio;
 using wall_clock = std::chrono::system_clock;
@@ -87,6 +98,25 @@ bool filter_at(const json& args, std::size_t i, std::string& out) {
     if (!args[i].is_string()) return false;
     out = args[i].get<std::string>();
     return true;
+}
+
+// Whether the event log is wanted, read on every event of every watched socket: a load when no
+// admin client listens, one more atomic add when one does, and nothing built past the tick's cap.
+struct event_gate {
+    std::atomic<bool> listening{false};
+    std::atomic<std::size_t> taken{0};  // event reports this tick (reset by the flush)
+
+    bool admit() {
+        if (!listening.load(std::memory_order_relaxed)) return false;
+        return taken.fetch_add(1, std::memory_order_relaxed) < max_log_events_per_tick;
+    }
+};
+
+// [event, args...] as the event log carries an event.
+json event_array(std::string_view event, const json& args) {
+    json all = json::array({std::string(event)});
+    for (const auto& a : args) all.push_back(a);
+    return all;
 }
 
 struct engine_counters {
@@ -155,10 +185,12 @@ private:
         }
     }
 
-    // To this server's admin clients only: with --redis, the admin namespace is in the cluster, and
-    // one UI showing every server is a later step (it needs the other servers' sockets as well).
+    // To every admin client: with --redis, those of every server of the cluster (the Node servers'
+    // instrument() emits to the admin namespace through the adapter alike, so one UI shows them all).
     void emit_all(std::string_view event, json args) {
-        if (admin_nsp_) sio::broadcast_operator(admin_nsp_, {}).local().emit(event, std::move(args));
+        if (!admin_nsp_) return;
+        const sio::broadcast_operator everyone(admin_nsp_, {});
+        (cluster_ ? everyone : everyone.local()).emit(event, std::move(args));
     }
 
     // --- the outbox: what the next tick sends, coalesced (home loop) ---
@@ -177,11 +209,18 @@ private:
     void arm_flush();
     void flush();
     json snapshot();
+    // Calls `done` on the home loop with the list all_sockets carries: this server's shown sockets,
+    // then, with --redis, the other servers' (fetchSockets on every watched namespace), at most
+    // max_sockets in all.
+    void all_sockets(std::function<void(json)> done);
+    void add_remote(json& all, const std::string& nsp_name, const json& list) const;
+    void count_cluster_admins();
     void refill();
     void socket_connected(const std::shared_ptr<sio::socket>& s, std::vector<std::string> rooms, wall_clock::time_point at);
     void socket_disconnected(const socket_key& key, const std::string& reason, wall_clock::time_point at);
     void room_changed(const socket_key& key, const std::string& room, bool joined, wall_clock::time_point at);
-    void log_event(std::string event, json args);
+    // An event for the log (development mode), admitted by gate_ on the socket's thread.
+    void report_event(const char* kind, std::string nsp, std::string id, json all);
 
     // --- home-loop state ---
     void on_engine(engine::server_event::kind type, const std::string& sid, const std::string& transport,
@@ -197,6 +236,8 @@ private:
 
     // --- the watched namespaces ---
     void watch(const std::shared_ptr<sio::namespace_>& nsp);
+    void arm_event_log();
+    void hook_locked(const std::shared_ptr<sio::socket>& s);
     void on_socket(const std::shared_ptr<sio::socket>& s);
     void on_admin(const std::shared_ptr<sio::socket>& s);
     void register_operations(const std::shared_ptr<sio::socket>& s);
@@ -209,6 +250,10 @@ private:
     const bool dev_;
     std::vector<std::string> features_;
     std::optional<admin_auth> auth_;
+    const std::shared_ptr<event_gate> gate_ = std::make_shared<event_gate>();
+    std::atomic<bool> armed_{false};  // the event log's hooks are in (arm_event_log)
+    std::mutex hook_mutex_;
+    std::unordered_set<const sio::socket*> hooked_;  // the connected sockets with their on_any
 
     std::mutex feed_mutex_;
     std::vector<task> feed_;
@@ -222,6 +267,9 @@ private:
     std::atomic<bool> stopped_{false};
     const std::chrono::steady_clock::time_point started_;
     const std::string hostname_;
+    std::string server_id_;  // server_stats' serverId: the host name, or name#pid in a cluster
+    std::shared_ptr<adapter::redis::cluster> cluster_;  // --redis
+    std::size_t cluster_admins_ = 0;  // admin clients of the whole cluster, at the last count
 
     // Home loop only.
     std::unordered_map<std::string, std::string> transport_of_;  // sid -> transport, once known
@@ -240,12 +288,13 @@ private:
     std::map<socket_key, std::vector<std::size_t>> pending_connect_;
     std::vector<std::weak_ptr<sio::socket>> new_admins_;  // get server_stats and all_sockets next tick
     bool flush_armed_ = false;
-    std::size_t log_events_ = 0;
-    std::uint64_t log_dropped_ = 0, coalesced_ = 0, resyncs_ = 0;
+    std::uint64_t coalesced_ = 0, resyncs_ = 0;
 };
 
 void admin_impl::attach(const std::shared_ptr<sio::server>& io, const std::vector<std::string>& namespaces) {
     io_ = io;
+    cluster_ = io->cluster();
+    server_id_ = cluster_ ? fmt::format("{}#{}", hostname_, ::getpid()) : hostname_;
     io->of(cfg_.options.nsp);
     admin_nsp_ = io->find(cfg_.options.nsp);
     std::weak_ptr<admin_impl> weak = shared_from_this();
@@ -278,7 +327,6 @@ void admin_impl::attach(const std::shared_ptr<sio::server>& io, const std::vecto
 void admin_impl::watch(const std::shared_ptr<sio::namespace_>& nsp) {
     watched_.push_back(nsp);
     std::weak_ptr<admin_impl> weak = shared_from_this();
-    const bool is_admin = nsp == admin_nsp_;
     nsp->on_connection([weak](const std::shared_ptr<sio::socket>& s) {
         if (auto self = weak.lock()) self->on_socket(s);
     });
@@ -289,17 +337,41 @@ void admin_impl::watch(const std::shared_ptr<sio::namespace_>& nsp) {
             me.room_changed({name, id}, room, joined, at);
         });
     });
-    if (dev_ && !is_admin) {
-        nsp->on_outgoing([weak](const sio::socket& s, std::string_view event, const json& args) {
-            auto self = weak.lock();
-            if (!self) return;
-            json all = json::array({std::string(event)});
-            for (const auto& a : args) all.push_back(a);
-            self->push([nsp = s.nsp().name(), id = s.id(), all = std::move(all), at = wall_clock::now()](admin_impl& me) {
-                me.log_event("event_sent", json::array({nsp, id, all, iso_time(at)}));
-            });
+}
+
+// The event log's hooks go in when the first admin client shows up (here, or with --redis on any
+// server), so that on a server nobody has watched an event runs no hook at all; after that, the
+// gate is shut while no admin client is connected. Any thread.
+void admin_impl::arm_event_log() {
+    if (!dev_ || armed_.load()) return;
+    std::lock_guard lock(hook_mutex_);
+    if (armed_.load()) return;
+    armed_.store(true);  // a socket that connects from now on hooks itself (on_socket)
+    std::weak_ptr<admin_impl> weak = shared_from_this();
+    for (const auto& nsp : watched_) {
+        if (nsp == admin_nsp_) continue;
+        nsp->on_outgoing([weak, gate = gate_](const sio::socket& s, std::string_view event, const json& args) {
+            if (!gate->admit()) return;
+            if (auto self = weak.lock()) self->report_event("event_sent", s.nsp().name(), s.id(), event_array(event, args));
         });
+        for (const auto& s : nsp->sockets()) hook_locked(s);
     }
+}
+
+// Under hook_mutex_: the socket's on_any for the event log, once.
+void admin_impl::hook_locked(const std::shared_ptr<sio::socket>& s) {
+    if (!s->connected() || !hooked_.insert(s.get()).second) return;
+    // One pointer in the handler: the socket copies its handlers on every event.
+    struct watched_socket {
+        std::weak_ptr<admin_impl> admin;
+        std::shared_ptr<event_gate> gate;
+        std::string nsp, id;
+    };
+    s->on_any([w = std::make_shared<const watched_socket>(watched_socket{weak_from_this(), gate_, s->nsp().name(), s->id()})](
+                  const std::string& event, const json& args) {
+        if (!w->gate->admit()) return;
+        if (auto self = w->admin.lock()) self->report_event("event_received", w->nsp, w->id, event_array(event, args));
+    });
 }
 
 // On the socket's own loop, as its namespace's connection handler.
@@ -308,20 +380,21 @@ void admin_impl::on_socket(const std::shared_ptr<sio::socket>& s) {
     const std::string nsp = s->nsp().name();
     const std::string id = s->id();
     const std::string sid = s->handshake().session_id;
-    if (dev_ && admin_nsp_.get() != &s->nsp()) {
-        s->on_any([weak, nsp, id](const std::string& event, const json& args) {
-            auto self = weak.lock();
-            if (!self) return;
-            json all = json::array({event});
-            for (const auto& a : args) all.push_back(a);
-            self->push([nsp, id, all = std::move(all), at = wall_clock::now()](admin_impl& me) {
-                me.log_event("event_received", json::array({nsp, id, all, iso_time(at)}));
-            });
-        });
+    // In a cluster, the other servers' admin feeds (Node's and ours) read a socket's client id and
+    // transport from its data, as an instrumented Node server keeps them.
+    if (cluster_ && admin_nsp_.get() != &s->nsp()) set_admin_data(*s, s->handshake().transport);
+    const bool logged = dev_ && admin_nsp_.get() != &s->nsp();
+    if (logged && armed_.load()) {
+        std::lock_guard lock(hook_mutex_);
+        hook_locked(s);
     }
-    s->on_disconnect([weak, nsp, id, sid](const std::string& reason) {
+    s->on_disconnect([weak, nsp, id, sid, logged, raw = s.get()](const std::string& reason) {
         auto self = weak.lock();
         if (!self) return;
+        if (logged) {
+            std::lock_guard lock(self->hook_mutex_);
+            self->hooked_.erase(raw);
+        }
         self->push([nsp, id, sid, reason, at = wall_clock::now()](admin_impl& me) {
             if (auto it = me.sockets_of_.find(sid); it != me.sockets_of_.end()) {
                 std::erase(it->second, std::make_pair(nsp, id));
@@ -342,6 +415,8 @@ void admin_impl::on_admin(const std::shared_ptr<sio::socket>& s) {
         if (auto session = auth_->new_session_unless_known(s->handshake().auth)) s->emit("session", json::array({*session}));
     }
     register_operations(s);
+    arm_event_log();
+    gate_->listening.store(true, std::memory_order_relaxed);
     s->emit("config", json::array({json{{"supportedFeatures", features_}}}));
     cfg_.log(fmt::format("admin: {} connected to {} from {}", s->id(), cfg_.options.nsp, s->handshake().address));
     // The snapshot goes out with the next tick, after that tick's live events.
@@ -408,7 +483,9 @@ void admin_impl::on_engine(engine::server_event::kind type, const std::string& s
         transport_of_[sid] = "websocket";
         if (auto it = sockets_of_.find(sid); it != sockets_of_.end()) {
             for (const auto& key : it->second) {
-                if (!shown_.contains(key)) continue;
+                const auto shown = shown_.find(key);
+                if (shown == shown_.end()) continue;
+                if (auto socket = shown->second.lock(); socket && cluster_) set_admin_data(*socket, "websocket");
                 // Sent as its own event even right after socket_connected, as the reference does; gone
                 // with it if the socket leaves within the tick.
                 if (auto p = pending_connect_.find(key); p != pending_connect_.end()) p->second.push_back(outbox_.size());
@@ -460,13 +537,10 @@ void admin_impl::room_changed(const socket_key& key, const std::string& room, bo
     queue(joined ? "room_joined" : "room_left", json::array({key.first, room, key.second, iso_time(at)}));
 }
 
-void admin_impl::log_event(std::string event, json args) {
-    if (log_events_ >= max_log_events_per_tick) {
-        ++log_dropped_;
-        return;
-    }
-    ++log_events_;
-    queue(std::move(event), std::move(args));
+void admin_impl::report_event(const char* kind, std::string nsp, std::string id, json all) {
+    push([kind, nsp = std::move(nsp), id = std::move(id), all = std::move(all), at = wall_clock::now()](admin_impl& me) mutable {
+        me.queue(kind, json::array({std::move(nsp), std::move(id), std::move(all), iso_time(at)}));
+    });
 }
 
 void admin_impl::arm_flush() {
@@ -516,20 +590,13 @@ void admin_impl::flush() {
     if (refill_) refill();
     std::size_t updates = 0;
     for (const auto& o : outbox_) updates += o.alive ? 1 : 0;
-    std::optional<json> all;
-    if (log_dropped_ != 0) {
-        cfg_.log(fmt::format("admin: {} events left out of the event log (over {} a tick)", log_dropped_,
-                             max_log_events_per_tick));
-        log_dropped_ = 0;
+    if (const auto taken = gate_->taken.exchange(0, std::memory_order_relaxed); taken > max_log_events_per_tick) {
+        cfg_.log(fmt::format("admin: {} events left out of the event log (over {} a tick)",
+                             taken - max_log_events_per_tick, max_log_events_per_tick));
     }
-    if (updates > max_updates_per_tick) {
+    const bool resync = updates > max_updates_per_tick;
+    if (resync) {
         // More than the UI can take in one tick: one snapshot instead (it replaces the UI's list).
-        pending_connect_.clear();
-        all = snapshot();
-        emit_all("all_sockets", json::array({*all}));
-        if (resyncs_++ % 100 == 0)
-            cfg_.log(fmt::format("admin: {} updates in one tick sent as all_sockets ({} sockets; {} sockets came "
-                                 "and went unseen so far)", updates, all->size(), coalesced_));
         outbox_.clear();
         pending_connect_.clear();
     } else {
@@ -554,19 +621,121 @@ void admin_impl::flush() {
         pending_connect_ = std::move(still_pending);
         if (!outbox_.empty()) arm_flush();
     }
-    log_events_ = 0;
     auto admins = std::exchange(new_admins_, {});
-    for (const auto& weak : admins) {
-        auto socket = weak.lock();
-        if (!socket) continue;
-        if (!all) all = snapshot();
-        socket->emit("server_stats", json::array({stats(false)}));
-        socket->emit("all_sockets", json::array({*all}));
+    if (!resync && admins.empty()) return;
+    all_sockets([this, admins = std::move(admins), resync, updates](json all) {
+        if (resync) {
+            if (resyncs_++ % 100 == 0)
+                cfg_.log(fmt::format("admin: {} updates in one tick sent as all_sockets ({} sockets; {} sockets "
+                                     "came and went unseen so far)", updates, all.size(), coalesced_));
+            emit_all("all_sockets", json::array({all}));
+        }
+        for (const auto& weak : admins) {
+            auto socket = weak.lock();
+            if (!socket) continue;
+            socket->emit("server_stats", json::array({stats(false)}));
+            if (!resync) socket->emit("all_sockets", json::array({all}));
+        }
+    });
+}
+
+// A socket as another server's fetchSockets answer describes it ({id, handshake, rooms, data}), in
+// the form all_sockets carries. A Node server instrumented by the Admin UI keeps the client id and
+// the transport in data._admin; a sio-serve's answer has only the handshake's query to tell the
+// transport it opened with.
+json remote_socket(const std::string& nsp, const json& d) {
+    json data = d.contains("data") && d["data"].is_object() ? d["data"] : json::object();
+    json out = {{"id", d.at("id").get<std::string>()}, {"nsp", nsp}};
+    const json handshake_in = d.contains("handshake") && d["handshake"].is_object() ? d["handshake"] : json::object();
+    if (auto admin = data.find("_admin"); admin != data.end()) {
+        if (admin->is_object()) {
+            if (auto c = admin->find("clientId"); c != admin->end() && c->is_string()) out["clientId"] = *c;
+            if (auto t = admin->find("transport"); t != admin->end() && t->is_string()) out["transport"] = *t;
+        }
+        data.erase("_admin");
     }
+    if (!out.contains("transport")) {
+        auto q = handshake_in.find("query");
+        if (q != handshake_in.end() && q->is_object() && q->contains("transport") && (*q)["transport"].is_string())
+            out["transport"] = (*q)["transport"];
+    }
+    json handshake = json::object();
+    for (const char* key : {"headers", "query", "issued", "secure", "time", "url", "xdomain", "address"}) {
+        if (auto it = handshake_in.find(key); it != handshake_in.end()) handshake[key] = *it;
+    }
+    if (auto h = handshake_in.find("headers"); h != handshake_in.end() && h->is_object()) {
+        for (const char* forwarded : {"x-forwarded-for", "cf-connecting-ip"}) {
+            if (auto f = h->find(forwarded); f != h->end() && f->is_string() && !f->get_ref<const std::string&>().empty())
+                handshake["address"] = *f;
+        }
+    }
+    out["data"] = std::move(data);
+    out["handshake"] = std::move(handshake);
+    out["rooms"] = d.contains("rooms") && d["rooms"].is_array() ? d["rooms"] : json::array();
+    return out;
+}
+
+void admin_impl::all_sockets(std::function<void(json)> done) {
+    if (!cluster_) return done(snapshot());
+    struct gathering {
+        std::size_t waiting = 0;
+        std::vector<std::pair<std::string, json>> answers;  // namespace, its sockets in the cluster
+        std::function<void(json)> done;
+    };
+    auto g = std::make_shared<gathering>();
+    g->waiting = watched_.size();
+    g->done = std::move(done);
+    std::weak_ptr<admin_impl> weak = shared_from_this();
+    for (const auto& nsp : watched_) {
+        cluster_->fetch_sockets(nsp->name(), {}, [weak, g, name = nsp->name(), home = cfg_.home](json sockets) {
+            asio::post(home, [weak, g, name, sockets = std::move(sockets)]() mutable {
+                auto self = weak.lock();
+                if (!self) return;
+                g->answers.emplace_back(name, std::move(sockets));
+                if (--g->waiting != 0) return;
+                // The local sockets as of now, so that what the ticks sent meanwhile is in it.
+                json all = self->snapshot();
+                for (const auto& [nsp_name, list] : g->answers) self->add_remote(all, nsp_name, list);
+                g->done(std::move(all));
+            });
+        });
+    }
+}
+
+// The sockets of `list` (a fetchSockets answer for namespace `nsp_name`) that are not this server's,
+// while `all` is below max_sockets.
+void admin_impl::add_remote(json& all, const std::string& nsp_name, const json& list) const {
+    const auto io = io_.lock();
+    const auto local = io ? io->find(nsp_name) : nullptr;
+    if (!list.is_array()) return;
+    for (const auto& d : list) {
+        if (all.size() >= max_sockets_) return;
+        try {
+            if (local && local->adapter().contains(d.at("id").get_ref<const std::string&>())) continue;
+            all.push_back(remote_socket(nsp_name, d));
+        } catch (const std::exception& e) {
+            cfg_.log(fmt::format("admin: a socket of another server left out: {}", e.what()));
+        }
+    }
+}
+
+// With --redis, the admin clients of every server count for the event log.
+void admin_impl::count_cluster_admins() {
+    cluster_->fetch_sockets(cfg_.options.nsp, {}, [weak = weak_from_this(), home = cfg_.home](json admins) {
+        asio::post(home, [weak, n = admins.is_array() ? admins.size() : 0] {
+            auto self = weak.lock();
+            if (!self) return;
+            self->cluster_admins_ = n;
+            if (n != 0) self->arm_event_log();
+            self->gate_->listening.store(n != 0 || self->admin_nsp_->socket_count() != 0, std::memory_order_relaxed);
+        });
+    });
 }
 
 json admin_impl::serialize(const sio::socket& s, const std::string& transport, std::vector<std::string> rooms) const {
     const auto& hs = s.handshake();
+    json data = s.data();
+    if (data.is_object()) data.erase("_admin");  // the feed's own, shown as clientId and transport
     auto header = [&](const char* name) -> const std::string* {
         auto it = hs.headers.find(name);
         return it != hs.headers.end() && !it->second.empty() ? &it->second : nullptr;
@@ -593,7 +762,7 @@ json admin_impl::serialize(const sio::socket& s, const std::string& transport, s
                 {"clientId", hs.session_id.substr(0, 12)},
                 {"transport", transport},
                 {"nsp", s.nsp().name()},
-                {"data", json::object()},
+                {"data", std::move(data)},
                 {"handshake", std::move(handshake)},
                 {"rooms", std::move(rooms)}};
 }
@@ -608,7 +777,7 @@ json admin_impl::stats(bool with_aggregated) {
     json namespaces = json::array();
     for (const auto& nsp : watched_) namespaces.push_back({{"name", nsp->name()}, {"socketsCount", nsp->socket_count()}});
     json out = {
-        {"serverId", hostname_},
+        {"serverId", server_id_},
         {"hostname", hostname_},
         {"pid", static_cast<long>(::getpid())},
         {"uptime", std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()},
@@ -651,6 +820,9 @@ void admin_impl::schedule_stats() {
         auto self = weak.lock();
         if (ec || !self || self->stopped_) return;
         try {
+            self->gate_->listening.store(self->admin_nsp_->socket_count() != 0 || self->cluster_admins_ != 0,
+                                         std::memory_order_relaxed);
+            if (self->cluster_) self->count_cluster_admins();
             self->emit_all("server_stats", json::array({self->stats(true)}));
         } catch (const std::exception& e) {
             self->cfg_.log(fmt::format("admin: server_stats failed: {}", e.what()));

@@ -15,7 +15,14 @@
 // updates than the UI can take sends one all_sockets instead; the event log is capped per tick.
 // The UI lists at most max_sockets sockets (the first ones, then newcomers as places free up): its
 // store finds a socket by a linear search, so a list of 10,000 freezes it (admin-ui #22). The
-// dashboard's counts come from server_stats and stay exact.
+// dashboard's counts come from server_stats and stay exact. The event log's hooks go in when the
+// first admin client connects, and report only while one is connected (an atomic gate; otherwise
+// an event costs a load).
+//
+// With --redis, the admin namespace is the cluster's, as with the reference: the feed goes through
+// the cluster to the admin clients of every server (Node servers instrumented with
+// @socket.io/admin-ui emit to it alike), server_stats names this server HOST#PID, all_sockets is
+// gathered from every server (fetchSockets), and the operations reach every server's sockets.
 #pragma once
 
 #include <sio/engine/server.hpp>

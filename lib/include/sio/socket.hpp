@@ -125,6 +125,11 @@ public:
     void leave(std::string_view room);
     std::vector<std::string> rooms() const;  // sorted; includes id()
 
+    // What the application keeps with this socket, as the reference's socket.data: any JSON, an
+    // empty object until set. A cluster's other servers see it in their fetchSockets.
+    json data() const;
+    void set_data(json data);
+
     // Broadcasts from this socket: to rooms, or to the whole namespace, never to itself.
     broadcast_operator to(std::string room) const;
     broadcast_operator except(std::string room) const;
@@ -194,6 +199,7 @@ private:
     std::atomic<bool> closed_{false};  // once closed, never connected again
 
     mutable std::mutex mutex_;  // guards everything below
+    json data_;                 // null: never set (an empty object)
     std::unordered_map<std::string, std::vector<event_handler>> handlers_;
     std::vector<any_handler> any_handlers_;
     std::vector<any_ack_handler> any_ack_handlers_;
