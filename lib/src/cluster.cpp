@@ -71,6 +71,12 @@ public:
         return nsp && nsp->recovery() ? nsp->recovery()->options().window : std::chrono::milliseconds{};
     }
 
+    room_state room_of(std::string_view name, std::string_view room) override {
+        auto nsp = find(name);
+        if (!nsp || nsp->adapter().members_of(room).empty()) return room_state::absent;
+        return nsp->adapter().contains(room) ? room_state::private_room : room_state::public_room;
+    }
+
     std::vector<std::string> all_rooms(std::string_view name) override {
         auto nsp = find(name);
         return nsp ? nsp->adapter().room_names() : std::vector<std::string>{};

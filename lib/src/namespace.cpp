@@ -189,6 +189,15 @@ void namespace_::notify_server_side_emit(json args, std::function<void(json)> ac
 }
 
 void namespace_::set_cluster(std::shared_ptr<adapter::redis::cluster> c) {
+    // The cluster hears of each room created or deleted here (the sharded adapter's per-room
+    // subscriptions; the other adapters ignore it).
+    if (c) {
+        adapter().set_room_watch([weak = std::weak_ptr(c), nsp = name()](std::string_view room, bool) {
+            if (auto cl = weak.lock()) cl->room_changed(nsp, room);
+        });
+    } else {
+        adapter().set_room_watch({});
+    }
     std::lock_guard lock(mutex_);
     cluster_ = std::move(c);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# sio-serve refuses bad --mode, --on, --on-connect, --redis and --redis-adapter values with a
-# usage error (exit 2) that names the rule and what is wrong, before it listens.
+# sio-serve refuses bad --mode, --on, --on-connect, --redis, --redis-adapter and
+# --redis-subscription-mode values with a usage error (exit 2) that names the rule and what is
+# wrong, before it listens.
 source "$(dirname "$0")/lib.sh"
 serve=$SIO_SERVE
 
@@ -42,9 +43,15 @@ refused "--redis: use redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (rediss:// for 
 [[ $err != *h0st-7* ]] || fail "the Redis URL was echoed: $err"
 refused "--redis: use redis://" --redis 'redis://:pw@'
 refused "--redis: use redis://" --redis 'rediss://:pw@'
-# The adapter is pubsub or streams, and needs --redis.
-refused "--redis-adapter: use pubsub (@socket.io/redis-adapter) or streams" --redis 'redis://127.0.0.1:6379' --redis-adapter sharded
+# The adapter is pubsub, sharded or streams, and needs --redis; a subscription mode is one of the
+# sharded adapter's, and only for it.
+refused "--redis-adapter: use pubsub (@socket.io/redis-adapter), sharded" --redis 'redis://127.0.0.1:6379' --redis-adapter shards
 refused "--redis-adapter needs --redis" --redis-adapter streams
+refused "--redis-adapter needs --redis" --redis-adapter sharded
+refused "--redis-subscription-mode: use static, dynamic or dynamic-private" --redis 'redis://127.0.0.1:6379' \
+  --redis-adapter sharded --redis-subscription-mode private
+refused "--redis-subscription-mode needs --redis-adapter sharded" --redis 'redis://127.0.0.1:6379' \
+  --redis-subscription-mode static
 # The TLS settings of rediss:// need rediss://, and a client certificate needs its key.
 refused "need --redis rediss://" --redis-tls-insecure
 refused "need --redis rediss://" --redis 'redis://127.0.0.1:6379' --redis-tls-ca /etc/hostname

@@ -4,7 +4,8 @@
 const http = require("http");
 const { Server } = require("socket.io");
 const { io } = require("socket.io-client");
-const { until } = require("./lib");
+const { createClient } = require("redis");
+const { until, startRedis, startServer } = require("./lib");
 
 const bin = Buffer.from([0, 1, 2, 250, 255]);
 
@@ -63,4 +64,43 @@ async function broadcastsReachOthers(senders, all, fail) {
   }
 }
 
-module.exports = { bin, serveRules, nodeServer, connect, has, isBin, broadcastsReachOthers };
+// A redis-server on a free port and a connected `redis` client of it: { redis, url, pub }.
+async function redisWithClient(redisServer) {
+  const redis = await startRedis(redisServer);
+  const url = `redis://127.0.0.1:${redis.port}`;
+  const pub = createClient({ url });
+  pub.on("error", () => {});
+  await pub.connect();
+  return { redis, url, pub };
+}
+
+// Node's fetchSockets() returns every socket of `all`, and `member` with its own room and `room`.
+async function fetchSocketsSeesAll(nodeIo, all, member, room, fail) {
+  const sockets = await nodeIo.fetchSockets();
+  const ids = sockets.map((s) => s.id).sort();
+  const want = all.map((s) => s.id).sort();
+  if (JSON.stringify(ids) !== JSON.stringify(want)) fail(`fetchSockets: got ${ids}, want ${want}`);
+  const remote = sockets.find((s) => s.id === member.id);
+  if (!remote.rooms.has(room) || !remote.rooms.has(member.id)) fail(`fetchSockets: ${member.label}'s rooms ${[...remote.rooms]}`);
+  return sockets;
+}
+
+// sio-serve's own fetchSockets: a chat-demo server started with `flags` joins the cluster
+// (`subscribers()` reaches `count`), and its online list names every socket of `all` and its own
+// client; the server is killed and gone again (`subscribers()` back to count - 1) at the end.
+async function onlineListSpansCluster(serve, flags, all, subscribers, count, fail) {
+  const chat = await startServer(serve, ["--port", "0", ...flags]);
+  await until(async () => (await subscribers()) === count, "the chat server in the cluster", 10000);
+  const carol = await connect(chat.url, "carol");
+  carol.emit("set name", "carol");
+  await until(() => carol.got.some((g) => g.event === "online users"), "the online list");
+  const online = carol.got.find((g) => g.event === "online users").args[0].map((u) => u.id).sort();
+  const everyone = [...all, carol].map((s) => s.id).sort();
+  if (JSON.stringify(online) !== JSON.stringify(everyone)) fail(`online users: ${online}, want ${everyone}`);
+  carol.close();
+  chat.child.kill("SIGKILL");
+  await until(async () => (await subscribers()) === count - 1, "the chat server gone", 10000);
+}
+
+module.exports = { bin, serveRules, nodeServer, connect, has, isBin, broadcastsReachOthers, redisWithClient,
+                   fetchSocketsSeesAll, onlineListSpansCluster };

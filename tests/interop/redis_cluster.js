@@ -13,7 +13,7 @@ const { io } = require("socket.io-client");
 const { createAdapter } = require("@socket.io/redis-adapter");
 const { createClient } = require("redis");
 const { fail, startServer, until, deadline, startRedis: startRedisWith } = require("./lib");
-const { serveRules, nodeServer, connect, has, broadcastsReachOthers } = require("./cluster_peers");
+const { serveRules, nodeServer, connect, has, broadcastsReachOthers, fetchSocketsSeesAll } = require("./cluster_peers");
 
 const serve = process.argv[2] || fail("usage: node redis_cluster.js SIO_SERVE REDIS_SERVER");
 const redisServer = process.argv[3] || fail("usage: node redis_cluster.js SIO_SERVE REDIS_SERVER");
@@ -67,12 +67,7 @@ async function main() {
   if (has(n, "roomsaid", "r-from-n")) fail("the Node sender got its own room message");
 
   // Node asks the cluster: every socket with its rooms, and every room.
-  const sockets = await nodeIo.fetchSockets();
-  const ids = sockets.map((s) => s.id).sort();
-  const want = all.map((s) => s.id).sort();
-  if (JSON.stringify(ids) !== JSON.stringify(want)) fail(`fetchSockets: got ${ids}, want ${want}`);
-  const bRemote = sockets.find((s) => s.id === b.id);
-  if (!bRemote.rooms.has("room1") || !bRemote.rooms.has(b.id)) fail(`fetchSockets: b's rooms ${[...bRemote.rooms]}`);
+  await fetchSocketsSeesAll(nodeIo, all, b, "room1", fail);
   const rooms = await nodeIo.of("/").adapter.allRooms();
   for (const r of ["room1", a.id, a2.id, b.id]) if (!rooms.has(r)) fail(`allRooms lacks ${r}: ${[...rooms]}`);
 

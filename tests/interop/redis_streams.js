@@ -12,9 +12,9 @@
 // Usage: node redis_streams.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
 const { createAdapter } = require("@socket.io/redis-streams-adapter");
-const { createClient } = require("redis");
 const { fail, startServer, until, deadline, startRedis } = require("./lib");
-const { serveRules, nodeServer, connect, has, broadcastsReachOthers } = require("./cluster_peers");
+const { serveRules, nodeServer, connect, has, broadcastsReachOthers, redisWithClient, fetchSocketsSeesAll,
+        onlineListSpansCluster } = require("./cluster_peers");
 
 const serve = process.argv[2] || fail("usage: node redis_streams.js SIO_SERVE REDIS_SERVER");
 const redisServer = process.argv[3] || fail("usage: node redis_streams.js SIO_SERVE REDIS_SERVER");
@@ -29,12 +29,7 @@ async function noneGotItsOwn(all) {
 }
 
 async function main() {
-  const redis = await startRedis(redisServer);
-  const url = `redis://127.0.0.1:${redis.port}`;
-
-  const pub = createClient({ url });
-  pub.on("error", () => {});
-  await pub.connect();
+  const { redis, url, pub } = await redisWithClient(redisServer);
   const { nodeIo, url: nodeUrl } = await nodeServer({ adapter: createAdapter(pub) }, "roomsaid");
   const flags = ["--port", "0", "--redis", url, "--redis-adapter", "streams", ...serveRules("roomsaid")];
   const s1 = await startServer(serve, flags);
@@ -88,25 +83,10 @@ async function main() {
   if (has(n, "roomsaid", "r-from-n")) fail("the Node sender got its own room message");
 
   // Node asks the cluster for every socket, with its rooms.
-  const sockets = await nodeIo.fetchSockets();
-  const ids = sockets.map((s) => s.id).sort();
-  const want = all.map((s) => s.id).sort();
-  if (JSON.stringify(ids) !== JSON.stringify(want)) fail(`fetchSockets: got ${ids}, want ${want}`);
-  const bRemote = sockets.find((s) => s.id === b.id);
-  if (!bRemote.rooms.has("room1") || !bRemote.rooms.has(b.id)) fail(`fetchSockets: b's rooms ${[...bRemote.rooms]}`);
+  await fetchSocketsSeesAll(nodeIo, all, b, "room1", fail);
 
   // sio-serve asks the cluster too: its chat demo's online list spans every server.
-  const chat = await startServer(serve, ["--port", "0", "--redis", url, "--redis-adapter", "streams"]);
-  await until(async () => (await numsub()) === 4, "the chat server on the public channel", 10000);
-  const carol = await connect(chat.url, "carol");
-  carol.emit("set name", "carol");
-  await until(() => carol.got.some((g) => g.event === "online users"), "the online list");
-  const online = carol.got.find((g) => g.event === "online users").args[0].map((u) => u.id).sort();
-  const everyone = [...all, carol].map((s) => s.id).sort();
-  if (JSON.stringify(online) !== JSON.stringify(everyone)) fail(`online users: ${online}, want ${everyone}`);
-  carol.close();
-  chat.child.kill("SIGKILL");
-  await until(async () => (await numsub()) === 3, "the chat server gone", 10000);
+  await onlineListSpansCluster(serve, ["--redis", url, "--redis-adapter", "streams"], all, numsub, 4, fail);
 
   // A Node broadcast with acks collects the acks of the clients on sio-serve too.
   const acks = await nodeIo.timeout(3000).emitWithAck("ackme", 7);

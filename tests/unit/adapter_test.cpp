@@ -262,3 +262,24 @@ TEST(in_memory_room_listener, reports_joins_and_leaves_once) {
     ASSERT_TRUE(a.add("t", {}));
     EXPECT_EQ(heard.size(), 6u);
 }
+
+// The room watch hears a room created by its first member and deleted by its last, once each.
+TEST(in_memory_room_watch, reports_creation_and_deletion_once) {
+    in_memory a;
+    strings heard;
+    a.set_room_watch([&](std::string_view room, bool exists) {
+        heard.push_back(std::string(exists ? "+" : "-") + std::string(room));
+    });
+    ASSERT_TRUE(a.add("s", {}));
+    ASSERT_TRUE(a.add("t", {}));
+    ASSERT_TRUE(a.join("s", "r1"));
+    ASSERT_TRUE(a.join("t", "r1"));  // r1 exists already
+    ASSERT_TRUE(a.leave("s", "r1"));  // t is still in it
+    EXPECT_EQ(heard, (strings{"+s", "+t", "+r1"}));
+    a.remove("t");  // deletes t's own room and r1
+    ASSERT_EQ(heard.size(), 5u);
+    EXPECT_EQ(sorted({heard[3], heard[4]}), (strings{"-r1", "-t"}));
+    a.set_room_watch({});
+    a.remove("s");
+    EXPECT_EQ(heard.size(), 5u);
+}

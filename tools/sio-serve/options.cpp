@@ -127,11 +127,19 @@ std::optional<plan_error> plan_redis(const serve_options& o, serve_plan& plan) {
         redis->prefix = o.redis_key;
     }
     const auto kind = adapter::redis::kind_of(o.redis_adapter);
-    if (!kind) return plan_error{true, "--redis-adapter: use pubsub (@socket.io/redis-adapter) or streams "
+    if (!kind) return plan_error{true, "--redis-adapter: use pubsub (@socket.io/redis-adapter), sharded "
+                                       "(@socket.io/redis-adapter's createShardedAdapter) or streams "
                                        "(@socket.io/redis-streams-adapter)"};
     if (!redis && *kind != adapter::redis::adapter_kind::pubsub)
         return plan_error{true, "--redis-adapter needs --redis"};
     if (redis) redis->kind = *kind;
+    if (!o.redis_subscription_mode.empty()) {
+        const auto mode = adapter::redis::mode_of(o.redis_subscription_mode);
+        if (!mode) return plan_error{true, "--redis-subscription-mode: use static, dynamic or dynamic-private"};
+        if (*kind != adapter::redis::adapter_kind::sharded)
+            return plan_error{true, "--redis-subscription-mode needs --redis-adapter sharded"};
+        if (redis) redis->subscription = *mode;
+    }
     const bool redis_tls_flags =
         !o.redis_tls_ca.empty() || !o.redis_tls_cert.empty() || !o.redis_tls_key.empty() || o.redis_tls_insecure;
     if (redis_tls_flags && !(redis && redis->tls))
@@ -277,8 +285,13 @@ void add_running_options(po::options_description& serve, serve_options& options)
          "prefix of the Redis channels (the Node adapter's 'key' option; with streams, also "
          "'channelPrefix' and 'streamName')")
         ("redis-adapter", po::value(&options.redis_adapter)->default_value(options.redis_adapter),
-         "the Node adapter the cluster speaks: pubsub (@socket.io/redis-adapter, classic) or streams "
+         "the Node adapter the cluster speaks: pubsub (@socket.io/redis-adapter, classic), sharded "
+         "(@socket.io/redis-adapter's createShardedAdapter: Redis 7 sharded pub/sub) or streams "
          "(@socket.io/redis-streams-adapter: a Redis stream, and connection state recovery across servers)")
+        ("redis-subscription-mode", po::value(&options.redis_subscription_mode),
+         "with --redis-adapter sharded, the Node adapter's subscriptionMode: static (one channel per "
+         "namespace), dynamic (default: a channel per public room, subscribed while the room has members "
+         "here) or dynamic-private (a channel per room, sockets' own rooms too)")
         ("redis-tls-ca", po::value(&options.redis_tls_ca),
          "PEM file of the CA certificates a rediss:// server is verified against (default: the system's)")
         ("redis-tls-cert", po::value(&options.redis_tls_cert),

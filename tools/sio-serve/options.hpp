@@ -62,7 +62,8 @@ struct serve_options {
     std::string metrics_token;                 // /metrics needs "Authorization: Bearer TOKEN"
     std::string redis_url;                     // --redis redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]: join a cluster
     std::string redis_key = "socket.io";       // --redis-key: channel prefix (and stream name)
-    std::string redis_adapter = "pubsub";      // --redis-adapter pubsub|streams: the Node adapter spoken
+    std::string redis_adapter = "pubsub";      // --redis-adapter pubsub|streams|sharded: the Node adapter spoken
+    std::string redis_subscription_mode;       // --redis-subscription-mode static|dynamic|dynamic-private (sharded)
     std::string redis_tls_ca;                  // --redis-tls-ca/-cert/-key/-insecure: rediss:// settings
     std::string redis_tls_cert;
     std::string redis_tls_key;

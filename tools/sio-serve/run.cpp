@@ -266,10 +266,13 @@ void join_cluster(serving& s) {
     redis.log = s.log_line();
     s.cluster = attach_redis(s.io, s.loops.main.get_executor(), redis);
     const bool v6 = redis.host.find(':') != std::string::npos;
-    s.log(fmt::format("cluster: Redis {}{}{}:{}/{}{}{} ({} adapter, key {}), node {}", v6 ? "[" : "", redis.host, v6 ? "]" : "",
-                      redis.port, redis.db, !redis.tls ? "" : redis.tls_verify ? ", TLS" : ", TLS without verifying the server",
+    const bool sharded = redis.kind == adapter::redis::adapter_kind::sharded;
+    s.log(fmt::format("cluster: Redis {}{}{}:{}/{}{}{} ({} adapter{}{}, key {}), node {}", v6 ? "[" : "", redis.host,
+                      v6 ? "]" : "", redis.port, redis.db,
+                      !redis.tls ? "" : redis.tls_verify ? ", TLS" : ", TLS without verifying the server",
                       redis.password.empty() ? "" : redis.username.empty() ? ", AUTH" : ", AUTH as " + redis.username,
-                      adapter::redis::kind_name(redis.kind), redis.prefix, s.cluster->uid()));
+                      adapter::redis::kind_name(redis.kind), sharded ? ", subscription mode " : "",
+                      sharded ? adapter::redis::mode_name(redis.subscription) : "", redis.prefix, s.cluster->uid()));
     // A serverSideEmit with an acknowledgement waits for every server of the cluster: each
     // namespace answers it with this node's id and its socket count.
     for (const auto& name : s.plan.namespaces) {

@@ -20,14 +20,18 @@ std::vector<std::string> sorted(const Set& s) {
 
 bool in_memory::add(std::string_view id, std::weak_ptr<member> handle) {
     std::shared_ptr<const room_listener> l;
+    std::shared_ptr<const room_watch> w;
+    room_changes changes;
     {
         std::unique_lock lock(mutex_);
         if (sockets_.find(id) != sockets_.end()) return false;
         auto& e = sockets_.try_emplace(std::string(id)).first->second;
         e.handle = std::move(handle);
-        join_locked(e, id, id);
+        join_locked(e, id, id, &changes);
         l = listener_;
+        w = watch_;
     }
+    report(w, changes);
     if (l) (*l)(id, id, true);
     return true;
 }
@@ -35,13 +39,17 @@ bool in_memory::add(std::string_view id, std::weak_ptr<member> handle) {
 bool in_memory::join(std::string_view id, std::string_view room) {
     bool added = false;
     std::shared_ptr<const room_listener> l;
+    std::shared_ptr<const room_watch> w;
+    room_changes changes;
     {
         std::unique_lock lock(mutex_);
         auto it = sockets_.find(id);
         if (it == sockets_.end()) return false;
-        added = join_locked(it->second, id, room);
+        added = join_locked(it->second, id, room, &changes);
         l = listener_;
+        w = watch_;
     }
+    report(w, changes);
     if (added && l) (*l)(id, room, true);
     return true;
 }
@@ -49,30 +57,39 @@ bool in_memory::join(std::string_view id, std::string_view room) {
 bool in_memory::join(std::string_view id, std::span<const std::string> rooms) {
     std::vector<std::string_view> added;
     std::shared_ptr<const room_listener> l;
+    std::shared_ptr<const room_watch> w;
+    room_changes changes;
     {
         std::unique_lock lock(mutex_);
         auto it = sockets_.find(id);
         if (it == sockets_.end()) return false;
         l = listener_;
+        w = watch_;
         for (const auto& room : rooms) {
-            if (join_locked(it->second, id, room) && l) added.push_back(room);
+            if (join_locked(it->second, id, room, &changes) && l) added.push_back(room);
         }
     }
+    report(w, changes);
     for (const auto room : added) (*l)(id, room, true);
     return true;
 }
 
-bool in_memory::join_locked(entry& e, std::string_view id, std::string_view room) {
+bool in_memory::join_locked(entry& e, std::string_view id, std::string_view room, room_changes* changes) {
     if (e.rooms.find(room) != e.rooms.end()) return false;
     e.rooms.emplace(room);
     auto r = rooms_.find(room);
-    if (r == rooms_.end()) r = rooms_.try_emplace(std::string(room)).first;
+    if (r == rooms_.end()) {
+        r = rooms_.try_emplace(std::string(room)).first;
+        if (changes && watch_) changes->emplace_back(room, true);
+    }
     r->second.emplace(id);
     return true;
 }
 
 bool in_memory::leave(std::string_view id, std::string_view room) {
     std::shared_ptr<const room_listener> l;
+    std::shared_ptr<const room_watch> w;
+    room_changes changes;
     {
         std::unique_lock lock(mutex_);
         auto it = sockets_.find(id);
@@ -80,25 +97,31 @@ bool in_memory::leave(std::string_view id, std::string_view room) {
         auto r = it->second.rooms.find(room);
         if (r == it->second.rooms.end()) return false;
         it->second.rooms.erase(r);
-        erase_from_room_locked(room, id);
+        erase_from_room_locked(room, id, &changes);
         l = listener_;
+        w = watch_;
     }
+    report(w, changes);
     if (l) (*l)(id, room, false);
     return true;
 }
 
 void in_memory::remove(std::string_view id) {
     std::shared_ptr<const room_listener> l;
+    std::shared_ptr<const room_watch> w;
+    room_changes changes;
     std::vector<std::string> left;
     {
         std::unique_lock lock(mutex_);
         auto it = sockets_.find(id);
         if (it == sockets_.end()) return;
-        for (const auto& room : it->second.rooms) erase_from_room_locked(room, id);
+        for (const auto& room : it->second.rooms) erase_from_room_locked(room, id, &changes);
         l = listener_;
+        w = watch_;
         if (l) left.assign(it->second.rooms.begin(), it->second.rooms.end());
         sockets_.erase(it);
     }
+    report(w, changes);
     for (const auto& room : left) (*l)(id, room, false);
 }
 
@@ -108,12 +131,26 @@ void in_memory::set_room_listener(room_listener listener) {
     listener_ = std::move(l);
 }
 
-void in_memory::erase_from_room_locked(std::string_view room, std::string_view id) {
+void in_memory::set_room_watch(room_watch watch) {
+    auto w = watch ? std::make_shared<const room_watch>(std::move(watch)) : nullptr;
+    std::unique_lock lock(mutex_);
+    watch_ = std::move(w);
+}
+
+void in_memory::report(const std::shared_ptr<const room_watch>& watch, const room_changes& changes) const {
+    if (!watch) return;
+    for (const auto& [room, exists] : changes) (*watch)(room, exists);
+}
+
+void in_memory::erase_from_room_locked(std::string_view room, std::string_view id, room_changes* changes) {
     auto r = rooms_.find(room);
     if (r == rooms_.end()) return;
     if (auto m = r->second.find(id); m != r->second.end()) r->second.erase(m);
     // An empty room is forgotten, so that room names chosen by clients cannot pile up.
-    if (r->second.empty()) rooms_.erase(r);
+    if (r->second.empty()) {
+        rooms_.erase(r);
+        if (changes && watch_) changes->emplace_back(room, false);
+    }
 }
 
 bool in_memory::contains(std::string_view id) const {

@@ -506,16 +506,38 @@ std::shared_ptr<cluster> cluster::create(asio::any_io_executor executor, options
                                          std::weak_ptr<local_node> local) {
     if (opts.kind == adapter_kind::streams)
         return detail::make_streams_cluster(std::move(executor), std::move(opts), std::move(local));
+    if (opts.kind == adapter_kind::sharded)
+        return detail::make_sharded_cluster(std::move(executor), std::move(opts), std::move(local));
     return std::make_shared<pubsub_cluster>(std::move(executor), std::move(opts), std::move(local), random_id(6));
 }
 
 std::string_view kind_name(adapter_kind kind) noexcept {
-    return kind == adapter_kind::streams ? "streams" : "pubsub";
+    switch (kind) {
+    case adapter_kind::streams: return "streams";
+    case adapter_kind::sharded: return "sharded";
+    default: return "pubsub";
+    }
 }
 
 std::optional<adapter_kind> kind_of(std::string_view name) noexcept {
     if (name == "pubsub") return adapter_kind::pubsub;
     if (name == "streams") return adapter_kind::streams;
+    if (name == "sharded") return adapter_kind::sharded;
+    return std::nullopt;
+}
+
+std::string_view mode_name(subscription_mode mode) noexcept {
+    switch (mode) {
+    case subscription_mode::static_mode: return "static";
+    case subscription_mode::dynamic_private: return "dynamic-private";
+    default: return "dynamic";
+    }
+}
+
+std::optional<subscription_mode> mode_of(std::string_view name) noexcept {
+    if (name == "static") return subscription_mode::static_mode;
+    if (name == "dynamic") return subscription_mode::dynamic;
+    if (name == "dynamic-private") return subscription_mode::dynamic_private;
     return std::nullopt;
 }
 

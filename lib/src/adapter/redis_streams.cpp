@@ -53,7 +53,7 @@ void streams_impl::start() {
     if (cmd) return;
     cmd = std::make_shared<resp_conn>(strand, opts, "commands");
     sub = std::make_shared<resp_conn>(strand, opts, "subscriber");
-    reader = std::make_shared<resp_conn>(strand, opts, "stream reader");
+    if (reads_stream()) reader = std::make_shared<resp_conn>(strand, opts, "stream reader");
     sub->track_replies = false;
     auto weak = weak_from_this();
     auto on = [weak](void (streams_impl::*f)()) {
@@ -63,12 +63,15 @@ void streams_impl::start() {
     };
     cmd->on_up = on(&streams_impl::update_up);
     sub->on_up = on(&streams_impl::on_sub_up);
-    reader->on_up = on(&streams_impl::on_reader_up);
-    for (auto* c : {&cmd, &sub, &reader}) (*c)->on_down = on(&streams_impl::on_down);
+    if (reader) reader->on_up = on(&streams_impl::on_reader_up);
     sub->on_push = [weak](const redisReply* r) {
         if (auto self = weak.lock()) self->on_push(r);
     };
-    for (auto* c : {&cmd, &sub, &reader}) (*c)->start();
+    for (auto* c : {&cmd, &sub, &reader}) {
+        if (!*c) continue;
+        (*c)->on_down = on(&streams_impl::on_down);
+        (*c)->start();
+    }
 }
 
 void streams_impl::stop() {
@@ -193,9 +196,9 @@ void streams_impl::on_push(const redisReply* r) {
         log(fmt::format("redis sub: error reply: {}", std::string_view(r->str, r->len)));
         return;
     }
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || str_of(r->element[0]) != "message") return;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || str_of(r->element[0]) != push_kind()) return;
     const auto channel = str_of(r->element[1]);
-    auto m = st::decode_published(str_of(r->element[2]));
+    auto m = decode_push(str_of(r->element[2]));
     if (!m) {
         bad_message(channel, m.err().reason);
         return;
@@ -254,7 +257,7 @@ void streams_impl::server_count(const std::string& nsp, std::function<void(std::
         go(0);
         return;
     }
-    cmd->send({"PUBSUB", "NUMSUB", st::public_channel(opts.prefix, nsp)}, [go](const redisReply* r) {
+    cmd->send({"PUBSUB", numsub(), st::public_channel(opts.prefix, nsp)}, [go](const redisReply* r) {
         std::size_t n = 0;
         if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_INTEGER &&
             r->element[1]->integer > 0)
@@ -453,9 +456,8 @@ namespace {
 
 class streams_cluster final : public cluster {
 public:
-    streams_cluster(asio::any_io_executor executor, options opts, std::weak_ptr<local_node> local, std::string id)
-        : cluster(id, adapter_kind::streams),
-          impl_(std::make_shared<streams_impl>(executor, std::move(opts), std::move(local), id)) {}
+    streams_cluster(std::shared_ptr<streams_impl> impl, adapter_kind kind)
+        : cluster(impl->uid, kind), impl_(std::move(impl)) {}
     ~streams_cluster() override {
         post([](streams_impl& i) { i.stop(); });
     }
@@ -527,10 +529,16 @@ public:
         });
     }
 
-    bool keeps_sessions() const noexcept override { return true; }
+    void room_changed(std::string_view nsp, std::string_view room) override {
+        if (kind() != adapter_kind::sharded) return;
+        post([nsp = std::string(nsp), room = std::string(room)](streams_impl& i) { i.on_room_changed(nsp, room); });
+    }
+
+    // The session records and the stream's order are the streams adapter's alone.
+    bool keeps_sessions() const noexcept override { return kind() == adapter_kind::streams; }
 
     bool publish_stored(wire_packet packet, const broadcast_options& opts) override {
-        if (!impl_->up.load()) return false;
+        if (!keeps_sessions() || !impl_->up.load()) return false;
         ++impl_->published;
         auto data = st::broadcast_data(packet, to_wire(opts));
         auto here = opts;
@@ -558,17 +566,23 @@ public:
     }
 
     void persist_session(std::string nsp, st::session_record record, bool dropped) override {
+        if (!keeps_sessions()) return;
         post([nsp = std::move(nsp), record = std::move(record), dropped](streams_impl& i) mutable {
             i.persist(std::move(nsp), std::move(record), dropped);
         });
     }
 
     void forget_session(std::string pid) override {
+        if (!keeps_sessions()) return;
         post([pid = std::move(pid)](streams_impl& i) { i.forget(pid); });
     }
 
     void restore_session(std::string nsp, std::string pid, std::string offset,
                          std::function<void(std::optional<restored_session>, std::string)> done) override {
+        if (!keeps_sessions()) {
+            cluster::restore_session(std::move(nsp), std::move(pid), std::move(offset), std::move(done));
+            return;
+        }
         post([nsp = std::move(nsp), pid = std::move(pid), offset = std::move(offset), done = std::move(done)](
                  streams_impl& i) mutable { i.restore(std::move(nsp), std::move(pid), std::move(offset), std::move(done)); });
     }
@@ -592,9 +606,14 @@ private:
 
 }  // namespace
 
+std::shared_ptr<cluster> make_cluster_on(std::shared_ptr<streams_impl> impl, adapter_kind kind) {
+    return std::make_shared<streams_cluster>(std::move(impl), kind);
+}
+
 std::shared_ptr<cluster> make_streams_cluster(asio::any_io_executor executor, options opts,
                                               std::weak_ptr<local_node> local) {
-    return std::make_shared<streams_cluster>(std::move(executor), std::move(opts), std::move(local), hex_id());
+    return make_cluster_on(std::make_shared<streams_impl>(std::move(executor), std::move(opts), std::move(local), hex_id()),
+                           adapter_kind::streams);
 }
 
 }  // namespace sio::adapter::redis::detail

@@ -1,5 +1,8 @@
 // The streams adapter's state (redis_streams.cpp: the connections, the stream reader, the
 // messages between nodes; redis_streams_recovery.cpp: the session records), on one strand.
+// Both speak socket.io-adapter's ClusterAdapter messages, so the sharded adapter
+// (redis_sharded.cpp) derives from it and replaces what travels differently: the connections, the
+// subscriptions, how a message is sent, and how the nodes are counted (the virtual members).
 //
 // Three RESP connections: `cmd` (XADD, PUBLISH, PUBSUB NUMSUB, the session records, XRANGE),
 // `sub` (SUBSCRIBE to each namespace's public channel and this node's private one) and `reader`
@@ -42,6 +45,7 @@ struct streams_impl : link_counters, std::enable_shared_from_this<streams_impl> 
     streams_impl(asio::any_io_executor ex, options o, std::weak_ptr<local_node> l, std::string id)
         : strand(asio::make_strand(ex)), opts(std::move(o)), local(std::move(l)), uid(std::move(id)),
           retry(strand) {}
+    virtual ~streams_impl() = default;
 
     strand_t strand;
     const options opts;
@@ -85,7 +89,16 @@ struct streams_impl : link_counters, std::enable_shared_from_this<streams_impl> 
 
     bool ours(std::string_view nsp) const;
 
-    void update_up() { up = cmd && sub && reader && cmd->up() && sub->up() && reader->up(); }
+    // What the sharded adapter does differently: no stream (and no reader connection), pushes
+    // of sharded pub/sub ("smessage") in its own encoding, the nodes counted per shard.
+    virtual bool reads_stream() const { return true; }
+    virtual std::string_view push_kind() const { return "message"; }
+    virtual result<st::message> decode_push(std::string_view bytes) const { return st::decode_published(bytes); }
+    virtual const char* numsub() const { return "NUMSUB"; }
+
+    void update_up() {
+        up = cmd && sub && cmd->up() && sub->up() && (!reads_stream() || (reader && reader->up()));
+    }
 
     void start();
 
@@ -93,9 +106,12 @@ struct streams_impl : link_counters, std::enable_shared_from_this<streams_impl> 
 
     void on_down();
 
-    void subscribe(const std::string& nsp);
+    virtual void subscribe(const std::string& nsp);
 
-    void on_sub_up();
+    virtual void on_sub_up();
+
+    // A room of this node was created or deleted (the sharded adapter's subscriptions).
+    virtual void on_room_changed(const std::string& nsp, const std::string& room) { (void)nsp, (void)room; }
 
     // --- reading the stream ---------------------------------------------------------------------
 
@@ -141,9 +157,9 @@ struct streams_impl : link_counters, std::enable_shared_from_this<streams_impl> 
     // XADD; `done` (when given) with whether the entry was refused: true when it was not added
     // (Redis down, or an error reply), false when added or when the link went down before the
     // answer (the entry may be there).
-    void add(st::message m, std::function<void(bool refused)> done = {});
+    virtual void add(st::message m, std::function<void(bool refused)> done = {});
 
-    void publish_to(const std::string& channel, st::message m);
+    virtual void publish_to(const std::string& channel, st::message m);
 
     void respond(const st::message& to, message_type type, json data);
 
@@ -155,5 +171,8 @@ struct streams_impl : link_counters, std::enable_shared_from_this<streams_impl> 
     // came before request_timeout.
     void ask(std::string nsp, message_type type, json data, json mine, std::function<void(json)> finish);
 };
+
+// The cluster object over a streams_impl (or a class derived from it), for `kind`.
+std::shared_ptr<cluster> make_cluster_on(std::shared_ptr<streams_impl> impl, adapter_kind kind);
 
 }  // namespace sio::adapter::redis::detail

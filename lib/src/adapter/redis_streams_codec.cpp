@@ -13,7 +13,8 @@ namespace {
 using codec::errc;
 using codec::make_error;
 
-// The types whose data the Node adapter sends as msgpack when it holds binary.
+}  // namespace
+
 bool may_hold_binary(int type) {
     switch (static_cast<message_type>(type)) {
     case message_type::broadcast:
@@ -24,6 +25,8 @@ bool may_hold_binary(int type) {
     default: return false;
     }
 }
+
+namespace {
 
 std::optional<std::uint64_t> decimal(std::string_view s) {
     std::uint64_t v = 0;
@@ -60,6 +63,8 @@ result<json> decode_data(std::string_view text) {
     return from_msgpack(*bytes);
 }
 
+}  // namespace
+
 result<message> message_from(const json& m) {
     if (!m.is_object()) return make_error(errc::invalid_payload, "message is not a map");
     message out;
@@ -75,8 +80,6 @@ result<message> message_from(const json& m) {
     if (auto d = m.find("data"); d != m.end()) out.data = *d;
     return out;
 }
-
-}  // namespace
 
 std::string public_channel(std::string_view prefix, std::string_view nsp) {
     std::string out(prefix);

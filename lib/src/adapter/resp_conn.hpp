@@ -112,5 +112,8 @@ private:
 // The streams adapter (redis_streams.cpp), which cluster::create picks for adapter_kind::streams.
 std::shared_ptr<cluster> make_streams_cluster(boost::asio::any_io_executor executor, options opts,
                                               std::weak_ptr<local_node> local);
+// The sharded adapter (redis_sharded.cpp), for adapter_kind::sharded.
+std::shared_ptr<cluster> make_sharded_cluster(boost::asio::any_io_executor executor, options opts,
+                                              std::weak_ptr<local_node> local);
 
 }  // namespace sio::adapter::redis::detail

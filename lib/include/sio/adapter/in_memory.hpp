@@ -27,6 +27,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace sio::adapter {
@@ -54,6 +55,9 @@ struct broadcast_options {
 
 // A change of one socket's rooms: `joined` true for a join, false for a leave.
 using room_listener = std::function<void(std::string_view id, std::string_view room, bool joined)>;
+// A room that gained its first member (`exists` true) or lost its last (false), as the reference
+// adapter's "create-room" and "delete-room" events.
+using room_watch = std::function<void(std::string_view room, bool exists)>;
 
 // A socket as the adapter reaches it.
 class member {
@@ -85,6 +89,9 @@ public:
     // change, outside the adapter's lock, on the thread that made it; it may read the adapter.
     // One listener; a later call replaces it (empty: none).
     void set_room_listener(room_listener listener);
+    // Told when a room is created or deleted (the sharded Redis adapter's subscriptions), called
+    // like the room listener; one watch, a later call replaces it.
+    void set_room_watch(room_watch watch);
 
     bool contains(std::string_view id) const;
     // Sorted, for stable output.
@@ -115,9 +122,12 @@ private:
         string_set rooms;
     };
 
+    // Rooms created or deleted by one change, collected under the lock when a watch is set.
+    using room_changes = std::vector<std::pair<std::string, bool>>;
     // False when the socket was in the room already.
-    bool join_locked(entry& e, std::string_view id, std::string_view room);
-    void erase_from_room_locked(std::string_view room, std::string_view id);
+    bool join_locked(entry& e, std::string_view id, std::string_view room, room_changes* changes = nullptr);
+    void erase_from_room_locked(std::string_view room, std::string_view id, room_changes* changes = nullptr);
+    void report(const std::shared_ptr<const room_watch>& watch, const room_changes& changes) const;
     // Calls fn(id, entry) for each target; the caller holds at least the shared lock.
     template <class Fn>
     void visit_targets_locked(const broadcast_options& options, Fn&& fn) const;
@@ -125,6 +135,7 @@ private:
 
     mutable std::shared_mutex mutex_;
     std::shared_ptr<const room_listener> listener_;  // guarded by mutex_; null: none
+    std::shared_ptr<const room_watch> watch_;        // guarded by mutex_; null: none
     std::unordered_map<std::string, string_set, string_hash, std::equal_to<>> rooms_;
     std::unordered_map<std::string, entry, string_hash, std::equal_to<>> sockets_;
 };

@@ -1,8 +1,9 @@
 // The Redis adapters: this process joins a cluster of Socket.IO servers sharing rooms and
 // broadcasts through Redis, wire-compatible with one of two Node adapters (`options::kind`):
 // @socket.io/redis-adapter 8.x in classic mode, through pub/sub (see redis_codec.hpp for the
-// format), or @socket.io/redis-streams-adapter 0.3.x, through a Redis stream and pub/sub (see
-// redis_streams_codec.hpp).
+// format), the same package's sharded adapter (createShardedAdapter, Redis 7 sharded pub/sub; see
+// redis_sharded.hpp), or @socket.io/redis-streams-adapter 0.3.x, through a Redis stream and
+// pub/sub (see redis_streams_codec.hpp).
 //
 // Classic: two connections to Redis, each a TCP (or, for rediss://, TLS) stream speaking RESP through
 // hiredis's reader and command formatter: a publisher (PUBLISH, PUBSUB NUMSUB) and a subscriber (per namespace:
@@ -39,6 +40,14 @@ namespace sio::adapter::redis {
 enum class adapter_kind {
     pubsub,   // @socket.io/redis-adapter 8.x, classic mode (this file and redis_codec.hpp)
     streams,  // @socket.io/redis-streams-adapter 0.3.x (redis_streams_codec.hpp)
+    sharded,  // @socket.io/redis-adapter 8.x, createShardedAdapter (redis_sharded.hpp)
+};
+
+// The sharded adapter's subscriptionMode: which broadcasts travel on a channel of their own room.
+enum class subscription_mode {
+    static_mode,      // none: every node SSUBSCRIBEs P#N# only
+    dynamic,          // a broadcast to one public room (not a socket id) goes to P#N#ROOM#
+    dynamic_private,  // a broadcast to any one room, a socket's own included
 };
 
 struct options {
@@ -69,6 +78,8 @@ struct options {
     std::size_t stream_read_count = 100;
     std::chrono::milliseconds stream_block{5000};
     std::string session_prefix = "sio:session:";
+    // sharded: Node's default subscriptionMode.
+    subscription_mode subscription = subscription_mode::dynamic;
     std::function<void(std::string_view)> log;  // from the adapter's strand
 };
 
@@ -95,6 +106,13 @@ public:
         return {};
     }
     virtual std::vector<std::string> all_rooms(std::string_view nsp) = 0;
+    // Whether a room has local members, and whether it is a socket's own room (the sharded
+    // adapter's subscriptions).
+    enum class room_state { absent, public_room, private_room };
+    virtual room_state room_of(std::string_view nsp, std::string_view room) {
+        (void)nsp, (void)room;
+        return room_state::absent;
+    }
     virtual std::vector<std::string> socket_ids(std::string_view nsp, const broadcast_options& opts) = 0;
     // [{id, handshake, rooms, data}, ...] as socket.io's fetchSockets() serialises them.
     virtual json fetch_sockets(std::string_view nsp, const broadcast_options& opts) = 0;
@@ -152,6 +170,10 @@ public:
     // timeout).
     virtual void server_side_emit(std::string nsp, json args, std::function<void(json answers)> done = {}) = 0;
 
+    // A room of this server was created or deleted (the sharded adapter subscribes to a room's
+    // channel while the room has local members). Any thread.
+    virtual void room_changed(std::string_view nsp, std::string_view room) { (void)nsp, (void)room; }
+
     // Connection state recovery across the cluster (the streams adapter; the others keep
     // sessions in the process and say false to all of this).
     virtual bool keeps_sessions() const noexcept { return false; }
@@ -197,8 +219,11 @@ private:
     const adapter_kind kind_;
 };
 
-// "pubsub" or "streams", as --redis-adapter spells them.
+// "pubsub", "streams" or "sharded", as --redis-adapter spells them.
 std::string_view kind_name(adapter_kind kind) noexcept;
 std::optional<adapter_kind> kind_of(std::string_view name) noexcept;
+// "static", "dynamic" or "dynamic-private", as --redis-subscription-mode spells them.
+std::string_view mode_name(subscription_mode mode) noexcept;
+std::optional<subscription_mode> mode_of(std::string_view name) noexcept;
 
 }  // namespace sio::adapter::redis

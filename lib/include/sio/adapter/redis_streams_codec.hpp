@@ -59,6 +59,11 @@ struct message {
 
 using fields = std::vector<std::pair<std::string, std::string>>;
 
+// The types whose data the Node adapters send as msgpack when it holds binary.
+bool may_hold_binary(int type);
+// A decoded {uid, nsp, type[, data]} map as a message; an error when a field is missing.
+result<message> message_from(const json& m);
+
 std::string public_channel(std::string_view prefix, std::string_view nsp);                      // P#N#
 std::string private_channel(std::string_view prefix, std::string_view nsp, std::string_view uid);  // P#N#UID#
 
