@@ -102,5 +102,16 @@ async function onlineListSpansCluster(serve, flags, all, subscribers, count, fai
   await until(async () => (await subscribers()) === count - 1, "the chat server gone", 10000);
 }
 
+// A Node broadcast with acks collects the acks of every client in `all`, those on sio-serve too;
+// Node's serverSideEmit with an ack gets one answer from each of the two sio-serve (returned).
+async function nodeAcksReachServe(nodeIo, all, fail) {
+  const acks = await nodeIo.timeout(3000).emitWithAck("ackme", 7);
+  const wantAcks = all.map((s) => `ack-${s.label}-7`).sort();
+  if (JSON.stringify([...acks].sort()) !== JSON.stringify(wantAcks)) fail(`broadcast acks: got ${acks}, want ${wantAcks}`);
+  const answers = await nodeIo.serverSideEmitWithAck("hello-servers", 1);
+  if (answers.length !== 2 || !answers.every((x) => x && x.server === "sio-serve")) fail(`serverSideEmit answers: ${JSON.stringify(answers)}`);
+  return answers;
+}
+
 module.exports = { bin, serveRules, nodeServer, connect, has, isBin, broadcastsReachOthers, redisWithClient,
-                   fetchSocketsSeesAll, onlineListSpansCluster };
+                   fetchSocketsSeesAll, onlineListSpansCluster, nodeAcksReachServe };

@@ -13,7 +13,7 @@ const { io } = require("socket.io-client");
 const { createAdapter } = require("@socket.io/redis-adapter");
 const { createClient } = require("redis");
 const { fail, startServer, until, deadline, startRedis: startRedisWith } = require("./lib");
-const { serveRules, nodeServer, connect, has, broadcastsReachOthers, fetchSocketsSeesAll } = require("./cluster_peers");
+const { serveRules, nodeServer, connect, has, broadcastsReachOthers, fetchSocketsSeesAll, nodeAcksReachServe } = require("./cluster_peers");
 
 const serve = process.argv[2] || fail("usage: node redis_cluster.js SIO_SERVE REDIS_SERVER");
 const redisServer = process.argv[3] || fail("usage: node redis_cluster.js SIO_SERVE REDIS_SERVER");
@@ -71,14 +71,8 @@ async function main() {
   const rooms = await nodeIo.of("/").adapter.allRooms();
   for (const r of ["room1", a.id, a2.id, b.id]) if (!rooms.has(r)) fail(`allRooms lacks ${r}: ${[...rooms]}`);
 
-  // A Node broadcast with acks collects the acks of the clients on sio-serve too.
-  const acks = await nodeIo.timeout(3000).emitWithAck("ackme", 7);
-  const wantAcks = all.map((s) => `ack-${s.label}-7`).sort();
-  if (JSON.stringify([...acks].sort()) !== JSON.stringify(wantAcks)) fail(`broadcast acks: got ${acks}, want ${wantAcks}`);
-
-  // Node's serverSideEmit with an ack gets one answer from each sio-serve.
-  const answers = await nodeIo.serverSideEmitWithAck("hello-servers", 1);
-  if (answers.length !== 2 || !answers.every((x) => x && x.server === "sio-serve")) fail(`serverSideEmit answers: ${JSON.stringify(answers)}`);
+  // Node's broadcast with acks and its serverSideEmit with an ack reach the sio-serve servers.
+  const answers = await nodeAcksReachServe(nodeIo, all, fail);
   if (JSON.stringify(answers.map((x) => x.sockets).sort()) !== "[1,2]") fail(`serverSideEmit socket counts: ${JSON.stringify(answers)}`);
 
   // Node's socketsJoin reaches the sockets on sio-serve: then a room broadcast from Node finds them.

@@ -13,7 +13,7 @@
 "use strict";
 const { createAdapter } = require("@socket.io/redis-streams-adapter");
 const { fail, startServer, until, deadline, startRedis } = require("./lib");
-const { serveRules, nodeServer, connect, has, broadcastsReachOthers, redisWithClient, fetchSocketsSeesAll,
+const { serveRules, nodeServer, connect, has, broadcastsReachOthers, redisWithClient, fetchSocketsSeesAll, nodeAcksReachServe,
         onlineListSpansCluster } = require("./cluster_peers");
 
 const serve = process.argv[2] || fail("usage: node redis_streams.js SIO_SERVE REDIS_SERVER");
@@ -88,14 +88,8 @@ async function main() {
   // sio-serve asks the cluster too: its chat demo's online list spans every server.
   await onlineListSpansCluster(serve, ["--redis", url, "--redis-adapter", "streams"], all, numsub, 4, fail);
 
-  // A Node broadcast with acks collects the acks of the clients on sio-serve too.
-  const acks = await nodeIo.timeout(3000).emitWithAck("ackme", 7);
-  const wantAcks = all.map((s) => `ack-${s.label}-7`).sort();
-  if (JSON.stringify([...acks].sort()) !== JSON.stringify(wantAcks)) fail(`broadcast acks: got ${acks}, want ${wantAcks}`);
-
-  // Node's serverSideEmit with an ack gets one answer from each sio-serve.
-  const answers = await nodeIo.serverSideEmitWithAck("hello-servers", 1);
-  if (answers.length !== 2 || !answers.every((x) => x && x.server === "sio-serve")) fail(`serverSideEmit answers: ${JSON.stringify(answers)}`);
+  // Node's broadcast with acks and its serverSideEmit with an ack reach the sio-serve servers.
+  const answers = await nodeAcksReachServe(nodeIo, all, fail);
   if (JSON.stringify(answers.map((x) => x.sockets).sort()) !== "[1,2]") fail(`serverSideEmit socket counts: ${JSON.stringify(answers)}`);
 
   // socketsJoin and socketsLeave from Node reach a socket on sio-serve.
