@@ -110,8 +110,18 @@ async function nodeAcksReachServe(nodeIo, all, fail) {
   if (JSON.stringify([...acks].sort()) !== JSON.stringify(wantAcks)) fail(`broadcast acks: got ${acks}, want ${wantAcks}`);
   const answers = await nodeIo.serverSideEmitWithAck("hello-servers", 1);
   if (answers.length !== 2 || !answers.every((x) => x && x.server === "sio-serve")) fail(`serverSideEmit answers: ${JSON.stringify(answers)}`);
-  return answers;
+  if (JSON.stringify(answers.map((x) => x.sockets).sort()) !== "[1,2]") fail(`serverSideEmit socket counts: ${JSON.stringify(answers)}`);
+}
+
+// Node's socketsJoin puts `member` (a client of sio-serve) in room2; a room broadcast from Node
+// then reaches it and none of `others`.
+async function nodeJoinReaches(nodeIo, member, others, fail) {
+  nodeIo.in(member.id).socketsJoin("room2");
+  await until(async () => (await nodeIo.in("room2").fetchSockets()).some((s) => s.id === member.id), "a in room2");
+  nodeIo.to("room2").emit("r2", "to-room2");
+  await until(() => has(member, "r2", "to-room2"), "room2 message on a");
+  if (others.some((o) => has(o, "r2", "to-room2"))) fail("room2 message reached a socket outside room2");
 }
 
 module.exports = { bin, serveRules, nodeServer, connect, has, isBin, broadcastsReachOthers, redisWithClient,
-                   fetchSocketsSeesAll, onlineListSpansCluster, nodeAcksReachServe };
+                   fetchSocketsSeesAll, onlineListSpansCluster, nodeAcksReachServe, nodeJoinReaches };

@@ -231,5 +231,19 @@ function rawClient(url) {
   });
 }
 
+// sio-cli listening on `url` over WebSocket with --json, reconnecting after 100-200 ms: its
+// process, every JSON line it has printed so far, its connects to "/", and what it printed.
+function cliListener(cli, url) {
+  const child = spawn(cli, [url, "--listen", "--json", "--transport", "websocket", "--reconnect-delay", "100ms",
+    "--reconnect-delay-max", "200ms"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+  process.on("exit", () => child.kill("SIGKILL"));
+  let out = "", err = "";
+  child.stdout.on("data", (d) => { out += d; });
+  child.stderr.on("data", (d) => { err += d; });
+  const lines = () => out.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const connects = () => lines().filter((l) => l.type === "connect" && l.dir === "info" && l.nsp === "/");
+  return { child, lines, connects, out: () => out, err: () => err };
+}
+
 module.exports = { fail, startServer, stopServer, until, deadline, seededRandom, artifactsDir, runTool, launchChromium,
-                   freePort, startRedis, recorder, nodeRedisServer, rawClient };
+                   freePort, startRedis, recorder, nodeRedisServer, rawClient, cliListener };

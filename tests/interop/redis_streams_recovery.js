@@ -11,10 +11,9 @@
 // sio-cli reconnects by itself.
 // Usage: node redis_streams_recovery.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
-const { spawn } = require("child_process");
 const { createAdapter } = require("@socket.io/redis-streams-adapter");
 const { createClient } = require("redis");
-const { fail, startServer, until, deadline, startRedis } = require("./lib");
+const { fail, startServer, until, deadline, startRedis, cliListener } = require("./lib");
 const { serveRules, nodeServer, connect, has } = require("./cluster_peers");
 
 const serve = process.argv[2] || fail("usage: node redis_streams_recovery.js SIO_SERVE REDIS_SERVER");
@@ -46,24 +45,17 @@ async function reconnectTo(s, url) {
 async function cliRecovers(cli, flags, say, sender) {
   const label = "sio-cli";
   const first = await startServer(serve, flags);
-  const child = spawn(cli, [first.url, "--listen", "--json", "--transport", "websocket", "--reconnect-delay", "100ms",
-    "--reconnect-delay-max", "200ms"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
-  process.on("exit", () => child.kill("SIGKILL"));
-  let out = "", err = "";
-  child.stdout.on("data", (d) => { out += d; });
-  child.stderr.on("data", (d) => { err += d; });
-  const lines = () => out.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
-  const connects = () => lines().filter((l) => l.type === "connect" && l.dir === "info" && l.nsp === "/");
+  const { child, lines, connects, out, err } = cliListener(cli, first.url);
   const said = () => lines().filter((l) => l.type === "event" && l.event === "said" && String(l.args[0]).startsWith("cli-"))
     .map((l) => l.args[0]);
-  await until(() => connects().length >= 1, `${label}: first connect (stderr: ${err})`, 8000);
+  await until(() => connects().length >= 1, `${label}: first connect (stderr: ${err()})`, 8000);
   await say(sender, "cli-before");
   await until(() => said().length === 1, `${label}: a live broadcast`);
   first.child.kill("SIGKILL");
   await say(sender, "cli-away-1");
   await say(sender, "cli-away-2");
   const second = await startServer(serve, flags.map((f, i) => (flags[i - 1] === "--port" ? String(first.port) : f)));
-  await until(() => connects().length >= 2, `${label}: reconnect (output: ${out})`, 10000);
+  await until(() => connects().length >= 2, `${label}: reconnect (output: ${out()})`, 10000);
   const again = connects()[1].args[0];
   if (again.recovered !== true) fail(`${label}: came back unrecovered: ${JSON.stringify(again)} ${second.output()}`);
   if (again.id !== connects()[0].args[0].id) fail(`${label}: came back as ${again.id}`);

@@ -11,9 +11,8 @@
 //     and prints the broadcasts it missed, once each, in order.
 // Usage: node serve_recovery.js PATH/TO/sio-serve
 "use strict";
-const { spawn } = require("child_process");
 const { io } = require("socket.io-client");
-const { fail, startServer, until, deadline } = require("./lib");
+const { fail, startServer, until, deadline, cliListener } = require("./lib");
 
 const serve = process.argv[2] || fail("usage: node serve_recovery.js SIO_SERVE");
 deadline(100000);
@@ -161,17 +160,10 @@ async function cliRecovers(cli) {
   const label = "sio-cli recovery";
   const server = await startServer(serve, ["--port", "0", "--quiet", "--recovery-window", "10000",
     "--ping-interval", "300", "--ping-timeout", "300", ...rules]);
-  const child = spawn(cli, [server.url, "--listen", "--json", "--transport", "websocket", "--reconnect-delay", "100ms",
-    "--reconnect-delay-max", "200ms"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
-  process.on("exit", () => child.kill("SIGKILL"));
-  let out = "", err = "";
-  child.stdout.on("data", (d) => { out += d; });
-  child.stderr.on("data", (d) => { err += d; });
-  const lines = () => out.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
-  const connects = () => lines().filter((l) => l.type === "connect" && l.dir === "info" && l.nsp === "/");
+  const { child, lines, connects, out, err } = cliListener(cli, server.url);
   const shouts = () => lines().filter((l) => l.type === "event" && l.event === "shout").map((l) => l.args[0]);
   try {
-    await until(() => connects().length >= 1, `${label}: first connect (stderr: ${err})`, 8000);
+    await until(() => connects().length >= 1, `${label}: first connect (stderr: ${err()})`, 8000);
     const b = await connect(server.url, { transports: ["websocket"] });
     b.emit("shout", 1); b.emit("shout", 2);
     await until(() => shouts().length >= 2, `${label}: live shouts`);
@@ -180,7 +172,7 @@ async function cliRecovers(cli) {
     for (const n of [3, 4, 5]) b.emit("shout", n);
     await sync(b);
     child.kill("SIGCONT");
-    await until(() => connects().length >= 2, `${label}: reconnect (output: ${out})`, 10000);
+    await until(() => connects().length >= 2, `${label}: reconnect (output: ${out()})`, 10000);
     const again = connects()[1].args[0];
     if (again.recovered !== true) fail(`${label}: came back unrecovered: ${JSON.stringify(again)}`);
     await until(() => shouts().length >= 5, `${label}: missed shouts (got ${JSON.stringify(shouts())})`);
