@@ -102,6 +102,27 @@ async function onlineListSpansCluster(serve, flags, all, subscribers, count, fai
   await until(async () => (await subscribers()) === count - 1, "the chat server gone", 10000);
 }
 
+// The four clients of the cluster tests: a and a2 on sio-serve 1, b on sio-serve 2, n on Node.
+async function fourClients(s1, s2, nodeUrl) {
+  const a = await connect(s1.url, "a");
+  const a2 = await connect(s1.url, "a2");
+  const b = await connect(s2.url, "b");
+  const n = await connect(nodeUrl, "n");
+  return { a, a2, b, n, all: [a, a2, b, n] };
+}
+
+// b and n join room1; a room1 broadcast from a (sio-serve 1, no member) reaches both, and one
+// from n reaches b. `joined` runs in between (to wait for what the joins set up).
+async function room1Reaches({ a, b, n }, joined = async () => {}) {
+  await b.timeout(3000).emitWithAck("enter", "room1");
+  await n.timeout(3000).emitWithAck("enter", "room1");
+  await joined();
+  a.emit("room", "room1", "r-from-a");
+  await until(() => has(b, "roomsaid", "r-from-a") && has(n, "roomsaid", "r-from-a"), "room1 message on b and n");
+  n.emit("room", "room1", "r-from-n");
+  await until(() => has(b, "roomsaid", "r-from-n"), "room1 message from Node on b");
+}
+
 // A Node broadcast with acks collects the acks of every client in `all`, those on sio-serve too;
 // Node's serverSideEmit with an ack gets one answer from each of the two sio-serve (returned).
 async function nodeAcksReachServe(nodeIo, all, fail) {
@@ -124,4 +145,4 @@ async function nodeJoinReaches(nodeIo, member, others, fail) {
 }
 
 module.exports = { bin, serveRules, nodeServer, connect, has, isBin, broadcastsReachOthers, redisWithClient,
-                   fetchSocketsSeesAll, onlineListSpansCluster, nodeAcksReachServe, nodeJoinReaches };
+                   fetchSocketsSeesAll, onlineListSpansCluster, nodeAcksReachServe, nodeJoinReaches, fourClients, room1Reaches };

@@ -13,7 +13,7 @@ const { io } = require("socket.io-client");
 const { createAdapter } = require("@socket.io/redis-adapter");
 const { createClient } = require("redis");
 const { fail, startServer, until, deadline, startRedis: startRedisWith } = require("./lib");
-const { serveRules, nodeServer, connect, has, broadcastsReachOthers, fetchSocketsSeesAll, nodeAcksReachServe, nodeJoinReaches } = require("./cluster_peers");
+const { serveRules, nodeServer, connect, has, broadcastsReachOthers, fetchSocketsSeesAll, nodeAcksReachServe, fourClients, room1Reaches, nodeJoinReaches } = require("./cluster_peers");
 
 const serve = process.argv[2] || fail("usage: node redis_cluster.js SIO_SERVE REDIS_SERVER");
 const redisServer = process.argv[3] || fail("usage: node redis_cluster.js SIO_SERVE REDIS_SERVER");
@@ -42,11 +42,8 @@ async function main() {
   const numsub = async () => Number((await pub.sendCommand(["PUBSUB", "NUMSUB", "socket.io-request#/#"]))[1]);
   await until(async () => (await numsub()) === 3, "three subscribers of the request channel", 10000);
 
-  const a = await connect(s1.url, "a");
-  const a2 = await connect(s1.url, "a2");
-  const b = await connect(s2.url, "b");
-  const n = await connect(nodeUrl, "n");
-  const all = [a, a2, b, n];
+  const clients = await fourClients(s1, s2, nodeUrl);
+  const { a, a2, b, n, all } = clients;
 
   // Broadcasts from every instance reach all others, with binary, never the sender.
   await broadcastsReachOthers([a, b, n], all, fail);
@@ -54,12 +51,7 @@ async function main() {
   for (const from of [a, b, n]) if (has(from, "said", `from-${from.label}`)) fail(`${from.label} got its own broadcast`);
 
   // Rooms: b (sio-serve 2) and n (Node) join room1; a broadcast to room1 from a reaches them only.
-  await b.timeout(3000).emitWithAck("enter", "room1");
-  await n.timeout(3000).emitWithAck("enter", "room1");
-  a.emit("room", "room1", "r-from-a");
-  await until(() => has(b, "roomsaid", "r-from-a") && has(n, "roomsaid", "r-from-a"), "room1 message on b and n");
-  n.emit("room", "room1", "r-from-n");
-  await until(() => has(b, "roomsaid", "r-from-n"), "room1 message from Node on b");
+  await room1Reaches(clients);
   await sleep(200);
   for (const s of [a, a2]) {
     if (has(s, "roomsaid", "r-from-a") || has(s, "roomsaid", "r-from-n")) fail(`${s.label} is not in room1 but got its message`);

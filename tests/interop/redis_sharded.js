@@ -16,7 +16,7 @@
 "use strict";
 const { createShardedAdapter } = require("@socket.io/redis-adapter");
 const { fail, startServer, until, deadline, startRedis } = require("./lib");
-const { serveRules, nodeServer, connect, has, broadcastsReachOthers, redisWithClient, fetchSocketsSeesAll, nodeAcksReachServe,
+const { serveRules, nodeServer, connect, has, broadcastsReachOthers, redisWithClient, fetchSocketsSeesAll, nodeAcksReachServe, fourClients, room1Reaches,
         onlineListSpansCluster } = require("./cluster_peers");
 
 const serve = process.argv[2] || fail("usage: node redis_sharded.js SIO_SERVE REDIS_SERVER");
@@ -86,11 +86,8 @@ async function runMode(redisUrl, pub, mode, redis) {
   await until(async () => (await metric(s1, "sio_redis_connected")) === 1, "sio_redis_connected 1");
   if (!new RegExp(`sharded adapter, subscription mode ${mode}`).test(s1.output())) fail(`log: ${s1.output()}`);
 
-  const a = await connect(s1.url, "a");
-  const a2 = await connect(s1.url, "a2");
-  const b = await connect(s2.url, "b");
-  const n = await connect(nodeUrl, "n");
-  const all = [a, a2, b, n];
+  const clients = await fourClients(s1, s2, nodeUrl);
+  const { a, a2, b, n, all } = clients;
 
   await broadcastsReachOthers([a, b, n, a2], all, fail);
   b.emit("say", "marker");
@@ -98,15 +95,11 @@ async function runMode(redisUrl, pub, mode, redis) {
   for (const s of all) if (has(s, "said", `from-${s.label}`)) fail(`${s.label} got its own broadcast`);
 
   // Rooms: b (sio-serve 2) and n (Node) join room1; a broadcast to room1 reaches them only.
-  await b.timeout(3000).emitWithAck("enter", "room1");
-  await n.timeout(3000).emitWithAck("enter", "room1");
   const room1 = `${prefix}#/#room1#`;
   const dynamic = mode !== "static";
-  if (dynamic) await until(async () => (await shardsub(room1)) === 2, "the room1 channel subscribed by s2 and Node");
-  a.emit("room", "room1", "r-from-a");
-  await until(() => has(b, "roomsaid", "r-from-a") && has(n, "roomsaid", "r-from-a"), "room1 message on b and n");
-  n.emit("room", "room1", "r-from-n");
-  await until(() => has(b, "roomsaid", "r-from-n"), "room1 message from Node on b");
+  await room1Reaches(clients, async () => {
+    if (dynamic) await until(async () => (await shardsub(room1)) === 2, "the room1 channel subscribed by s2 and Node");
+  });
   b.emit("room", "room1", "r-from-b");
   await until(() => has(n, "roomsaid", "r-from-b"), "room1 message from sio-serve 2 on Node");
   a.emit("say", "after-rooms");

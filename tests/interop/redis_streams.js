@@ -13,7 +13,7 @@
 "use strict";
 const { createAdapter } = require("@socket.io/redis-streams-adapter");
 const { fail, startServer, until, deadline, startRedis } = require("./lib");
-const { serveRules, nodeServer, connect, has, broadcastsReachOthers, redisWithClient, fetchSocketsSeesAll, nodeAcksReachServe, nodeJoinReaches,
+const { serveRules, nodeServer, connect, has, broadcastsReachOthers, redisWithClient, fetchSocketsSeesAll, nodeAcksReachServe, fourClients, room1Reaches, nodeJoinReaches,
         onlineListSpansCluster } = require("./cluster_peers");
 
 const serve = process.argv[2] || fail("usage: node redis_streams.js SIO_SERVE REDIS_SERVER");
@@ -43,11 +43,8 @@ async function main() {
   await until(async () => /^sio_redis_connected 1$/m.test(await metrics()),
               "sio_redis_connected 1");
 
-  const a = await connect(s1.url, "a");
-  const a2 = await connect(s1.url, "a2");
-  const b = await connect(s2.url, "b");
-  const n = await connect(nodeUrl, "n");
-  const all = [a, a2, b, n];
+  const clients = await fourClients(s1, s2, nodeUrl);
+  const { a, a2, b, n, all } = clients;
 
   await broadcastsReachOthers([a, b, n, a2], all, fail);
   await noneGotItsOwn([a, b, n, a2]);
@@ -69,12 +66,7 @@ async function main() {
   if (binary.length === 0) fail("no base64 msgpack entry for a broadcast with binary from sio-serve");
 
   // Rooms: b (sio-serve 2) and n (Node) join room1; a broadcast to room1 reaches them only.
-  await b.timeout(3000).emitWithAck("enter", "room1");
-  await n.timeout(3000).emitWithAck("enter", "room1");
-  a.emit("room", "room1", "r-from-a");
-  await until(() => has(b, "roomsaid", "r-from-a") && has(n, "roomsaid", "r-from-a"), "room1 message on b and n");
-  n.emit("room", "room1", "r-from-n");
-  await until(() => has(b, "roomsaid", "r-from-n"), "room1 message from Node on b");
+  await room1Reaches(clients);
   a.emit("say", "after-rooms");
   await until(() => [a2, b, n].every((s) => has(s, "said", "after-rooms")), "the broadcast after the room ones");
   for (const s of [a, a2]) {
