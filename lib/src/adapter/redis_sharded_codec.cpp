@@ -38,11 +38,7 @@ bool has_own_channel(subscription_mode mode, bool private_room) {
 }
 
 std::string encode(const message& m) {
-    json o = json::object();
-    o["type"] = m.type;
-    if (!m.data.is_null()) o["data"] = m.data;
-    o["uid"] = m.uid;
-    o["nsp"] = m.nsp;
+    const json o = streams::message_object(m);
     if (streams::may_hold_binary(m.type) && has_binary(m.data)) return to_msgpack(o);
     return to_json_text(o);
 }

@@ -128,13 +128,17 @@ result<message> decode_entry(const fields& f) {
     return out;
 }
 
-std::string encode_published(const message& m) {
+json message_object(const message& m) {
     json o = json::object();
     o["type"] = m.type;
     if (!m.data.is_null()) o["data"] = m.data;
     o["uid"] = m.uid;
     o["nsp"] = m.nsp;
-    return to_msgpack(o);
+    return o;
+}
+
+std::string encode_published(const message& m) {
+    return to_msgpack(message_object(m));
 }
 
 result<message> decode_published(std::string_view bytes) {

@@ -72,6 +72,8 @@ fields encode_entry(const message& m);
 result<message> decode_entry(const fields& f);
 
 // msgpack {type, data, uid, nsp}, for the channels.
+// A message as the ClusterAdapter writes it: {type, data (when any), uid, nsp}.
+json message_object(const message& m);
 std::string encode_published(const message& m);
 result<message> decode_published(std::string_view bytes);
 
