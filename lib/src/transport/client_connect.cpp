@@ -97,6 +97,48 @@ plain_stream& lowest(any_stream& s) noexcept {
     return std::visit([](auto& st) -> plain_stream& { return beast::get_lowest_layer(st); }, s);
 }
 
+namespace {
+
+// Asks the proxy to open a tunnel to the target (HTTP CONNECT). False: `out` says why not.
+asio::awaitable<bool> open_tunnel(plain_stream& tcp_stream, const connect_request& req, connect_result& out) {
+    http::request<http::empty_body> creq{http::verb::connect, req.target.authority(), 11};
+    creq.set(http::field::host, req.target.authority());
+    if (!req.proxy->user.empty())
+        creq.set(http::field::proxy_authorization,
+                 "Basic " + codec::base64_encode(req.proxy->user + ":" + req.proxy->password));
+    auto [wec, wn] = co_await http::async_write(tcp_stream, creq, tok);
+    (void)wn;
+    beast::flat_buffer buf;
+    http::response_parser<http::empty_body> parser;
+    parser.skip(true);  // a CONNECT answer has no body to wait for
+    boost::system::error_code pec = wec;
+    if (!pec) {
+        auto [ec2, n2] = co_await http::async_read_header(tcp_stream, buf, parser, tok);
+        (void)n2;
+        pec = ec2;
+    }
+    if (pec) {
+        out.error = pec == beast::error::timeout ? failure::timeout : failure::proxy_failed;
+        out.message = "proxy " + req.proxy->authority() + " failed: " + pec.message();
+        co_return false;
+    }
+    const auto status = parser.get().result_int();
+    if (status / 100 != 2) {
+        out.error = failure::proxy_failed;
+        out.message = "proxy " + req.proxy->authority() + " refused CONNECT " + req.target.authority() + ": " +
+                      std::to_string(status) + " " + std::string{parser.get().reason()};
+        co_return false;
+    }
+    if (buf.size() != 0) {
+        out.error = failure::proxy_failed;
+        out.message = "proxy sent data before the tunnel was established";
+        co_return false;
+    }
+    co_return true;
+}
+
+}  // namespace
+
 asio::awaitable<connect_result> connect(connect_request req) {
     connect_result out;
     auto ex = co_await asio::this_coro::executor;
@@ -131,41 +173,7 @@ asio::awaitable<connect_result> connect(connect_request req) {
     }
     tcp_stream.socket().set_option(tcp::no_delay(true), cec);
 
-    if (req.proxy) {
-        http::request<http::empty_body> creq{http::verb::connect, req.target.authority(), 11};
-        creq.set(http::field::host, req.target.authority());
-        if (!req.proxy->user.empty())
-            creq.set(http::field::proxy_authorization,
-                     "Basic " + codec::base64_encode(req.proxy->user + ":" + req.proxy->password));
-        auto [wec, wn] = co_await http::async_write(tcp_stream, creq, tok);
-        (void)wn;
-        beast::flat_buffer buf;
-        http::response_parser<http::empty_body> parser;
-        parser.skip(true);  // a CONNECT answer has no body to wait for
-        boost::system::error_code pec = wec;
-        if (!pec) {
-            auto [ec2, n2] = co_await http::async_read_header(tcp_stream, buf, parser, tok);
-            (void)n2;
-            pec = ec2;
-        }
-        if (pec) {
-            out.error = pec == beast::error::timeout ? failure::timeout : failure::proxy_failed;
-            out.message = "proxy " + req.proxy->authority() + " failed: " + pec.message();
-            co_return out;
-        }
-        const auto status = parser.get().result_int();
-        if (status / 100 != 2) {
-            out.error = failure::proxy_failed;
-            out.message = "proxy " + req.proxy->authority() + " refused CONNECT " + req.target.authority() + ": " +
-                          std::to_string(status) + " " + std::string{parser.get().reason()};
-            co_return out;
-        }
-        if (buf.size() != 0) {
-            out.error = failure::proxy_failed;
-            out.message = "proxy sent data before the tunnel was established";
-            co_return out;
-        }
-    }
+    if (req.proxy && !co_await open_tunnel(tcp_stream, req, out)) co_return out;
 
     if (!req.target.secure) {
         out.stream = std::make_unique<any_stream>(std::in_place_type<plain_stream>, std::move(tcp_stream));

@@ -1,7 +1,12 @@
+// The HTTP listener: the accept loop (limits, the loop each connection runs on), the connection
+// loop (TLS detection, requests read and handed to the server, keep-alive, parked requests), and
+// closing connections when the server stops. The connection's own reads and writes are in
+// http_connection.cpp.
 #include "sio/transport/http_server.hpp"
 
 #include "sio/transport/exception_text.hpp"
 
+#include "http_listener_impl.hpp"
 #include "http_message.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -18,13 +23,10 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include <fmt/format.h>
 
-#include <array>
-#include <unistd.h>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
@@ -37,115 +39,13 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using detail::framing_error;
-using detail::has_obsolete_fold;
-using detail::serialize_head;
+using detail::connection_done;
+using detail::count;
+using detail::hand_over;
 
 namespace {
 
 constexpr auto tok = asio::as_tuple(asio::use_awaitable);
-
-}  // namespace
-
-struct http_listener::impl : std::enable_shared_from_this<impl> {
-    explicit impl(config c)
-        : cfg(std::move(c)),
-          server_name(cfg.server_name.empty() ? nullptr : std::make_shared<const std::string>(cfg.server_name)),
-          acceptor_executor(cfg.single_threaded ? cfg.loops.at(0) : asio::make_strand(cfg.loops.at(0))),
-          acceptor(acceptor_executor),
-          tls(cfg.tls) {
-        if (cfg.single_threaded)
-            for (const auto& loop : cfg.loops) loop_timers.push_back(timer_queue::for_loop(loop));
-    }
-
-    config cfg;
-    std::shared_ptr<const std::string> server_name;  // shared by the connections
-    asio::any_io_executor acceptor_executor;
-    tcp::acceptor acceptor;
-    std::size_t next_loop = 0;  // the accept loop's only
-    std::atomic<bool> stopped{false};
-    std::atomic<bool> draining{false};  // stop_accepting(): connections end after their request
-    mutable std::mutex tls_mutex;
-    std::shared_ptr<asio::ssl::context> tls;
-    mutable std::mutex endpoint_mutex;
-    tcp::endpoint local;
-    mutable std::mutex connections_mutex;
-    std::unordered_map<std::uint64_t, std::weak_ptr<http_connection>> connections;
-    std::uint64_t next_connection_id = 0;
-    // Open TCP connections by remote address (only when max_connections_per_ip is set).
-    std::mutex per_ip_mutex;
-    std::unordered_map<std::string, std::size_t> per_ip;
-    // Each loop's deadlines (cfg.loops' order), when each loop is run by one thread; with
-    // strands each connection has a queue of its own, on its strand.
-    std::vector<std::shared_ptr<timer_queue>> loop_timers;
-
-    std::shared_ptr<asio::ssl::context> tls_context() const {
-        std::lock_guard lock{tls_mutex};
-        return tls;
-    }
-    // Where the next accepted connection runs, and the queue of its deadlines.
-    std::pair<asio::any_io_executor, std::shared_ptr<timer_queue>> next_connection_place() {
-        const std::size_t i = std::exchange(next_loop, (next_loop + 1) % cfg.loops.size());
-        if (cfg.single_threaded) return {cfg.loops[i], loop_timers[i]};
-        auto strand = asio::make_strand(cfg.loops[i]);
-        return {strand, std::make_shared<timer_queue>(strand)};
-    }
-    // The queue for a connection that moves onto `executor`'s loop.
-    std::shared_ptr<timer_queue> timers_for(const asio::any_io_executor& executor) const {
-        if (cfg.single_threaded) {
-            const auto* context = &asio::query(executor, asio::execution::context);
-            for (std::size_t i = 0; i < cfg.loops.size(); ++i)
-                if (&asio::query(cfg.loops[i], asio::execution::context) == context) return loop_timers[i];
-        }
-        return std::make_shared<timer_queue>(executor);
-    }
-    void refused(std::string_view remote, unsigned status, std::string detail) const {
-        if (cfg.on_refusal) cfg.on_refusal(http_refusal{remote, status, std::move(detail)});
-    }
-    void failed(std::string_view what) const {
-        if (cfg.on_failure) cfg.on_failure(what);
-    }
-    // Every connection open now (to close them).
-    std::vector<std::shared_ptr<http_connection>> snapshot() const {
-        std::vector<std::shared_ptr<http_connection>> out;
-        std::lock_guard lock{connections_mutex};
-        for (auto& [id, weak] : connections)
-            if (auto c = weak.lock()) out.push_back(std::move(c));
-        return out;
-    }
-    void start_accepting();
-    // Closes the acceptor, and every connection: all of them now, or (`idle_only`) those waiting
-    // for their next request, the busy ones ending after their answer.
-    void close_all(bool idle_only);
-
-    // The connection loop and its parts (members, for the connection's private parts).
-    using ptr = std::shared_ptr<impl>;
-    static asio::awaitable<void> accept_loop(ptr l);
-    static asio::awaitable<void> run_connection(ptr l, std::shared_ptr<http_connection> c);
-    static asio::awaitable<bool> start_tls(ptr l, std::shared_ptr<http_connection> c);
-    static asio::awaitable<void> answer_unreadable(ptr l, std::shared_ptr<http_connection> c, error_code ec);
-    static asio::awaitable<void> answer_refusal(ptr l, std::shared_ptr<http_connection> c, const http_request& req);
-    static void await_request(ptr l, std::shared_ptr<http_connection> c);
-};
-
-namespace {
-
-// `sock` re-registered on `executor`'s io_context (its descriptor released from its own).
-tcp::socket hand_over(tcp::socket sock, const asio::any_io_executor& executor, error_code& ec) {
-    const auto protocol = sock.local_endpoint(ec).protocol();
-    if (ec) return sock;
-    const auto fd = sock.release(ec);
-    if (ec) return sock;
-    tcp::socket moved{executor};
-    moved.assign(protocol, fd, ec);
-    if (ec) ::close(fd);
-    return moved;
-}
-
-// A connection's coroutine ended: an exception is a bug (or no memory), said, never swallowed.
-void connection_done(const std::shared_ptr<http_listener::impl>& l, std::exception_ptr e) {
-    if (e) l->failed(fmt::format("serving an HTTP connection: {}", exception_text(e)));
-}
-
 
 // One open TCP connection counted against the limits; held by the HTTP connection, then by the
 // WebSocket it becomes. Releases its place when destroyed.
@@ -161,192 +61,7 @@ struct connection_slot {
     }
 };
 
-void count(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
-
-
 }  // namespace
-
-// --- http_connection ---------------------------------------------------------------------------
-
-http_connection::http_connection(tcp::socket s, std::shared_ptr<asio::ssl::context> tls, std::uint64_t id,
-                                 std::shared_ptr<const void> slot)
-    : id_(id), tls_(std::move(tls)), stream_(std::in_place_type<plain_stream>, std::move(s)), slot_(std::move(slot)) {}
-
-tcp::socket& http_connection::socket() noexcept {
-    if (auto* tls = std::get_if<tls_stream>(&stream_)) return beast::get_lowest_layer(*tls).socket();
-    return std::get<plain_stream>(stream_);
-}
-
-void http_connection::set_deadline(std::chrono::steady_clock::time_point when) {
-    if (timers_) timers_->schedule(*this, when);
-}
-
-void http_connection::clear_deadline() noexcept {
-    if (timers_) timers_->cancel(*this);
-}
-
-void http_connection::on_deadline() noexcept {
-    // As Beast's own timeouts do: the socket closes, and every operation on it (or on the TLS
-    // stream above it) ends, the next one at once.
-    timed_out_ = true;
-    error_code ignored;
-    socket().close(ignored);
-}
-
-error_code http_connection::outcome(error_code ec) const noexcept {
-    if (ec && timed_out_) return beast::error::timeout;
-    return ec;
-}
-
-const std::string& http_connection::peer_address() {
-    if (!peer_known_) {
-        error_code ec;
-        const auto ep = socket().remote_endpoint(ec);
-        if (!ec) peer_ = ep.address().to_string();
-        peer_known_ = true;
-    }
-    return peer_;
-}
-
-http_response http_connection::make_response(unsigned status, unsigned version, bool keep_alive, std::string body,
-                                              std::string_view content_type) {
-    http_response res{static_cast<http::status>(status), version};
-    if (!content_type.empty()) res.set(http::field::content_type, content_type);
-    res.body() = std::move(body);
-    res.keep_alive(keep_alive);
-    res.prepare_payload();
-    return res;
-}
-
-void http_connection::idle() {
-    clear_deadline();
-    if (buffer_.size() == 0) buffer_.shrink_to_fit();
-}
-
-asio::awaitable<error_code> http_connection::read_header(request_parser& parser, std::size_t limit) {
-    bool got_bytes = buffer_.size() != 0;
-    if (std::exchange(waited_, false)) {
-        // The first byte came in while the connection waited without a coroutine.
-        if (wait_error_ == asio::error::eof) co_return http::error::end_of_stream;
-        if (wait_error_) co_return outcome(wait_error_);
-        auto room = buffer_.prepare(std::clamp<std::size_t>(limit + 4, 512, 4096));
-        *static_cast<char*>(room.data()) = first_byte_;
-        buffer_.commit(1);
-        got_bytes = true;
-    }
-    for (;;) {
-        if (buffer_.size() != 0) {
-            const std::string_view bytes{static_cast<const char*>(buffer_.data().data()), buffer_.size()};
-            const auto end = bytes.find("\r\n\r\n");
-            if (has_obsolete_fold(bytes.substr(0, end == std::string_view::npos ? bytes.size() : end + 2)))
-                co_return http::error::bad_obs_fold;
-            if (end != std::string_view::npos) {
-                error_code ec;
-                const auto n = parser.put(buffer_.data(), ec);
-                buffer_.consume(n);
-                if (!ec && !parser.is_header_done()) ec = http::error::partial_message;
-                co_return ec;
-            }
-            if (buffer_.size() >= limit) co_return http::error::header_limit;
-        }
-        auto [ec, n] = co_await std::visit(
-            [&](auto& st) { return st.async_read_some(buffer_.prepare(std::clamp<std::size_t>(limit + 4 - buffer_.size(), 512, 4096)), tok); },
-            stream_);
-        buffer_.commit(n);
-        if (n != 0) got_bytes = true;
-        if (ec == asio::error::eof) co_return got_bytes ? http::error::partial_message : http::error::end_of_stream;
-        if (ec) co_return outcome(ec);
-    }
-}
-
-asio::awaitable<bool> http_connection::read_body(request_parser& parser, std::uint64_t limit, bool& too_large) {
-    too_large = false;
-    parser.body_limit(limit);
-    if (parser.is_done()) co_return true;
-    if (const auto len = parser.content_length(); len && *len > limit) {
-        too_large = true;
-        co_return false;
-    }
-    set_timeout();
-    auto [rec, n] = co_await std::visit([&](auto& st) { return http::async_read(st, buffer_, parser, tok); }, stream_);
-    (void)n;
-    const auto ec = outcome(rec);
-    if (ec == http::error::body_limit) too_large = true;
-    if (ec == beast::error::timeout && counters_) count(counters_->request_timeouts);
-    co_return !ec;
-}
-
-// One with a Content-Length (all of the server's own answers) goes out as its head and its body
-// in one gather write: Beast's serializer walks the fields as a long sequence of small buffers,
-// which cost about a tenth of the server's time in long-polling echo. Anything else (chunked,
-// say, from an HTTP handler) goes through Beast.
-asio::awaitable<bool> http_connection::write(http_response res) {
-    set_timeout();
-    if (server_name_ && res.find(http::field::server) == res.end()) res.set(http::field::server, *server_name_);
-    if (res.chunked() || !res.has_content_length() || (res.version() != 10 && res.version() != 11)) {
-        auto [ec, n] = co_await std::visit([&](auto& st) { return http::async_write(st, res, tok); }, stream_);
-        (void)n;
-        co_return !ec;
-    }
-    const std::string head = serialize_head(res);
-    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(res.body())};
-    auto [ec, n] = co_await std::visit([&](auto& st) { return asio::async_write(st, buffers, tok); }, stream_);
-    (void)n;
-    co_return !ec;
-}
-
-asio::awaitable<bool> http_connection::write_raw(const std::string& bytes) {
-    set_timeout();
-    auto [ec, n] = co_await std::visit([&](auto& st) { return asio::async_write(st, asio::buffer(bytes), tok); }, stream_);
-    (void)n;
-    co_return !ec;
-}
-
-asio::awaitable<next_step> http_connection::respond(const http_request& req, http_response res, bool keep_alive) {
-    keep_alive = keep_alive && req.keep_alive() && res.keep_alive();
-    res.keep_alive(keep_alive);
-    const bool ok = co_await write(std::move(res));
-    co_return ok && keep_alive ? next_step::keep_alive : next_step::close;
-}
-
-bool http_connection::move_socket() {
-    error_code ec;
-    if (!move_to_) return false;
-    const auto to = std::move(*std::exchange(move_to_, nullptr));
-    clear_deadline();  // on the queue of the loop it leaves
-    auto sock = hand_over(std::move(socket()), to, ec);
-    if (ec) return false;
-    stream_.emplace<plain_stream>(std::move(sock));
-    timers_ = static_cast<http_listener::impl*>(listener_.get())->timers_for(to);
-    return true;
-}
-
-bool http_connection::move_to(asio::any_io_executor executor) {
-    if (is_tls()) return false;
-    move_to_ = std::make_unique<asio::any_io_executor>(std::move(executor));
-    return true;
-}
-
-std::shared_ptr<ws_stream> http_connection::take_websocket(const asio::any_io_executor& executor,
-                                                           ws_stream_options options, std::string& read_ahead) {
-    clear_deadline();
-    read_ahead = beast::buffers_to_string(buffer_.data());
-    buffer_.consume(buffer_.size());
-    // The stream holds the connection's place under the limits, with whatever the owner gave.
-    struct both {
-        std::shared_ptr<const void> slot, owner;
-    };
-    options.hold = std::make_shared<both>(both{std::move(slot_), std::move(options.hold)});
-    if (auto* tls = std::get_if<tls_stream>(&stream_)) {
-        // A TLS stream cannot change executors: it keeps the connection's, and every operation
-        // is started from, and completes on, `executor`.
-        return std::make_shared<ws_stream>(std::move(*tls), executor, std::move(options));
-    }
-    error_code ec;
-    auto sock = hand_over(std::move(socket()), executor, ec);
-    if (ec) return nullptr;
-    return std::make_shared<ws_stream>(std::move(sock), executor, std::move(options));
-}
 
 // --- the connection loop -----------------------------------------------------------------------
 
@@ -466,22 +181,9 @@ asio::awaitable<void> http_listener::impl::answer_refusal(listener_ptr l, std::s
     co_await c->write(std::move(res));
 }
 
-asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::shared_ptr<http_connection> c) {
-    // When this run ends, the connection leaves the registry and its deadline, unless it goes on
-    // (on another loop, parked, or waiting for its next request, still registered; only the last
-    // keeps its deadline).
-    struct unregister {
-        listener_ptr l;
-        http_connection& c;
-        bool moved = false;
-        bool keep_deadline = false;
-        ~unregister() {
-            if (!keep_deadline) c.clear_deadline();
-            if (moved) return;
-            std::lock_guard lock{l->connections_mutex};
-            l->connections.erase(c.id());
-        }
-    } guard{l, *c};
+// How a run of the connection loop begins: a parked request's answer is written first; a new
+// connection on the TLS port shakes hands. False: the connection ends here.
+asio::awaitable<bool> http_listener::impl::resume(listener_ptr l, std::shared_ptr<http_connection> c) {
     if (auto answer = std::exchange(c->parked_answer_, nullptr)) {
         // A parked request's answer: written, then the loop goes on as after any answer.
         bool keep = false;
@@ -489,53 +191,74 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
             keep = answer->value().keep_alive();
             keep = co_await c->write(std::move(answer->value())) && keep;
         }
-        if (!keep || l->stopped || l->draining) {
-            error_code ignored;
-            c->socket().shutdown(tcp::socket::shutdown_both, ignored);
-            c->socket().close(ignored);
-            co_return;
-        }
-    } else if (c->is_tls() && !c->pending_ && !c->waited_ && std::holds_alternative<http_connection::plain_stream>(c->stream_)) {
-        if (!co_await start_tls(l, c)) {
-            error_code ignored;
-            c->socket().close(ignored);
-            co_return;
-        }
+        co_return keep && !l->stopped && !l->draining;
     }
-    for (;;) {
+    if (c->is_tls() && !c->pending_ && !c->waited_ && std::holds_alternative<http_connection::plain_stream>(c->stream_))
+        co_return co_await start_tls(l, c);
+    co_return true;
+}
+
+// The head of the connection's next request, read with the request timeout and checked for
+// framing errors (answered here). Null: the connection ends, or (`waiting` set) it waits for the
+// next request's first byte, and a new run of the loop serves it.
+asio::awaitable<std::unique_ptr<request_parser>> http_listener::impl::read_request(listener_ptr l,
+                                                                                   std::shared_ptr<http_connection> c,
+                                                                                   bool& waiting) {
+    if (l->draining) co_return nullptr;
+    if (!c->waited_) c->set_deadline(std::chrono::steady_clock::now() + l->cfg.limits.request_timeout);
+    if (!c->waited_ && !c->is_tls() && c->buffer_.size() == 0) {
+        // Nothing read yet: this run ends, and a new one reads the request once its first byte
+        // is in (an idle keep-alive connection holds neither frame nor buffer).
+        waiting = true;
+        await_request(l, c);
+        co_return nullptr;
+    }
+    auto parser = std::make_unique<request_parser>();
+    parser->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(l->cfg.limits.max_header_bytes, UINT32_MAX)));
+    // The body limit depends on the route (read_body sets it); Beast would otherwise reject a
+    // large Content-Length while reading the headers, before routing.
+    parser->body_limit(boost::none);
+    const auto ec = co_await c->read_header(*parser, l->cfg.limits.max_header_bytes);
+    if (ec) {
+        co_await answer_unreadable(l, c, ec);
+        co_return nullptr;
+    }
+    c->served_ = true;
+    if (const auto [status, why] = framing_error(parser->get()); status != 0) {
+        count(l->cfg.counters->bad_requests);
+        l->refused(c->peer_address(), status, why);
+        co_await c->respond(parser->get(),
+                            http_connection::make_response(status, 11, false, why + "\n", "text/plain; charset=utf-8"),
+                            false);
+        co_return nullptr;
+    }
+    co_return parser;
+}
+
+asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::shared_ptr<http_connection> c) {
+    // When this run ends, the connection leaves the registry and its deadline, unless it goes on
+    // (on another loop, parked, or waiting for its next request, still registered; all three
+    // keep the deadline: on the new loop's queue, taken by idle(), or the wait's own).
+    struct unregister {
+        listener_ptr l;
+        http_connection& c;
+        bool goes_on = false;
+        ~unregister() {
+            if (goes_on) return;
+            c.clear_deadline();
+            std::lock_guard lock{l->connections_mutex};
+            l->connections.erase(c.id());
+        }
+    } guard{l, *c};
+    bool open = co_await resume(l, c);
+    while (open) {
         c->busy_ = false;
         std::unique_ptr<request_parser> parser = std::move(c->pending_);
         if (!parser) {
-            if (l->draining) break;
-            if (!c->waited_) c->set_deadline(std::chrono::steady_clock::now() + l->cfg.limits.request_timeout);
-            if (!c->waited_ && !c->is_tls() && c->buffer_.size() == 0) {
-                // Nothing read yet: this coroutine ends, and a new one reads the request once its
-                // first byte is in (an idle keep-alive connection holds neither frame nor buffer).
-                guard.moved = true;
-                guard.keep_deadline = true;
-                await_request(l, c);
-                co_return;
-            }
-            parser = std::make_unique<request_parser>();
-            parser->header_limit(
-                static_cast<std::uint32_t>(std::min<std::size_t>(l->cfg.limits.max_header_bytes, UINT32_MAX)));
-            // The body limit depends on the route (read_body sets it); Beast would otherwise reject
-            // a large Content-Length while reading the headers, before routing.
-            parser->body_limit(boost::none);
-            const auto ec = co_await c->read_header(*parser, l->cfg.limits.max_header_bytes);
-            if (ec) {
-                co_await answer_unreadable(l, c, ec);
-                break;
-            }
-            c->served_ = true;
-            if (const auto [status, why] = framing_error(parser->get()); status != 0) {
-                count(l->cfg.counters->bad_requests);
-                l->refused(c->peer_address(), status, why);
-                co_await c->respond(parser->get(),
-                                    http_connection::make_response(status, 11, false, why + "\n", "text/plain; charset=utf-8"),
-                                    false);
-                break;
-            }
+            bool waiting = false;
+            parser = co_await read_request(l, c, waiting);
+            guard.goes_on = waiting;
+            if (!parser) break;
         }
         if (l->stopped || l->draining) break;
         c->busy_ = true;
@@ -545,46 +268,23 @@ asio::awaitable<void> http_listener::impl::run_connection(listener_ptr l, std::s
         }
         const auto step = co_await l->cfg.on_request(c, *parser);
         if (step == next_step::handed_over) co_return;
-        if (step == next_step::parked) {
-            // The owner answers later (answer_parked); till then no frame, no parser and no
-            // deadline (idle() took it; the answer may already be running elsewhere with strands).
-            guard.moved = true;
-            guard.keep_deadline = true;
-            co_return;
-        }
-        if (step == next_step::close) break;
-        if (step == next_step::moved) {
-            // The socket goes to the other loop's io_context; the request and what was read past
-            // it go along, and a new run of this loop serves them there.
-            if (!c->move_socket()) break;
+        // Parked: the owner answers later (answer_parked); till then no frame, no parser and no
+        // deadline (idle() took it; the answer may already be running elsewhere with strands).
+        guard.goes_on = step == next_step::parked;
+        if (step != next_step::moved) open = step == next_step::keep_alive;
+        // Moved: the socket goes to the other loop's io_context; the request and what was read
+        // past it go along, and a new run of this loop serves them there.
+        else if ((open = c->move_socket())) {
             c->pending_ = std::move(parser);
-            guard.moved = true;
-            guard.keep_deadline = true;  // the connection is on the other loop's queue now
+            guard.goes_on = true;  // the connection is on the other loop's queue now
             asio::co_spawn(c->executor(), run_connection(l, c), [l](std::exception_ptr e) { connection_done(l, e); });
             co_return;
         }
     }
+    if (guard.goes_on) co_return;
     error_code ignored;
     c->socket().shutdown(tcp::socket::shutdown_both, ignored);
     c->socket().close(ignored);
-}
-
-http_connection::~http_connection() {
-    // Only a loop torn down with the connection's read pending leaves it queued.
-    clear_deadline();
-    if (!listener_) return;
-    auto* l = static_cast<http_listener::impl*>(listener_.get());
-    std::lock_guard lock{l->connections_mutex};
-    const auto it = l->connections.find(id_);
-    if (it != l->connections.end() && it->second.expired()) l->connections.erase(it);
-}
-
-void http_connection::answer_parked(std::shared_ptr<http_connection> c, std::optional<http_response> answer) {
-    auto l = std::static_pointer_cast<http_listener::impl>(c->listener_);
-    c->parked_answer_ = std::make_unique<std::optional<http_response>>(std::move(answer));
-    auto executor = c->executor();
-    asio::co_spawn(executor, http_listener::impl::run_connection(l, std::move(c)),
-                   [l](std::exception_ptr e) { connection_done(l, e); });
 }
 
 // Waits for the first byte of a connection's next request with the request timeout (a one-byte
