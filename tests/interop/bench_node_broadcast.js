@@ -10,8 +10,12 @@
 //                       cheapest reader Node has, so that the generator itself is not the limit
 //   --client socket.io  listeners are socket.io-client sockets: the readers users have, slower
 //
+//   --send-to URL2      the senders connect to another server of the same cluster: the
+//                       deliveries then cross the cluster's adapter (Redis) on their way
+//
 // usage: node bench_node_broadcast.js URL [--clients N] [--senders S] [--rate R] [--duration S]
 //                                         [--ramp-up S] [--client ws|socket.io] [--server-pid PID]
+//                                         [--send-to URL2]
 "use strict";
 const fs = require("fs");
 const { execSync } = require("child_process");
@@ -26,7 +30,7 @@ const opt = (name, def) => {
   return i >= 0 ? argv[i + 1] : def;
 };
 const usage = "usage: node bench_node_broadcast.js URL [--clients N] [--senders S] [--rate R] [--duration S] " +
-  "[--ramp-up S] [--client ws|socket.io] [--server-pid PID]";
+  "[--ramp-up S] [--client ws|socket.io] [--server-pid PID] [--send-to URL2]";
 const num = (name, def, min, max) => {
   const v = Number(opt(name, def));
   if (!Number.isFinite(v) || v < min || v > max) {
@@ -50,6 +54,11 @@ if (kind !== "ws" && kind !== "socket.io") {
   process.exit(2);
 }
 const serverPid = opt("--server-pid", null);
+const sendTo = opt("--send-to", url);
+if (!/^https?:\/\//.test(sendTo)) {
+  console.error(usage);
+  process.exit(2);
+}
 // The whole run is bounded: connecting, the window, and a second for the last deliveries.
 const bound = setTimeout(() => {
   console.error("bench_node_broadcast: did not finish in time");
@@ -103,9 +112,9 @@ function wsListener() {
   });
 }
 
-function sioSocket() {
+function sioSocket(to = url) {
   return new Promise((resolve, reject) => {
-    const socket = io(url, { transports: ["websocket"], reconnection: false, forceNew: true });
+    const socket = io(to, { transports: ["websocket"], reconnection: false, forceNew: true });
     socket.on("connect", () => resolve(socket));
     socket.on("connect_error", reject);
   });
@@ -125,7 +134,7 @@ async function main() {
     if (rampGap >= 1 && i % 10 === 9) await new Promise((r) => setTimeout(r, rampGap * 10));
   }
   const open = await Promise.all(listeners);
-  const sending = await Promise.all(Array.from({ length: senders }, sioSocket));
+  const sending = await Promise.all(Array.from({ length: senders }, () => sioSocket(sendTo)));
 
   const cpu0 = process.cpuUsage();
   const server0 = serverPid ? cpuOf(serverPid) : null;
