@@ -10,6 +10,7 @@
 #include "sio/engine/client.hpp"
 
 #include "sio/codec/json.hpp"
+#include "sio/transport/polling_client.hpp"
 #include "sio/transport/ws_handshake.hpp"
 #include "sio/transport/ws_stream.hpp"
 
@@ -65,34 +66,6 @@ std::string describe_refusal(unsigned status, std::string_view reason, const std
     }
     return out;
 }
-
-// An alert from the peer's TLS layer after the handshake, e.g. TLS 1.3 refusing a missing or
-// untrusted client certificate on the first read.
-bool is_tls_alert(const boost::system::error_code& ec) {
-    return ec.category() == asio::error::get_ssl_category();
-}
-
-struct http_reply {
-    failure error = failure::none;
-    std::string message;
-    unsigned status = 0;
-    std::string reason;
-    std::string content_type;
-    std::string body;
-};
-
-// One keep-alive HTTP connection used by one coroutine at a time.
-struct http_conn {
-    std::unique_ptr<transport::any_stream> stream;
-    beast::flat_buffer buffer;
-    void close() {
-        if (stream) {
-            boost::system::error_code ec;
-            transport::lowest(*stream).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-            transport::lowest(*stream).close();
-        }
-    }
-};
 
 // Queues one Engine.IO packet as one frame: the type digit (text), the type byte (v3 binary) or
 // nothing (v4 binary) as the frame's prefix, then the data, not copied until the stream masks it.
@@ -297,9 +270,10 @@ private:
                  std::to_string(clock_type::now().time_since_epoch().count() % 1000000007);
             if (version() == 3) t += "&b64=1";
         }
-        if (with_sid) t += "&sid=" + transport::url_encode(handshake_.sid);
-        for (const auto& [k, v] : config_.query) t += "&" + transport::url_encode(k) + "=" + transport::url_encode(v);
-        if (!config_.url.query.empty()) t += "&" + config_.url.query;
+        if (with_sid) t.append("&sid=").append(transport::url_encode(handshake_.sid));
+        for (const auto& [k, v] : config_.query)
+            t.append("&").append(transport::url_encode(k)).append("=").append(transport::url_encode(v));
+        if (!config_.url.query.empty()) t.append("&").append(config_.url.query);
         return t;
     }
 
@@ -322,120 +296,27 @@ private:
 
     // --- polling -----------------------------------------------------------------------------
 
-    static asio::awaitable<http_reply> request(std::shared_ptr<client_impl> self, http_conn& conn, http::verb verb,
-                                               std::string target, std::string body,
-                                               std::optional<clock_type::time_point> deadline) {
-        http_reply out;
-        for (int attempt = 0; attempt < 2; ++attempt) {
-            const bool reused = conn.stream != nullptr;
-            if (!conn.stream) {
-                auto r = co_await self->attempts_.run(transport::connect(
-                    self->connect_request(deadline ? *deadline : clock_type::now() + self->config_.connect_timeout)));
-                if (r.error != failure::none) {
-                    out.error = r.error;
-                    out.message = r.message;
-                    co_return out;
-                }
-                conn.stream = std::move(r.stream);
-                conn.buffer.clear();
-            }
-            if (self->stopped_) {
-                out.error = failure::transport_closed;
-                out.message = "closed";
-                co_return out;
-            }
-            auto& low = transport::lowest(*conn.stream);
-            if (deadline)
-                low.expires_at(*deadline);
-            else
-                low.expires_never();
-            // The head is written as one string and the body beside it in one gather write: Beast's
-            // serializer walks the fields as many small buffers, which was the largest user-space
-            // cost of a polling load generator.
-            const std::string head = self->request_head(verb, target, verb == http::verb::post, body.size());
-            http::response_parser<http::string_body> parser;
-            parser.body_limit(self->config_.limits.max_payload + 1024);
-            const std::array<asio::const_buffer, 2> request_bytes{asio::buffer(head), asio::buffer(body)};
-            auto [wec, wn] = co_await std::visit(
-                [&](auto& s) { return asio::async_write(s, request_bytes, tok); }, *conn.stream);
-            (void)wn;
-            boost::system::error_code ec = wec;
-            std::size_t read_bytes = 0;
-            if (!ec) {
-                auto [rec, rn] = co_await std::visit(
-                    [&](auto& s) { return http::async_read(s, conn.buffer, parser, tok); }, *conn.stream);
-                read_bytes = rn;
-                ec = rec;
-            }
-            if (auto* c = self->config_.counters.get()) {
-                c->http_requests.fetch_add(1, std::memory_order_relaxed);
-                const std::size_t out_headers = wec ? 0 : head.size();
-                const std::size_t in_body = parser.get().body().size();
-                const std::size_t in_headers = read_bytes > in_body ? read_bytes - in_body : 0;
-                c->http_header_bytes.fetch_add(out_headers + in_headers, std::memory_order_relaxed);
-            }
-            if (ec) {
-                conn.close();
-                conn.stream.reset();
-                // A kept-alive connection the server closed meanwhile: try once on a new one.
-                if (reused && !self->stopped_ && (ec == http::error::end_of_stream || ec == asio::error::eof ||
-                                                  ec == asio::error::connection_reset || ec == asio::error::broken_pipe))
-                    continue;
-                out.error = ec == beast::error::timeout ? failure::timeout
-                            : is_tls_alert(ec)              ? failure::tls_failed
-                                                            : failure::transport_closed;
-                out.message = ec == beast::error::timeout ? "timed out waiting for the server" : ec.message();
-                co_return out;
-            }
-            auto res = parser.release();
-            out.status = res.result_int();
-            out.reason = std::string{res.reason()};
-            out.content_type = std::string{res[http::field::content_type]};
-            out.body = std::move(res.body());
-            if (!res.keep_alive()) {
-                conn.close();
-                conn.stream.reset();
-            }
-            co_return out;
+    // One polling request and its answer on `conn` (transport/polling_client), counted.
+    static asio::awaitable<transport::http_reply> request(std::shared_ptr<client_impl> self,
+                                                          transport::http_client_connection& conn, http::verb verb,
+                                                          std::string target, std::string body,
+                                                          std::optional<clock_type::time_point> deadline) {
+        transport::http_exchange x;
+        x.head = transport::polling_request_head(http::to_string(verb), target, self->host_header(),
+                                                 self->config_.headers, verb == http::verb::post, body.size());
+        x.body = std::move(body);
+        x.deadline = deadline;
+        x.body_limit = self->config_.limits.max_payload + 1024;
+        auto out = co_await transport::exchange(conn, x, self->attempts_, self->connect_request({}),  // its deadline: the exchange sets it
+                                                self->config_.connect_timeout, self->stopped_);
+        if (auto* c = self->config_.counters.get()) {
+            c->http_requests.fetch_add(out.requests, std::memory_order_relaxed);
+            c->http_header_bytes.fetch_add(out.header_bytes, std::memory_order_relaxed);
         }
-        out.error = failure::transport_closed;
-        out.message = "connection closed by the server";
         co_return out;
     }
 
-    // "VERB TARGET HTTP/1.1", Host, Accept, the configured headers, and for a POST its
-    // Content-Type and Content-Length; HTTP/1.1 keeps the connection alive without a header. A
-    // configured header replaces Host or Accept, and of two configured headers of one name the
-    // later wins (as setting them on a Beast request did); the body's framing is never replaced.
-    std::string request_head(http::verb verb, std::string_view target, bool with_body, std::size_t body_size) const {
-        const auto& extra = config_.headers;
-        const auto named = [](std::string_view a, std::string_view b) { return beast::iequals(a, b); };
-        const auto overridden = [&](std::string_view name) {
-            return std::any_of(extra.begin(), extra.end(), [&](const auto& h) { return named(h.first, name); });
-        };
-        const std::string_view method = http::to_string(verb);
-        std::string head;
-        head.reserve(160 + target.size());
-        head.append(method.data(), method.size()).append(" ").append(target).append(" HTTP/1.1\r\n");
-        if (!overridden("Host")) head.append("Host: ").append(host_header()).append("\r\n");
-        if (!overridden("Accept")) head.append("Accept: */*\r\n");
-        for (auto it = extra.begin(); it != extra.end(); ++it) {
-            const std::string& k = it->first;  // not a structured binding: clang 14 cannot capture one
-            const std::string& v = it->second;
-            if (transport::is_framing_header(k) || (with_body && named(k, "Content-Type"))) continue;  // the body's are ours
-            if (std::any_of(std::next(it), extra.end(), [&](const auto& h) { return named(h.first, k); })) continue;
-            head.append(k).append(": ").append(v).append("\r\n");
-        }
-        if (with_body) {
-            head.append("Content-Type: text/plain;charset=UTF-8\r\nContent-Length: ")
-                .append(std::to_string(body_size))
-                .append("\r\n");
-        }
-        head.append("\r\n");
-        return head;
-    }
-
-    codec::result<std::vector<eio::packet>> decode_poll_body(const http_reply& r) const {
+    codec::result<std::vector<eio::packet>> decode_poll_body(const transport::http_reply& r) const {
         if (version() == 3) {
             if (r.content_type.find("octet-stream") != std::string::npos)
                 return eio::v3::decode_binary_payload(r.body, config_.limits);
@@ -781,8 +662,8 @@ private:
     std::shared_ptr<asio::ssl::context> tls_;
     eio::handshake handshake_;
 
-    http_conn get_conn_;   // the GET loop's (and the handshake's)
-    http_conn post_conn_;  // the POST loop's
+    transport::http_client_connection get_conn_;   // the GET loop's (and the handshake's)
+    transport::http_client_connection post_conn_;  // the POST loop's
     std::shared_ptr<transport::ws_stream> ws_;  // the connection's WebSocket
     // The upgrade's probe until it becomes ws_: its stream, its link, how far it got, and why its
     // stream ended (if it did).
