@@ -35,6 +35,7 @@ complete -c sio-serve -l redis-tls-ca -r -F -d 'PEM CA certificates a rediss:// 
 complete -c sio-serve -l redis-tls-cert -r -F -d 'PEM client certificate for rediss://'
 complete -c sio-serve -l redis-tls-key -r -F -d 'PEM private key of --redis-tls-cert'
 complete -c sio-serve -l redis-tls-insecure -d 'do not verify the rediss:// server'
+complete -c sio-serve -l no-forward-requests -d 'with --redis, do not forward requests for other servers sessions'
 complete -c sio-serve -l client-js -r -F -d 'file served as /socket.io/socket.io.js'
 complete -c sio-serve -l max-message-len -r -d 'chat demo: longest message in characters'
 complete -c sio-serve -l rate-limit -r -d 'chat demo: messages per second per client (0: none)'

@@ -52,6 +52,7 @@ refused "--redis-subscription-mode: use static, dynamic or dynamic-private" --re
   --redis-adapter sharded --redis-subscription-mode private
 refused "--redis-subscription-mode needs --redis-adapter sharded" --redis 'redis://127.0.0.1:6379' \
   --redis-subscription-mode static
+refused "--no-forward-requests needs --redis" --no-forward-requests
 # The TLS settings of rediss:// need rediss://, and a client certificate needs its key.
 refused "need --redis rediss://" --redis-tls-insecure
 refused "need --redis rediss://" --redis 'redis://127.0.0.1:6379' --redis-tls-ca /etc/hostname
@@ -63,7 +64,7 @@ contains "$err" "--redis: TLS: cannot load CA file '/nonexistent/ca.pem'"
 
 # --help documents the flags.
 expect_exit 0 "$serve" --help
-for opt in --mode --on --on-connect --redis-tls-ca --redis-tls-cert --redis-tls-key --redis-tls-insecure; do
+for opt in --mode --on --on-connect --redis-tls-ca --redis-tls-cert --redis-tls-key --redis-tls-insecure --no-forward-requests; do
   contains "$out" "$opt"
 done
 echo ok

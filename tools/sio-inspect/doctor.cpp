@@ -513,6 +513,34 @@ void check_cors(doctor_state& d) {
 }
 
 // 7. The upgrade: 101, then 2probe → 3probe and the 5 that moves the session there.
+// One upgrade of the session to WebSocket with its probe, finished as a client finishes it: ""
+// when it worked, else why not. `refusal` gets the server's words when it answered that it does
+// not know the session (the failure is then empty too, and d.ws unusable).
+asio::awaitable<std::string> try_upgrade(doctor_state& d, std::string& refusal) {
+    refusal.clear();
+    connect_report wr;
+    d.ws = co_await probe_connection::open(d.t, d.o.tls, wr, d.timeout, true);
+    if (!d.ws) co_return wr.error;
+    const auto ws_target = engine_target(d.o, d.t, "websocket", d.sid);
+    const auto hdrs = extra_headers(d.o);
+    auto up = co_await d.ws->upgrade(ws_target, hdrs, d.timeout);
+    if (!up.ok) {
+        if (unknown_session(up.response, refusal)) co_return std::string{};
+        co_return up.error + (up.response.body().empty() ? "" : ": " + json_message(up.response.body()));
+    }
+    const std::string probe = eio::encode_text({eio::packet_type::ping, "probe", false}, d.o.eio);
+    co_await d.ws->write_frame(probe);
+    auto f = co_await d.ws->read_frame(d.timeout);
+    auto p = f.ok ? eio::decode_text(f.data, d.o.eio) : codec::result<eio::packet>(codec::error{});
+    if (!p || p->type != eio::packet_type::pong) co_return f.ok ? "unexpected answer to the probe: " + f.data : f.error;
+    // Finish the upgrade as a client does: the session then ends over WebSocket.
+    const std::string upgrade = eio::encode_text({eio::packet_type::upgrade, "", false}, d.o.eio);
+    const auto error = co_await d.ws->write_frame(upgrade);
+    if (!error.empty()) co_return "cannot send the upgrade packet: " + error;
+    d.on_websocket = true;
+    co_return std::string{};
+}
+
 asio::awaitable<void> check_websocket(doctor_state& d) {
     if (d.closed_at_connect || d.session_gone) {
         // Its session is gone: an upgrade naming it would fail for that reason alone.
@@ -527,32 +555,38 @@ asio::awaitable<void> check_websocket(doctor_state& d) {
                           "allow the websocket transport on the server, unless polling only is intended"});
         co_return;
     }
-    connect_report wr;
-    d.ws = co_await probe_connection::open(d.t, d.o.tls, wr, d.timeout, true);
-    std::string failure;
-    if (!d.ws) {
-        failure = wr.error;
-    } else {
-        const auto ws_target = engine_target(d.o, d.t, "websocket", d.sid);
-        const auto hdrs = extra_headers(d.o);
-        auto up = co_await d.ws->upgrade(ws_target, hdrs, d.timeout);
-        if (!up.ok) {
-            failure = up.error + (up.response.body().empty() ? "" : ": " + json_message(up.response.body()));
-        } else {
-            const std::string probe = eio::encode_text({eio::packet_type::ping, "probe", false}, d.o.eio);
-            co_await d.ws->write_frame(probe);
-            auto f = co_await d.ws->read_frame(d.timeout);
-            auto p = f.ok ? eio::decode_text(f.data, d.o.eio) : codec::result<eio::packet>(codec::error{});
-            if (!p || p->type != eio::packet_type::pong) {
-                failure = f.ok ? "unexpected answer to the probe: " + f.data : f.error;
-            } else {
-                // Finish the upgrade as a client does: the session then ends over WebSocket.
-                const std::string upgrade = eio::encode_text({eio::packet_type::upgrade, "", false}, d.o.eio);
-                const auto error = co_await d.ws->write_frame(upgrade);
-                if (error.empty()) d.on_websocket = true;
-                else failure = "cannot send the upgrade packet: " + error;
-            }
-        }
+    // Behind a load balancer without sticky sessions whose servers forward polling requests to
+    // the session's own server (sio-serve --redis), an upgrade that reaches another server is
+    // answered "Session ID unknown": a few tries find whether one reaching it works.
+    const int tries = 4;
+    int elsewhere = 0;
+    std::string failure, refusal;
+    for (int i = 0; i < tries; ++i) {
+        failure = co_await try_upgrade(d, refusal);
+        if (refusal.empty()) break;
+        ++elsewhere;
+    }
+    if (elsewhere == tries) {
+        d.rep.add(finding{"websocket", level::warn,
+                          fmt::format("all {} WebSocket upgrades were answered \"{}\", while polling requests naming the "
+                                      "session work",
+                                      tries, refusal),
+                          "the upgrades reach server instances that do not hold the session; polling requests reach it "
+                          "(sticky, or forwarded between the instances), upgrades are not forwarded: clients stay on "
+                          "long-polling",
+                          "make the load balancer keep each client on one instance (a cookie, or the client IP) if "
+                          "WebSocket matters, or have clients use transports: ['websocket']"});
+        co_return;
+    }
+    if (elsewhere > 0 && failure.empty()) {
+        d.rep.add(finding{"websocket", level::info,
+                          fmt::format("{} of {} WebSocket upgrades were answered \"Session ID unknown\" before one reached "
+                                      "the session's instance",
+                                      elsewhere, elsewhere + 1),
+                          "requests are spread over instances that forward polling requests to the session's own "
+                          "instance but not upgrades: a client's upgrade fails unless it lands there, and the client then "
+                          "stays on long-polling",
+                          "nothing is lost; for WebSocket on every session, make the load balancer sticky for upgrades"});
     }
     if (failure.empty()) {
         d.rep.add(finding{"websocket", level::ok, "the upgrade to WebSocket works (101, then 2probe → 3probe)"});

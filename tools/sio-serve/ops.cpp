@@ -2,11 +2,13 @@
 
 #include <openssl/crypto.h>
 
+#include <sio/adapter/redis_forward.hpp>
 #include <sio/codec/json.hpp>
 
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -220,6 +222,38 @@ void log_sink::socket_event(const sio::server_event& e) {
     }
 }
 
+// Request forwarding between the servers of a cluster (--redis without --no-forward-requests).
+static void render_forward_metrics(const engine::server& engine, std::string& out) {
+    auto fw = std::dynamic_pointer_cast<adapter::redis::forwarder>(engine.options().forwarder);
+    if (!fw) return;
+    using engine::server_metrics;
+    const auto& m = engine.metrics();
+    const auto metric = [&](std::string_view name, std::string_view type, std::string_view help) {
+        out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    };
+    const auto st = fw->stats();
+    metric("sio_forward_connected", "gauge", "1 while both Redis connections of request forwarding are up.");
+    out += fmt::format("sio_forward_connected {}\n", st.connected ? 1 : 0);
+    metric("sio_forwarded_requests_total", "counter",
+           "Requests for another server's session: sent to that server, answered by it, and requests of "
+           "other servers served here.");
+    out += fmt::format("sio_forwarded_requests_total{{kind=\"sent\"}} {}\n", st.sent);
+    out += fmt::format("sio_forwarded_requests_total{{kind=\"answered\"}} {}\n",
+                       server_metrics::get(m.forwarded_answered));
+    out += fmt::format("sio_forwarded_requests_total{{kind=\"served\"}} {}\n", st.served);
+    metric("sio_forward_failures_total", "counter",
+           "Forwarded requests without an answer, by why: owner_gone and timeout (answered \"Session ID "
+           "unknown\"), unreachable (Redis down, answered 503), malformed (messages that did not decode), "
+           "upgrade (WebSocket upgrades for another server's session, refused).");
+    static constexpr std::array<std::string_view, 3> reasons{"owner_gone", "timeout", "unreachable"};
+    for (std::size_t i = 0; i < reasons.size(); ++i)
+        out += fmt::format("sio_forward_failures_total{{reason=\"{}\"}} {}\n", reasons[i],
+                           server_metrics::get(m.forward_failures[i]));
+    out += fmt::format("sio_forward_failures_total{{reason=\"malformed\"}} {}\n", st.malformed);
+    out += fmt::format("sio_forward_failures_total{{reason=\"upgrade\"}} {}\n",
+                       server_metrics::get(m.forward_upgrades_refused));
+}
+
 std::string render_metrics(const engine::server& engine, const sio::server& io) {
     const auto& m = engine.metrics();
     using engine::server_metrics;
@@ -256,6 +290,7 @@ std::string render_metrics(const engine::server& engine, const sio::server& io) 
         out += fmt::format("sio_redis_broadcasts_total{{kind=\"dropped\"}} {}\n", st.dropped);
         out += fmt::format("sio_redis_broadcasts_total{{kind=\"malformed\"}} {}\n", st.malformed);
     }
+    render_forward_metrics(engine, out);
     metric("sio_packets_total", "counter", "Engine.IO message packets, by direction.");
     out += fmt::format("sio_packets_total{{direction=\"in\"}} {}\n", server_metrics::get(m.packets_in));
     out += fmt::format("sio_packets_total{{direction=\"out\"}} {}\n", server_metrics::get(m.packets_out));

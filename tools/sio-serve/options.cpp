@@ -132,6 +132,7 @@ std::optional<plan_error> plan_redis(const serve_options& o, serve_plan& plan) {
                                        "(@socket.io/redis-streams-adapter)"};
     if (!redis && *kind != adapter::redis::adapter_kind::pubsub)
         return plan_error{true, "--redis-adapter needs --redis"};
+    if (!redis && o.no_forward_requests) return plan_error{true, "--no-forward-requests needs --redis"};
     if (redis) redis->kind = *kind;
     if (!o.redis_subscription_mode.empty()) {
         const auto mode = adapter::redis::mode_of(o.redis_subscription_mode);
@@ -299,6 +300,9 @@ void add_running_options(po::options_description& serve, serve_options& options)
         ("redis-tls-key", po::value(&options.redis_tls_key), "PEM private key of --redis-tls-cert")
         ("redis-tls-insecure", po::bool_switch(&options.redis_tls_insecure),
          "do not verify a rediss:// server's certificate or name (a test Redis with a self-signed certificate)")
+        ("no-forward-requests", po::bool_switch(&options.no_forward_requests),
+         "with --redis, answer a request for another server's session \"Session ID unknown\" instead of "
+         "forwarding it to that server through Redis (the load balancer then needs sticky sessions)")
         ("quiet,q", po::bool_switch(&options.quiet), "log errors only")
         ("verbose,v", po::bool_switch(&options.verbose), "log debug details too (every refused request)");
 }

@@ -68,6 +68,7 @@ struct serve_options {
     std::string redis_tls_cert;
     std::string redis_tls_key;
     bool redis_tls_insecure = false;
+    bool no_forward_requests = false;          // --no-forward-requests: rely on a sticky load balancer
     admin_options admin;  // --admin-ui and its flags
     bool quiet = false;
     bool verbose = false;

@@ -3,6 +3,7 @@
 #include "admin.hpp"
 #include "chat.hpp"
 
+#include <sio/adapter/redis_forward.hpp>
 #include <sio/cluster.hpp>
 #include <sio/server.hpp>
 #include <sio/transport/server_tls.hpp>
@@ -149,6 +150,7 @@ struct serving {
     std::shared_ptr<engine::server> metrics_server;
     std::vector<std::shared_ptr<void>> chats;
     std::shared_ptr<adapter::redis::cluster> cluster;
+    std::shared_ptr<adapter::redis::forwarder> forwarder;  // --redis without --no-forward-requests
     std::shared_ptr<admin_server> admin;  // --admin-ui
 };
 
@@ -168,6 +170,29 @@ sio::server_options socket_server_options(serving& s) {
     return so;
 }
 
+// --redis: requests for the sessions of other servers are forwarded to them through Redis, so
+// that the load balancer in front needs no sticky sessions (redis_forward.hpp). Not with --tls:
+// the owner asks its own listener over plain HTTP.
+std::shared_ptr<adapter::redis::forwarder> make_forwarder(serving& s) {
+    const auto& p = s.plan;
+    if (!p.redis || p.options.no_forward_requests) return nullptr;
+    if (p.engine.tls) {
+        s.log.notice("forwarding_off",
+                     "cluster: requests are not forwarded between servers with --tls: the load balancer needs sticky "
+                     "sessions",
+                     {});
+        return nullptr;
+    }
+    auto redis = *p.redis;
+    redis.log = s.log_line();
+    adapter::redis::forward_options fo;
+    fo.answer_timeout = std::chrono::milliseconds(p.options.ping_interval_ms) +
+                        std::chrono::milliseconds(p.options.request_timeout_ms);
+    fo.max_answer_bytes = std::max(fo.max_answer_bytes, 2 * static_cast<std::size_t>(p.engine.session.max_payload));
+    s.forwarder = adapter::redis::forwarder::create(s.loops.main.get_executor(), std::move(redis), fo);
+    return s.forwarder;
+}
+
 // The Engine.IO server on every loop, the Socket.IO server on it, and what the main port serves
 // besides: the page, the browser client, and /metrics unless --metrics-listen moves it.
 void start_servers(serving& s) {
@@ -185,6 +210,7 @@ void start_servers(serving& s) {
         log.engine_event(e);
         if (admin) admin->engine_event(e);
     };
+    eo.forwarder = make_forwarder(s);
     s.engine = engine::server::create(s.loops.executors, eo);
     const auto so = socket_server_options(s);
     s.io = sio::server::create(s.loops.main.get_executor(), s.engine, so);
@@ -357,6 +383,11 @@ int run_serve(const serve_plan& plan) {
         fmt::print(stderr, "{}: cannot listen on {}:{}: {}\n", tool, plan.options.host, plan.options.port, ec.message());
         return tools::exit_failure;
     }
+    if (s.forwarder) {
+        s.forwarder->start(s.engine->local_endpoint());
+        s.log(fmt::format("cluster: requests for other servers' sessions are forwarded through Redis (sids start with {})",
+                          s.forwarder->node()));
+    }
     raise_descriptor_limit(plan.options.max_connections, s.log);
     announce(s);
 
@@ -365,6 +396,7 @@ int run_serve(const serve_plan& plan) {
     shutdown_on_signal(signals, grace, s.engine, s.io, std::chrono::milliseconds(plan.options.shutdown_timeout_ms),
                        s.log, [&s] {
                            if (s.admin) s.admin->stop();
+                           if (s.forwarder) s.forwarder->stop();
                            s.loops.stop();
                        });
     asio::signal_set hangup(s.loops.main);

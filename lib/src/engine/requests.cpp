@@ -17,9 +17,6 @@ namespace sio::engine::detail {
 namespace websocket = beast::websocket;
 using core_ptr = std::shared_ptr<server::impl>;
 
-
-using core_ptr = std::shared_ptr<server::impl>;
-
 void add_cors(const server::impl& core, std::string_view origin, response_type& res) {
     if (core.options.cors_origins.empty()) return;
     // The answer depends on the Origin header whenever CORS is configured: caches must know.
@@ -368,6 +365,20 @@ asio::awaitable<next_step> polling_post(engine_request r, http::request_parser<h
     co_return co_await respond(*c, *core, parser.get(), r.status_response(fst, parser));
 }
 
+// A request for a session of another server of the cluster: a polling request is forwarded to
+// it; a WebSocket upgrade is refused as for an unknown sid (the client's probe fails and it goes
+// on polling, through the forwarding).
+asio::awaitable<next_step> to_owner(engine_request r, http::request_parser<http::string_body>& parser, bool upgrade,
+                                    std::string owner) {
+    if (!upgrade) return forward_to_owner(std::move(r.core), std::move(r.c), parser, std::move(r.sid), std::move(owner));
+    server_metrics::add(r.core->metrics.forward_upgrades_refused);
+    auto res = r.fail(handshake_error::unknown_sid,
+                      fmt::format("WebSocket upgrade for session \"{}\" of server {}: not forwarded (the client "
+                                  "stays on polling)",
+                                  r.sid, owner));
+    return answer(std::move(r), parser, std::move(res), true);
+}
+
 // Routes an Engine.IO request: checks it as the reference's verify() does, then hands it to the
 // coroutine that answers it. Not a coroutine itself, so that a parked GET holds only the frame
 // of the path it took.
@@ -425,7 +436,10 @@ asio::awaitable<next_step> handle_engine(core_ptr core, std::shared_ptr<connecti
     std::shared_ptr<session> existing;
     if (!error && !r.sid.empty()) {
         existing = core->find_session(r.sid);
-        if (!existing) error = handshake_error::unknown_sid;
+        if (!existing) {
+            if (auto owner = core->owner_elsewhere(r.sid)) return to_owner(std::move(r), parser, upgrade, std::move(*owner));
+            error = handshake_error::unknown_sid;
+        }
     } else if (!error) {
         if (req.method() != http::verb::get) {
             error = handshake_error::bad_handshake_method;

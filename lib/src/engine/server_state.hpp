@@ -135,6 +135,7 @@ struct server::impl {
         if (!options.session.total_queued)
             options.session.total_queued = std::make_shared<std::atomic<std::size_t>>(0);
         session_config = std::make_shared<const server_session_config>(options.session);
+        if (options.forwarder) sid_prefix = options.forwarder->sid_prefix();
     }
 
     // Several loops: each is run by one thread, so nothing of a session needs a strand.
@@ -148,6 +149,12 @@ struct server::impl {
     server_options options;
     std::shared_ptr<const server_session_config> session_config;  // options.session, shared by the sessions
     std::shared_ptr<transport::http_listener> http;  // set once by server's constructor
+    std::string sid_prefix;  // the forwarder's: the start of every sid made here
+    // The server of the cluster that made `sid`, when it is another one (options.forwarder).
+    std::optional<std::string> owner_elsewhere(std::string_view sid) const {
+        if (!options.forwarder) return std::nullopt;
+        return options.forwarder->owner_of(sid);
+    }
     std::atomic<bool> stopped{false};
     // Where a session opened by a request on `c` runs: on one thread per loop, the
     // connection's loop; otherwise a strand of its own.

@@ -51,7 +51,7 @@ public:
 
     session(std::shared_ptr<server::impl> core, strand_type strand, transport_kind transport)
         : core_(std::move(core)), strand_(std::move(strand)),
-          sm_(generate_sid(), transport, core_->session_config, clock_type::now()),
+          sm_(core_->sid_prefix + generate_sid(), transport, core_->session_config, clock_type::now()),
           timers_(core_->loop_for(strand_).timers) {
         get_parked_ = transport == transport_kind::polling;  // the handshake GET
         on_websocket_ = transport == transport_kind::websocket;

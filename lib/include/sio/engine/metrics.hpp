@@ -33,6 +33,11 @@ struct server_metrics : transport::http_counters {
     std::atomic<std::uint64_t> slow_consumers{0};        // sessions closed with "slow consumer"
     std::atomic<std::uint64_t> refused_max_sessions{0};         // handshakes answered 503
     std::atomic<std::uint64_t> refused_max_sessions_per_ip{0};  // the same, per address
+    // Requests for another server's session (server_options::forwarder): forwarded to it, by
+    // what became of them (answered, or the forward_failure), and WebSocket upgrades refused.
+    std::atomic<std::uint64_t> forwarded_answered{0};
+    std::array<std::atomic<std::uint64_t>, 3> forward_failures{};  // by forward_failure
+    std::atomic<std::uint64_t> forward_upgrades_refused{0};
 
     static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
         c.fetch_add(n, std::memory_order_relaxed);

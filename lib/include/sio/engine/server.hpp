@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sio::engine {
@@ -54,6 +55,41 @@ struct server_event {
     std::string detail;  // a sentence for a person (sizes and limits included); may be empty
 };
 using event_handler = std::function<void(const server_event&)>;
+
+// A cluster without sticky sessions: a request naming a session that another server of the
+// cluster made is sent to that server, which answers it as its own (adapter/redis_forward.hpp
+// does it through Redis). The request and the answer as they travel: hop-by-hop headers
+// (Connection, Keep-Alive, Transfer-Encoding, Content-Length, Upgrade) are left out.
+struct forwarded_request {
+    std::string method;
+    std::string target;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+};
+struct forwarded_response {
+    unsigned status = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+};
+// Why a forwarded request got no answer from its owner.
+enum class forward_failure : std::uint8_t {
+    owner_gone,   // no server listens for the owner's requests any more (or it lost the session)
+    timeout,      // no answer in time
+    unreachable,  // the link to the cluster is down
+};
+class request_forwarder {
+public:
+    virtual ~request_forwarder() = default;
+    // The start of every sid this server makes, which names it in the cluster.
+    virtual std::string sid_prefix() const = 0;
+    // The server that made `sid`, when it is another one; nullopt when the sid is this server's
+    // (or no server's).
+    virtual std::optional<std::string> owner_of(std::string_view sid) const = 0;
+    // Sends `req` to `owner`; `done` runs exactly once, on whatever thread, with the owner's
+    // answer or why there is none. Must not block.
+    virtual void forward(std::string owner, forwarded_request req,
+                         std::function<void(std::optional<forwarded_response>, forward_failure)> done) = 0;
+};
 
 struct server_options {
     std::string path = "/socket.io/";  // requests below this path are Engine.IO's
@@ -98,6 +134,11 @@ struct server_options {
     // itself instead of a strand each: no strand hop, and no heap-held copy of a strand
     // executor, per operation. A handle called from another thread still posts.
     bool single_threaded = false;
+    // Requests for the sessions of other servers of a cluster are forwarded to them (and every
+    // sid made here starts with the forwarder's sid_prefix()); null: they are answered "Session
+    // ID unknown". A WebSocket upgrade is not forwarded: it is refused so, and the client goes
+    // on polling through the owner.
+    std::shared_ptr<request_forwarder> forwarder;
 };
 
 // What the open handler learns about the request that created a session.
