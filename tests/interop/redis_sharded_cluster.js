@@ -6,8 +6,11 @@
 // primaries: broadcasts from every instance reach the clients of the others, binary arguments
 // included; room broadcasts reach only the room's members, both ways; Node's fetchSockets(),
 // broadcast with acks and serverSideEmit with acks see and answer for the sio-serve sockets; each
-// sio-serve shows the cluster's three primaries in its log and in /metrics. Then (dynamic mode)
-// the primary serving the namespace's channel is killed: local delivery goes on, a broadcast sent
+// sio-serve shows the cluster's three primaries in its log and in /metrics; a node without room1
+// members receives none of its messages in dynamic mode (Redis's bytes per room message are
+// printed). In dynamic mode, room1's slot then moves to another primary: the server with a member
+// subscribes there after its old owner's sunsubscribe, the other follows MOVED. Then the primary
+// serving the namespace's channel is killed: local delivery goes on, a broadcast sent
 // while its shard has no owner is counted as dropped, and once its replica is promoted the
 // sio-serve servers subscribe again there, say so in their log, and a broadcast from one reaches
 // the clients of the other again.
@@ -121,6 +124,45 @@ async function clusterWorks(run, mode) {
   return clients;
 }
 
+// The slot of room1's channel moves to another primary (it holds no key: CLUSTER SETSLOT NODE on
+// each primary, the new owner first). Its old owner ends the room's subscriptions (sunsubscribe):
+// s2, which has a member, subscribes on the new owner; s1, which has none and a stale slot map,
+// is answered MOVED and follows it. Room messages from s1 reach b again.
+async function slotMoves(cluster, run, { a, b }) {
+  const channel = `${run.prefix}#/#room1#`;
+  const slot = await run.pub.sendCommand(channel, true, ["CLUSTER", "KEYSLOT", channel]);
+  const from = await ownerOf(run.pub, channel);
+  const lines = (await (await cluster.client(cluster.nodes[0].port)).sendCommand(["CLUSTER", "NODES"])).trim().split("\n");
+  const primaries = lines.map((l) => l.split(" ")).filter((f) => f[2].includes("master") && !f[2].includes("fail"))
+    .map((f) => ({ id: f[0], address: f[1].split("@")[0] }));
+  // The third primary: the namespace's channel stays where it was (the failover's victim).
+  const main = await ownerOf(run.pub, run.main);
+  const to = primaries.find((p) => p.address !== from && p.address !== main) || fail(`no third primary: ${lines.join("; ")}`);
+  const order = [to, ...primaries.filter((p) => p !== to)];
+  const port = (address) => Number(address.split(":")[1]);
+  for (const p of order) await (await cluster.client(port(p.address))).sendCommand(["CLUSTER", "SETSLOT", String(slot), "NODE", to.id]);
+  // Every node, replicas included, knows the new owner (a replica promoted later claims what it knows).
+  await until(async () => {
+    for (const x of cluster.nodes) {
+      const owners = (await (await cluster.client(x.port)).sendCommand(["CLUSTER", "SLOTS"]))
+        .filter((r) => r[0] <= slot && slot <= r[1]).map((r) => `127.0.0.1:${r[2][1]}`);
+      if (owners.length !== 1 || owners[0] !== to.address) return false;
+    }
+    return true;
+  }, `every node seeing slot ${slot} on ${to.address}`);
+  let k = 0;
+  await until(async () => {
+    a.emit("room", "room1", `after-move-${k++}`);
+    await new Promise((r) => setTimeout(r, 100));
+    return b.got.some((g) => g.event === "roomsaid" && String(g.args[0]).startsWith("after-move-"));
+  }, "a room1 message from s1 reaching b after the slot moved", 10000);
+  const log = run.s2.output();
+  if (!new RegExp(`ended the subscription to ${channel} \\(its slot moved\\)`).test(log)) fail(`s2 log: ${log}`);
+  if (!new RegExp(`channel\\(s\\) subscribed again on ${to.address.replace(/\./g, "\\.")}`).test(log)) fail(`s2 log: ${log}`);
+  if (!new RegExp(`slot ${slot} moved to ${to.address.replace(/\./g, "\\.")}`).test(run.s1.output())) fail(`s1 log: ${run.s1.output()}`);
+  console.log(`slot ${slot} of room1 moved from ${from} to ${to.address}: followed after ${k} message(s)`);
+}
+
 // The primary serving the namespace's channel is killed; its replica takes over.
 async function failover(cluster, run, clients) {
   const { s1, s2, main } = run;
@@ -180,7 +222,10 @@ async function main() {
   for (const mode of ["static", "dynamic"]) {
     const run = { ...(await startMode(cluster, pub, mode)), pub, cluster };
     const clients = await clusterWorks(run, mode);
-    if (mode === "dynamic") await failover(cluster, run, clients);
+    if (mode === "dynamic") {
+      await slotMoves(cluster, run, clients);
+      await failover(cluster, run, clients);
+    }
     await stopMode(run, clients);
   }
   pub.disconnect().catch(() => {});
