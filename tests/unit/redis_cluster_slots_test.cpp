@@ -100,6 +100,27 @@ TEST(cluster_slot_map, one_primary_with_several_ranges_and_a_complete_map) {
     EXPECT_EQ(sl::node({"::1", 7000}).address(), "[::1]:7000");
 }
 
+TEST(cluster_slot_map, a_moved_slot_is_assigned_alone) {
+    auto m = sl::single_node({"a", 1});
+    m.assign(100, {"b", 2});
+    ASSERT_EQ(m.ranges.size(), 3u);
+    EXPECT_TRUE(m.complete());
+    EXPECT_EQ(m.owner(99)->host, "a");
+    EXPECT_EQ(m.owner(100)->host, "b");
+    EXPECT_EQ(m.owner(101)->host, "a");
+    m.assign(0, {"c", 3});
+    m.assign(16383, {"c", 3});
+    EXPECT_TRUE(m.complete());
+    EXPECT_EQ(m.owner(0)->host, "c");
+    EXPECT_EQ(m.owner(1)->host, "a");
+    EXPECT_EQ(m.owner(16383)->host, "c");
+    EXPECT_EQ(m.describe(), "c:3 (0-0 16383-16383), a:1 (1-99 101-16382), b:2 (100-100)");
+    sl::slot_map partial;
+    partial.assign(7, {"d", 4});  // a slot nobody served
+    EXPECT_EQ(partial.owner(7)->host, "d");
+    EXPECT_EQ(partial.owner(8), nullptr);
+}
+
 TEST(cluster_slot_map, refuses_malformed_replies) {
     const std::vector<std::string> cases{
              "-ERR This instance has cluster support disabled\r\n",

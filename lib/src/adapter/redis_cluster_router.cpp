@@ -172,9 +172,18 @@ void shard_router::on_sub_push(const std::string& address, const redisReply* r) 
     auto& n = it->second;
     if (r->type == REDIS_REPLY_ERROR) {
         const std::string_view text(r->str, r->len);
-        if (slots::parse_redirect(text, n.where.host)) {
+        if (auto to = slots::parse_redirect(text, n.where.host)) {
+            // Subscribed again where it says, at once; the whole map is fetched again after the
+            // backoff (a node asked too soon may not know of the move yet).
             log(fmt::format("redis: {} answered a subscription with {}; refreshing the slot map", address, text));
-            refresh(true);
+            for (auto c = n.asked.begin(); c != n.asked.end();)
+                c = slots::key_slot(*c) == to->slot ? n.asked.erase(c) : std::next(c);
+            if (have_map_) {
+                map_.assign(to->slot, to->to);
+                links_to(to->to, true);
+                resubscribe(settled_);
+            }
+            refresh(false);
             return;
         }
     } else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && is(str_of(r->element[0]), "sunsubscribe")) {
@@ -411,13 +420,12 @@ resp_conn::reply_fn shard_router::following(std::vector<std::string> args, resp_
 void shard_router::redirect_command(const slots::redirect& to, std::vector<std::string> args, resp_conn::reply_fn done,
                                     int hops) {
     if (!to.ask) {
-        // The map is stale: refreshed, while the command goes where MOVED says.
-        for (auto& r : map_.ranges) {
-            if (r.first <= to.slot && to.slot <= r.last && !(r.primary == to.to)) {
-                log(fmt::format("redis: slot {} moved to {}; refreshing the slot map", to.slot, to.to.address()));
-                refresh(true);
-                break;
-            }
+        // The map is stale: patched for this slot at once, and fetched again after the backoff.
+        const auto* owner = map_.owner(to.slot);
+        if (!owner || !(*owner == to.to)) {
+            log(fmt::format("redis: slot {} moved to {}; refreshing the slot map", to.slot, to.to.address()));
+            map_.assign(to.slot, to.to);
+            refresh(false);
         }
     }
     auto& n = links_to(to.to, true);

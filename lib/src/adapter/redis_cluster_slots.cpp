@@ -91,6 +91,26 @@ bool slot_map::same_owners(const slot_map& other) const {
     return true;
 }
 
+void slot_map::assign(std::uint16_t slot, const node& owner) {
+    std::vector<slot_range> out;
+    bool placed = false;
+    for (auto& r : ranges) {
+        if (slot < r.first || slot > r.last) {
+            out.push_back(std::move(r));
+            continue;
+        }
+        if (r.first < slot) out.push_back(slot_range{r.first, static_cast<std::uint16_t>(slot - 1), r.primary, r.replicas});
+        out.push_back(slot_range{slot, slot, owner, {}});
+        if (slot < r.last) out.push_back(slot_range{static_cast<std::uint16_t>(slot + 1), r.last, r.primary, r.replicas});
+        placed = true;
+    }
+    if (!placed) {
+        out.push_back(slot_range{slot, slot, owner, {}});
+        std::sort(out.begin(), out.end(), [](const slot_range& a, const slot_range& b) { return a.first < b.first; });
+    }
+    ranges = std::move(out);
+}
+
 slot_map single_node(node n) {
     slot_map m;
     m.ranges.push_back(slot_range{0, slot_count - 1, std::move(n), {}});

@@ -58,6 +58,8 @@ struct slot_map {
     // "127.0.0.1:7000 (0-5460), 127.0.0.1:7001 (5461-10922), ...": each primary with its ranges.
     std::string describe() const;
     bool same_owners(const slot_map& other) const;
+    // `slot` is served by `owner` now (what a MOVED says), until the next CLUSTER SLOTS.
+    void assign(std::uint16_t slot, const node& owner);
 };
 
 // A map where one node serves every slot: a standalone Redis.
