@@ -192,6 +192,7 @@ async function startRedisCluster(redisServer, redisCli, count = 6) {
   const os = require("os");
   const { createClient } = require("redis");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sio-redis-cluster-"));
+  process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));  // after a failure too
   const nodes = [];
   const taken = new Set();
   for (let i = 0; i < count; i++) {
