@@ -140,7 +140,12 @@ async function slotMoves(cluster, run, { a, b }) {
   const to = primaries.find((p) => p.address !== from && p.address !== main) || fail(`no third primary: ${lines.join("; ")}`);
   const order = [to, ...primaries.filter((p) => p !== to)];
   const port = (address) => Number(address.split(":")[1]);
-  for (const p of order) await (await cluster.client(port(p.address))).sendCommand(["CLUSTER", "SETSLOT", String(slot), "NODE", to.id]);
+  for (const p of order) {
+    const c = await cluster.client(port(p.address));
+    await c.sendCommand(["CLUSTER", "SETSLOT", String(slot), "NODE", to.id]);
+    // The new owner's claim must carry the greatest config epoch, or the replicas keep the old one.
+    if (p === to) await c.sendCommand(["CLUSTER", "BUMPEPOCH"]);
+  }
   // Every node, replicas included, knows the new owner (a replica promoted later claims what it knows).
   await until(async () => {
     for (const x of cluster.nodes) {
@@ -149,7 +154,7 @@ async function slotMoves(cluster, run, { a, b }) {
       if (owners.length !== 1 || owners[0] !== to.address) return false;
     }
     return true;
-  }, `every node seeing slot ${slot} on ${to.address}`);
+  }, `every node seeing slot ${slot} on ${to.address}`, 10000);
   let k = 0;
   await until(async () => {
     a.emit("room", "room1", `after-move-${k++}`);
