@@ -128,10 +128,11 @@ function freePort() {
   });
 }
 
-// Resolves once redis-server answers on `port`; rejects if it exits first or after 5 s.
-function startRedisOn(redisServer, port) {
+// Resolves once redis-server answers on `port`; rejects if it exits first or after 5 s. `extra`:
+// more arguments for redis-server.
+function startRedisOn(redisServer, port, extra = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(redisServer, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    const child = spawn(redisServer, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...extra],
                         { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (c) => (out += c));
@@ -166,6 +167,81 @@ async function startRedis(redisServer, port) {
     }
   }
   throw last;
+}
+
+// A port P of 127.0.0.1 free together with P + 10000 (a Redis Cluster node's bus port).
+async function freeClusterPort(taken) {
+  const isFree = (port) => new Promise((resolve) => {
+    const s = net.createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const p = 20000 + Math.floor(Math.random() * 35000);
+    if (!taken.has(p) && !taken.has(p + 10000) && (await isFree(p)) && (await isFree(p + 10000))) return p;
+  }
+  throw new Error("no free port P with P + 10000 free on 127.0.0.1");
+}
+
+// A Redis Cluster of `count` redis-server on 127.0.0.1 (half primaries, each with one replica),
+// joined by `redisCli --cluster create`; resolves once every node says cluster_state:ok and every
+// replica is in sync. Returns
+// { nodes: [{ port, child }], client(port) (a node-redis client of that node, kept), info(port)
+// (its CLUSTER INFO as an object), stop() (kills every node by PID and removes their files) }.
+async function startRedisCluster(redisServer, redisCli, count = 6) {
+  const os = require("os");
+  const { createClient } = require("redis");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sio-redis-cluster-"));
+  process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));  // after a failure too
+  const nodes = [];
+  const taken = new Set();
+  for (let i = 0; i < count; i++) {
+    let last;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const port = await freeClusterPort(taken);
+      try {
+        // A replica syncs at once (no diskless delay), so that it may take over soon after.
+        const child = await startRedisOn(redisServer, port, ["--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
+          "--cluster-config-file", path.join(dir, `nodes-${port}.conf`), "--dir", dir, "--repl-diskless-sync-delay", "0"]);
+        nodes.push({ port, child });
+        taken.add(port).add(port + 10000);
+        last = null;
+        break;
+      } catch (e) { last = e; }
+    }
+    if (last) throw last;
+  }
+  const clients = new Map();
+  const client = async (port) => {
+    if (!clients.has(port)) {
+      const c = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } });
+      c.on("error", () => {});
+      clients.set(port, c);
+      await c.connect();
+    }
+    return clients.get(port);
+  };
+  const info = async (port) => Object.fromEntries((await (await client(port)).sendCommand(["CLUSTER", "INFO"]))
+    .split("\r\n").filter((l) => l.includes(":")).map((l) => l.split(":")));
+  const stop = () => {
+    for (const c of clients.values()) c.disconnect().catch(() => {});
+    for (const n of nodes) n.child.kill("SIGKILL");
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  const created = await runTool(redisCli, ["--cluster", "create", ...nodes.map((n) => `127.0.0.1:${n.port}`),
+                                           "--cluster-replicas", "1", "--cluster-yes"], { json: false, ms: 20000 });
+  if (created.code !== 0) throw new Error(`redis-cli --cluster create failed (${created.code}): ${created.out} ${created.err}`);
+  // Every node ok, and every replica in sync with its primary (a replica that never synced does
+  // not take over).
+  await until(async () => {
+    for (const n of nodes) {
+      if ((await info(n.port)).cluster_state !== "ok") return false;
+      const replication = await (await client(n.port)).sendCommand(["INFO", "replication"]);
+      if (/role:slave/.test(replication) && !/master_link_status:up/.test(replication)) return false;
+    }
+    return true;
+  }, "cluster_state:ok on every node and every replica in sync", 20000);
+  return { nodes, client, info, stop, dir };
 }
 
 // Records every event a socket.io-client socket receives; next() waits for one that matches (or
@@ -246,4 +322,4 @@ function cliListener(cli, url) {
 }
 
 module.exports = { fail, startServer, stopServer, until, deadline, seededRandom, artifactsDir, runTool, launchChromium,
-                   freePort, startRedis, recorder, nodeRedisServer, rawClient, cliListener };
+                   freePort, startRedis, startRedisCluster, recorder, nodeRedisServer, rawClient, cliListener };

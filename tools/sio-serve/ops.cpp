@@ -280,6 +280,9 @@ std::string render_metrics(const engine::server& engine, const sio::server& io) 
         out += fmt::format("sio_redis_adapter{{adapter=\"{}\"}} 1\n", adapter::redis::kind_name(cluster->kind()));
         metric("sio_redis_connected", "gauge", "1 while every Redis connection is up and subscribed (--redis).");
         out += fmt::format("sio_redis_connected {}\n", st.connected ? 1 : 0);
+        metric("sio_redis_nodes_connected", "gauge",
+               "Redis nodes connected: the primaries of a Redis Cluster (--redis-adapter sharded), else 1 or 0.");
+        out += fmt::format("sio_redis_nodes_connected {}\n", st.nodes);
         metric("sio_redis_outages_total", "counter", "Redis connections lost or refused.");
         out += fmt::format("sio_redis_outages_total {}\n", st.outages);
         metric("sio_redis_broadcasts_total", "counter",

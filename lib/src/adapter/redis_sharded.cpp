@@ -4,6 +4,9 @@
 // two connections (`cmd`: SPUBLISH, PUBSUB SHARDNUMSUB; `sub`: SSUBSCRIBE, SUNSUBSCRIBE), every
 // message SPUBLISHed as JSON or msgpack, and in the dynamic modes one subscription per room that
 // has members on this node, made when the room is created and dropped when it is deleted.
+// Both connections are the router's (redis_cluster_router.hpp), so that on a Redis Cluster each
+// command goes to the primary serving its channel's slot.
+#include "redis_cluster_router.hpp"
 #include "redis_streams.hpp"
 
 #include "sio/adapter/redis_sharded_codec.hpp"
@@ -24,6 +27,17 @@ struct sharded_impl final : streams_impl {
     // The room channels subscribed to (or asked for), which a new subscriber connection asks for
     // again.
     std::set<std::string> room_channels;
+    std::shared_ptr<shard_router> router;
+
+    std::shared_ptr<resp_conn> make_conn(const std::string& role) override {
+        if (!router) {
+            router = std::make_shared<shard_router>(strand, opts);
+            router->on_nodes = [weak = weak_from_this()](int n) {
+                if (auto self = weak.lock()) self->nodes = n;
+            };
+        }
+        return router->face(role == "subscriber");
+    }
 
     bool reads_stream() const override { return false; }
     std::string_view push_kind() const override { return "smessage"; }
@@ -71,13 +85,18 @@ struct sharded_impl final : streams_impl {
         }
     }
 
+    // Counted as dropped when it could not be sent (Redis, or the channel's shard, unreachable)
+    // or the link went down before the answer.
     void send_message(const std::string& channel, st::message m) {
         m.uid = uid;
-        if (cmd && cmd->up()) {
-            cmd->send({"SPUBLISH", channel, sh::encode(m)});
-        } else {
+        if (!cmd) {
             ++dropped;
+            return;
         }
+        cmd->send({"SPUBLISH", channel, sh::encode(m)}, [weak = weak_from_this()](const redisReply* r) {
+            if (r) return;
+            if (auto self = weak.lock()) ++self->dropped;
+        });
     }
 
     void add(st::message m, std::function<void(bool)> done) override {

@@ -51,9 +51,9 @@ bool streams_impl::ours(std::string_view nsp) const {
 
 void streams_impl::start() {
     if (cmd) return;
-    cmd = std::make_shared<resp_conn>(strand, opts, "commands");
-    sub = std::make_shared<resp_conn>(strand, opts, "subscriber");
-    if (reads_stream()) reader = std::make_shared<resp_conn>(strand, opts, "stream reader");
+    cmd = make_conn("commands");
+    sub = make_conn("subscriber");
+    if (reads_stream()) reader = make_conn("stream reader");
     sub->track_replies = false;
     auto weak = weak_from_this();
     auto on = [weak](void (streams_impl::*f)()) {

@@ -95,6 +95,10 @@ struct streams_impl : link_counters, std::enable_shared_from_this<streams_impl> 
     virtual std::string_view push_kind() const { return "message"; }
     virtual result<st::message> decode_push(std::string_view bytes) const { return st::decode_published(bytes); }
     virtual const char* numsub() const { return "NUMSUB"; }
+    // The connection `start` makes for `role` ("commands", "subscriber", "stream reader").
+    virtual std::shared_ptr<resp_conn> make_conn(const std::string& role) {
+        return std::make_shared<resp_conn>(strand, opts, role);
+    }
 
     void update_up() {
         up = cmd && sub && cmd->up() && sub->up() && (!reads_stream() || (reader && reader->up()));

@@ -76,6 +76,8 @@ stats link_counters::snapshot() const {
     s.dropped = dropped.load();
     s.malformed = malformed.load();
     s.outages = outages.load();
+    const int n = nodes.load();
+    s.nodes = n < 0 ? (s.connected ? 1u : 0u) : static_cast<std::uint32_t>(n);
     return s;
 }
 

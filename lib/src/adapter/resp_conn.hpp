@@ -48,6 +48,9 @@ broadcast_opts to_wire(const broadcast_options& o);
 struct link_counters {
     std::atomic<bool> up{false};
     std::atomic<std::uint64_t> published{0}, received{0}, dropped{0}, malformed{0}, outages{0};
+    // The Redis nodes connected (the sharded adapter's router, on a Redis Cluster or not); -1 for
+    // the adapters of one Redis, which count it as connected when `up`.
+    std::atomic<int> nodes{-1};
     std::uint64_t logged_malformed = 0;  // on the strand
 
     stats snapshot() const;
@@ -56,12 +59,14 @@ struct link_counters {
     bool count_malformed();
 };
 
-// Every member is touched on the strand only.
+// Every member is touched on the strand only. The sharded adapter's router (redis_cluster_router.hpp)
+// stands in for one, sending each command to the node that serves its channel.
 class resp_conn : public std::enable_shared_from_this<resp_conn> {
 public:
     using reply_fn = std::function<void(const redisReply*)>;  // nullptr: no reply (link down)
 
     resp_conn(strand_t strand, options opts, std::string role);
+    virtual ~resp_conn() = default;
 
     std::function<void()> on_up;
     std::function<void()> on_down;
@@ -70,12 +75,14 @@ public:
     bool track_replies = true;
     std::function<void(const redisReply*)> on_push;
 
-    void start();
-    void stop();
-    bool up() const noexcept { return up_; }
+    virtual void start();
+    virtual void stop();
+    virtual bool up() const noexcept { return up_; }
 
     // Queues a command; false (and `done(nullptr)`) when the connection is down.
-    bool send(const std::vector<std::string>& args, reply_fn done = {});
+    virtual bool send(const std::vector<std::string>& args, reply_fn done = {});
+    // host:port of the Redis it connects to.
+    std::string authority() const;
 
 private:
     struct reader_deleter {
@@ -83,7 +90,6 @@ private:
     };
 
     boost::asio::awaitable<void> run(std::shared_ptr<resp_conn> self);
-    std::string authority() const;
     boost::asio::awaitable<std::optional<std::string>> connect_once();
     boost::asio::awaitable<std::optional<std::string>> handshake();
     boost::asio::awaitable<std::string> read_loop();

@@ -139,6 +139,7 @@ struct stats {
     std::uint64_t dropped = 0;       // broadcasts not published because Redis was down
     std::uint64_t malformed = 0;     // messages from Redis that did not decode
     std::uint64_t outages = 0;       // connections lost or never made
+    std::uint32_t nodes = 0;         // Redis nodes connected (of a Redis Cluster, or the one Redis)
 };
 
 // A server's link to the cluster; `create` picks the implementation `options::kind` names.
