@@ -24,7 +24,10 @@ json admin_impl::snapshot() {
 }
 
 void admin_impl::all_sockets(std::function<void(json)> done) {
-    if (!cluster_) return done(snapshot());
+    // When this server's own sockets fill the list, nothing is asked of the cluster: each server's
+    // fetchSockets answer carries every socket it has (megabytes at tens of thousands: parsed here,
+    // and built and sent by each server), of which none would be listed.
+    if (!cluster_ || shown_.size() >= max_sockets_) return done(snapshot());
     struct gathering {
         std::size_t waiting = 0;
         std::vector<std::pair<std::string, json>> answers;  // namespace, its sockets in the cluster
