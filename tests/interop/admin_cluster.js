@@ -1,21 +1,50 @@
 // One Admin UI for a whole cluster: a Node socket.io 4.8 server instrumented with
-// @socket.io/admin-ui 0.5.1 and two sio-serve --admin-ui, all on one redis-server through the
-// Redis adapter (@socket.io/redis-adapter 8.3.0 on the Node side). A socket.io-client admin
-// connection to one sio-serve gets server_stats from all three servers (three serverIds),
-// all_sockets with the chat clients of all three, the live socket_connected of a client of another
-// server, and the event log of another sio-serve; its join and _disconnect operations reach
-// sockets of the other servers. An admin connection to the Node server sees the sio-serve servers
-// and their sockets, and its _disconnect reaches a client of a sio-serve. More than 2,000 changes in
-// one tick of a sio-serve reach every admin client as one all_sockets of the whole cluster.
-// Usage: node admin_cluster.js PATH/TO/sio-serve PATH/TO/redis-server
+// @socket.io/admin-ui 0.5.1 and two sio-serve --admin-ui, all on one redis-server through one of
+// the Redis adapters (ADAPTER: pubsub, the default, with @socket.io/redis-adapter 8.3.0 on the Node
+// side; streams, with @socket.io/redis-streams-adapter 0.3.1; sharded, with redis-adapter's
+// createShardedAdapter). A socket.io-client admin connection to one sio-serve gets server_stats
+// from all three servers (three serverIds), all_sockets with the chat clients of all three, the
+// live socket_connected of a client of another server, and the event log of another sio-serve; its
+// join and _disconnect operations reach sockets of the other servers. An admin connection to the
+// Node server sees the sio-serve servers and their sockets, with the transport a socket upgraded
+// to, also for a socket past sio-serve's --admin-ui-max-sockets; its _disconnect reaches a client
+// of a sio-serve. More than 2,000 changes in one tick of a sio-serve reach every admin client as one
+// all_sockets of the whole cluster.
+// Usage: node admin_cluster.js PATH/TO/sio-serve PATH/TO/redis-server [pubsub|streams|sharded]
 "use strict";
 const { io } = require("socket.io-client");
 const { instrument } = require("@socket.io/admin-ui");
-const { fail, startServer, until, deadline, startRedis, recorder, nodeRedisServer, rawClient } = require("./lib");
+const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
+const { createAdapter: createStreamsAdapter } = require("@socket.io/redis-streams-adapter");
+const { fail, startServer, until, deadline, recorder, rawClient } = require("./lib");
+const { nodeServer, redisWithClient } = require("./cluster_peers");
 
-const serve = process.argv[2] || fail("usage: node admin_cluster.js SIO_SERVE REDIS_SERVER");
-const redisServer = process.argv[3] || fail("usage: node admin_cluster.js SIO_SERVE REDIS_SERVER");
+const usage = "usage: node admin_cluster.js SIO_SERVE REDIS_SERVER [pubsub|streams|sharded]";
+const serve = process.argv[2] || fail(usage);
+const redisServer = process.argv[3] || fail(usage);
+const kind = process.argv[4] || "pubsub";
 deadline(90000);
+
+// Per adapter: the Node server's adapter (on the connected client `pub`), sio-serve's flags, and
+// how many servers listen on a namespace's request channel.
+const adapters = {
+  pubsub: {
+    node: (pub, sub) => createAdapter(pub, sub, { requestsTimeout: 3000 }),
+    flags: [],
+    listeners: async (pub, nsp) => Number((await pub.sendCommand(["PUBSUB", "NUMSUB", `socket.io-request#${nsp}#`]))[1]),
+  },
+  streams: {
+    node: (pub) => createStreamsAdapter(pub),
+    flags: ["--redis-adapter", "streams"],
+    listeners: async (pub, nsp) => Number((await pub.sendCommand(["PUBSUB", "NUMSUB", `socket.io#${nsp}#`]))[1]),
+  },
+  sharded: {
+    node: (pub, sub) => createShardedAdapter(pub, sub),
+    flags: ["--redis-adapter", "sharded"],
+    listeners: async (pub, nsp) => Number((await pub.sendCommand(["PUBSUB", "SHARDNUMSUB", `socket.io#${nsp}#`]))[1]),
+  },
+};
+const adapter = adapters[kind] || fail(`unknown adapter ${kind}; ${usage}`);
 
 const check = (cond, what) => { if (!cond) fail(what); };
 
@@ -55,19 +84,22 @@ function disconnected(socket) {
 }
 
 async function main() {
-  const redis = await startRedis(redisServer);
-  const url = `redis://127.0.0.1:${redis.port}`;
+  const { url, pub } = await redisWithClient(redisServer);
+  const sub = pub.duplicate();
+  sub.on("error", () => {});
+  await sub.connect();
 
   // The Node member, instrumented as a Node user would do it.
-  const { url: nodeUrl, pub } = await nodeRedisServer(url, (nodeIo) =>
-    instrument(nodeIo, { auth: false, mode: "development", serverId: "node-server" }));
+  const { nodeIo, url: nodeUrl } = await nodeServer({ adapter: adapter.node(pub, sub) }, "roomsaid");
+  instrument(nodeIo, { auth: false, mode: "development", serverId: "node-server" });
 
-  const s1 = await startServer(serve, ["--port", "0", "--redis", url, "--admin-ui", "--threads", "1", "--mode", "echo",
-                                       "--admin-ui-max-sockets", "5000"]);
-  const s2 = await startServer(serve, ["--port", "0", "--redis", url, "--admin-ui"]);
-  const numsub = async (channel) => Number((await pub.sendCommand(["PUBSUB", "NUMSUB", channel]))[1]);
-  await until(async () => (await numsub("socket.io-request#/admin#")) === 3 && (await numsub("socket.io-request#/#")) === 3,
-              "three servers on the request channels of / and /admin", 10000);
+  // sio-serve 2 lists two sockets to the UI: a third is past --admin-ui-max-sockets.
+  const s1 = await startServer(serve, ["--port", "0", "--redis", url, ...adapter.flags, "--admin-ui", "--threads", "1",
+                                       "--mode", "echo", "--admin-ui-max-sockets", "5000"]);
+  const s2 = await startServer(serve, ["--port", "0", "--redis", url, ...adapter.flags, "--admin-ui",
+                                       "--admin-ui-max-sockets", "2"]);
+  await until(async () => (await adapter.listeners(pub, "/admin")) === 3 && (await adapter.listeners(pub, "/")) === 3,
+              `three servers on the ${kind} request channels of / and /admin`, 10000);
 
   const c1 = await connect(s1.url);
   const c2 = await connect(s2.url);
@@ -136,6 +168,19 @@ async function main() {
     c5.io.engine.once("upgrade", resolve);
   });
   await rec.next("socket_updated", (s) => s.id === c5.id && s.transport === "websocket");
+  // One more, past sio-serve 2's --admin-ui-max-sockets (c4 and c5 are listed): not in its feed, but
+  // its data._admin follows the upgrade, so the other servers see its transport.
+  const c6 = io(s2.url, { reconnection: false, forceNew: true });
+  await new Promise((resolve, reject) => {
+    c6.on("connect_error", reject);
+    c6.io.engine.once("upgrade", resolve);
+  });
+  const transportOf = async (id) => {
+    const found = (await nodeIo.fetchSockets()).find((s) => s.id === id);
+    return found && found.data && found.data._admin ? found.data._admin.transport : undefined;
+  };
+  await until(async () => (await transportOf(c6.id)) === "websocket", "the upgrade of a socket past the limit in its data", 5000)
+    .catch(async (e) => fail(`${e.message}: ${await transportOf(c6.id)}`));
 
   // An admin client of the Node server sees the sio-serve servers and their sockets too, with
   // their client ids and transports, and its _disconnect reaches a client of sio-serve 1.
@@ -144,15 +189,16 @@ async function main() {
   const seenByNode = await servers(nodeAdmin, 3);
   check(seenByNode.has("node-server") && [...seenByNode.keys()].filter((k) => k.includes("#")).length === 2,
         `the Node admin client's servers: ${[...seenByNode.keys()]}`);
-  const nlist = await allSockets(nrec, [c1Id, c3.id, c4.id, c5.id]);
+  const nlist = await allSockets(nrec, [c1Id, c3.id, c4.id, c5.id, c6.id]);
   check(nlist.find((s) => s.id === c1Id).nsp === "/", "the Node server lists sio-serve 1's client");
-  for (const id of [c1Id, c4.id, c5.id]) {
+  for (const id of [c1Id, c4.id, c5.id, c6.id]) {
     const entry = nlist.find((s) => s.id === id);
     check(entry.transport === "websocket" && typeof entry.clientId === "string" && entry.clientId.length === 12 &&
           !("_admin" in (entry.data || {})),
           `the Node admin's entry of sio-serve's socket ${id}: ${JSON.stringify(entry)}`);
   }
   c5.close();
+  c6.close();
   const c1Gone = disconnected(c1);
   nodeAdmin.emit("_disconnect", "/", false, c1Id);
   check((await c1Gone) === "io server disconnect", "sio-serve 1's client disconnected from the Node admin client");
@@ -172,7 +218,7 @@ async function main() {
   // The Node server and its Redis clients end with this process (admin-ui still emits the closes
   // through them on the next tick).
   for (const s of [s1, s2]) s.child.kill("SIGTERM");
-  console.log("ok: one Admin UI over two sio-serve and a Node server on one Redis");
+  console.log(`ok: one Admin UI over two sio-serve and a Node server on one Redis (${kind} adapter)`);
   process.exit(0);
 }
 

@@ -1,52 +1,18 @@
 // The Admin UI protocol (see admin.hpp): the admin namespace, its authentication, the live feed
 // and the operations.
-#include "admin.hpp"
-#include "admin_auth.hpp"
-#include "admin_json.hpp"
+#include "admin_impl.hpp"
 
-#include <sio/namespace.hpp>
-#include <sio/socket.hpp>
-
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <unistd.h>
 
 #include <fmt/core.h>
 
 #include <algorithm>
 #include <array>
-#include <atomic>
-#include <chrono>
-#include <ctime>
 #include <exception>
-#include <map>
-#include <mutex>
-#include <optional>
-#include <tuple>
-#include <unordered_map>
-#include <unordered_set>
-#include <utility>
 
 namespace sio::serve {
+namespace admin_detail {
 namespace {
-
-namespace asio = boost::asio;
-using admin_json::epoch_ms;
-using admin_json::iso_time;
-using admin_json::remote_socket;
-using admin_json::set_admin_data;
-using admin_json::wall_clock;
-
-constexpr std::chrono::seconds stats_interval{2};  // as the reference
-// The live feed goes out once per tick: what happened within a tick is coalesced (a new socket is
-// held one tick before its socket_connected, which carries its rooms by then; one that leaves
-// before is never sent), and a tick sends at most max_updates_per_tick socket and room events
-// (8,000 a second per admin client); past that, one all_sockets replaces them.
-constexpr std::chrono::milliseconds flush_interval{250};
-constexpr std::size_t max_updates_per_tick = 2000;
-// The event log (development mode): at most this many event_received/event_sent a tick, the rest
-// counted and dropped (the UI keeps the last 1,000 anyway).
-constexpr std::size_t max_log_events_per_tick = 100;
 
 std::string host_name() {
     std::array<char, 256> buf{};
@@ -69,18 +35,6 @@ bool filter_at(const json& args, std::size_t i, std::string& out) {
     return true;
 }
 
-// Whether the event log is wanted, read on every event of every watched socket: a load when no
-// admin client listens, one more atomic add when one does, and nothing built past the tick's cap.
-struct event_gate {
-    std::atomic<bool> listening{false};
-    std::atomic<std::size_t> taken{0};  // event reports this tick (reset by the flush)
-
-    bool admit() {
-        if (!listening.load(std::memory_order_relaxed)) return false;
-        return taken.fetch_add(1, std::memory_order_relaxed) < max_log_events_per_tick;
-    }
-};
-
 // [event, args...] as the event log carries an event.
 json event_array(std::string_view event, const json& args) {
     json all = json::array({std::string(event)});
@@ -88,179 +42,17 @@ json event_array(std::string_view event, const json& args) {
     return all;
 }
 
-struct engine_counters {
-    std::uint64_t packets_in = 0, packets_out = 0, bytes_in = 0, bytes_out = 0;
-};
+}  // namespace
 
-class admin_impl final : public admin_server, public std::enable_shared_from_this<admin_impl> {
-public:
-    explicit admin_impl(config c)
-        : cfg_(std::move(c)), dev_(cfg_.options.mode == "development"), timer_(cfg_.home), flush_timer_(cfg_.home),
-          started_(std::chrono::steady_clock::now()), hostname_(host_name()) {
-        if (!cfg_.options.read_only) features_ = {"EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT"};
-        features_.emplace_back("AGGREGATED_EVENTS");
-        if (dev_) features_.emplace_back("ALL_EVENTS");
-        if (!cfg_.options.auth.empty()) auth_.emplace(cfg_.options.auth);
-        max_sockets_ = cfg_.options.max_sockets;
-    }
-
-    void engine_event(const engine::server_event& e) override {
-        using k = engine::server_event::kind;
-        if (e.type != k::session_open && e.type != k::session_upgrade && e.type != k::session_close) return;
-        push([type = e.type, sid = std::string(e.sid), transport = std::string(e.transport),
-              reason = std::string(e.reason)](admin_impl& self) { self.on_engine(type, sid, transport, reason); });
-    }
-
-    void attach(const std::shared_ptr<sio::server>& io, const std::vector<std::string>& namespaces) override;
-
-    void stop() override {
-        stopped_ = true;
-        asio::post(cfg_.home, [self = shared_from_this()] {
-            self->timer_.cancel();
-            self->flush_timer_.cancel();
-        });
-    }
-
-private:
-    using task = std::function<void(admin_impl&)>;
-
-    // --- the feed: reports from any thread, run in order on the home loop ---
-    void push(task t) {
-        bool post = false;
-        {
-            std::lock_guard lock(feed_mutex_);
-            feed_.push_back(std::move(t));
-            post = !drain_posted_;
-            drain_posted_ = true;
-        }
-        if (post) asio::post(cfg_.home, [weak = weak_from_this()] {
-            if (auto self = weak.lock()) self->drain();
-        });
-    }
-
-    void drain() {
-        std::vector<task> batch;
-        {
-            std::lock_guard lock(feed_mutex_);
-            batch.swap(feed_);
-            drain_posted_ = false;
-        }
-        for (auto& t : batch) {
-            try {
-                t(*this);
-            } catch (const std::exception& e) {
-                cfg_.log(fmt::format("admin: a report failed: {}", e.what()));
-            }
-        }
-    }
-
-    // To every admin client: with --redis, those of every server of the cluster (the Node servers'
-    // instrument() emits to the admin namespace through the adapter alike, so one UI shows them all).
-    void emit_all(std::string_view event, json args) {
-        if (!admin_nsp_) return;
-        const sio::broadcast_operator everyone(admin_nsp_, {});
-        (cluster_ ? everyone : everyone.local()).emit(event, std::move(args));
-    }
-
-    // --- the outbox: what the next tick sends, coalesced (home loop) ---
-    using socket_key = std::pair<std::string, std::string>;  // namespace, socket id
-    struct outgoing {
-        std::string event;
-        json args;
-        bool alive = true;  // false: cancelled (a socket that came and went unseen)
-        bool young = true;  // a socket_connected (or its socket_updated) not yet held over a tick
-        bool in_snapshot = false;  // a socket_connected whose socket an all_sockets has carried
-    };
-    void queue(std::string event, json args) {
-        outbox_.push_back({std::move(event), std::move(args)});
-        arm_flush();
-    }
-    void arm_flush();
-    void flush();
-    json snapshot();
-    // Calls `done` on the home loop with the list all_sockets carries: this server's shown sockets,
-    // then, with --redis, the other servers' (fetchSockets on every watched namespace), at most
-    // max_sockets in all.
-    void all_sockets(std::function<void(json)> done);
-    void add_remote(json& all, const std::string& nsp_name, const json& list) const;
-    void count_cluster_admins();
-    void refill();
-    void socket_connected(const std::shared_ptr<sio::socket>& s, std::vector<std::string> rooms, wall_clock::time_point at);
-    void socket_disconnected(const socket_key& key, const std::string& reason, wall_clock::time_point at);
-    void room_changed(const socket_key& key, const std::string& room, bool joined, wall_clock::time_point at);
-    // An event for the log (development mode), admitted by gate_ on the socket's thread.
-    void report_event(const char* kind, std::string nsp, std::string id, json all);
-
-    // --- home-loop state ---
-    void on_engine(engine::server_event::kind type, const std::string& sid, const std::string& transport,
-                   const std::string& reason);
-    std::string transport_of(const sio::socket& s) const {
-        auto it = transport_of_.find(s.handshake().session_id);
-        return it != transport_of_.end() ? it->second : s.handshake().transport;
-    }
-    json serialize(const sio::socket& s, const std::string& transport, std::vector<std::string> rooms) const {
-        return admin_json::local_socket(s, transport, std::move(rooms), cfg_.engine_path, cfg_.tls);
-    }
-    json stats(bool with_aggregated);
-    void aggregate(std::string type, std::string sub_type, std::uint64_t count);
-    void schedule_stats();
-
-    // --- the watched namespaces ---
-    void watch(const std::shared_ptr<sio::namespace_>& nsp);
-    void arm_event_log();
-    void hook_locked(const std::shared_ptr<sio::socket>& s);
-    void on_socket(const std::shared_ptr<sio::socket>& s);
-    void on_admin(const std::shared_ptr<sio::socket>& s);
-    void register_operations(const std::shared_ptr<sio::socket>& s);
-    void operate(std::string_view op, const json& args);
-    void refuse(std::string_view op, std::string_view why) const {
-        cfg_.log(fmt::format("admin: '{}' refused: {}", op, why));
-    }
-
-    config cfg_;
-    const bool dev_;
-    std::vector<std::string> features_;
-    std::optional<admin_auth> auth_;
-    const std::shared_ptr<event_gate> gate_ = std::make_shared<event_gate>();
-    std::atomic<bool> armed_{false};  // the event log's hooks are in (arm_event_log)
-    std::mutex hook_mutex_;
-    std::unordered_set<const sio::socket*> hooked_;  // the connected sockets with their on_any
-
-    std::mutex feed_mutex_;
-    std::vector<task> feed_;
-    bool drain_posted_ = false;
-
-    std::weak_ptr<sio::server> io_;
-    std::shared_ptr<sio::namespace_> admin_nsp_;
-    std::vector<std::shared_ptr<sio::namespace_>> watched_;
-    asio::steady_timer timer_;
-    asio::steady_timer flush_timer_;
-    std::atomic<bool> stopped_{false};
-    const std::chrono::steady_clock::time_point started_;
-    const std::string hostname_;
-    std::string server_id_;  // server_stats' serverId: the host name, or name#pid in a cluster
-    std::shared_ptr<adapter::redis::cluster> cluster_;  // --redis
-    std::size_t cluster_admins_ = 0;  // admin clients of the whole cluster, at the last count
-
-    // Home loop only.
-    std::unordered_map<std::string, std::string> transport_of_;  // sid -> transport, once known
-    // sid -> (namespace, socket id) of its sockets: who is updated when the session upgrades.
-    std::unordered_map<std::string, std::vector<std::pair<std::string, std::string>>> sockets_of_;
-    std::map<std::tuple<std::int64_t, std::string, std::string>, std::uint64_t> aggregated_;
-    engine_counters last_;
-
-    // The sockets the admin clients have been told of (at most max_sockets): the snapshot is these,
-    // and the live events are about these only. The others are in server_stats' counts.
-    std::size_t max_sockets_ = 1000;
-    std::map<socket_key, std::weak_ptr<sio::socket>> shown_;
-    bool refill_ = false;  // a shown socket left while others may be waiting for its place
-    std::vector<outgoing> outbox_;
-    // The sockets whose socket_connected is in outbox_, not sent yet: its index, then their socket_updated.
-    std::map<socket_key, std::vector<std::size_t>> pending_connect_;
-    std::vector<std::weak_ptr<sio::socket>> new_admins_;  // get server_stats and all_sockets next tick
-    bool flush_armed_ = false;
-    std::uint64_t coalesced_ = 0, resyncs_ = 0;
-};
+admin_impl::admin_impl(config c)
+    : cfg_(std::move(c)), dev_(cfg_.options.mode == "development"), timer_(cfg_.home), flush_timer_(cfg_.home),
+      started_(std::chrono::steady_clock::now()), hostname_(host_name()) {
+    if (!cfg_.options.read_only) features_ = {"EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT"};
+    features_.emplace_back("AGGREGATED_EVENTS");
+    if (dev_) features_.emplace_back("ALL_EVENTS");
+    if (!cfg_.options.auth.empty()) auth_.emplace(cfg_.options.auth);
+    max_sockets_ = cfg_.options.max_sockets;
+}
 
 void admin_impl::attach(const std::shared_ptr<sio::server>& io, const std::vector<std::string>& namespaces) {
     io_ = io;
@@ -368,7 +160,7 @@ void admin_impl::on_socket(const std::shared_ptr<sio::socket>& s) {
         }
         self->push([nsp, id, sid, reason, at = wall_clock::now()](admin_impl& me) {
             if (auto it = me.sockets_of_.find(sid); it != me.sockets_of_.end()) {
-                std::erase(it->second, std::make_pair(nsp, id));
+                std::erase_if(it->second, [&](const session_socket& e) { return e.key == socket_key{nsp, id}; });
                 if (it->second.empty()) me.sockets_of_.erase(it);
             }
             me.socket_disconnected({nsp, id}, reason, at);
@@ -376,7 +168,11 @@ void admin_impl::on_socket(const std::shared_ptr<sio::socket>& s) {
     });
     // The rooms now: the joins after this point come as room_joined.
     push([s, rooms = s->rooms(), sid, at = wall_clock::now()](admin_impl& me) mutable {
-        me.sockets_of_[sid].emplace_back(s->nsp().name(), s->id());
+        me.sockets_of_[sid].push_back({{s->nsp().name(), s->id()}, s});
+        // Upgraded before its connect was drained: its data says so now.
+        if (me.cluster_ && me.admin_nsp_.get() != &s->nsp() && s->handshake().transport != "websocket" &&
+            me.transport_of(*s) == "websocket")
+            set_admin_data(*s, "websocket");
         me.socket_connected(s, std::move(rooms), at);
     });
 }
@@ -453,10 +249,11 @@ void admin_impl::on_engine(engine::server_event::kind type, const std::string& s
     } else if (type == k::session_upgrade) {
         transport_of_[sid] = "websocket";
         if (auto it = sockets_of_.find(sid); it != sockets_of_.end()) {
-            for (const auto& key : it->second) {
-                const auto shown = shown_.find(key);
-                if (shown == shown_.end()) continue;
-                if (auto socket = shown->second.lock(); socket && cluster_) set_admin_data(*socket, "websocket");
+            for (const auto& [key, weak] : it->second) {
+                // Every socket's data, so that the other servers see the upgrade of one past max_sockets too.
+                if (auto socket = weak.lock(); socket && cluster_ && admin_nsp_.get() != &socket->nsp())
+                    set_admin_data(*socket, "websocket");
+                if (!shown_.contains(key)) continue;
                 // Sent as its own event even right after socket_connected, as the reference does; gone
                 // with it if the socket leaves within the tick.
                 if (auto p = pending_connect_.find(key); p != pending_connect_.end()) p->second.push_back(outbox_.size());
@@ -531,17 +328,6 @@ void admin_impl::arm_flush() {
     });
 }
 
-// The shown sockets, as all_sockets carries them. The ones not yet announced are then announced
-// to the new admin client as well (the UI ignores a socket it has), and their leaving is sent.
-json admin_impl::snapshot() {
-    json all = json::array();
-    for (const auto& [key, indices] : pending_connect_) outbox_[indices.front()].in_snapshot = true;
-    for (const auto& [key, weak] : shown_) {
-        if (auto s = weak.lock()) all.push_back(serialize(*s, transport_of(*s), s->rooms()));
-    }
-    return all;
-}
-
 // Shown sockets left: sockets beyond the limit take their places.
 void admin_impl::refill() {
     refill_ = false;
@@ -610,129 +396,10 @@ void admin_impl::flush() {
     });
 }
 
-void admin_impl::all_sockets(std::function<void(json)> done) {
-    if (!cluster_) return done(snapshot());
-    struct gathering {
-        std::size_t waiting = 0;
-        std::vector<std::pair<std::string, json>> answers;  // namespace, its sockets in the cluster
-        std::function<void(json)> done;
-    };
-    auto g = std::make_shared<gathering>();
-    g->waiting = watched_.size();
-    g->done = std::move(done);
-    std::weak_ptr<admin_impl> weak = shared_from_this();
-    for (const auto& nsp : watched_) {
-        cluster_->fetch_sockets(nsp->name(), {}, [weak, g, name = nsp->name(), home = cfg_.home](json sockets) {
-            asio::post(home, [weak, g, name, sockets = std::move(sockets)]() mutable {
-                auto self = weak.lock();
-                if (!self) return;
-                g->answers.emplace_back(name, std::move(sockets));
-                if (--g->waiting != 0) return;
-                // The local sockets as of now, so that what the ticks sent meanwhile is in it.
-                json all = self->snapshot();
-                for (const auto& [nsp_name, list] : g->answers) self->add_remote(all, nsp_name, list);
-                g->done(std::move(all));
-            });
-        });
-    }
+}  // namespace admin_detail
+
+std::shared_ptr<admin_server> admin_server::create(config c) {
+    return std::make_shared<admin_detail::admin_impl>(std::move(c));
 }
-
-// The sockets of `list` (a fetchSockets answer for namespace `nsp_name`) that are not this server's,
-// while `all` is below max_sockets.
-void admin_impl::add_remote(json& all, const std::string& nsp_name, const json& list) const {
-    const auto io = io_.lock();
-    const auto local = io ? io->find(nsp_name) : nullptr;
-    if (!list.is_array()) return;
-    for (const auto& d : list) {
-        if (all.size() >= max_sockets_) return;
-        try {
-            if (local && local->adapter().contains(d.at("id").get_ref<const std::string&>())) continue;
-            all.push_back(remote_socket(nsp_name, d));
-        } catch (const std::exception& e) {
-            cfg_.log(fmt::format("admin: a socket of another server left out: {}", e.what()));
-        }
-    }
-}
-
-// With --redis, the admin clients of every server count for the event log.
-void admin_impl::count_cluster_admins() {
-    cluster_->fetch_sockets(cfg_.options.nsp, {}, [weak = weak_from_this(), home = cfg_.home](json admins) {
-        asio::post(home, [weak, n = admins.is_array() ? admins.size() : 0] {
-            auto self = weak.lock();
-            if (!self) return;
-            self->cluster_admins_ = n;
-            if (n != 0) self->arm_event_log();
-            self->gate_->listening.store(n != 0 || self->admin_nsp_->socket_count() != 0, std::memory_order_relaxed);
-        });
-    });
-}
-
-void admin_impl::aggregate(std::string type, std::string sub_type, std::uint64_t count) {
-    const auto second = epoch_ms(wall_clock::now()) / 1000 * 1000;
-    aggregated_[{second, std::move(type), std::move(sub_type)}] += count;
-}
-
-json admin_impl::stats(bool with_aggregated) {
-    auto io = io_.lock();
-    json namespaces = json::array();
-    for (const auto& nsp : watched_) namespaces.push_back({{"name", nsp->name()}, {"socketsCount", nsp->socket_count()}});
-    json out = {
-        {"serverId", server_id_},
-        {"hostname", hostname_},
-        {"pid", static_cast<long>(::getpid())},
-        {"uptime", std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()},
-        {"clientsCount", io ? io->engine().session_count() : 0},
-        {"pollingClientsCount", io ? std::max<std::int64_t>(0, engine::server_metrics::get(io->engine().metrics().polling_sessions)) : 0},
-        {"namespaces", std::move(namespaces)},
-    };
-    if (!with_aggregated || !io) return out;
-    const auto& m = io->engine().metrics();
-    const engine_counters now{engine::server_metrics::get(m.packets_in), engine::server_metrics::get(m.packets_out),
-                              engine::server_metrics::get(m.bytes_in), engine::server_metrics::get(m.bytes_out)};
-    aggregate("packetsIn", {}, now.packets_in - last_.packets_in);
-    aggregate("packetsOut", {}, now.packets_out - last_.packets_out);
-    aggregate("bytesIn", {}, now.bytes_in - last_.bytes_in);
-    aggregate("bytesOut", {}, now.bytes_out - last_.bytes_out);
-    last_ = now;
-    json events = json::array();
-    for (const auto& [key, count] : aggregated_) {
-        if (count == 0) continue;
-        json e = {{"timestamp", std::get<0>(key)}, {"type", std::get<1>(key)}, {"count", count}};
-        if (!std::get<2>(key).empty()) e["subType"] = std::get<2>(key);
-        events.push_back(std::move(e));
-    }
-    aggregated_.clear();
-    out["aggregatedEvents"] = std::move(events);
-    return out;
-}
-
-void admin_impl::schedule_stats() {
-    if (stopped_) return;
-    if (last_.packets_in == 0 && last_.bytes_in == 0) {
-        if (auto io = io_.lock()) {  // the first tick counts from now
-            const auto& m = io->engine().metrics();
-            last_ = {engine::server_metrics::get(m.packets_in), engine::server_metrics::get(m.packets_out),
-                     engine::server_metrics::get(m.bytes_in), engine::server_metrics::get(m.bytes_out)};
-        }
-    }
-    timer_.expires_after(stats_interval);
-    timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-        auto self = weak.lock();
-        if (ec || !self || self->stopped_) return;
-        try {
-            self->gate_->listening.store(self->admin_nsp_->socket_count() != 0 || self->cluster_admins_ != 0,
-                                         std::memory_order_relaxed);
-            if (self->cluster_) self->count_cluster_admins();
-            self->emit_all("server_stats", json::array({self->stats(true)}));
-        } catch (const std::exception& e) {
-            self->cfg_.log(fmt::format("admin: server_stats failed: {}", e.what()));
-        }
-        self->schedule_stats();
-    });
-}
-
-}  // namespace
-
-std::shared_ptr<admin_server> admin_server::create(config c) { return std::make_shared<admin_impl>(std::move(c)); }
 
 }  // namespace sio::serve
