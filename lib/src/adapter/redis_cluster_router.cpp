@@ -282,7 +282,8 @@ void shard_router::apply(slots::slot_map map, bool cluster) {
     have_map_ = true;
     const auto primaries = map.primaries();
     std::vector<std::string> gone;
-    for (const auto& [address, n] : nodes_) {
+    for (const auto& entry : nodes_) {  // not a structured binding: clang 14 cannot capture one
+        const std::string& address = entry.first;
         if (std::none_of(primaries.begin(), primaries.end(), [&](const slots::node& p) { return p.address() == address; }))
             gone.push_back(address);
     }
