@@ -278,7 +278,9 @@ std::string render_metrics(const engine::server& engine, const sio::server& io) 
         const auto st = cluster->snapshot();
         metric("sio_redis_adapter", "gauge", "The Redis adapter in use (--redis-adapter), as a label; always 1.");
         out += fmt::format("sio_redis_adapter{{adapter=\"{}\"}} 1\n", adapter::redis::kind_name(cluster->kind()));
-        metric("sio_redis_connected", "gauge", "1 while every Redis connection is up and subscribed (--redis).");
+        metric("sio_redis_connected", "gauge",
+               "1 while the adapter is connected to Redis and subscribed (on a Redis Cluster: to at least one "
+               "primary; sio_redis_nodes_connected counts them) (--redis).");
         out += fmt::format("sio_redis_connected {}\n", st.connected ? 1 : 0);
         metric("sio_redis_nodes_connected", "gauge",
                "Redis nodes connected: the primaries of a Redis Cluster (--redis-adapter sharded), else 1 or 0.");
