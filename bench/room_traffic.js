@@ -12,7 +12,7 @@ const path = require("path");
 const interop = path.join(__dirname, "..", "tests", "interop");
 const { createAdapter: pubsubAdapter, createShardedAdapter } = require(path.join(interop, "node_modules", "@socket.io/redis-adapter"));
 const { createAdapter: streamsAdapter } = require(path.join(interop, "node_modules", "@socket.io/redis-streams-adapter"));
-const { fail, startServer, until, deadline } = require(path.join(interop, "lib"));
+const { fail, metric, startServer, until, deadline } = require(path.join(interop, "lib"));
 const { serveRules, nodeServer, fourClients, has, redisWithClient } = require(path.join(interop, "cluster_peers"));
 
 const arg = (name, def) => {
@@ -40,11 +40,7 @@ function setup(kind, pub, sub) {
   }
 }
 
-async function received(server) {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  const m = /^sio_redis_broadcasts_total\{kind="received"\} (\d+)$/m.exec(text);
-  return m ? Number(m[1]) : NaN;
-}
+const received = (server) => metric(server, 'sio_redis_broadcasts_total{kind="received"}');
 
 async function measure(kind) {
   const { redis, url, pub } = await redisWithClient(redisServer);

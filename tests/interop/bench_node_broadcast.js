@@ -23,22 +23,7 @@ const { performance } = require("perf_hooks");
 const WebSocket = require("ws");
 const { io } = require("socket.io-client");
 
-const argv = process.argv.slice(2);
-const url = argv[0];
-const opt = (name, def) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : def;
-};
-const usage = "usage: node bench_node_broadcast.js URL [--clients N] [--senders S] [--rate R] [--duration S] " +
-  "[--ramp-up S] [--client ws|socket.io] [--server-pid PID] [--send-to URL2]";
-const num = (name, def, min, max) => {
-  const v = Number(opt(name, def));
-  if (!Number.isFinite(v) || v < min || v > max) {
-    console.error(`bench_node_broadcast: ${name} must be a number from ${min} to ${max}`);
-    process.exit(2);
-  }
-  return v;
-};
+const { url, opt, num } = require("./bench_args").benchArgs("bench_node_broadcast");
 if (!url || !/^https?:\/\//.test(url)) {
   console.error(usage);
   process.exit(2);

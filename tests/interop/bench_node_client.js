@@ -9,20 +9,7 @@
 "use strict";
 const { io } = require("socket.io-client");
 
-const argv = process.argv.slice(2);
-const url = argv[0];
-const opt = (name, def) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : def;
-};
-const num = (name, def, min, max) => {
-  const v = Number(opt(name, def));
-  if (!Number.isFinite(v) || v < min || v > max) {
-    console.error(`bench_node_client: ${name} must be a number from ${min} to ${max}`);
-    process.exit(2);
-  }
-  return v;
-};
+const { url, opt, num } = require("./bench_args").benchArgs("bench_node_client");
 if (!url || !/^https?:\/\//.test(url)) {
   console.error("usage: node bench_node_client.js URL [--clients N] [--rate R] [--duration S] [--ramp-up S] [--payload P] [--transport websocket|polling]");
   process.exit(2);

@@ -4,6 +4,7 @@
 "use strict";
 const { spawn } = require("child_process");
 const { io } = require("socket.io-client");
+const lib = require("./lib");
 
 // Starts the demo with `args` for each sio-serve and `env` added (HAPROXY_CFG); resolves with
 // { child, url (HAProxy's), nodes (HOST:PORT of each sio-serve) } once it has printed them.
@@ -31,11 +32,8 @@ function startDemo(demo, serve, { args = [], env = {} } = {}) {
 }
 
 // One sample of a metric (the first line that matches `name{labels}` or `name`) of a node, 0 when absent.
-async function metric(node, name) {
-  const text = await (await fetch(`http://${node}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(name + " "));
-  return line ? Number(line.slice(name.length + 1)) : 0;
-}
+// A series of the /metrics of `node` (HOST:PORT); 0 when it is not there.
+const metric = (node, name) => lib.metric(`http://${node}`, name, 0);
 
 // `count` socket.io-client clients of the demo's chat (polling only unless `transports` says
 // otherwise); with keepCookies they store and send HAProxy's cookie. Each records the chat

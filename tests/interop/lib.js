@@ -321,5 +321,15 @@ function cliListener(cli, url) {
   return { child, lines, connects, out: () => out, err: () => err };
 }
 
-module.exports = { fail, startServer, stopServer, until, deadline, seededRandom, artifactsDir, runTool, launchChromium,
+// The value of one series of a server's /metrics (`where`: its base URL, or anything with a
+// `url`), as a number; `missing` when the series is not there (a labelled counter that never
+// counted is left out).
+async function metric(where, series, missing = NaN) {
+  const base = typeof where === "string" ? where : where.url;
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(series + " "));
+  return line ? Number(line.slice(series.length + 1)) : missing;
+}
+
+module.exports = { fail, metric, startServer, stopServer, until, deadline, seededRandom, artifactsDir, runTool, launchChromium,
                    freePort, startRedis, startRedisCluster, recorder, nodeRedisServer, rawClient, cliListener };

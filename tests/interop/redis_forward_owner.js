@@ -8,7 +8,8 @@
 // Usage: node redis_forward_owner.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
 const WebSocket = require("ws");
-const { fail, startServer, until, deadline, startRedis } = require("./lib");
+const lib = require("./lib");
+const { fail, startServer, until, deadline, startRedis } = lib;
 
 const serve = process.argv[2] || fail("usage: node redis_forward_owner.js SIO_SERVE REDIS_SERVER");
 const redisServer = process.argv[3] || fail("usage: node redis_forward_owner.js SIO_SERVE REDIS_SERVER");
@@ -16,11 +17,7 @@ deadline(30000);
 
 const unknownSid = JSON.stringify({ code: 1, message: "Session ID unknown" });
 
-async function metric(url, name) {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(name + " "));
-  return line ? Number(line.slice(name.length + 1)) : 0;
-}
+const metric = (url, name) => lib.metric(url, name, 0);  // 0 when the series is not there
 
 function engineUrl(base, sid) {
   return `${base}/socket.io/?EIO=4&transport=polling${sid ? `&sid=${encodeURIComponent(sid)}` : ""}`;

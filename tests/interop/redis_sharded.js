@@ -15,7 +15,7 @@
 // Usage: node redis_sharded.js PATH/TO/sio-serve PATH/TO/redis-server
 "use strict";
 const { createShardedAdapter } = require("@socket.io/redis-adapter");
-const { fail, startServer, until, deadline, startRedis } = require("./lib");
+const { metric, fail, startServer, until, deadline, startRedis } = require("./lib");
 const { serveRules, nodeServer, connect, has, broadcastsReachOthers, redisWithClient, fetchSocketsSeesAll, nodeAcksReachServe, fourClients, room1Reaches,
         onlineListSpansCluster } = require("./cluster_peers");
 
@@ -24,13 +24,6 @@ const redisServer = process.argv[3] || fail("usage: node redis_sharded.js SIO_SE
 deadline(110000);
 
 const ROOM_MESSAGES = 200;
-
-async function metric(server, name) {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  const series = name.replace(/[{}]/g, "\\$&");
-  const m = text.match(new RegExp(`^${series} (\\d+)$`, "m"));
-  return m ? Number(m[1]) : NaN;
-}
 
 // Redis's total_net_output_bytes after `send()` has sent ROOM_MESSAGES room messages and the
 // members got them all (`arrived()`), less before.

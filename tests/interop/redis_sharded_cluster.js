@@ -19,7 +19,7 @@
 const path = require("path");
 const { createCluster } = require("redis");
 const { createShardedAdapter } = require("@socket.io/redis-adapter");
-const { fail, startServer, until, deadline, startRedisCluster } = require("./lib");
+const { metric, fail, startServer, until, deadline, startRedisCluster } = require("./lib");
 const { serveRules, nodeServer, has, broadcastsReachOthers, fetchSocketsSeesAll, nodeAcksReachServe, fourClients,
         room1Reaches } = require("./cluster_peers");
 
@@ -29,13 +29,6 @@ const redisCli = process.argv[4] || path.join(path.dirname(redisServer), "redis-
 deadline(60000);
 
 const ROOM_MESSAGES = 200;
-
-async function metric(server, name) {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  const series = name.replace(/[{}]/g, "\\$&");
-  const m = text.match(new RegExp(`^${series} (\\d+)$`, "m"));
-  return m ? Number(m[1]) : NaN;
-}
 
 // The address of the primary serving `channel`'s slot, as Redis computes the slot.
 async function ownerOf(pub, channel) {
