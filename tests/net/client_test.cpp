@@ -3,9 +3,6 @@
 // a broadcast reaching every client, reconnection giving up after max_attempts, the bound of the
 // send buffer, a server that speaks something else, and a client dropped while connected. The
 // loopback tests run with the server on a strand per connection and, single_threaded, without.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 #include "sio/client.hpp"
 #include "sio/engine/server.hpp"

@@ -3,9 +3,6 @@
 // upgrade, heartbeat timeouts, the non-Engine.IO path and bad input.
 // GCC 12 at -O3 misreads Asio's coroutine frame recycling as a new/free mismatch (a false
 // positive); off for this file only.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 #include "sio/engine/server.hpp"
 

@@ -2,9 +2,6 @@
 // connect path (proxy, TLS) and the same opening handshake (transport/ws_handshake) as the
 // Socket.IO client. One coroutine connects and upgrades; from then on the stream reads and
 // writes, and calls back here.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 #include "sio/client.hpp"
 
 #include "sio/codec/http.hpp"

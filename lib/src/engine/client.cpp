@@ -4,9 +4,6 @@
 // stream asks for more (on_ws_writable), then leaves in one gather write per flush. An upgrade
 // opens a second ws_stream, the probe: once it answers the probe and polling has paused, it
 // becomes the connection's stream.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 #include "sio/engine/client.hpp"
 
 #include "sio/codec/json.hpp"

@@ -1,7 +1,4 @@
 // Client connections: resolve + TCP connect, HTTP CONNECT proxy, TLS handshake (URLs: url.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 #include "sio/transport/client_connect.hpp"
 
 #include "sio/codec/base64.hpp"

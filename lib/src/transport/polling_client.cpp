@@ -1,7 +1,4 @@
 // The client's side of HTTP long-polling: see sio/transport/polling_client.hpp.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 #include "sio/transport/polling_client.hpp"
 
 #include <boost/asio/as_tuple.hpp>

@@ -1,7 +1,4 @@
 // The WebSocket opening handshake, the server's side and the client's.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 #include "sio/transport/ws_handshake.hpp"
 
 #include "sio/codec/base64.hpp"
